@@ -1,0 +1,89 @@
+"""Settings from the environment (the same names work in a client's `env` block)."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from .errors import register_secret
+
+APP_NAME = "wan-r2v-mcp"
+
+# Which variable holds each host's key, in the order a default provider is chosen.
+PROVIDER_KEYS: dict[str, str] = {
+    "dashscope": "dashscope_api_key",
+    "replicate": "replicate_api_token",
+    "inferencesh": "inference_api_key",
+    "fal": "fal_key",
+}
+
+
+def _env(*names: str) -> AliasChoices:
+    return AliasChoices(*names)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="WAN_R2V_", extra="ignore", populate_by_name=True)
+
+    provider: str | None = Field(default=None, description="Default provider; chosen from the keys present when unset.")
+    data_dir: Path | None = Field(default=None, description="Where the task ledger lives.")
+    output_dir: Path | None = Field(default=None, description="Where finished videos are saved.")
+    wait_cap_seconds: float = Field(default=50.0, gt=0, validation_alias=_env("WAN_R2V_WAIT_CAP", "wait_cap_seconds"))
+    progress_interval_seconds: float = Field(
+        default=5.0, gt=0, validation_alias=_env("WAN_R2V_PROGRESS_INTERVAL", "progress_interval_seconds")
+    )
+
+    dashscope_api_key: SecretStr | None = Field(default=None, validation_alias=_env("DASHSCOPE_API_KEY", "dashscope_api_key"))
+    dashscope_region: str = Field(default="singapore", validation_alias=_env("DASHSCOPE_REGION", "dashscope_region"))
+    dashscope_base_url: str | None = Field(default=None, validation_alias=_env("DASHSCOPE_BASE_URL", "dashscope_base_url"))
+    dashscope_workspace_id: str | None = Field(
+        default=None, validation_alias=_env("DASHSCOPE_WORKSPACE_ID", "dashscope_workspace_id")
+    )
+    replicate_api_token: SecretStr | None = Field(
+        default=None, validation_alias=_env("REPLICATE_API_TOKEN", "replicate_api_token")
+    )
+    inference_api_key: SecretStr | None = Field(default=None, validation_alias=_env("INFERENCE_API_KEY", "inference_api_key"))
+    fal_key: SecretStr | None = Field(default=None, validation_alias=_env("FAL_KEY", "fal_key"))
+
+    def model_post_init(self, _context: object) -> None:
+        for attr in PROVIDER_KEYS.values():
+            secret = getattr(self, attr)
+            if secret is not None:
+                register_secret(secret.get_secret_value())
+
+    @cached_property
+    def ledger_path(self) -> Path:
+        import platformdirs
+
+        folder = self.data_dir or Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+        folder = folder.expanduser()
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder / "tasks.sqlite3"
+
+    @cached_property
+    def videos_dir(self) -> Path:
+        import platformdirs
+
+        folder = self.output_dir or Path(platformdirs.user_videos_dir()) / "wan-r2v"
+        folder = folder.expanduser().resolve()
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    def api_key(self, provider: str) -> str | None:
+        attr = PROVIDER_KEYS.get(provider)
+        secret = getattr(self, attr) if attr else None
+        return secret.get_secret_value() if secret is not None else None
+
+    @property
+    def default_provider(self) -> str:
+        if self.provider:
+            return self.provider
+        from .providers import available
+
+        for name in PROVIDER_KEYS:
+            if self.api_key(name) and name in available():
+                return name
+        return "preview"

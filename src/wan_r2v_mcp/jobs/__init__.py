@@ -1,0 +1,1 @@
+"""Tasks: the ledger, the runner that drives them, and their results on disk."""

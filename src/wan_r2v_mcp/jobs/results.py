@@ -1,0 +1,90 @@
+"""Finished videos on disk: `<task_id>.mp4`, a poster frame `<task_id>.jpg` and a `<task_id>.json` sidecar.
+
+The video is written to a temporary name in the same folder, fsynced and renamed, so a crash never
+leaves a half-written file under the final name; file names come from our task id, never from the host.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from ..schema import MODEL_ID
+
+
+def _fsync_replace(part: Path, dest: Path) -> None:
+    with open(part, "rb") as fh:
+        os.fsync(fh.fileno())
+    os.replace(part, dest)
+    if hasattr(os, "O_DIRECTORY"):
+        fd = os.open(dest.parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _poster(video: Path, dest: Path) -> Path | None:
+    """A JPEG of a frame a quarter of the way in, at most 640 px wide: small enough to show in chat."""
+    import av
+
+    try:
+        with av.open(str(video), options={"protocol_whitelist": "file"}) as container:
+            stream = container.streams.video[0]
+            wanted = (container.duration or 0) / 1_000_000 / 4
+            image = None
+            for frame in container.decode(stream):
+                image = frame.to_image()
+                if frame.time is None or frame.time >= wanted:
+                    break
+        if image is None:
+            return None
+        image.thumbnail((640, 640))
+        part = dest.with_name(f".{dest.name}.{secrets.token_hex(4)}.part")
+        image.save(part, format="JPEG", quality=85)
+        os.replace(part, dest)
+        return dest
+    except Exception:  # a poster is a convenience; the video itself is what matters
+        return None
+
+
+def iso(ts: float | None) -> str | None:
+    return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="seconds") if ts is not None else None
+
+
+async def save(task_id: str, folder: Path, write_video: Any) -> tuple[Path, Path | None]:
+    """Run `write_video(part_path)` and move the result into place; returns (video, poster)."""
+    dest = folder / f"{task_id}.mp4"
+    part = folder / f".{task_id}.{secrets.token_hex(4)}.part"
+    try:
+        await write_video(part)
+        await anyio.to_thread.run_sync(_fsync_replace, part, dest)
+    finally:
+        part.unlink(missing_ok=True)
+    poster = await anyio.to_thread.run_sync(_poster, dest, folder / f"{task_id}.jpg")
+    return dest, poster
+
+
+def write_sidecar(folder: Path, record: Any, extra: dict[str, Any]) -> Path:
+    """Provenance beside the video: what was asked, of whom, with which references, and when."""
+    dest = folder / f"{record.task_id}.json"
+    body = {
+        "task_id": record.task_id,
+        "model": MODEL_ID,
+        "provider": record.provider,
+        "provider_task_id": record.provider_task_id,
+        "request": record.request,
+        "references": record.refs,
+        "created_at": iso(record.created_at),
+        **extra,
+    }
+    part = dest.with_name(f".{dest.name}.{secrets.token_hex(4)}.part")
+    part.write_text(json.dumps(body, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(part, dest)
+    return dest

@@ -1,0 +1,51 @@
+"""A ledger row as the task view every task tool returns."""
+
+from __future__ import annotations
+
+from ..providers.base import Capabilities
+from ..schema import PIXEL_SIZES, TERMINAL, ReferenceView, RequestSummary, TaskError, TaskView
+from .ledger import TaskRecord
+from .results import iso
+
+
+def task_view(record: TaskRecord, caps: Capabilities | None) -> TaskView:
+    req = record.request
+    width, height = PIXEL_SIZES[(req["resolution"], req["aspect_ratio"])]
+    summary = RequestSummary(
+        prompt=req["prompt"], negative_prompt=req.get("negative_prompt"), resolution=req["resolution"],
+        aspect_ratio=req["aspect_ratio"], duration=req["duration"], shot_type=req.get("shot_type"),
+        prompt_extend=req.get("prompt_extend"), watermark=req.get("watermark", False), seed=req.get("seed"),
+        width=width, height=height,
+    )
+    finished = record.status in TERMINAL
+    next_check = None
+    if not finished and caps is not None:
+        next_check = 2.0 if caps.local else caps.poll_max_seconds * 2
+    notice = None
+    if caps is not None and caps.local:
+        from ..providers.preview import NOTICE
+
+        notice = NOTICE
+    return TaskView(
+        task_id=record.task_id,
+        provider=record.provider,
+        provider_task_id=record.provider_task_id,
+        status=record.status,  # type: ignore[arg-type]
+        stage=record.stage,
+        progress=round(record.progress, 4) if record.progress is not None else None,
+        created_at=iso(record.created_at) or "",
+        updated_at=iso(record.updated_at) or "",
+        finished_at=iso(record.finished_at),
+        references=[ReferenceView.model_validate(r) for r in record.refs],
+        request=summary,
+        video_url=record.video_url if caps is None or not caps.local else None,
+        video_url_expires_at=iso(record.video_url_expires_at),
+        local_path=record.local_path,
+        poster_path=record.poster_path,
+        sidecar_path=record.sidecar_path,
+        cost_estimate_usd=record.cost_estimate,
+        billable_seconds=record.billable_seconds,
+        error=TaskError.model_validate(record.error) if record.error else None,
+        next_check_seconds=next_check,
+        notice=notice,
+    )

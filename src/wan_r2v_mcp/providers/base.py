@@ -1,0 +1,142 @@
+"""The one interface every host of Wan 2.7 R2V sits behind.
+
+A provider is in charge of: turning the canonical request into its host's payload (a pure function),
+putting local references in the host's own storage, creating, polling and cancelling one job, and
+fetching the finished video's bytes. It is not in charge of: the ledger, deciding when to poll or
+whether a create may be retried, or where results land. Those belong to the runner.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from ..errors import InputError
+from ..schema import Limits, R2VRequest, Status, TaskError
+
+if TYPE_CHECKING:
+    from ..config import Settings
+    from ..jobs.ledger import TaskRecord
+    from ..references.intake import Intake, Reference
+
+# The optional canonical fields, with the value that means "not used".
+OPTIONAL_FIELDS: dict[str, Any] = {
+    "negative_prompt": None,
+    "first_frame": None,
+    "voices": {},
+    "shot_type": None,
+    "prompt_extend": None,
+    "watermark": False,
+    "seed": None,
+}
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    name: str
+    title: str
+    key_env: str | None
+    supports: frozenset[str]
+    duration_max: int = Limits.DURATION_MAX
+    duration_max_with_video: int = Limits.DURATION_MAX_WITH_VIDEO
+    max_voices: int = Limits.REFERENCES_MAX
+    poll_initial_seconds: float = 2.0
+    poll_max_seconds: float = 15.0
+    result_ttl_hours: float | None = None
+    price_per_second_usd: float | None = None  # input video seconds + output seconds
+    local: bool = False
+
+
+@dataclass
+class HostJob:
+    """What a host says about one job, in our vocabulary."""
+
+    provider_task_id: str
+    status: Status
+    stage: str
+    progress: float | None = None
+    video_url: str | None = None
+    video_url_expires_at: float | None = None
+    billable_seconds: float | None = None
+    error: TaskError | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+ProgressFn = Callable[[float], Awaitable[None]]
+
+
+class Provider(ABC):
+    capabilities: ClassVar[Capabilities]
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+
+    # -- checks before anything is uploaded or paid
+
+    def refusals(self, request: R2VRequest) -> list[InputError]:
+        """Inputs this host cannot honour; each names the hosts that can."""
+        from . import hosts_supporting
+
+        caps = self.capabilities
+        problems: list[InputError] = []
+        for name, unused in OPTIONAL_FIELDS.items():
+            value = getattr(request, name)
+            if value != unused and name not in caps.supports:
+                others = hosts_supporting(name)
+                problems.append(InputError(
+                    f"{caps.title} cannot take {name}", field=name,
+                    fix=f"leave {name} out, or use provider={' or '.join(others)}" if others else f"leave {name} out",
+                ))
+        if len(request.voices) > caps.max_voices:
+            problems.append(InputError(
+                f"{caps.title} takes at most {caps.max_voices} voice{'s' if caps.max_voices != 1 else ''}",
+                field="voices", limit=f"{caps.max_voices} on {caps.name}",
+                fix="keep one voice, or use provider=dashscope"))
+        with_video = bool(request.reference_videos)
+        limit = caps.duration_max_with_video if with_video else caps.duration_max
+        if request.duration > limit:
+            model_limit = Limits.DURATION_MAX_WITH_VIDEO if with_video else Limits.DURATION_MAX
+            who = "Wan 2.7" if limit == model_limit else caps.title
+            why = " when any reference video is given" if with_video and limit < caps.duration_max else ""
+            problems.append(InputError(
+                f"is {request.duration} s, but {who} makes at most {limit} s{why}", field="duration",
+                limit=f"{Limits.DURATION_MIN}-{limit} s" + (f" on {caps.name}" if who != "Wan 2.7" else "") + why,
+                fix=f"ask for {limit} s or less" + (", or drop the reference videos" if why else ""),
+            ))
+        return problems
+
+    # -- the host's side
+
+    @abstractmethod
+    def build_payload(self, request: R2VRequest, intake: Intake, urls: dict[str, str]) -> dict[str, Any]:
+        """The exact body this host gets; `urls` maps a reference label to where the host reads it."""
+
+    @abstractmethod
+    async def upload(self, ref: Reference) -> str:
+        """Put one local reference where the host can read it; return that address."""
+
+    @abstractmethod
+    async def submit(self, payload: dict[str, Any]) -> HostJob:
+        """Create the job. Never retried blindly by the caller: a create may already have been paid for."""
+
+    @abstractmethod
+    async def poll(self, record: TaskRecord) -> HostJob:
+        """The job's state now."""
+
+    @abstractmethod
+    async def cancel(self, record: TaskRecord) -> HostJob | None:
+        """Ask the host to stop the job; the job's state after the request, when the host says."""
+
+    @abstractmethod
+    async def download(self, job: HostJob, dest: Path, progress: ProgressFn | None = None) -> None:
+        """Write the finished video to `dest` (a temporary file the runner renames)."""
+
+    async def aclose(self) -> None:
+        """Release connections and background work."""
+
+    def describe(self, ref: Reference) -> str:
+        """How a not-yet-uploaded local reference is shown in a dry-run payload."""
+        return f"<{ref.label}: local file, uploaded to {self.capabilities.title} storage on submit>"

@@ -1,0 +1,175 @@
+"""The offline `preview` provider: no key, no network, a real MP4 drafted from the references.
+
+It exists so the whole flow (labels, tasks, waiting, results on disk) can be tried for free. What it
+renders is a storyboard of the references with the prompt as a caption, not Wan 2.7 output, and
+every result says so. Renders run in a worker thread; after a restart an unfinished render starts
+again from the payload stored in the ledger.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..schema import MODEL_ID, OUTPUT_FPS, PIXEL_SIZES, R2VRequest, TaskError
+from .base import Capabilities, HostJob, Provider, ProgressFn
+
+if TYPE_CHECKING:
+    from ..jobs.ledger import TaskRecord
+    from ..references.intake import Intake, Reference
+
+NOTICE = ("Offline preview: a storyboard drafted locally from your references, not Wan 2.7 output. "
+          "Set a host key (e.g. DASHSCOPE_API_KEY) and pass provider=\"dashscope\" for the real model.")
+
+
+@dataclass
+class _Render:
+    done: int = 0
+    total: int = 1
+    finished: bool = False
+    error: str | None = None
+    stop: threading.Event = field(default_factory=threading.Event)
+    thread: threading.Thread | None = None
+
+
+class PreviewProvider(Provider):
+    capabilities = Capabilities(
+        name="preview",
+        title="the offline preview",
+        key_env=None,
+        supports=frozenset({"negative_prompt", "first_frame", "voices", "shot_type", "prompt_extend",
+                            "watermark", "seed"}),
+        poll_initial_seconds=0.25,
+        poll_max_seconds=1.0,
+        price_per_second_usd=0.0,
+        local=True,
+    )
+
+    def __init__(self, settings: Any):
+        super().__init__(settings)
+        self._renders: dict[str, _Render] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def _workdir(self) -> Path:
+        folder = self.settings.ledger_path.parent / "preview"
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    def build_payload(self, request: R2VRequest, intake: Intake, urls: dict[str, str]) -> dict[str, Any]:
+        media = []
+        for ref in intake.references:
+            item: dict[str, Any] = {"type": ref.role, "label": ref.label, "url": urls.get(ref.label, ref.given)}
+            if ref.voice is not None:
+                item["reference_voice"] = urls.get(ref.voice.label, ref.voice.given)
+            media.append(item)
+        width, height = PIXEL_SIZES[(request.resolution, request.aspect_ratio)]
+        return {
+            "model": f"{MODEL_ID} (offline preview)",
+            "prompt": request.prompt,
+            "media": media,
+            "width": width,
+            "height": height,
+            "fps": OUTPUT_FPS,
+            "duration": request.duration,
+        }
+
+    async def upload(self, ref: Reference) -> str:
+        return str(ref.path)  # nothing leaves the machine
+
+    def describe(self, ref: Reference) -> str:
+        return str(ref.path)
+
+    async def submit(self, payload: dict[str, Any]) -> HostJob:
+        job_id = f"preview-{secrets.token_hex(8)}"
+        self._start(job_id, payload)
+        return HostJob(provider_task_id=job_id, status="running", stage="rendering", progress=0.0)
+
+    async def poll(self, record: TaskRecord) -> HostJob:
+        job_id = record.provider_task_id or ""
+        out = self._output(job_id)
+        with self._lock:
+            state = self._renders.get(job_id)
+        if state is None:
+            if out.exists():
+                return self._finished(job_id)
+            state = self._start(job_id, record.payload or {})  # restarted server: render again
+        if state.error:
+            return HostJob(job_id, "failed", "render failed",
+                           error=TaskError(code="preview_failed", message=state.error,
+                                           hint="check that every reference file still exists and is readable"))
+        if state.finished:
+            return self._finished(job_id)
+        return HostJob(job_id, "running", f"rendering frame {state.done}/{state.total}",
+                       progress=state.done / max(state.total, 1))
+
+    async def cancel(self, record: TaskRecord) -> HostJob | None:
+        job_id = record.provider_task_id or ""
+        with self._lock:
+            state = self._renders.pop(job_id, None)
+        if state is not None:
+            state.stop.set()
+        return HostJob(job_id, "canceled", "canceled")
+
+    async def download(self, job: HostJob, dest: Path, progress: ProgressFn | None = None) -> None:
+        shutil.copyfile(self._output(job.provider_task_id), dest)
+
+    async def aclose(self) -> None:
+        with self._lock:
+            states = list(self._renders.values())
+        for state in states:
+            state.stop.set()
+
+    # -- the render itself
+
+    def _output(self, job_id: str) -> Path:
+        return self._workdir / f"{job_id}.mp4"
+
+    def _finished(self, job_id: str) -> HostJob:
+        out = self._output(job_id)
+        return HostJob(job_id, "succeeded", "rendered", progress=1.0, video_url=out.as_uri(),
+                       billable_seconds=0.0)
+
+    def _start(self, job_id: str, payload: dict[str, Any]) -> _Render:
+        from .preview_render import Segment
+
+        segments = []
+        for item in payload.get("media", []):
+            url = str(item.get("url", ""))
+            local = not url.startswith(("https://", "http://"))
+            kind = {"reference_video": "video"}.get(item["type"], "image") if local else "remote"
+            segments.append(Segment(label=item.get("label", item["type"]), kind=kind,
+                                    path=url if local else None, url=None if local else url))
+        state = _Render(total=int(payload.get("fps", OUTPUT_FPS)) * int(payload.get("duration", 5)))
+        with self._lock:
+            self._renders[job_id] = state
+        state.thread = threading.Thread(target=self._run, args=(job_id, payload, segments, state),
+                                        name=f"render-{job_id}", daemon=True)
+        state.thread.start()
+        return state
+
+    def _run(self, job_id: str, payload: dict[str, Any], segments: list[Any], state: _Render) -> None:
+        from .preview_render import RenderStopped, render
+
+        out = self._output(job_id)
+        part = out.with_name(f".{out.name}.{secrets.token_hex(4)}.part")
+
+        def progress(done: int, total: int) -> None:
+            state.done, state.total = done, total
+
+        try:
+            render(segments, payload.get("prompt", ""), (int(payload["width"]), int(payload["height"])),
+                   int(payload.get("fps", OUTPUT_FPS)), int(payload.get("duration", 5)), part,
+                   on_progress=progress, stop=state.stop)
+            os.replace(part, out)
+            state.finished = True
+        except RenderStopped:
+            part.unlink(missing_ok=True)
+        except Exception as exc:  # surfaced through poll as a failed task
+            part.unlink(missing_ok=True)
+            state.error = f"{type(exc).__name__}: {exc}"[:300]

@@ -1,0 +1,221 @@
+"""Take in a request's references: parse, probe, label and judge each one against the model's limits.
+
+`examine` never raises: it reports (for `list_references`). `admit` raises one `InputErrors` naming
+every problem (for `generate_r2v`), before anything is recorded, uploaded or paid.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from urllib.parse import urlparse
+
+from ..errors import InputError, InputErrors, ReferenceError
+from ..schema import Limits, PromptFinding, ReferenceSet, ReferenceView
+from .labels import image_label, lint_prompt, reference_labels, video_label
+from .probe import MediaInfo, probe
+from .sources import Source, parse_source
+
+ROLE_KIND = {"reference_image": "image", "first_frame": "image", "reference_video": "video", "voice": "audio"}
+ROLE_FIELD = {"reference_image": "reference_images", "reference_video": "reference_videos",
+              "first_frame": "first_frame", "voice": "voices"}
+KIND_FORMATS = {"image": Limits.IMAGE_FORMATS, "video": Limits.VIDEO_FORMATS, "audio": Limits.VOICE_FORMATS}
+KIND_MAX_BYTES = {"image": Limits.IMAGE_MAX_BYTES, "video": Limits.VIDEO_MAX_BYTES, "audio": Limits.VOICE_MAX_BYTES}
+_URL_EXT_KIND = {".jpg": "image", ".jpeg": "image", ".png": "image", ".bmp": "image", ".webp": "image",
+                 ".mp4": "video", ".mov": "video", ".wav": "audio", ".mp3": "audio"}
+
+
+@dataclass
+class Reference:
+    label: str
+    role: str
+    field: str
+    given: str
+    source: Source | None = None
+    media: MediaInfo | None = None
+    errors: list[InputError] = field(default_factory=list)
+    voice: Reference | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    @property
+    def kind(self) -> str:
+        if self.media is not None:
+            return self.media.kind
+        if self.source is not None and self.source.url:
+            return _URL_EXT_KIND.get(PurePosixPath(urlparse(self.source.url).path).suffix.lower(), "unknown")
+        return ROLE_KIND[self.role]
+
+    @property
+    def path(self) -> Path | None:
+        return self.source.path if self.source else None
+
+    def view(self) -> ReferenceView:
+        m = self.media
+        return ReferenceView(
+            label=self.label, kind=self.kind if self.kind in ("image", "video", "audio") else "unknown",  # type: ignore[arg-type]
+            role=self.role,  # type: ignore[arg-type]
+            source=self.source.shown if self.source else self.given[:200],
+            location=self.source.location if self.source else "local",
+            format=m.format if m else None, size_bytes=m.size_bytes if m else None,
+            width=m.width if m else None, height=m.height if m else None,
+            duration_seconds=round(m.duration_seconds, 3) if m and m.duration_seconds else None,
+            ok=self.ok, problems=[_problem_text(e) for e in self.errors],
+        )
+
+
+def _problem_text(err: InputError) -> str:
+    text = err.message.rstrip(".") + "."
+    if err.limit:
+        text += f" Limit: {err.limit}."
+    if err.fix:
+        text += f" Fix: {err.fix}."
+    return text
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1024 / 1024:.0f} MB"
+
+
+def judge(media: MediaInfo, role: str, field_name: str) -> list[InputError]:
+    """Problems of one probed file for the role it is given in."""
+    want = ROLE_KIND[role]
+    allowed = ", ".join(KIND_FORMATS[want])
+    def err(message: str, *, limit: str | None = None, fix: str) -> ReferenceError:
+        return ReferenceError(message, field=field_name, limit=limit, fix=fix)
+
+    if media.kind == "unknown":
+        return [err(f"is not a media file: its first bytes match no image, video or audio format",
+                    limit=f"{want} formats {allowed}", fix=f"pass a {want} file ({allowed})")]
+    if media.kind != want:
+        home = {"image": "reference_images", "video": "reference_videos", "audio": "voices"}[media.kind]
+        return [err(f"is {'an' if media.kind[0] in 'aeiou' else 'a'} {media.kind} ({media.format}), but {ROLE_FIELD[role]} takes {want}s",
+                    fix=f"pass it in {home} instead, or give a {want} here")]
+    if media.format not in KIND_FORMATS[want]:
+        return [err(f"is {media.format}, which Wan 2.7 does not take", limit=f"{want} formats {allowed}",
+                    fix=f"convert it to {KIND_FORMATS[want][0]}")]
+    cap = KIND_MAX_BYTES[want]
+    if media.size_bytes > cap:
+        return [err(f"is {_mb(media.size_bytes)}", limit=f"at most {_mb(cap)}",
+                    fix="compress or trim it" if want != "image" else "downscale or re-encode it as JPEG")]
+    if media.error:
+        return [err(media.error, fix="re-export the file with a standard encoder")]
+    problems: list[InputError] = []
+    side_lo, side_hi = {"image": Limits.IMAGE_SIDE, "video": Limits.VIDEO_SIDE}.get(want, (None, None))
+    if side_lo and media.width and media.height:
+        w, h = media.width, media.height
+        if min(w, h) < side_lo or max(w, h) > side_hi:
+            problems.append(err(f"is {w}x{h} px", limit=f"each side {side_lo}-{side_hi} px",
+                                fix="upscale it" if min(w, h) < side_lo else "downscale it"))
+        elif max(w, h) / min(w, h) > Limits.ASPECT_EXTREME:
+            problems.append(err(f"is {w}x{h} px, an aspect ratio beyond 1:8", limit="aspect between 1:8 and 8:1",
+                                fix="crop it closer to the subject"))
+    bounds = {"video": Limits.VIDEO_SECONDS, "audio": Limits.VOICE_SECONDS}.get(want)
+    if bounds and media.duration_seconds is not None:
+        lo, hi = bounds
+        d = media.duration_seconds
+        if d < lo - 0.05 or d > hi + 0.05:
+            problems.append(err(f"lasts {d:.1f} s", limit=f"{lo:g}-{hi:g} s",
+                                fix=f"trim it to at most {hi:g} s" if d > hi else f"use a clip of at least {lo:g} s"))
+    return problems
+
+
+def _take(given: str, label: str, role: str, field_name: str, data_dir: Path) -> Reference:
+    ref = Reference(label=label, role=role, field=field_name, given=given if isinstance(given, str) else repr(given))
+    try:
+        ref.source = parse_source(given, field_name, data_dir)
+    except InputError as exc:
+        ref.errors.append(exc)
+        return ref
+    if ref.source.path is not None:
+        ref.media = probe(ref.source.path, max_bytes=KIND_MAX_BYTES)
+        ref.errors.extend(judge(ref.media, role, field_name))
+    elif ref.kind not in ("unknown", ROLE_KIND[role]):
+        ref.errors.append(ReferenceError(
+            f"looks like {'an' if ref.kind[0] in 'aeiou' else 'a'} {ref.kind} (from its extension), but {ROLE_FIELD[role]} takes {ROLE_KIND[role]}s",
+            field=field_name, fix="check which list it belongs in"))
+    return ref
+
+
+@dataclass
+class Intake:
+    references: list[Reference]
+    findings: list[PromptFinding]
+    errors: list[InputError]  # request-level: counts, unknown voice labels, prompt errors
+
+    @property
+    def all_errors(self) -> list[InputError]:
+        errs = [e for r in self.all_references for e in r.errors]
+        return errs + self.errors
+
+    @property
+    def all_references(self) -> list[Reference]:
+        out: list[Reference] = []
+        for r in self.references:
+            out.append(r)
+            if r.voice is not None:
+                out.append(r.voice)
+        return out
+
+    @property
+    def views(self) -> list[ReferenceView]:
+        return [r.view() for r in self.all_references]
+
+
+def examine(refs: ReferenceSet, prompt: str | None, data_dir: Path, *, require_references: bool = True) -> Intake:
+    items: list[Reference] = []
+    if refs.first_frame is not None:
+        items.append(_take(refs.first_frame, "First frame", "first_frame", "first_frame", data_dir))
+    for i, given in enumerate(refs.reference_images):
+        items.append(_take(given, image_label(i), "reference_image", f"reference_images[{i}]", data_dir))
+    for i, given in enumerate(refs.reference_videos):
+        items.append(_take(given, video_label(i), "reference_video", f"reference_videos[{i}]", data_dir))
+
+    errors: list[InputError] = []
+    n_img, n_vid = len(refs.reference_images), len(refs.reference_videos)
+    total = n_img + n_vid
+    if (require_references and total < Limits.REFERENCES_MIN) or total > Limits.REFERENCES_MAX:
+        errors.append(InputError(
+            f"{total} references given ({n_img} images, {n_vid} videos)",
+            field="reference_images + reference_videos",
+            limit=f"{Limits.REFERENCES_MIN} to {Limits.REFERENCES_MAX} images and videos together (first_frame not counted)",
+            fix="add at least one reference image or video" if total < 1 else f"keep the {Limits.REFERENCES_MAX} that matter most",
+        ))
+    by_label = {r.label: r for r in items}
+    labels = reference_labels(n_img, n_vid)
+    for key, given in refs.voices.items():
+        label = _canonical_label(key)
+        owner = by_label.get(label) if label in labels else None
+        if owner is None:
+            errors.append(InputError(
+                f"names \"{key}\", which is not a reference of this request",
+                field=f"voices[\"{key}\"]",
+                limit=f"keys must be existing labels: {', '.join(labels) or 'none yet'}",
+                fix="key the voice by the label of the image or video whose character speaks with it",
+            ))
+            continue
+        owner.voice = _take(given, f"Voice of {label}", "voice", f"voices[\"{key}\"]", data_dir)
+
+    findings = lint_prompt(prompt, n_img, n_vid) if prompt else []
+    for f in findings:
+        if f.severity == "error":
+            errors.append(InputError(f.message, field="prompt", fix=f.fix))
+    return Intake(references=items, findings=findings, errors=errors)
+
+
+def _canonical_label(key: str) -> str:
+    parts = key.strip().split()
+    if len(parts) == 2 and parts[0].lower() in ("image", "video") and parts[1].isdigit():
+        return f"{parts[0].capitalize()} {int(parts[1])}"
+    return key.strip()
+
+
+def admit(refs: ReferenceSet, prompt: str, data_dir: Path, extra: list[InputError] | None = None) -> Intake:
+    """Examine, and refuse the whole request at once if anything is wrong."""
+    intake = examine(refs, prompt, data_dir)
+    errors = intake.all_errors + list(extra or [])
+    if errors:
+        raise InputErrors(errors)
+    return intake

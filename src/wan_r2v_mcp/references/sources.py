@@ -1,0 +1,109 @@
+"""Where a reference comes from: a local file, an https URL, or a small data URI.
+
+Every form is normalised here (`~`, `file://`), and a data URI is written once to a content-addressed
+file so the rest of the server only ever deals with paths and URLs.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+from urllib.parse import unquote, urlparse
+
+from ..errors import ReferenceError
+from ..schema import Limits
+from .probe import sniff
+
+Location = Literal["local", "url", "data"]
+
+_EXT = {"jpeg": ".jpg", "png": ".png", "bmp": ".bmp", "webp": ".webp", "mp4": ".mp4", "mov": ".mov",
+        "wav": ".wav", "mp3": ".mp3"}
+
+
+@dataclass(frozen=True)
+class Source:
+    given: str
+    location: Location
+    path: Path | None = None
+    url: str | None = None
+
+    @property
+    def shown(self) -> str:
+        """The source as it may be echoed back: data URIs shortened."""
+        return self.given if len(self.given) <= 200 else self.given[:60] + f"…({len(self.given)} chars)"
+
+
+def parse_source(text: str, field: str, data_dir: Path) -> Source:
+    if not isinstance(text, str) or not text.strip():
+        raise ReferenceError("is empty", field=field, fix="give a file path, an https URL or a data: URI")
+    text = text.strip()
+    if "\x00" in text:
+        raise ReferenceError("contains a NUL character", field=field, fix="pass the path exactly as it is on disk")
+    lowered = text[:8].lower()
+    if lowered.startswith("data:"):
+        return _from_data_uri(text, field, data_dir)
+    if lowered.startswith("https://"):
+        host = urlparse(text).hostname
+        if not host:
+            raise ReferenceError("is not a valid URL", field=field, fix="give a full https:// URL")
+        return Source(given=text, location="url", url=text)
+    if lowered.startswith("http://"):
+        raise ReferenceError(
+            "is a plain http URL; hosts fetch references over https only",
+            field=field, fix="use the https:// form of the URL, or a local file path",
+        )
+    raw = unquote(urlparse(text).path) if lowered.startswith("file://") else text
+    path = Path(raw).expanduser()
+    if not path.is_absolute():
+        raise ReferenceError(
+            f"'{text}' is a relative path, and the server's working folder is not yours",
+            field=field, fix="give an absolute path (or one starting with ~/)",
+        )
+    try:
+        resolved = path.resolve(strict=True)
+    except (FileNotFoundError, NotADirectoryError):
+        raise ReferenceError(
+            f"file not found: {path}", field=field,
+            fix="check the path; list_references(directory=...) lists the media files in a folder",
+        ) from None
+    except (OSError, RuntimeError) as exc:
+        raise ReferenceError(f"cannot be opened: {path} ({type(exc).__name__})", field=field,
+                             fix="check the path and its permissions") from None
+    if not resolved.is_file():
+        raise ReferenceError(
+            f"is not a file: {path}", field=field,
+            fix="name one media file; list_references(directory=...) lists those in a folder",
+        )
+    return Source(given=text, location="local", path=resolved)
+
+
+def _from_data_uri(text: str, field: str, data_dir: Path) -> Source:
+    header, sep, payload = text.partition(",")
+    if not sep or ";base64" not in header.lower():
+        raise ReferenceError("is a data URI without base64 content", field=field,
+                             fix="use the form data:<mime>;base64,<data>")
+    if len(payload) * 3 // 4 > Limits.DATA_URI_MAX_BYTES:
+        raise ReferenceError(
+            "is a data URI over the inline size limit", field=field,
+            limit=f"{Limits.DATA_URI_MAX_BYTES // 1000} KB inline",
+            fix="save the media to a file and pass its path, or pass an https URL",
+        )
+    try:
+        data = base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError):
+        raise ReferenceError("is a data URI whose base64 does not decode", field=field,
+                             fix="re-encode the file with standard base64") from None
+    kind, fmt = sniff(data[:64])
+    digest = hashlib.sha256(data).hexdigest()[:32]
+    folder = data_dir / "inline"
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{digest}{_EXT.get(fmt or '', '.bin')}"
+    if not target.exists():
+        tmp = target.with_suffix(target.suffix + ".part")
+        tmp.write_bytes(data)
+        tmp.replace(target)
+    return Source(given=text, location="data", path=target)

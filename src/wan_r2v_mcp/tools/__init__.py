@@ -1,0 +1,1 @@
+"""The MCP surface: thin functions from arguments to task views."""

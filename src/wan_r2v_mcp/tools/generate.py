@@ -1,0 +1,48 @@
+"""`generate_r2v`: validate, label, record, submit, and optionally wait with progress."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.tools import Tool
+from mcp.types import CallToolResult, ToolAnnotations
+
+from ..errors import R2VError
+from ..schema import GenerateArgs, R2VRequest, TaskView
+from .args import model_tool, parse
+from .shape import fail, owner, state, task_result
+
+DESCRIPTION = """\
+Make a video with Wan 2.7 reference-to-video from 1-5 reference images and videos and a prompt that \
+names them. Images are "Image 1", "Image 2"... and videos "Video 1", "Video 2"..., each numbered in its \
+own list's order (list_references shows the labels and checks the files first). Paid hosts charge per \
+second of output plus up to 5 s of reference video; provider="preview" makes a free offline draft. \
+A generation takes 1-5 minutes: this returns a task_id at once, or after waiting up to wait_seconds \
+with progress; then call get_task(task_id, wait_seconds=50) until it is done. The finished video is \
+saved on disk (local_path). dry_run=true shows the labels, cost and exact host payload without \
+submitting."""
+
+
+async def generate_r2v(ctx: Context, **arguments: Any) -> CallToolResult:
+    app = state(ctx)
+    try:
+        args = parse(GenerateArgs, arguments)
+        prep = app.runner.prepare(args)
+        if args.dry_run:
+            return task_result(app.runner.dry_run(prep))
+        who = owner(ctx)
+        task_id = await app.runner.submit(prep, owner=who)
+        view = await app.runner.wait(task_id, args.wait_seconds, ctx.report_progress, owner=who)
+    except R2VError as exc:
+        raise fail(exc) from None
+    return task_result(view, is_error=view.status == "failed")
+
+
+def tool() -> Tool:
+    return model_tool(
+        generate_r2v, GenerateArgs, TaskView, name="generate_r2v", title="Generate a video from references",
+        description=DESCRIPTION, first=("prompt", *R2VRequest.model_fields),
+        annotations=ToolAnnotations(title="Generate a video from references", read_only_hint=False,
+                                    destructive_hint=False, idempotent_hint=False, open_world_hint=True),
+    )

@@ -1,0 +1,83 @@
+"""`list_references`: how each reference will be named, whether it is acceptable, and what a folder holds."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.tools import Tool
+from mcp.types import CallToolResult, TextContent, ToolAnnotations
+from pydantic import Field
+
+from ..errors import R2VError
+from ..references.folder import list_folder
+from ..references.intake import examine
+from ..schema import ReferenceReport, ReferenceSet
+from .args import model_tool, parse
+from .shape import fail, state
+
+
+class ReferenceQuery(ReferenceSet):
+    prompt: str | None = Field(default=None, description="Optional prompt to check against the references' labels.")
+    directory: str | None = Field(
+        default=None, description="A folder to list the media files of (not recursive), to find references.")
+    limit: int = Field(default=50, ge=1, le=1000, description="At most this many files from `directory`.")
+
+
+DESCRIPTION = """\
+Check references before generating. Given reference_images / reference_videos / first_frame / voices \
+(and optionally the prompt), returns each one's label as the prompt must use it ("Image 1", "Video 1", \
+numbered per type in list order), its kind, size, dimensions and duration, and whether Wan 2.7 accepts \
+it, plus prompt findings (a name like "Video 3" that does not exist). Given a directory, lists the media \
+files in it that could serve as references. Reads only; nothing is uploaded."""
+
+
+async def list_references(ctx: Context, **arguments: Any) -> CallToolResult:
+    app = state(ctx)
+    try:
+        query = parse(ReferenceQuery, arguments)
+        data_dir = app.settings.ledger_path.parent
+        given = bool(query.reference_images or query.reference_videos or query.first_frame or query.voices)
+        report = ReferenceReport(ok=True)
+        if given or query.prompt:
+            intake = examine(query, query.prompt, data_dir, require_references=given)
+            errors = intake.all_errors
+            report.references = intake.views
+            report.prompt_findings = intake.findings
+            report.ok = not errors
+            report.problems = [e.tool_message() for e in intake.errors]
+        if query.directory is not None:
+            report.directory, report.candidates, report.more = list_folder(query.directory, query.limit)
+    except R2VError as exc:
+        raise fail(exc) from None
+    return CallToolResult(content=[TextContent(type="text", text=_text(report))],
+                          structured_content=report.model_dump(mode="json"))
+
+
+def _text(report: ReferenceReport) -> str:
+    lines = []
+    for ref in report.references:
+        facts = ", ".join(x for x in (
+            ref.format, f"{ref.width}x{ref.height}" if ref.width else None,
+            f"{ref.duration_seconds:g} s" if ref.duration_seconds else None) if x)
+        verdict = "ok" if ref.ok else "NOT OK: " + " ".join(ref.problems)
+        lines.append(f"{ref.label}: {ref.source} ({ref.kind}{', ' + facts if facts else ''}) - {verdict}")
+    lines += [f"Problem: {p}" for p in report.problems]
+    lines += [f"Prompt {f.severity}: {f.message}. Fix: {f.fix}." for f in report.prompt_findings
+              if f.severity == "warning"]
+    if report.directory is not None:
+        lines.append(f"{len(report.candidates)} media file(s) in {report.directory}"
+                     + (f" ({report.more} more not listed)" if report.more else "") + ":")
+        for ref in report.candidates:
+            lines.append(f"- {ref.source} ({ref.kind}, {ref.format or '?'}) {'ok' if ref.ok else 'NOT OK: ' + ' '.join(ref.problems)}")
+    if report.references:
+        lines.insert(0, "All references are acceptable." if report.ok else "Some references need fixing:")
+    return "\n".join(lines) or "Nothing to check: pass references, a prompt, or a directory."
+
+
+def tool() -> Tool:
+    return model_tool(
+        list_references, ReferenceQuery, ReferenceReport, name="list_references", title="Check and label references",
+        description=DESCRIPTION, first=("reference_images", "reference_videos", "first_frame", "voices", "prompt"),
+        annotations=ToolAnnotations(title="Check and label references", read_only_hint=True, open_world_hint=True),
+    )

@@ -1,0 +1,65 @@
+"""What a client receives: structured content, a short text for older clients, a link to the file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import CallToolResult, ResourceLink, TextContent
+
+from ..errors import R2VError
+from ..schema import TaskView
+
+
+def state(ctx: Context):  # -> AppState, kept untyped here to avoid an import cycle with server.py
+    return ctx.request_context.lifespan_context
+
+
+def owner(ctx: Context) -> str:
+    """Who is calling: the access token's client over authenticated HTTP, nobody in particular on stdio."""
+    from mcp.server.auth.middleware.auth_context import get_access_token
+
+    token = get_access_token()
+    return token.client_id if token is not None else ""
+
+
+def fail(exc: R2VError) -> ToolError:
+    return ToolError(exc.tool_message())
+
+
+def summary(view: TaskView) -> str:
+    t = view.task_id
+    req = view.request
+    what = f"{req.width}x{req.height}, {req.duration} s"
+    if view.dry_run:
+        refs = ", ".join(f"{r.label} = {r.source}" for r in view.references) or "none"
+        cost = f"${view.cost_estimate_usd:.2f}" if view.cost_estimate_usd is not None else "unknown"
+        return (f"Dry run on {view.provider}: nothing uploaded or submitted. References: {refs}. Output {what}. "
+                f"Billable {view.billable_seconds:g} s, estimated cost {cost}. The exact payload is in `payload`.")
+    if view.status == "succeeded":
+        text = f"Task {t} succeeded on {view.provider}: video ({what}) saved to {view.local_path}."
+        if view.poster_path:
+            text += f" Poster frame: {view.poster_path}."
+    elif view.status == "failed":
+        err = view.error
+        text = f"Task {t} failed on {view.provider}" + (f" [{err.code}]: {err.message} Hint: {err.hint}" if err else ".")
+    elif view.status == "canceled":
+        text = f"Task {t} was canceled ({view.stage})."
+    else:
+        pct = f" ({view.progress:.0%})" if view.progress is not None else ""
+        text = (f"Task {t} is {view.status} on {view.provider}: {view.stage}{pct}. Call "
+                f"get_task(task_id=\"{t}\", wait_seconds=50) to wait for it; nothing is lost if you do it later.")
+    if view.notice:
+        text += f" Note: {view.notice}"
+    return text
+
+
+def task_result(view: TaskView, *, is_error: bool = False) -> CallToolResult:
+    content: list[TextContent | ResourceLink] = [TextContent(type="text", text=summary(view))]
+    if view.local_path and Path(view.local_path).exists():
+        path = Path(view.local_path)
+        content.append(ResourceLink(type="resource_link", uri=path.as_uri(), name=path.name,
+                                    title=f"Video of task {view.task_id}", mime_type="video/mp4",
+                                    size=path.stat().st_size))
+    return CallToolResult(content=content, structured_content=view.model_dump(mode="json"), is_error=is_error)
