@@ -75,6 +75,10 @@ def _problem_text(err: InputError) -> str:
     return text
 
 
+def _a(word: str) -> str:
+    return f"{'an' if word[0] in 'aeiou' else 'a'} {word}"
+
+
 def _mb(n: int) -> str:
     return f"{n / 1024 / 1024:.0f} MB"
 
@@ -88,11 +92,11 @@ def judge(media: MediaInfo, role: str, field_name: str) -> list[InputError]:
 
     if media.kind == "unknown":
         return [err(f"is not a media file: its first bytes match no image, video or audio format",
-                    limit=f"{want} formats {allowed}", fix=f"pass a {want} file ({allowed})")]
+                    limit=f"{want} formats {allowed}", fix=f"pass {_a(want)} file ({allowed})")]
     if media.kind != want:
         home = {"image": "reference_images", "video": "reference_videos", "audio": "voices"}[media.kind]
-        return [err(f"is {'an' if media.kind[0] in 'aeiou' else 'a'} {media.kind} ({media.format}), but {ROLE_FIELD[role]} takes {want}s",
-                    fix=f"pass it in {home} instead, or give a {want} here")]
+        return [err(f"is {_a(media.kind)} ({media.format}), but {ROLE_FIELD[role]} takes {want}s",
+                    fix=f"pass it in {home} instead, or give {_a(want)} here")]
     if media.format not in KIND_FORMATS[want]:
         return [err(f"is {media.format}, which Wan 2.7 does not take", limit=f"{want} formats {allowed}",
                     fix=f"convert it to {KIND_FORMATS[want][0]}")]
@@ -134,7 +138,7 @@ def _take(given: str, label: str, role: str, field_name: str, data_dir: Path) ->
         ref.errors.extend(judge(ref.media, role, field_name))
     elif ref.kind not in ("unknown", ROLE_KIND[role]):
         ref.errors.append(ReferenceError(
-            f"looks like {'an' if ref.kind[0] in 'aeiou' else 'a'} {ref.kind} (from its extension), but {ROLE_FIELD[role]} takes {ROLE_KIND[role]}s",
+            f"looks like {_a(ref.kind)} (from its extension), but {ROLE_FIELD[role]} takes {ROLE_KIND[role]}s",
             field=field_name, fix="check which list it belongs in"))
     return ref
 

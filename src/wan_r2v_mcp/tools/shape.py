@@ -45,12 +45,12 @@ def summary(view: TaskView) -> str:
         err = view.error
         text = f"Task {t} failed on {view.provider}" + (f" [{err.code}]: {err.message} Hint: {err.hint}" if err else ".")
     elif view.status == "canceled":
-        text = f"Task {t} was canceled ({view.stage})."
+        text = f"Task {t} was canceled" + (f" ({view.stage})." if view.stage != "canceled" else ".")
     else:
         pct = f" ({view.progress:.0%})" if view.progress is not None else ""
         text = (f"Task {t} is {view.status} on {view.provider}: {view.stage}{pct}. Call "
                 f"get_task(task_id=\"{t}\", wait_seconds=50) to wait for it; nothing is lost if you do it later.")
-    if view.notice:
+    if view.notice and view.status not in ("failed", "canceled"):
         text += f" Note: {view.notice}"
     return text
 

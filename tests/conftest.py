@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mcp import Client
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+import media  # noqa: E402
+
+from wan_r2v_mcp.config import Settings  # noqa: E402
+from wan_r2v_mcp.server import build_server  # noqa: E402
+
+PROVIDER_ENV = ("DASHSCOPE_API_KEY", "REPLICATE_API_TOKEN", "INFERENCE_API_KEY", "FAL_KEY", "WAN_R2V_PROVIDER",
+                "WAN_R2V_DATA_DIR", "WAN_R2V_OUTPUT_DIR")
+
+
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch):
+    for name in PROVIDER_ENV:
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def dirs(tmp_path: Path) -> dict[str, Path]:
+    d = {"data": tmp_path / "data", "out": tmp_path / "out", "refs": tmp_path / "refs"}
+    for p in d.values():
+        p.mkdir()
+    return d
+
+
+@pytest.fixture
+def settings(dirs) -> Settings:
+    return Settings(data_dir=dirs["data"], output_dir=dirs["out"], progress_interval_seconds=1.0)
+
+
+@pytest.fixture
+def refs(dirs) -> dict[str, Path]:
+    r = dirs["refs"]
+    return {
+        "img1": media.image(r / "alice.png", 640, 480),
+        "img2": media.image(r / "cafe.jpg", 480, 640, color=(200, 90, 40)),
+        "vid1": media.video(r / "bob.mp4", 320, 240, seconds=2.0),
+        "voice": media.wav(r / "alice.wav", seconds=2.0),
+    }
+
+
+@pytest.fixture(params=["auto", "legacy"])
+async def client(request, settings):
+    """An MCP client on a fresh server, in each protocol era (2026-07-28 direct, and the initialize handshake)."""
+    async with Client(build_server(settings), mode=request.param) as c:
+        yield c
+
+
+def wire(result: Any) -> dict[str, Any]:
+    """The tool result exactly as it goes over the wire."""
+    return result.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+async def call(client: Client, tool: str, args: dict[str, Any], **kw: Any) -> dict[str, Any]:
+    return wire(await client.call_tool(tool, args, **kw))
+
+
+def text(result: dict[str, Any]) -> str:
+    return result["content"][0]["text"]
+
+
+def dump(obj: Any) -> str:
+    return json.dumps(obj, indent=2, sort_keys=True)

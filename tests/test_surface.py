@@ -1,0 +1,73 @@
+"""The surface a client sees: the tool list (pinned by a snapshot), annotations, and a real stdio process."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import call, dump
+from mcp import Client, StdioServerParameters
+
+import media
+
+pytestmark = pytest.mark.anyio
+
+SNAPSHOT = Path(__file__).parent / "snapshots" / "tools_list.json"
+
+
+async def test_tools_list_matches_the_committed_snapshot(client):
+    listed = await client.list_tools()
+    tools = [t.model_dump(mode="json", by_alias=True, exclude_none=True) for t in listed.tools]
+    if os.environ.get("UPDATE_SNAPSHOTS"):
+        SNAPSHOT.write_text(dump(tools) + "\n")
+    assert dump(tools) + "\n" == SNAPSHOT.read_text(), "tools/list changed: rerun with UPDATE_SNAPSHOTS=1 and review the diff"
+
+
+async def test_annotations_say_what_each_tool_may_do(client):
+    tools = {t.name: t.annotations for t in (await client.list_tools()).tools}
+    gen = tools["generate_r2v"]
+    assert (gen.read_only_hint, gen.destructive_hint, gen.idempotent_hint, gen.open_world_hint) == (False, False, False, True)
+    for name in ("get_task", "list_references", "list_tasks"):
+        assert tools[name].read_only_hint is True, name
+
+
+async def test_the_generate_schema_carries_the_models_limits(client):
+    schema = next(t for t in (await client.list_tools()).tools if t.name == "generate_r2v").input_schema
+    props = schema["properties"]
+    assert schema["required"] == ["prompt"]
+    assert list(props)[:5] == ["prompt", "reference_images", "reference_videos", "first_frame", "voices"]
+    assert (props["prompt"]["minLength"], props["prompt"]["maxLength"]) == (1, 5000)
+    assert props["negative_prompt"]["anyOf"][0]["maxLength"] == 500
+    assert props["aspect_ratio"]["enum"] == ["16:9", "9:16", "1:1", "4:3", "3:4"]
+    assert props["resolution"] == {"default": "1080p", "description": "Output resolution.",
+                                   "enum": ["720p", "1080p"], "title": "Resolution", "type": "string"}
+    assert (props["duration"]["minimum"], props["duration"]["maximum"], props["duration"]["default"]) == (2, 15, 5)
+    assert props["seed"]["anyOf"][0] == {"maximum": 2147483647, "minimum": 0, "type": "integer"}
+    assert '"Image 1", "Image 2", ... in this list\'s order' in props["reference_images"]["description"]
+    assert "numbered separately" in props["reference_videos"]["description"]
+
+
+async def test_the_server_runs_as_a_real_stdio_process(dirs, refs):
+    env = {**os.environ, "WAN_R2V_DATA_DIR": str(dirs["data"]), "WAN_R2V_OUTPUT_DIR": str(dirs["out"])}
+    for key in ("DASHSCOPE_API_KEY", "REPLICATE_API_TOKEN", "INFERENCE_API_KEY", "FAL_KEY"):
+        env.pop(key, None)
+    params = StdioServerParameters(command=sys.executable, args=["-m", "wan_r2v_mcp"], env=env)
+    async with Client(params, mode="legacy") as client:
+        assert client.server_info.name == "wan-r2v-mcp"
+        names = sorted(t.name for t in (await client.list_tools()).tools)
+        assert names == ["cancel_task", "generate_r2v", "get_task", "list_references", "list_tasks"]
+        progress: list[float] = []
+
+        async def on_progress(p, t, m):
+            progress.append(p)
+
+        result = await call(client, "generate_r2v", {
+            "prompt": "Image 1 bows", "reference_images": [str(refs["img1"])], "resolution": "720p",
+            "duration": 2, "wait_seconds": 45}, progress_callback=on_progress)
+    view = result["structuredContent"]
+    assert view["status"] == "succeeded", json.dumps(result)[:2000]
+    assert media.decode(Path(view["local_path"]))["frames"] == 60
+    assert progress, "progress notifications must cross the stdio pipe"
