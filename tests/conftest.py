@@ -76,3 +76,28 @@ def text(result: dict[str, Any]) -> str:
 
 def dump(obj: Any) -> str:
     return json.dumps(obj, indent=2, sort_keys=True)
+
+
+# ---------------------------------------------------------------- host emulators
+
+DASHSCOPE_KEY = "sk-emulated0123456789abcdef"
+
+
+@pytest.fixture(scope="session")
+def result_mp4(tmp_path_factory) -> bytes:
+    """The real small MP4 every emulated host serves as its result."""
+    return media.video(tmp_path_factory.mktemp("result") / "result.mp4", 480, 270, seconds=2.0).read_bytes()
+
+
+@pytest.fixture
+def dashscope(result_mp4):
+    from emulators.dashscope import DashScopeEmulator
+
+    with DashScopeEmulator(DASHSCOPE_KEY, result_mp4) as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def ds_settings(dirs, dashscope) -> Settings:
+    return Settings(data_dir=dirs["data"], output_dir=dirs["out"], progress_interval_seconds=1.0,
+                    dashscope_api_key=DASHSCOPE_KEY, dashscope_base_url=dashscope.base_url)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .errors import register_secret
@@ -32,6 +33,7 @@ class Settings(BaseSettings):
     data_dir: Path | None = Field(default=None, description="Where the task ledger lives.")
     output_dir: Path | None = Field(default=None, description="Where finished videos are saved.")
     wait_cap_seconds: float = Field(default=50.0, gt=0, validation_alias=_env("WAN_R2V_WAIT_CAP", "wait_cap_seconds"))
+    prices: str | None = Field(default=None, description="JSON overriding the price table, by provider and resolution.")
     progress_interval_seconds: float = Field(
         default=5.0, gt=0, validation_alias=_env("WAN_R2V_PROGRESS_INTERVAL", "progress_interval_seconds")
     )
@@ -47,6 +49,18 @@ class Settings(BaseSettings):
     )
     inference_api_key: SecretStr | None = Field(default=None, validation_alias=_env("INFERENCE_API_KEY", "inference_api_key"))
     fal_key: SecretStr | None = Field(default=None, validation_alias=_env("FAL_KEY", "fal_key"))
+
+    @field_validator("prices")
+    @classmethod
+    def _prices_are_json(cls, value: str | None) -> str | None:
+        if value:
+            try:
+                table = json.loads(value)
+                assert isinstance(table, dict) and all(isinstance(v, dict) for v in table.values())
+                [float(x) for v in table.values() for x in v.values()]
+            except (ValueError, AssertionError, TypeError):
+                raise ValueError('WAN_R2V_PRICES must be JSON like {"dashscope": {"1080p": 0.14}}') from None
+        return value
 
     def model_post_init(self, _context: object) -> None:
         for attr in PROVIDER_KEYS.values():

@@ -25,7 +25,7 @@ from ..providers import available, provider_class
 from ..providers.base import HostJob, Provider
 from ..references.intake import Intake, admit
 from ..schema import TERMINAL, GenerateArgs, R2VRequest, TaskError, TaskView
-from . import cost, results
+from . import cost, prices, results
 from .ledger import Ledger, TaskRecord
 from .views import task_view
 
@@ -92,8 +92,8 @@ class Runner:
         intake = admit(request, request.prompt, self.settings.ledger_path.parent, extra=provider.refusals(request))
         videos = [r.media.duration_seconds if r.media else None for r in intake.references if r.role == "reference_video"]
         seconds = cost.billable_seconds(videos, request.duration)
-        return Prepared(request, provider, intake, seconds,
-                        cost.estimate_usd(provider.capabilities.price_per_second_usd, seconds))
+        rate = prices.price_per_second(provider.capabilities.name, request.resolution, self.settings.prices)
+        return Prepared(request, provider, intake, seconds, cost.estimate_usd(rate, seconds))
 
     def dry_run(self, prep: Prepared) -> TaskView:
         urls = {r.label: prep.provider.describe(r) for r in prep.intake.all_references if r.path is not None}

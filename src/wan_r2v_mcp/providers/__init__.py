@@ -10,6 +10,7 @@ if TYPE_CHECKING:
 
 _REGISTRY: dict[str, str] = {
     "preview": "wan_r2v_mcp.providers.preview:PreviewProvider",
+    "dashscope": "wan_r2v_mcp.providers.dashscope:DashScopeProvider",
 }
 
 

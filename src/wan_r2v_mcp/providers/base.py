@@ -46,7 +46,6 @@ class Capabilities:
     poll_initial_seconds: float = 2.0
     poll_max_seconds: float = 15.0
     result_ttl_hours: float | None = None
-    price_per_second_usd: float | None = None  # input video seconds + output seconds
     local: bool = False
 
 

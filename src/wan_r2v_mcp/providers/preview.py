@@ -46,7 +46,6 @@ class PreviewProvider(Provider):
                             "watermark", "seed"}),
         poll_initial_seconds=0.25,
         poll_max_seconds=1.0,
-        price_per_second_usd=0.0,
         local=True,
     )
 

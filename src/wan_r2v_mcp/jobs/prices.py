@@ -1,0 +1,32 @@
+"""What each host charges per billable second, kept in one place with its date and source.
+
+Billable seconds are input-video seconds (capped at 5 s in all) plus output seconds on every host
+(providers.md §1). Override any figure with WAN_R2V_PRICES, e.g. '{"dashscope": {"1080p": 0.14}}'.
+"""
+
+from __future__ import annotations
+
+import json
+
+AS_OF = "2026-11"
+
+# USD per billable second, by output resolution.
+PRICES: dict[str, dict[str, float]] = {
+    # Alibaba lists no USD rate for wan2.7-r2v in the material we have; resellers of the same model
+    # charge $0.10/s at 720p and $0.15/s at 1080p (Runware's Wan 2.7 page), which we take as the estimate.
+    "dashscope": {"720p": 0.10, "1080p": 0.15},
+    "preview": {"720p": 0.0, "1080p": 0.0},
+}
+
+SOURCES: dict[str, str] = {
+    "dashscope": "estimate from resellers' Wan 2.7 rates (Runware docs), not an Alibaba price list",
+    "preview": "free: rendered locally",
+}
+
+
+def price_per_second(provider: str, resolution: str, overrides: str | None = None) -> float | None:
+    table = {name: dict(rates) for name, rates in PRICES.items()}
+    if overrides:
+        for name, rates in json.loads(overrides).items():
+            table.setdefault(name, {}).update({k: float(v) for k, v in rates.items()})
+    return table.get(provider, {}).get(resolution)

@@ -1,0 +1,315 @@
+"""Alibaba Model Studio (DashScope): the model's own API, with the 2.7 "media" protocol.
+
+Facts from providers.md §2: async create with `X-DashScope-Async: enable`, poll `GET /tasks/{id}`,
+cancel while PENDING, temporary `oss://` uploads for local files (48 h, bound to model and account),
+region-bound keys (Singapore and Beijing), result URLs valid for 24 h.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import re
+import time
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlparse
+
+import anyio
+import httpx
+
+from ..errors import ProviderError
+from ..schema import MODEL_ID, R2VRequest, TaskError
+from . import http
+from .base import Capabilities, HostJob, ProgressFn, Provider
+from .uploads import UploadCache, file_sha256
+
+if TYPE_CHECKING:
+    from ..jobs.ledger import TaskRecord
+    from ..references.intake import Intake, Reference
+
+REGIONS = {
+    "singapore": "https://dashscope-intl.aliyuncs.com/api/v1",
+    "beijing": "https://dashscope.aliyuncs.com/api/v1",
+}
+CREATE_PATH = "/services/aigc/video-generation/video-synthesis"
+UPLOAD_TTL_SECONDS = 48 * 3600
+RESULT_TTL_SECONDS = 24 * 3600
+_TASK_ID = re.compile(r"^[A-Za-z0-9-]{1,80}$")
+
+STATUS = {
+    "PENDING": "queued",
+    "SUSPENDED": "queued",
+    "RUNNING": "running",
+    "SUCCEEDED": "succeeded",
+    "FAILED": "failed",
+    "CANCELED": "canceled",
+    "UNKNOWN": "failed",
+}
+
+
+class DashScopeProvider(Provider):
+    capabilities = Capabilities(
+        name="dashscope",
+        title="DashScope",
+        key_env="DASHSCOPE_API_KEY",
+        supports=frozenset({"negative_prompt", "first_frame", "voices", "prompt_extend", "watermark", "seed"}),
+        poll_initial_seconds=3.0,
+        poll_max_seconds=15.0,
+        result_ttl_hours=24,
+    )
+
+    def __init__(self, settings: Any):
+        super().__init__(settings)
+        region = (settings.dashscope_region or "singapore").lower()
+        if settings.dashscope_base_url:
+            self.base_url = settings.dashscope_base_url.rstrip("/")
+        elif region in REGIONS:
+            self.base_url = REGIONS[region]
+        else:
+            raise ProviderError(f"DASHSCOPE_REGION={region!r} is not a region that serves {MODEL_ID}",
+                                code="not_configured",
+                                fix="set DASHSCOPE_REGION to singapore or beijing, or DASHSCOPE_BASE_URL to the API base")
+        self.region = region
+        headers = {"Authorization": f"Bearer {settings.api_key('dashscope')}", "Content-Type": "application/json"}
+        if settings.dashscope_workspace_id:
+            headers["X-DashScope-WorkSpace"] = settings.dashscope_workspace_id
+        self._http = http.client(self.base_url, headers)
+        self._uploads = UploadCache(settings.ledger_path.parent / "uploads.json")
+        api_host = urlparse(self.base_url).hostname or ""
+        self.result_hosts = ("aliyuncs.com", api_host)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # -- the payload
+
+    def build_payload(self, request: R2VRequest, intake: Intake, urls: dict[str, str]) -> dict[str, Any]:
+        by_role = {role: [r for r in intake.references if r.role == role]
+                   for role in ("reference_image", "reference_video", "first_frame")}
+        media = []
+        for ref in by_role["reference_image"] + by_role["reference_video"] + by_role["first_frame"]:
+            item: dict[str, Any] = {"type": ref.role, "url": urls[ref.label]}
+            if ref.voice is not None:
+                item["reference_voice"] = urls[ref.voice.label]
+            media.append(item)
+        body_input: dict[str, Any] = {"prompt": request.prompt}
+        if request.negative_prompt:
+            body_input["negative_prompt"] = request.negative_prompt
+        body_input["media"] = media
+        parameters: dict[str, Any] = {
+            "resolution": request.resolution.upper(),
+            "ratio": request.aspect_ratio,
+            "duration": request.duration,
+            "watermark": request.watermark,
+        }
+        if request.prompt_extend is not None:
+            parameters["prompt_extend"] = request.prompt_extend
+        if request.seed is not None:
+            parameters["seed"] = request.seed
+        return {"model": MODEL_ID, "input": body_input, "parameters": parameters}
+
+    # -- uploads (the temporary-file flow: getPolicy, a form POST to OSS, an oss:// URL)
+
+    async def upload(self, ref: Reference) -> str:
+        path = ref.path
+        assert path is not None
+        digest = await anyio.to_thread.run_sync(file_sha256, path)
+        if (cached := self._uploads.get("dashscope", digest)) is not None:
+            return cached
+        policy = await self._call("GET", "/uploads", params={"action": "getPolicy", "model": MODEL_ID})
+        data = policy.get("data") or {}
+        try:
+            key = f"{data['upload_dir']}/ref-{uuid.uuid4().hex}{path.suffix.lower()}"  # never the user's file name
+            fields = {
+                "OSSAccessKeyId": data["oss_access_key_id"],
+                "Signature": data["signature"],
+                "policy": data["policy"],
+                "key": key,
+                "x-oss-object-acl": data["x_oss_object_acl"],
+                "x-oss-forbid-overwrite": data["x_oss_forbid_overwrite"],
+                "success_action_status": "200",
+                "x-oss-content-type": mimetypes.guess_type(path.name)[0] or "application/octet-stream",
+            }
+            upload_host = data["upload_host"]
+        except KeyError as exc:
+            raise ProviderError(f"DashScope's upload policy lacked {exc.args[0]}", code="upload_failed", retryable=True,
+                                fix="try again; if it persists, pass the reference as an https URL") from None
+        content_type = fields["x-oss-content-type"]
+        for attempt in range(3):
+            try:
+                with open(path, "rb") as fh:  # streamed from disk in 64 KB chunks by httpx
+                    async with httpx.AsyncClient(timeout=http.TIMEOUT) as oss:  # no API key goes to OSS
+                        response = await oss.post(upload_host, data=fields,
+                                                  files={"file": (Path(key).name, fh, content_type)})
+            except httpx.TransportError as exc:
+                if attempt == 2:
+                    raise ProviderError(f"uploading {ref.label} failed: {type(exc).__name__}", code="upload_failed",
+                                        retryable=True, fix="check the network and try again") from None
+                await anyio.sleep(1.5 * (attempt + 1))
+                continue
+            if response.status_code == 200:
+                break
+            if response.status_code < 500 or attempt == 2:
+                raise ProviderError(f"uploading {ref.label} was refused with HTTP {response.status_code}",
+                                    code="upload_failed", host_message=response.text[:300],
+                                    fix="try again; if it persists, pass the reference as an https URL")
+            await anyio.sleep(1.5 * (attempt + 1))
+        address = f"oss://{key}"
+        self._uploads.put("dashscope", digest, address, UPLOAD_TTL_SECONDS)
+        return address
+
+    # -- the job
+
+    async def submit(self, payload: dict[str, Any]) -> HostJob:
+        headers = {"X-DashScope-Async": "enable"}
+        if any(str(v).startswith("oss://") for item in payload["input"]["media"] for v in item.values()):
+            headers["X-DashScope-OssResourceResolve"] = "enable"
+        body = await self._call("POST", CREATE_PATH, json=payload, headers=headers, creates=True)
+        output = body.get("output") or {}
+        task_id = str(output.get("task_id") or "")
+        if not _TASK_ID.match(task_id):
+            raise ProviderError("DashScope accepted the request but returned no usable task id",
+                                code="submit_unknown", fix="check the DashScope console for a new task before retrying")
+        return self._job(task_id, output, body.get("usage"))
+
+    async def poll(self, record: TaskRecord) -> HostJob:
+        task_id = _checked_id(record.provider_task_id)
+        body = await self._call("GET", f"/tasks/{quote(task_id, safe='')}")
+        return self._job(task_id, body.get("output") or {}, body.get("usage"))
+
+    async def cancel(self, record: TaskRecord) -> HostJob | None:
+        task_id = _checked_id(record.provider_task_id)
+        try:
+            await self._call("POST", f"/tasks/{quote(task_id, safe='')}/cancel")
+        except ProviderError as exc:
+            if exc.retryable:
+                raise
+        job = await self.poll(record)
+        if job.status in ("queued", "running"):
+            job.stage = f"{job.stage}; DashScope cancels only tasks still queued, so this one will run to its end"
+        return job
+
+    async def download(self, job: HostJob, dest: Path, progress: ProgressFn | None = None) -> None:
+        if not job.video_url:
+            raise ProviderError("DashScope reported success without a video URL", code="download_failed",
+                                fix="ask get_task again; if it persists, generate again")
+        await http.download(job.video_url, dest, allowed_hosts=self.result_hosts, progress=progress)
+
+    # -- talking to the API
+
+    def _job(self, task_id: str, output: dict[str, Any], usage: dict[str, Any] | None) -> HostJob:
+        raw = str(output.get("task_status") or "UNKNOWN").upper()
+        status = STATUS.get(raw, "running")
+        job = HostJob(task_id, status, stage=f"DashScope {raw}")  # type: ignore[arg-type]
+        if status == "succeeded":
+            job.video_url = output.get("video_url")
+            job.video_url_expires_at = time.time() + RESULT_TTL_SECONDS
+        if usage:
+            seconds = usage.get("duration")
+            if seconds is None and ("input_video_duration" in usage or "output_video_duration" in usage):
+                seconds = float(usage.get("input_video_duration") or 0) + float(usage.get("output_video_duration") or 0)
+            if seconds is not None:
+                job.billable_seconds = float(seconds)
+        if raw == "UNKNOWN":
+            job.error = TaskError(code="task_unknown",
+                                  message="DashScope no longer knows this task: it expired (after 24 h) or belongs to "
+                                          "another key or region",
+                                  hint="generate again; check DASHSCOPE_API_KEY and DASHSCOPE_REGION if this is new")
+        elif status == "failed":
+            code = str(output.get("code") or "GenerationFailed")
+            job.error = _task_error(code, output.get("message"), self.region)
+        return job
+
+    async def _call(self, method: str, path: str, *, creates: bool = False, **kwargs: Any) -> dict[str, Any]:
+        """One API call; transient failures are retried, except a create that may have reached the host."""
+        for attempt in range(3):
+            try:
+                response = await self._http.request(method, path, **kwargs)
+            except httpx.ConnectError:
+                # Nothing was sent: safe to retry even a create.
+                if attempt == 2:
+                    raise ProviderError("cannot reach DashScope", code="host_unreachable", retryable=True,
+                                        fix=f"check the network, DASHSCOPE_REGION and DASHSCOPE_BASE_URL ({self.base_url})") from None
+                await anyio.sleep(1.0 * (attempt + 1))
+                continue
+            except httpx.TransportError as exc:
+                if creates:
+                    raise ProviderError(f"the create request was sent but no answer came ({type(exc).__name__})",
+                                        code="submit_unknown",
+                                        fix="the job may exist at DashScope; it is not resubmitted automatically") from None
+                if attempt == 2:
+                    raise ProviderError(f"DashScope did not answer ({type(exc).__name__})", code="host_unreachable",
+                                        retryable=True, fix="the server keeps trying; ask get_task again later") from None
+                await anyio.sleep(1.0 * (attempt + 1))
+                continue
+            if response.status_code == 429 or (response.status_code >= 500 and not creates):
+                wait = http.retry_after(response, default=2.0 * (attempt + 1))
+                if attempt < 2 and wait <= 10:  # a create refused with 429 was not created: safe to send again
+                    await anyio.sleep(wait)
+                    continue
+            if response.status_code >= 400:
+                raise self._error(response, creates)
+            try:
+                return response.json()
+            except ValueError:
+                raise ProviderError("DashScope answered with something that is not JSON",
+                                    code="submit_unknown" if creates else "host_error", retryable=not creates,
+                                    fix="try again later") from None
+        raise AssertionError("unreachable")
+
+    def _error(self, response: httpx.Response, creates: bool) -> ProviderError:
+        try:
+            body = response.json()
+        except ValueError:
+            body = {}
+        code = str(body.get("code") or f"HTTP{response.status_code}")
+        err = _task_error(code, body.get("message"), self.region, response.status_code)
+        retryable = response.status_code == 429 or response.status_code >= 500
+        if creates and response.status_code >= 500:
+            # A 5xx on create does not prove nothing was created; never resend it on our own.
+            return ProviderError(err.message, code="submit_unknown",
+                                 fix="the job may exist at DashScope; it is not resubmitted automatically")
+        return ProviderError(err.message, code=err.code, fix=err.hint, retryable=retryable)
+
+
+def _checked_id(task_id: str | None) -> str:
+    if not task_id or not _TASK_ID.match(task_id):
+        raise ProviderError("the stored DashScope task id is malformed", code="poll_failed", fix="generate again")
+    return task_id
+
+
+def _task_error(code: str, message: Any, region: str, status: int | None = None) -> TaskError:
+    """A host error code as a stable code of ours, with a hint an agent can act on."""
+    from ..errors import clean_remote_text
+
+    other = "beijing" if region == "singapore" else "singapore"
+    host_text = f" DashScope said: {clean_remote_text(str(message), 300)}" if message else ""
+    if code == "InvalidApiKey" or status == 401:
+        return TaskError(code="auth_failed", message=f"DashScope refused the API key ({code}).{host_text}",
+                         hint=f"keys are bound to a region: if this key is from {other.title()}, set "
+                              f"DASHSCOPE_REGION={other}; otherwise check DASHSCOPE_API_KEY")
+    if code.startswith("AccessDenied") or status == 403:
+        return TaskError(code="access_denied", message=f"DashScope denied access ({code}).{host_text}",
+                         hint=f"enable {MODEL_ID} for this account, or if the key is from {other.title()}, set "
+                              f"DASHSCOPE_REGION={other}")
+    if code == "InvalidParameter":
+        return TaskError(code="host_invalid_parameter", message=f"DashScope rejected a parameter.{host_text}",
+                         hint="fix what the host names; list_references checks the files and the prompt's labels")
+    if code == "DataInspectionFailed":
+        return TaskError(code="content_moderation", message=f"DashScope's content check flagged the input.{host_text}",
+                         hint="change the prompt or the references that may break the content policy")
+    if code.startswith("Throttling") or status == 429:
+        return TaskError(code="rate_limited", message=f"DashScope is throttling requests ({code}).{host_text}",
+                         hint="wait a minute and try again; the quota is per account and model")
+    if code == "Arrearage":
+        return TaskError(code="billing", message=f"the Alibaba Cloud account is overdue ({code}).{host_text}",
+                         hint="top up the account in the Alibaba Cloud console, or use provider=\"preview\"")
+    if code in ("Model.NotExist", "ModelNotFound"):
+        return TaskError(code="model_unavailable", message=f"DashScope does not serve {MODEL_ID} here ({code}).{host_text}",
+                         hint="the model is served in Singapore and Beijing; check DASHSCOPE_REGION / DASHSCOPE_BASE_URL")
+    if status is not None and status >= 500:
+        return TaskError(code="host_unavailable", message=f"DashScope had an internal error ({code}).{host_text}",
+                         hint="try again in a minute")
+    return TaskError(code="generation_failed", message=f"DashScope reported {code}.{host_text}",
+                     hint="adjust the request as the host's message says, or try again")

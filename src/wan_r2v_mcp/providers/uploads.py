@@ -1,0 +1,49 @@
+"""Uploads already made, by content hash, so one file is not uploaded twice while the host keeps it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+import threading
+import time
+from pathlib import Path
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1024 * 1024):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class UploadCache:
+    """`(provider, sha256) -> (address, expires_at)`, kept in a small JSON file beside the ledger."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._lock = threading.Lock()
+
+    def _load(self) -> dict[str, list]:
+        try:
+            return json.loads(self.path.read_text())
+        except (FileNotFoundError, ValueError):
+            return {}
+
+    def get(self, provider: str, digest: str, *, margin: float = 3600) -> str | None:
+        with self._lock:
+            entry = self._load().get(f"{provider}:{digest}")
+        if entry and entry[1] - margin > time.time():
+            return entry[0]
+        return None
+
+    def put(self, provider: str, digest: str, address: str, ttl: float) -> None:
+        with self._lock:
+            now = time.time()
+            table = {k: v for k, v in self._load().items() if v[1] > now}
+            table[f"{provider}:{digest}"] = [address, now + ttl]
+            part = self.path.with_name(f".{self.path.name}.{secrets.token_hex(4)}")
+            part.write_text(json.dumps(table))
+            os.replace(part, self.path)

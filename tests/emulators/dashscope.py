@@ -1,0 +1,173 @@
+"""A DashScope emulator: create, query, cancel, getPolicy, the OSS form upload, and result files.
+
+Follows providers.md §2: tasks go PENDING -> RUNNING -> SUCCEEDED (or FAILED) over configurable times,
+the create needs `X-DashScope-Async: enable` and (with oss:// inputs) `X-DashScope-OssResourceResolve`,
+only PENDING tasks can be canceled, unknown ids answer UNKNOWN, results are a real MP4 for 24 h.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from .base import Emulator, Received, Reply
+
+API = "/api/v1"
+
+
+@dataclass
+class HostTask:
+    task_id: str
+    body: dict[str, Any]
+    created: float
+    canceled: bool = False
+    outcome: str = "SUCCEEDED"  # or FAILED / UNKNOWN
+    failure: tuple[str, str] = ("InvalidParameter", "The media url is invalid.")
+    polls: int = 0
+
+
+@dataclass
+class Timing:
+    pending: float = 0.2
+    running: float = 0.4
+
+
+class DashScopeEmulator(Emulator):
+    def __init__(self, api_key: str, result_mp4: bytes):
+        super().__init__()
+        self.api_key = api_key
+        self.result_mp4 = result_mp4
+        self.timing = Timing()
+        self.tasks: dict[str, HostTask] = {}
+        self.next_outcome: list[tuple[str, tuple[str, str] | None]] = []
+        self.results_expired = False
+        self.uploaded: dict[str, dict[str, Any]] = {}  # oss key -> file facts
+        self._tasks_lock = threading.Lock()
+
+    @property
+    def base_url(self) -> str:
+        return self.root + API
+
+    def status_of(self, task: HostTask) -> str:
+        if task.canceled:
+            return "CANCELED"
+        age = time.time() - task.created
+        if age < self.timing.pending:
+            return "PENDING"
+        if age < self.timing.pending + self.timing.running:
+            return "RUNNING"
+        return task.outcome
+
+    def name_of(self, req: Received) -> str:
+        p = req.path
+        if p == f"{API}/services/aigc/video-generation/video-synthesis":
+            return "create"
+        if p == f"{API}/uploads":
+            return "policy"
+        if p == "/oss":
+            return "upload"
+        if p.startswith("/results/"):
+            return "result"
+        if p.endswith("/cancel"):
+            return "cancel"
+        if p.startswith(f"{API}/tasks/"):
+            return "poll"
+        return "other"
+
+    def handle(self, req: Received) -> Reply:
+        name = self.name_of(req)
+        if name == "upload":
+            return self._upload(req)
+        if name == "result":
+            if self.results_expired:
+                return Reply(403, b"<Error><Code>AccessDenied</Code><Message>Request has expired.</Message></Error>")
+            return Reply(200, self.result_mp4, {"Content-Type": "video/mp4"})
+        if req.headers.get("authorization") != f"Bearer {self.api_key}":
+            return Reply(401, {"request_id": _rid(), "code": "InvalidApiKey",
+                               "message": "Invalid API-key provided."})
+        if name == "create":
+            return self._create(req)
+        if name == "policy":
+            return Reply(200, {"request_id": _rid(), "data": {
+                "policy": "eyJleHBpcmF0aW9uIjoiMjAyNi0xMS0yNVQwMDowMDowMFoifQ==", "signature": "c2lnbmF0dXJl",
+                "upload_dir": f"dashscope-instant/{uuid.uuid4().hex[:12]}/2026-11-23/{uuid.uuid4().hex[:8]}",
+                "upload_host": f"{self.root}/oss", "expire_in_seconds": 300, "max_file_size_mb": 1024,
+                "capacity_limit_mb": 999999, "oss_access_key_id": "LTAI-emulated", "x_oss_object_acl": "private",
+                "x_oss_forbid_overwrite": "true"}})
+        task_id = req.path[len(f"{API}/tasks/"):].removesuffix("/cancel")
+        with self._tasks_lock:
+            task = self.tasks.get(task_id)
+        if name == "cancel":
+            if task is None:
+                return Reply(404, {"request_id": _rid(), "code": "InvalidParameter", "message": "task not found"})
+            if self.status_of(task) != "PENDING":
+                return Reply(400, {"request_id": _rid(), "code": "UnsupportedOperation",
+                                   "message": "Only tasks in PENDING status can be canceled."})
+            task.canceled = True
+            return Reply(200, {"request_id": _rid()})
+        if name == "poll":
+            return self._query(task_id, task)
+        return Reply(404, {"code": "NotFound", "message": req.path})
+
+    def _create(self, req: Received) -> Reply:
+        if req.headers.get("x-dashscope-async") != "enable":
+            return Reply(403, {"request_id": _rid(), "code": "AccessDenied",
+                               "message": "current user api does not support synchronous calls"})
+        body = req.json or {}
+        if body.get("model") != "wan2.7-r2v":
+            return Reply(404, {"request_id": _rid(), "code": "Model.NotExist", "message": "Model not exist."})
+        urls = [v for item in body.get("input", {}).get("media", []) for k, v in item.items() if k != "type"]
+        if any(str(u).startswith("oss://") for u in urls):
+            if req.headers.get("x-dashscope-ossresourceresolve") != "enable":
+                return Reply(400, {"request_id": _rid(), "code": "InvalidParameter",
+                                   "message": "The oss url requires X-DashScope-OssResourceResolve."})
+            for u in urls:
+                if str(u).startswith("oss://") and str(u)[6:] not in self.uploaded:
+                    return Reply(400, {"request_id": _rid(), "code": "InvalidParameter",
+                                       "message": f"The media url is invalid: {u}"})
+        task = HostTask(task_id=str(uuid.uuid4()), body=body, created=time.time())
+        if self.next_outcome:
+            outcome, failure = self.next_outcome.pop(0)
+            task.outcome = outcome
+            if failure:
+                task.failure = failure
+        with self._tasks_lock:
+            self.tasks[task.task_id] = task
+        return Reply(200, {"request_id": _rid(), "output": {"task_id": task.task_id, "task_status": "PENDING"}})
+
+    def _query(self, task_id: str, task: HostTask | None) -> Reply:
+        if task is None:
+            return Reply(200, {"request_id": _rid(), "output": {"task_id": task_id, "task_status": "UNKNOWN"}})
+        task.polls += 1
+        status = self.status_of(task)
+        output: dict[str, Any] = {"task_id": task_id, "task_status": status,
+                                  "submit_time": "2026-11-23 18:00:00.000"}
+        reply: dict[str, Any] = {"request_id": _rid(), "output": output}
+        if status == "SUCCEEDED":
+            params = task.body.get("parameters", {})
+            videos = [m for m in task.body["input"]["media"] if m["type"] == "reference_video"]
+            input_seconds = 5.0 if videos else 0
+            output["video_url"] = f"{self.root}/results/{task_id}.mp4?Expires=1790000000&Signature=x"
+            output["orig_prompt"] = task.body["input"]["prompt"]
+            reply["usage"] = {"duration": input_seconds + params.get("duration", 5),
+                              "input_video_duration": input_seconds,
+                              "output_video_duration": params.get("duration", 5), "video_count": 1,
+                              "SR": int(params.get("resolution", "1080P")[:-1]), "ratio": params.get("ratio", "16:9")}
+        elif status == "FAILED":
+            output["code"], output["message"] = task.failure
+        return Reply(200, reply)
+
+    def _upload(self, req: Received) -> Reply:
+        needed = ("OSSAccessKeyId", "Signature", "policy", "key", "x-oss-object-acl", "x-oss-forbid-overwrite",
+                  "success_action_status")
+        if any(k not in req.form for k in needed) or "file" not in req.files:
+            return Reply(400, b"<Error><Code>InvalidArgument</Code></Error>")
+        self.uploaded[req.form["key"]] = {**req.files["file"], "form": dict(req.form)}
+        return Reply(200, b"")
+
+
+def _rid() -> str:
+    return str(uuid.uuid4())

@@ -1,0 +1,257 @@
+"""DashScope through the MCP client, against the loopback emulator: exact payloads, uploads, errors."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+from conftest import DASHSCOPE_KEY, call, text
+from mcp import Client
+
+import media
+from wan_r2v_mcp.config import Settings
+from wan_r2v_mcp.server import build_server
+
+pytestmark = pytest.mark.anyio
+
+CREATE = "/api/v1/services/aigc/video-generation/video-synthesis"
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def cast(refs, dirs):
+    r = dirs["refs"]
+    return {
+        "images": [refs["img1"], refs["img2"]],
+        "video": refs["vid1"],
+        "first": media.image(r / "opening.png", 1280, 720, color=(10, 10, 10)),
+        "voice_a": refs["voice"],
+        "voice_b": media.wav(r / "bob.wav", seconds=3.0),
+    }
+
+
+async def test_the_full_flow_sends_the_media_protocol_exactly_and_lands_the_video(ds_settings, dashscope, cast, dirs,
+                                                                                 result_mp4):
+    async with Client(build_server(ds_settings), mode="legacy") as client:
+        started = await call(client, "generate_r2v", {
+            "prompt": "Video 1 hands Image 1 a cup in the cafe of Image 2",
+            "negative_prompt": "blurry",
+            "reference_images": [str(p) for p in cast["images"]],
+            "reference_videos": [str(cast["video"])],
+            "first_frame": str(cast["first"]),
+            "voices": {"Video 1": str(cast["voice_b"]), "Image 1": str(cast["voice_a"])},
+            "resolution": "720p", "aspect_ratio": "16:9", "duration": 8, "prompt_extend": False,
+            "seed": 42, "provider": "dashscope"})
+        view = started["structuredContent"]
+        assert started["isError"] is False and view["provider"] == "dashscope"
+        assert view["status"] in ("queued", "running")
+        done = await call(client, "get_task", {"task_id": view["task_id"], "wait_seconds": 30})
+
+    # Six local files went up through getPolicy and the OSS form, each under a generated name.
+    assert len(dashscope.calls("/api/v1/uploads", "GET")) == 6
+    assert all(c.query == {"action": "getPolicy", "model": "wan2.7-r2v"} for c in dashscope.calls("/api/v1/uploads"))
+    uploads = dashscope.calls("/oss", "POST")
+    assert len(uploads) == 6
+    for up in uploads:
+        assert "authorization" not in up.headers  # the API key never goes to the storage host
+        name = up.form["key"].rsplit("/", 1)[1]
+        assert name.startswith("ref-") and not any(stem in up.form["key"] for stem in
+                                                     ("alice", "cafe", "bob", "opening"))
+        assert up.files["file"]["filename"] == name
+    by_sha = {u["sha256"]: key for key, u in dashscope.uploaded.items()}
+    oss = {name: "oss://" + by_sha[_sha(p)] for name, p in
+           [("img1", cast["images"][0]), ("img2", cast["images"][1]), ("video", cast["video"]),
+            ("first", cast["first"]), ("voice_a", cast["voice_a"]), ("voice_b", cast["voice_b"])]}
+
+    (create,) = dashscope.calls(CREATE, "POST")
+    assert create.json == {
+        "model": "wan2.7-r2v",
+        "input": {
+            "prompt": "Video 1 hands Image 1 a cup in the cafe of Image 2",
+            "negative_prompt": "blurry",
+            "media": [
+                {"type": "reference_image", "url": oss["img1"], "reference_voice": oss["voice_a"]},
+                {"type": "reference_image", "url": oss["img2"]},
+                {"type": "reference_video", "url": oss["video"], "reference_voice": oss["voice_b"]},
+                {"type": "first_frame", "url": oss["first"]},
+            ],
+        },
+        "parameters": {"resolution": "720P", "ratio": "16:9", "duration": 8, "watermark": False,
+                       "prompt_extend": False, "seed": 42},
+    }
+    assert create.headers["authorization"] == f"Bearer {DASHSCOPE_KEY}"
+    assert create.headers["x-dashscope-async"] == "enable"
+    assert create.headers["x-dashscope-ossresourceresolve"] == "enable"
+    assert create.headers["content-type"] == "application/json"
+
+    final = done["structuredContent"]
+    assert final["status"] == "succeeded" and final["provider_task_id"] in dashscope.tasks
+    assert Path(final["local_path"]).read_bytes() == result_mp4
+    assert final["billable_seconds"] == 13.0  # usage: 5 s of input video + 8 s out
+    assert final["video_url"].startswith(dashscope.root + "/results/")
+    assert final["video_url_expires_at"] is not None
+    sidecar = json.loads(Path(final["sidecar_path"]).read_text())
+    assert sidecar["payload"]["input"]["media"][0]["url"] == oss["img1"]
+    assert sidecar["video_url"] == final["video_url"]
+
+
+async def test_https_references_pass_through_untouched_and_nothing_is_uploaded(ds_settings, dashscope):
+    async with Client(build_server(ds_settings)) as client:
+        result = await call(client, "generate_r2v", {
+            "prompt": "Image 1 waves", "provider": "dashscope", "wait_seconds": 20,
+            "reference_images": ["https://cdn.example.com/people/alice.png?sig=abc"]})
+    assert result["structuredContent"]["status"] == "succeeded"
+    assert dashscope.calls("/api/v1/uploads") == [] and dashscope.calls("/oss") == []
+    (create,) = dashscope.calls(CREATE, "POST")
+    assert create.json["input"]["media"] == [{"type": "reference_image",
+                                              "url": "https://cdn.example.com/people/alice.png?sig=abc"}]
+    assert "x-dashscope-ossresourceresolve" not in create.headers
+
+
+async def test_a_file_is_uploaded_once_while_its_temporary_url_lives(ds_settings, dashscope, refs):
+    async with Client(build_server(ds_settings)) as client:
+        for prompt in ("Image 1 waves", "Image 1 bows"):
+            r = await call(client, "generate_r2v", {"prompt": prompt, "provider": "dashscope",
+                                                    "reference_images": [str(refs["img1"])], "wait_seconds": 20})
+            assert r["structuredContent"]["status"] == "succeeded"
+    assert len(dashscope.calls("/oss")) == 1
+    first, second = dashscope.calls(CREATE, "POST")
+    assert first.json["input"]["media"] == second.json["input"]["media"]
+
+
+async def test_the_default_provider_is_dashscope_when_its_key_is_set(ds_settings, dashscope, refs):
+    async with Client(build_server(ds_settings)) as client:
+        r = await call(client, "generate_r2v", {"prompt": "Image 1", "reference_images": [str(refs["img1"])],
+                                                "dry_run": True})
+    assert r["structuredContent"]["provider"] == "dashscope"
+    assert r["structuredContent"]["payload"]["input"]["media"] == [
+        {"type": "reference_image", "url": "<Image 1: local file, uploaded to DashScope storage on submit>"}]
+    assert r["structuredContent"]["cost_estimate_usd"] == 0.75  # 5 s at 1080p, $0.15/s
+    assert dashscope.received == []
+
+
+@pytest.mark.parametrize("code,ours,hint", [
+    ("InvalidParameter", "host_invalid_parameter", "fix what the host names"),
+    ("DataInspectionFailed", "content_moderation", "change the prompt or the references"),
+])
+async def test_a_failed_generation_carries_a_stable_code_the_hosts_words_and_a_hint(ds_settings, dashscope, refs,
+                                                                                    code, ours, hint):
+    dashscope.next_outcome.append(("FAILED", (code, "Input data may contain inappropriate content.\u202e")))
+    async with Client(build_server(ds_settings)) as client:
+        r = await call(client, "generate_r2v", {"prompt": "Image 1", "provider": "dashscope",
+                                                "reference_images": [str(refs["img1"])], "wait_seconds": 20})
+    view = r["structuredContent"]
+    assert r["isError"] is True and view["status"] == "failed"
+    assert view["error"]["code"] == ours
+    assert view["error"]["message"].endswith("DashScope said: Input data may contain inappropriate content.")
+    assert hint in view["error"]["hint"]
+    assert text(r).startswith(f"Task {view['task_id']} failed on dashscope [{ours}]: ")
+
+
+async def test_unknown_at_the_host_is_terminal(ds_settings, dashscope, refs):
+    dashscope.next_outcome.append(("UNKNOWN", None))
+    async with Client(build_server(ds_settings)) as client:
+        r = await call(client, "generate_r2v", {"prompt": "Image 1", "provider": "dashscope",
+                                                "reference_images": [str(refs["img1"])], "wait_seconds": 20})
+    view = r["structuredContent"]
+    assert view["status"] == "failed" and view["error"]["code"] == "task_unknown"
+    assert "DASHSCOPE_REGION" in view["error"]["hint"]
+
+
+async def test_a_key_from_the_other_region_gets_a_hint_naming_it(dirs, dashscope, refs):
+    settings = Settings(data_dir=dirs["data"], output_dir=dirs["out"], dashscope_api_key="sk-beijingkey000000000000",
+                        dashscope_base_url=dashscope.base_url, dashscope_region="singapore")
+    async with Client(build_server(settings)) as client:
+        r = await call(client, "generate_r2v", {"prompt": "Image 1", "provider": "dashscope",
+                                                "reference_images": ["https://cdn.example.com/a.png"]})
+    view = r["structuredContent"]
+    assert r["isError"] is True and view["error"]["code"] == "auth_failed"
+    assert "if this key is from Beijing, set DASHSCOPE_REGION=beijing" in view["error"]["hint"]
+    assert "sk-beijingkey000000000000" not in json.dumps(r)
+
+
+async def test_a_429_on_create_is_waited_out_and_sent_once_more(ds_settings, dashscope, refs):
+    dashscope.fault("create", status=429, headers={"Retry-After": "1"},
+                    body={"code": "Throttling.RateQuota", "message": "Requests rate limit exceeded"})
+    async with Client(build_server(ds_settings)) as client:
+        r = await call(client, "generate_r2v", {"prompt": "Image 1", "provider": "dashscope",
+                                                "reference_images": ["https://cdn.example.com/a.png"], "wait_seconds": 20})
+    assert r["structuredContent"]["status"] == "succeeded"
+    assert len(dashscope.calls(CREATE)) == 2 and len(dashscope.tasks) == 1
+
+
+async def test_server_errors_while_polling_are_retried(ds_settings, dashscope, refs):
+    dashscope.fault("poll", status=503, body={"code": "ServiceUnavailable", "message": "busy"}, times=2)
+    async with Client(build_server(ds_settings)) as client:
+        r = await call(client, "generate_r2v", {"prompt": "Image 1", "provider": "dashscope",
+                                                "reference_images": ["https://cdn.example.com/a.png"], "wait_seconds": 30})
+    assert r["structuredContent"]["status"] == "succeeded"
+
+
+async def test_a_create_whose_answer_is_lost_is_never_sent_again(ds_settings, dashscope, refs):
+    dashscope.fault("create", drop=True)
+    async with Client(build_server(ds_settings)) as client:
+        r = await call(client, "generate_r2v", {"prompt": "Image 1", "provider": "dashscope",
+                                                "reference_images": ["https://cdn.example.com/a.png"], "wait_seconds": 5})
+    view = r["structuredContent"]
+    assert view["error"]["code"] == "submit_unknown"
+    assert len(dashscope.calls(CREATE)) == 1 and len(dashscope.tasks) == 1
+
+
+async def test_cancel_reaches_the_host_while_the_task_is_pending(ds_settings, dashscope, refs):
+    dashscope.timing.pending = 30
+    async with Client(build_server(ds_settings)) as client:
+        started = await call(client, "generate_r2v", {"prompt": "Image 1", "provider": "dashscope",
+                                                      "reference_images": ["https://cdn.example.com/a.png"]})
+        task_id = started["structuredContent"]["task_id"]
+        canceled = await call(client, "cancel_task", {"task_id": task_id})
+    assert canceled["structuredContent"]["status"] == "canceled"
+    (cancel,) = dashscope.calls("/api/v1/tasks/", "POST")
+    assert cancel.path == f"/api/v1/tasks/{started['structuredContent']['provider_task_id']}/cancel"
+    assert dashscope.status_of(dashscope.tasks[started["structuredContent"]["provider_task_id"]]) == "CANCELED"
+
+
+async def test_an_expired_result_url_is_reported_as_such(ds_settings, dashscope, refs):
+    dashscope.results_expired = True
+    async with Client(build_server(ds_settings)) as client:
+        r = await call(client, "generate_r2v", {"prompt": "Image 1", "provider": "dashscope",
+                                                "reference_images": ["https://cdn.example.com/a.png"], "wait_seconds": 20})
+    assert r["structuredContent"]["error"]["code"] == "result_expired"
+
+
+async def test_fields_dashscope_cannot_take_are_refused_before_any_upload(ds_settings, dashscope, refs):
+    async with Client(build_server(ds_settings)) as client:
+        r = await call(client, "generate_r2v", {"prompt": "Image 1", "provider": "dashscope", "shot_type": "multi",
+                                                "reference_images": [str(refs["img1"])]})
+    assert r["isError"] is True
+    assert text(r) == ("Error executing tool generate_r2v: [invalid_input] shot_type: DashScope cannot take shot_type. "
+                       "Fix: leave shot_type out.")
+    assert dashscope.received == []
+
+
+async def test_the_key_never_reaches_the_ledger_or_the_results(ds_settings, dashscope, refs, dirs):
+    async with Client(build_server(ds_settings)) as client:
+        r = await call(client, "generate_r2v", {"prompt": "Image 1", "provider": "dashscope",
+                                                "reference_images": [str(refs["img1"])], "wait_seconds": 20})
+        listed = await call(client, "list_tasks", {})
+    assert DASHSCOPE_KEY not in json.dumps(r) + json.dumps(listed)
+    for path in list(dirs["data"].rglob("*")) + list(dirs["out"].rglob("*")):
+        if path.is_file():
+            assert DASHSCOPE_KEY.encode() not in path.read_bytes(), path
+    with sqlite3.connect(dirs["data"] / "tasks.sqlite3") as db:
+        assert DASHSCOPE_KEY not in json.dumps(db.execute("SELECT * FROM tasks").fetchall())
+
+
+async def test_a_missing_key_points_at_the_variable_and_the_preview(settings, refs):
+    async with Client(build_server(settings)) as client:
+        r = await call(client, "generate_r2v", {"prompt": "Image 1", "provider": "dashscope",
+                                                "reference_images": [str(refs["img1"])]})
+    assert text(r) == ("Error executing tool generate_r2v: [invalid_input] provider: DashScope needs an API key and "
+                       "DASHSCOPE_API_KEY is not set. Fix: set DASHSCOPE_API_KEY in the server's environment, or try "
+                       "provider=\"preview\" for a free offline draft.")
