@@ -7,6 +7,8 @@ import json
 import sqlite3
 from pathlib import Path
 
+import anyio
+import httpx
 import pytest
 from conftest import DASHSCOPE_KEY, call, text
 from mcp import Client
@@ -194,14 +196,47 @@ async def test_server_errors_while_polling_are_retried(ds_settings, dashscope, r
     assert r["structuredContent"]["status"] == "succeeded"
 
 
-async def test_a_create_whose_answer_is_lost_is_never_sent_again(ds_settings, dashscope, refs):
-    dashscope.fault("create", drop=True)
+async def test_a_create_whose_answer_is_lost_is_found_at_the_host_and_never_sent_again(ds_settings, dashscope, refs,
+                                                                                     result_mp4):
+    dashscope.fault("create", drop=True)  # the host makes the job, the answer never arrives
     async with Client(build_server(ds_settings)) as client:
-        r = await call(client, "generate_r2v", {"prompt": "Image 1", "provider": "dashscope",
-                                                "reference_images": ["https://cdn.example.com/a.png"], "wait_seconds": 5})
+        r = await call(client, "generate_r2v", {"prompt": "Image 1 waves", "provider": "dashscope",
+                                                "reference_images": ["https://cdn.example.com/a.png"], "wait_seconds": 30})
     view = r["structuredContent"]
-    assert view["error"]["code"] == "submit_unknown"
     assert len(dashscope.calls(CREATE)) == 1 and len(dashscope.tasks) == 1
+    (host_id,) = dashscope.tasks
+    assert view["status"] == "succeeded" and view["provider_task_id"] == host_id
+    assert Path(view["local_path"]).read_bytes() == result_mp4
+    assert dashscope.calls("/api/v1/tasks", "GET")[0].query["model_name"] == "wan2.7-r2v"
+
+
+async def test_a_create_answered_with_a_server_error_is_not_resent_and_nothing_is_adopted(ds_settings, dashscope):
+    dashscope.fault("create", status=502, body={"code": "InternalError", "message": "bad gateway"})
+    async with Client(build_server(ds_settings)) as client:
+        r = await call(client, "generate_r2v", {"prompt": "Image 1 waves", "provider": "dashscope",
+                                                "reference_images": ["https://cdn.example.com/a.png"], "wait_seconds": 30})
+    view = r["structuredContent"]
+    assert len(dashscope.calls(CREATE)) == 1 and dashscope.tasks == {}
+    assert view["status"] == "failed" and view["error"]["code"] == "submit_unknown"
+    assert view["error"]["hint"] == ("it was not sent again; no job appeared at the host, so most likely nothing was "
+                                     "created; generate again")
+
+
+async def test_someone_elses_job_in_the_window_is_not_adopted(ds_settings, dashscope):
+    async with Client(build_server(ds_settings)) as client:
+        dashscope.fault("create", drop=True)
+        async with anyio.create_task_group() as tg:
+            # another client of the same account creates a job with another prompt meanwhile
+            other = {"model": "wan2.7-r2v", "input": {"prompt": "a different prompt", "media": []}}
+            tg.start_soon(lambda: anyio.to_thread.run_sync(lambda: httpx.post(
+                dashscope.base_url + "/services/aigc/video-generation/video-synthesis", json=other,
+                headers={"Authorization": f"Bearer {DASHSCOPE_KEY}", "X-DashScope-Async": "enable"})))
+            r = await call(client, "generate_r2v", {"prompt": "Image 1 waves", "provider": "dashscope",
+                                                    "reference_images": ["https://cdn.example.com/a.png"],
+                                                    "wait_seconds": 30})
+    view = r["structuredContent"]
+    ours = next(t for t in dashscope.tasks.values() if t.body["input"]["prompt"] == "Image 1 waves")
+    assert view["provider_task_id"] == ours.task_id and view["status"] == "succeeded"
 
 
 async def test_cancel_reaches_the_host_while_the_task_is_pending(ds_settings, dashscope, refs):

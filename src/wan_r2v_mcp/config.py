@@ -33,6 +33,12 @@ class Settings(BaseSettings):
     data_dir: Path | None = Field(default=None, description="Where the task ledger lives.")
     output_dir: Path | None = Field(default=None, description="Where finished videos are saved.")
     wait_cap_seconds: float = Field(default=50.0, gt=0, validation_alias=_env("WAN_R2V_WAIT_CAP", "wait_cap_seconds"))
+    max_cost_per_task_usd: float | None = Field(
+        default=None, ge=0, validation_alias=_env("WAN_R2V_MAX_COST_PER_TASK", "max_cost_per_task_usd"))
+    max_cost_per_day_usd: float | None = Field(
+        default=None, ge=0, validation_alias=_env("WAN_R2V_MAX_COST_PER_DAY", "max_cost_per_day_usd"))
+    duplicate_window_seconds: float = Field(
+        default=900.0, ge=0, validation_alias=_env("WAN_R2V_DUPLICATE_WINDOW", "duplicate_window_seconds"))
     prices: str | None = Field(default=None, description="JSON overriding the price table, by provider and resolution.")
     progress_interval_seconds: float = Field(
         default=5.0, gt=0, validation_alias=_env("WAN_R2V_PROGRESS_INTERVAL", "progress_interval_seconds")

@@ -258,6 +258,8 @@ class TaskView(BaseModel):
         default=None, description="When the task is unfinished: a sensible wait before asking get_task again."
     )
     notice: str | None = None
+    duplicate: bool = Field(default=False, description="An identical earlier request's task, returned instead of "
+                            "paying again (allow_duplicate=true submits anyway).")
     dry_run: bool = False
     payload: dict[str, Any] | None = Field(default=None, description="dry_run only: the exact host payload.")
 

@@ -75,6 +75,8 @@ class DashScopeEmulator(Emulator):
             return "cancel"
         if p.startswith(f"{API}/tasks/"):
             return "poll"
+        if p == f"{API}/tasks":
+            return "list"
         return "other"
 
     def handle(self, req: Received) -> Reply:
@@ -97,6 +99,12 @@ class DashScopeEmulator(Emulator):
                 "upload_host": f"{self.root}/oss", "expire_in_seconds": 300, "max_file_size_mb": 1024,
                 "capacity_limit_mb": 999999, "oss_access_key_id": "LTAI-emulated", "x_oss_object_acl": "private",
                 "x_oss_forbid_overwrite": "true"}})
+        if name == "list":
+            with self._tasks_lock:
+                rows = [{"task_id": t.task_id, "model_name": t.body.get("model"), "status": self.status_of(t),
+                         "gmt_create": int(t.created * 1000)} for t in self.tasks.values()]
+            return Reply(200, {"request_id": _rid(), "data": rows, "total": len(rows), "page_no": 1,
+                               "page_size": 100})
         task_id = req.path[len(f"{API}/tasks/"):].removesuffix("/cancel")
         with self._tasks_lock:
             task = self.tasks.get(task_id)
@@ -144,14 +152,14 @@ class DashScopeEmulator(Emulator):
         task.polls += 1
         status = self.status_of(task)
         output: dict[str, Any] = {"task_id": task_id, "task_status": status,
-                                  "submit_time": "2026-11-23 18:00:00.000"}
+                                  "submit_time": "2026-11-23 18:00:00.000",
+                                  "orig_prompt": task.body["input"]["prompt"]}
         reply: dict[str, Any] = {"request_id": _rid(), "output": output}
         if status == "SUCCEEDED":
             params = task.body.get("parameters", {})
             videos = [m for m in task.body["input"]["media"] if m["type"] == "reference_video"]
             input_seconds = 5.0 if videos else 0
             output["video_url"] = f"{self.root}/results/{task_id}.mp4?Expires=1790000000&Signature=x"
-            output["orig_prompt"] = task.body["input"]["prompt"]
             reply["usage"] = {"duration": input_seconds + params.get("duration", 5),
                               "input_video_duration": input_seconds,
                               "output_video_duration": params.get("duration", 5), "video_count": 1,

@@ -144,6 +144,29 @@ class Ledger:
             ).fetchall()
         return [_decode(r) for r in rows], total
 
+    def find_duplicate(self, fingerprint: str, owner: str, succeeded_since: float) -> TaskRecord | None:
+        with self._lock:
+            row = self._db.execute(
+                f"SELECT {', '.join(_COLUMNS)} FROM tasks WHERE fingerprint = ? AND owner = ? AND "
+                "(status IN ('queued', 'running') OR (status = 'succeeded' AND finished_at >= ?)) "
+                "ORDER BY created_at DESC LIMIT 1", (fingerprint, owner, succeeded_since)).fetchone()
+        return _decode(row) if row else None
+
+    def spent_since(self, since: float) -> float:
+        """Estimated spend of the tasks created since `since` that were not refused or canceled unsent."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT COALESCE(SUM(cost_estimate), 0) FROM tasks WHERE created_at >= ? AND "
+                "(status IN ('queued', 'running', 'succeeded') OR (status = 'canceled' AND provider_task_id IS NOT NULL))",
+                (since,)).fetchone()
+        return float(row[0])
+
+    def provider_ids(self, provider: str) -> set[str]:
+        with self._lock:
+            rows = self._db.execute("SELECT provider_task_id FROM tasks WHERE provider = ? AND provider_task_id IS "
+                                    "NOT NULL", (provider,)).fetchall()
+        return {r[0] for r in rows}
+
     def unfinished(self) -> list[TaskRecord]:
         with self._lock:
             rows = self._db.execute(

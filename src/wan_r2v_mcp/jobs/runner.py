@@ -20,12 +20,13 @@ import anyio
 from anyio.abc import TaskGroup
 
 from ..config import Settings
-from ..errors import InputError, InputErrors, NotFoundError, ProviderError, R2VError, clean_remote_text
+from ..errors import BudgetError, InputError, InputErrors, NotFoundError, ProviderError, R2VError, clean_remote_text
 from ..providers import available, provider_class
 from ..providers.base import HostJob, Provider
 from ..references.intake import Intake, admit
 from ..schema import TERMINAL, GenerateArgs, R2VRequest, TaskError, TaskView
 from . import cost, prices, results
+from .fingerprint import fingerprint
 from .ledger import Ledger, TaskRecord
 from .views import task_view
 
@@ -33,6 +34,27 @@ log = logging.getLogger(__name__)
 
 ProgressReport = Callable[[float, float | None, str], Awaitable[None]]
 TYPICAL_RUN_SECONDS = 180.0  # hosts report no progress; Wan 2.7 typically takes 1-5 min
+
+# Stages that say how far a submission got: recovery after a crash depends on them.
+STAGE_CREATING = "creating the job"  # the create may have reached the host
+STAGE_UNKNOWN = "submission outcome unknown; looking for the job at the host"
+
+
+class Pacer:
+    """Spaces out the calls to one host so that many watchers stay within its rate limit."""
+
+    def __init__(self, per_second: float):
+        self.interval = 1.0 / per_second
+        self._next = 0.0
+        self._lock = anyio.Lock()
+
+    async def wait(self) -> None:
+        async with self._lock:
+            now = time.monotonic()
+            delay = self._next - now
+            self._next = max(now, self._next) + self.interval
+        if delay > 0:
+            await anyio.sleep(delay)
 
 
 @dataclass
@@ -42,6 +64,7 @@ class Prepared:
     intake: Intake
     billable_seconds: float
     cost_estimate: float | None
+    fingerprint: str
 
 
 class Runner:
@@ -51,11 +74,17 @@ class Runner:
         self._tg = task_group
         self._providers: dict[str, Provider] = {}
         self._watching: set[str] = set()
+        self._submitting: set[str] = set()
         self._changed: dict[str, anyio.Event] = {}
+        self._pacers: dict[str, Pacer] = {}
 
     # ------------------------------------------------------------------ lifecycle
 
     def resume_unfinished(self) -> int:
+        """Take up every unfinished task again, and clear downloads a previous process left half done."""
+        folder = self.settings.videos_dir
+        for part in folder.glob(".r2v_*.part"):
+            part.unlink(missing_ok=True)
         pending = self.ledger.unfinished()
         for record in pending:
             self._watch(record.task_id)
@@ -93,7 +122,34 @@ class Runner:
         videos = [r.media.duration_seconds if r.media else None for r in intake.references if r.role == "reference_video"]
         seconds = cost.billable_seconds(videos, request.duration)
         rate = prices.price_per_second(provider.capabilities.name, request.resolution, self.settings.prices)
-        return Prepared(request, provider, intake, seconds, cost.estimate_usd(rate, seconds))
+        estimate = cost.estimate_usd(rate, seconds)
+        self._check_budget(estimate)
+        return Prepared(request, provider, intake, seconds, estimate,
+                        fingerprint(provider.capabilities.name, request, intake))
+
+    def _check_budget(self, estimate: float | None) -> None:
+        per_task, per_day = self.settings.max_cost_per_task_usd, self.settings.max_cost_per_day_usd
+        if estimate is None or (per_task is None and per_day is None):
+            return
+        if per_task is not None and estimate > per_task:
+            raise InputErrors([BudgetError(
+                f"the estimated cost ${estimate:.2f} is over the per-task cap", limit=f"${per_task:.2f} per task "
+                "(WAN_R2V_MAX_COST_PER_TASK)", fix="ask for fewer seconds or 720p, or raise the cap")])
+        if per_day is not None:
+            spent = self.ledger.spent_since(time.time() - 86400)
+            if spent + estimate > per_day:
+                raise InputErrors([BudgetError(
+                    f"the estimated cost ${estimate:.2f} would bring the last 24 hours to ${spent + estimate:.2f}",
+                    limit=f"${per_day:.2f} per day (WAN_R2V_MAX_COST_PER_DAY)",
+                    fix="wait until earlier tasks fall out of the 24-hour window, or raise the cap")])
+
+    def find_duplicate(self, prep: Prepared, owner: str = "") -> TaskView | None:
+        """The task an identical request made, while it runs or shortly after it succeeded."""
+        record = self.ledger.find_duplicate(prep.fingerprint, owner, time.time() - self.settings.duplicate_window_seconds)
+        if record is None:
+            return None
+        view = self.view(record.task_id, owner)
+        return view.model_copy(update={"duplicate": True})
 
     def dry_run(self, prep: Prepared) -> TaskView:
         urls = {r.label: prep.provider.describe(r) for r in prep.intake.all_references if r.path is not None}
@@ -117,7 +173,15 @@ class Runner:
             task_id=task_id, provider=caps.name, status="queued", stage="submitting",
             request=prep.request.model_dump(mode="json"), refs=[v.model_dump(mode="json") for v in prep.intake.views],
             cost_estimate=prep.cost_estimate, billable_seconds=prep.billable_seconds, owner=owner,
+            fingerprint=prep.fingerprint,
         )
+        self._submitting.add(task_id)
+        try:
+            return await self._submit(prep, task_id)
+        finally:
+            self._submitting.discard(task_id)
+
+    async def _submit(self, prep: Prepared, task_id: str) -> str:
         try:
             urls: dict[str, str] = {}
             for ref in prep.intake.all_references:
@@ -127,7 +191,7 @@ class Runner:
                 elif ref.source is not None and ref.source.url:
                     urls[ref.label] = ref.source.url
             payload = prep.provider.build_payload(prep.request, prep.intake, urls)
-            self.ledger.update(task_id, payload=payload, stage="creating the job")
+            self.ledger.update(task_id, payload=payload, stage=STAGE_CREATING)
         except R2VError as exc:
             self._fail(task_id, exc, "upload_failed")
             return task_id
@@ -141,7 +205,12 @@ class Runner:
             try:
                 job = await prep.provider.submit(payload)
             except R2VError as exc:
-                self._fail(task_id, exc, "submit_failed")
+                if exc.code == "submit_unknown":  # sent, but no answer: look for it rather than send it again
+                    self.ledger.update(task_id, stage=STAGE_UNKNOWN)
+                    self._submitting.discard(task_id)
+                    self._watch(task_id)
+                else:
+                    self._fail(task_id, exc, "submit_failed")
                 return task_id
             self._record(task_id, job)
         if job.status not in TERMINAL:
@@ -214,8 +283,13 @@ class Runner:
             if record is None or record.status in TERMINAL:
                 return
             if record.provider_task_id is None:
-                return  # never reached the host; reconciliation is the ledger's "submitting" state
+                if task_id in self._submitting:
+                    return  # this process is still submitting it; submit() starts the watcher when done
+                if not await self._reconcile(record, provider):
+                    return
+                continue
             try:
+                await self._pace(provider)
                 job = await provider.poll(record)
                 transient_failures = 0
             except ProviderError as exc:
@@ -234,6 +308,46 @@ class Runner:
                 return
             await anyio.sleep(delay)
             delay = min(delay * 1.5, caps.poll_max_seconds)
+
+    async def _pace(self, provider: Provider) -> None:
+        caps = provider.capabilities
+        if caps.name not in self._pacers:
+            self._pacers[caps.name] = Pacer(caps.max_polls_per_second)
+        await self._pacers[caps.name].wait()
+
+    async def _reconcile(self, record: TaskRecord, provider: Provider) -> bool:
+        """A task with no host id: find the job the host may have made, never create another. True if found."""
+        task_id = record.task_id
+        if record.stage not in (STAGE_CREATING, STAGE_UNKNOWN):
+            self._fail(task_id, R2VError("the server stopped before this task was submitted; nothing was sent or "
+                                         "paid", fix="generate again"), "interrupted")
+            return False
+        self.ledger.update(task_id, stage=STAGE_UNKNOWN)
+        known = self.ledger.provider_ids(record.provider)
+        candidates: list[str] | None = None
+        for attempt in range(3):  # a host's task list can lag its create by a few seconds
+            try:
+                candidates = await provider.find_submitted(record, since=record.created_at - 60, exclude=known)
+            except ProviderError as exc:
+                log.warning("looking for %s at %s: %s", task_id, record.provider, exc.message)
+                candidates = []
+            if candidates is None or candidates:
+                break
+            await anyio.sleep(2.0 * (attempt + 1))
+        if candidates and len(candidates) == 1:
+            self.ledger.update(task_id, provider_task_id=candidates[0], stage="found at the host after an interruption")
+            self._notify(task_id)
+            return True
+        hint = "it was not sent again; "
+        if candidates is None:
+            hint += f"{provider.capabilities.title} cannot list its jobs, so check its console before generating again"
+        elif not candidates:
+            hint += "no job appeared at the host, so most likely nothing was created; generate again"
+        else:
+            hint += f"the host shows several possible jobs ({', '.join(candidates[:5])}); check its console"
+        self._fail(task_id, R2VError("the create request may or may not have reached the host", fix=hint),
+                   "submit_unknown")
+        return False
 
     async def _finish(self, record: TaskRecord, provider: Provider, job: HostJob) -> None:
         task_id = record.task_id

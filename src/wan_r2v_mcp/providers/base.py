@@ -45,6 +45,7 @@ class Capabilities:
     max_voices: int = Limits.REFERENCES_MAX
     poll_initial_seconds: float = 2.0
     poll_max_seconds: float = 15.0
+    max_polls_per_second: float = 10.0
     result_ttl_hours: float | None = None
     local: bool = False
 
@@ -132,6 +133,11 @@ class Provider(ABC):
     @abstractmethod
     async def download(self, job: HostJob, dest: Path, progress: ProgressFn | None = None) -> None:
         """Write the finished video to `dest` (a temporary file the runner renames)."""
+
+    async def find_submitted(self, record: TaskRecord, *, since: float, exclude: set[str]) -> list[str] | None:
+        """Ids of jobs this host created since `since` that are not in `exclude`: the candidates for a create
+        whose answer was lost. None when the host cannot list its jobs."""
+        return None
 
     async def aclose(self) -> None:
         """Release connections and background work."""

@@ -22,7 +22,8 @@ from ..errors import ProviderError
 from ..schema import MODEL_ID, R2VRequest, TaskError
 from . import http
 from .base import Capabilities, HostJob, ProgressFn, Provider
-from .uploads import UploadCache, file_sha256
+from ..references.probe import content_hash
+from .uploads import UploadCache
 
 if TYPE_CHECKING:
     from ..jobs.ledger import TaskRecord
@@ -114,7 +115,7 @@ class DashScopeProvider(Provider):
     async def upload(self, ref: Reference) -> str:
         path = ref.path
         assert path is not None
-        digest = await anyio.to_thread.run_sync(file_sha256, path)
+        digest = await anyio.to_thread.run_sync(content_hash, path)
         if (cached := self._uploads.get("dashscope", digest)) is not None:
             return cached
         policy = await self._call("GET", "/uploads", params={"action": "getPolicy", "model": MODEL_ID})
@@ -189,6 +190,31 @@ class DashScopeProvider(Provider):
         if job.status in ("queued", "running"):
             job.stage = f"{job.stage}; DashScope cancels only tasks still queued, so this one will run to its end"
         return job
+
+    async def find_submitted(self, record: TaskRecord, *, since: float, exclude: set[str]) -> list[str] | None:
+        # The task list takes local (UTC+8) times; a wide window plus our own filter copes with either reading.
+        fmt = "%Y%m%d%H%M%S"
+        params = {"start_time": time.strftime(fmt, time.gmtime(since - 9 * 3600)),
+                  "end_time": time.strftime(fmt, time.gmtime(time.time() + 9 * 3600)),
+                  "model_name": MODEL_ID, "page_no": 1, "page_size": 100}
+        body = await self._call("GET", "/tasks", params=params)
+        rows = body.get("data") or (body.get("output") or {}).get("data") or []
+        found = []
+        for row in rows:
+            task_id = str(row.get("task_id") or "")
+            created = row.get("gmt_create")
+            if not _TASK_ID.match(task_id) or task_id in exclude:
+                continue
+            if isinstance(created, (int, float)) and created / 1000 < since:
+                continue
+            found.append(task_id)
+        prompt = (record.request or {}).get("prompt")
+        matching = []
+        for task_id in found[:10]:  # a job whose prompt is known and differs is someone else's
+            output = (await self._call("GET", f"/tasks/{quote(task_id, safe='')}")).get("output") or {}
+            if output.get("orig_prompt") in (None, prompt):
+                matching.append(task_id)
+        return matching
 
     async def download(self, job: HostJob, dest: Path, progress: ProgressFn | None = None) -> None:
         if not job.video_url:

@@ -46,6 +46,7 @@ class PreviewProvider(Provider):
                             "watermark", "seed"}),
         poll_initial_seconds=0.25,
         poll_max_seconds=1.0,
+        max_polls_per_second=200.0,
         local=True,
     )
 

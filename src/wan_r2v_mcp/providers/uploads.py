@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import secrets
 import threading
 import time
 from pathlib import Path
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1024 * 1024):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 class UploadCache:

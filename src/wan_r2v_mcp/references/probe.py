@@ -77,6 +77,27 @@ def probe(path: Path, *, max_bytes: dict[str, int] | None = None) -> MediaInfo:
     return info
 
 
+_hashes: dict[tuple[str, int, int], str] = {}
+
+
+def content_hash(path: Path) -> str:
+    """sha256 of a file's bytes, streamed, and remembered by (path, size, mtime)."""
+    import hashlib
+
+    st = os.stat(path)
+    key = (str(path), st.st_size, st.st_mtime_ns)
+    if (hit := _hashes.get(key)) is not None:
+        return hit
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1024 * 1024):
+            digest.update(chunk)
+    if len(_hashes) >= _CACHE_MAX:
+        _hashes.clear()
+    _hashes[key] = digest.hexdigest()
+    return _hashes[key]
+
+
 def _measure(path: Path, info: MediaInfo) -> MediaInfo:
     from dataclasses import replace
 

@@ -32,8 +32,11 @@ async def generate_r2v(ctx: Context, **arguments: Any) -> CallToolResult:
         if args.dry_run:
             return task_result(app.runner.dry_run(prep))
         who = owner(ctx)
-        task_id = await app.runner.submit(prep, owner=who)
+        earlier = None if args.allow_duplicate else app.runner.find_duplicate(prep, owner=who)
+        task_id = earlier.task_id if earlier else await app.runner.submit(prep, owner=who)
         view = await app.runner.wait(task_id, args.wait_seconds, ctx.report_progress, owner=who)
+        if earlier:
+            view = view.model_copy(update={"duplicate": True})
     except R2VError as exc:
         raise fail(exc) from None
     return task_result(view, is_error=view.status == "failed")

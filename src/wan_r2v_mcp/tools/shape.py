@@ -50,6 +50,9 @@ def summary(view: TaskView) -> str:
         pct = f" ({view.progress:.0%})" if view.progress is not None else ""
         text = (f"Task {t} is {view.status} on {view.provider}: {view.stage}{pct}. Call "
                 f"get_task(task_id=\"{t}\", wait_seconds=50) to wait for it; nothing is lost if you do it later.")
+    if view.duplicate:
+        text = ("An identical request was already made, so its task is returned instead of paying again "
+                "(pass allow_duplicate=true to generate anew). " + text)
     if view.notice and view.status not in ("failed", "canceled"):
         text += f" Note: {view.notice}"
     return text

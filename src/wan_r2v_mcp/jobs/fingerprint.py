@@ -1,0 +1,23 @@
+"""What makes two requests "the same" for the duplicate guard: normalised inputs, files by content."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from ..references.intake import Intake
+from ..references.probe import content_hash
+from ..schema import R2VRequest, ReferenceSet
+
+
+def fingerprint(provider: str, request: R2VRequest, intake: Intake) -> str:
+    settings = request.model_dump(mode="json", exclude=set(ReferenceSet.model_fields))
+    settings["prompt"] = " ".join(request.prompt.split())
+    refs = []
+    for ref in intake.all_references:
+        if ref.path is not None:
+            refs.append([ref.label, "sha256", content_hash(ref.path)])
+        else:
+            refs.append([ref.label, "url", ref.source.url if ref.source else ref.given])
+    body = json.dumps({"provider": provider, "settings": settings, "references": refs}, sort_keys=True)
+    return hashlib.sha256(body.encode()).hexdigest()
