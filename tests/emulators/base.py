@@ -38,6 +38,8 @@ class Fault:
     headers: dict[str, str] = field(default_factory=dict)
     drop: bool = False  # close the connection without answering
     delay: float = 0.0  # wait this long before answering
+    hold: float = 0.0  # let the host act, then wait this long before answering (or, with partial, mid-body)
+    partial: int | None = None  # send only this many body bytes, hold, then hang up
     times: int = 1
 
 
@@ -146,6 +148,8 @@ class Emulator:
             reply = Reply(fault.status, fault.body, fault.headers)
         else:
             reply = self.handle(req)
+        if fault is not None and fault.hold and fault.partial is None:
+            time.sleep(fault.hold)
         if fault is not None and fault.drop:
             h.close_connection = True
             try:
@@ -162,6 +166,12 @@ class Emulator:
             h.send_header(k, v)
         h.send_header("Content-Length", str(len(data)))
         h.end_headers()
+        if fault is not None and fault.partial is not None:
+            h.wfile.write(data[:fault.partial])
+            h.wfile.flush()
+            time.sleep(fault.hold)
+            h.close_connection = True
+            return
         if h.command != "HEAD":
             h.wfile.write(data)
 

@@ -20,7 +20,6 @@ from ..errors import ProviderError
 TIMEOUT = httpx.Timeout(connect=10.0, read=60.0, write=120.0, pool=10.0)
 LIMITS = httpx.Limits(max_connections=20, max_keepalive_connections=10)
 DOWNLOAD_MAX_BYTES = 2 * 1024**3
-CHUNK = 1024 * 1024
 
 
 def client(base_url: str, headers: dict[str, str]) -> httpx.AsyncClient:
@@ -82,12 +81,13 @@ async def download(url: str, dest: Path, *, allowed_hosts: tuple[str, ...], prog
                 total = int(response.headers.get("content-length") or 0)
                 written = 0
                 with open(dest, "xb") as fh:
-                    async for chunk in response.aiter_bytes(CHUNK):
+                    async for chunk in response.aiter_bytes():
                         written += len(chunk)
                         if written > DOWNLOAD_MAX_BYTES:
                             raise ProviderError("the result is larger than any video this model makes",
                                                 code="download_failed", fix="report this; the download was stopped")
                         fh.write(chunk)
+                        fh.flush()  # what arrived is on disk, so an interrupted download is visible as such
                         if progress is not None and total:
                             await progress(written / total)
                 return written
