@@ -35,6 +35,7 @@ class AppState:
 
 def build_server(settings: Settings | None = None) -> MCPServer:
     settings = settings or Settings()
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # its INFO lines carry full URLs
     current: list[AppState] = []  # for resources, which get no Context when static
 
     @asynccontextmanager
