@@ -15,8 +15,10 @@ import media  # noqa: E402
 from wan_r2v_mcp.config import Settings  # noqa: E402
 from wan_r2v_mcp.server import build_server  # noqa: E402
 
-PROVIDER_ENV = ("DASHSCOPE_API_KEY", "REPLICATE_API_TOKEN", "INFERENCE_API_KEY", "FAL_KEY", "WAN_R2V_PROVIDER",
-                "WAN_R2V_DATA_DIR", "WAN_R2V_OUTPUT_DIR")
+PROVIDER_ENV = ("DASHSCOPE_API_KEY", "DASHSCOPE_BASE_URL", "DASHSCOPE_REGION", "DASHSCOPE_WORKSPACE_ID",
+                "REPLICATE_API_TOKEN", "INFERENCE_API_KEY", "FAL_KEY", "WAN_R2V_PROVIDER", "WAN_R2V_DATA_DIR",
+                "WAN_R2V_OUTPUT_DIR", "WAN_R2V_ALLOWED_DIRS", "WAN_R2V_MAX_COST_PER_TASK", "WAN_R2V_MAX_COST_PER_DAY",
+                "WAN_R2V_PRICES", "WAN_R2V_WAIT_CAP")
 
 
 @pytest.fixture
@@ -40,7 +42,8 @@ def dirs(tmp_path: Path) -> dict[str, Path]:
 
 @pytest.fixture
 def settings(dirs) -> Settings:
-    return Settings(data_dir=dirs["data"], output_dir=dirs["out"], progress_interval_seconds=1.0)
+    return Settings(data_dir=dirs["data"], output_dir=dirs["out"], progress_interval_seconds=1.0,
+                    allowed_dirs=str(dirs["refs"]))
 
 
 @pytest.fixture
@@ -100,4 +103,5 @@ def dashscope(result_mp4):
 @pytest.fixture
 def ds_settings(dirs, dashscope) -> Settings:
     return Settings(data_dir=dirs["data"], output_dir=dirs["out"], progress_interval_seconds=1.0,
-                    dashscope_api_key=DASHSCOPE_KEY, dashscope_base_url=dashscope.base_url)
+                    allowed_dirs=str(dirs["refs"]), dashscope_api_key=DASHSCOPE_KEY,
+                    dashscope_base_url=dashscope.base_url)

@@ -167,7 +167,7 @@ async def test_unknown_at_the_host_is_terminal(ds_settings, dashscope, refs):
 
 
 async def test_a_key_from_the_other_region_gets_a_hint_naming_it(dirs, dashscope, refs):
-    settings = Settings(data_dir=dirs["data"], output_dir=dirs["out"], dashscope_api_key="sk-beijingkey000000000000",
+    settings = Settings(data_dir=dirs["data"], output_dir=dirs["out"], allowed_dirs=str(dirs["refs"]), dashscope_api_key="sk-beijingkey000000000000",
                         dashscope_base_url=dashscope.base_url, dashscope_region="singapore")
     async with Client(build_server(settings)) as client:
         r = await call(client, "generate_r2v", {"prompt": "Image 1", "provider": "dashscope",

@@ -67,7 +67,7 @@ async def test_ten_identical_calls_at_once_make_one_paid_job(ds_settings, dashsc
 # ------------------------------------------------------------------ cost
 
 async def test_a_per_task_cost_cap_refuses_before_anything_is_sent(dirs, dashscope):
-    settings = Settings(data_dir=dirs["data"], output_dir=dirs["out"], dashscope_api_key=DASHSCOPE_KEY,
+    settings = Settings(data_dir=dirs["data"], output_dir=dirs["out"], allowed_dirs=str(dirs["refs"]), dashscope_api_key=DASHSCOPE_KEY,
                         dashscope_base_url=dashscope.base_url, max_cost_per_task_usd=1.0)
     async with Client(build_server(settings)) as client:
         r = await call(client, "generate_r2v", {"prompt": "Image 1", "reference_images": URL_REF, "duration": 10})
@@ -80,7 +80,7 @@ async def test_a_per_task_cost_cap_refuses_before_anything_is_sent(dirs, dashsco
 
 
 async def test_a_daily_cap_counts_what_was_already_spent(dirs, dashscope):
-    settings = Settings(data_dir=dirs["data"], output_dir=dirs["out"], dashscope_api_key=DASHSCOPE_KEY,
+    settings = Settings(data_dir=dirs["data"], output_dir=dirs["out"], allowed_dirs=str(dirs["refs"]), dashscope_api_key=DASHSCOPE_KEY,
                         dashscope_base_url=dashscope.base_url, max_cost_per_day_usd=1.0)
     async with Client(build_server(settings)) as client:
         first = await call(client, "generate_r2v", {"prompt": "Image 1", "reference_images": URL_REF, "duration": 5})
@@ -129,7 +129,7 @@ async def test_a_three_minute_job_is_followed_to_its_end_under_a_60_second_clien
 
 
 async def test_waits_are_capped_by_the_configuration(dirs, refs):
-    settings = Settings(data_dir=dirs["data"], output_dir=dirs["out"], wait_cap_seconds=1.0)
+    settings = Settings(data_dir=dirs["data"], output_dir=dirs["out"], allowed_dirs=str(dirs["refs"]), wait_cap_seconds=1.0)
     async with Client(build_server(settings)) as client:
         t0 = time.monotonic()
         r = await call(client, "generate_r2v", {"prompt": "Image 1", "reference_images": [str(refs["img1"])],

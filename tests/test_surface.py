@@ -51,7 +51,8 @@ async def test_the_generate_schema_carries_the_models_limits(client):
 
 
 async def test_the_server_runs_as_a_real_stdio_process(dirs, refs):
-    env = {**os.environ, "WAN_R2V_DATA_DIR": str(dirs["data"]), "WAN_R2V_OUTPUT_DIR": str(dirs["out"])}
+    env = {**os.environ, "WAN_R2V_DATA_DIR": str(dirs["data"]), "WAN_R2V_OUTPUT_DIR": str(dirs["out"]),
+           "WAN_R2V_ALLOWED_DIRS": str(dirs["refs"])}
     for key in ("DASHSCOPE_API_KEY", "REPLICATE_API_TOKEN", "INFERENCE_API_KEY", "FAL_KEY"):
         env.pop(key, None)
     params = StdioServerParameters(command=sys.executable, args=["-m", "wan_r2v_mcp"], env=env)

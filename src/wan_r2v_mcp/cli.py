@@ -79,10 +79,12 @@ def main(argv: list[str] | None = None) -> None:
                         stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
 
     if args.command in (None, "serve"):
+        from .config import Settings
         from .server import build_server
 
-        server = build_server()
-        if getattr(args, "transport", "stdio") == "http":
+        http = getattr(args, "transport", "stdio") == "http"
+        server = build_server(Settings(remote=True) if http else None)
+        if http:
             server.run("streamable-http", host=args.host, port=args.port)
         else:
             server.run()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from functools import cached_property
 from pathlib import Path
 
@@ -32,6 +33,9 @@ class Settings(BaseSettings):
     provider: str | None = Field(default=None, description="Default provider; chosen from the keys present when unset.")
     data_dir: Path | None = Field(default=None, description="Where the task ledger lives.")
     output_dir: Path | None = Field(default=None, description="Where finished videos are saved.")
+    allowed_dirs: str | None = Field(
+        default=None, description="Folders references may come from, separated by the OS path separator.")
+    remote: bool = Field(default=False, description="Serving over HTTP: local files are off unless folders are set.")
     wait_cap_seconds: float = Field(default=50.0, gt=0, validation_alias=_env("WAN_R2V_WAIT_CAP", "wait_cap_seconds"))
     max_cost_per_task_usd: float | None = Field(
         default=None, ge=0, validation_alias=_env("WAN_R2V_MAX_COST_PER_TASK", "max_cost_per_task_usd"))
@@ -91,6 +95,20 @@ class Settings(BaseSettings):
         folder = folder.expanduser().resolve()
         folder.mkdir(parents=True, exist_ok=True)
         return folder
+
+    @property
+    def allowed_folders(self) -> list[Path]:
+        if not self.allowed_dirs:
+            return []
+        text = self.allowed_dirs.strip()
+        if text.startswith("["):
+            return [Path(p).expanduser() for p in json.loads(text)]
+        return [Path(p).expanduser() for p in text.split(os.pathsep) if p.strip()]
+
+    def folders(self, client_roots: list[Path] | None = None):  # -> references.folders.Folders
+        from .references.folders import build_folders
+
+        return build_folders(self.allowed_folders, self.videos_dir, remote=self.remote, client_roots=client_roots or ())
 
     def api_key(self, provider: str) -> str | None:
         attr = PROVIDER_KEYS.get(provider)

@@ -274,6 +274,9 @@ class ReferenceReport(BaseModel):
     references: list[ReferenceView] = Field(default_factory=list)
     problems: list[str] = Field(default_factory=list, description="Request-level problems: counts, voices, prompt.")
     prompt_findings: list[PromptFinding] = Field(default_factory=list)
+    billable_input_seconds: float = Field(
+        default=0.0, description="Reference-video seconds a host bills: at most 5 s shared among the videos; "
+        "add the output duration for the total.")
     directory: str | None = None
     candidates: list[ReferenceView] = Field(default_factory=list, description="Media files found in `directory`.")
     more: int = Field(default=0, description="Media files in `directory` not listed because of `limit`.")

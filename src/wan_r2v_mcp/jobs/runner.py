@@ -23,6 +23,7 @@ from ..config import Settings
 from ..errors import BudgetError, InputError, InputErrors, NotFoundError, ProviderError, R2VError, clean_remote_text
 from ..providers import available, provider_class
 from ..providers.base import HostJob, Provider
+from ..references.folders import Folders
 from ..references.intake import Intake, admit
 from ..schema import TERMINAL, GenerateArgs, R2VRequest, TaskError, TaskView
 from . import cost, prices, results
@@ -111,14 +112,15 @@ class Runner:
 
     # ------------------------------------------------------------------ generate
 
-    def prepare(self, args: GenerateArgs) -> Prepared:
+    def prepare(self, args: GenerateArgs, folders: Folders) -> Prepared:
         """Every check that needs no network; raises InputErrors naming all problems at once."""
         request = args.request()
         try:
             provider = self.provider(args.provider or self.settings.default_provider)
         except InputError as exc:
             raise InputErrors([exc]) from None
-        intake = admit(request, request.prompt, self.settings.ledger_path.parent, extra=provider.refusals(request))
+        intake = admit(request, request.prompt, self.settings.ledger_path.parent, folders,
+                       extra=provider.refusals(request))
         videos = [r.media.duration_seconds if r.media else None for r in intake.references if r.role == "reference_video"]
         seconds = cost.billable_seconds(videos, request.duration)
         rate = prices.price_per_second(provider.capabilities.name, request.resolution, self.settings.prices)

@@ -4,26 +4,32 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from urllib.parse import unquote, urlparse
 
 from ..errors import ReferenceError
 from ..schema import ReferenceView
+from .folders import Folders
 from .intake import ROLE_KIND, judge
 from .probe import probe
+from .sources import local_path
 
 _ROLE_OF_KIND = {kind: role for role, kind in ROLE_KIND.items() if role != "first_frame"}
 _KIND_ORDER = {"image": 0, "video": 1, "audio": 2}
 
 
-def list_folder(directory: str, limit: int) -> tuple[str, list[ReferenceView], int]:
+def list_folder(directory: str, limit: int, folders: Folders) -> tuple[str, list[ReferenceView], int]:
     """(folder, media files in it best first, how many more there were)."""
     text = directory.strip()
-    path = Path(unquote(urlparse(text).path) if text.lower().startswith("file://") else text).expanduser()
+    try:
+        path = local_path(text)
+    except ReferenceError as exc:
+        exc.field = "directory"
+        raise
     if not path.is_absolute():
         raise ReferenceError(f"'{directory}' is a relative path", field="directory",
                              fix="give an absolute folder path (or one starting with ~/)")
     if not path.is_dir():
         raise ReferenceError(f"is not a folder: {path}", field="directory", fix="give an existing folder's path")
+    folders.check(path.resolve(), str(path), "directory")
     found: list[tuple[tuple[int, int, float], ReferenceView]] = []
     with os.scandir(path) as entries:
         for entry in entries:

@@ -12,6 +12,7 @@ from urllib.parse import urlparse
 
 from ..errors import InputError, InputErrors, ReferenceError
 from ..schema import Limits, PromptFinding, ReferenceSet, ReferenceView
+from .folders import Folders
 from .labels import image_label, lint_prompt, reference_labels, video_label
 from .probe import MediaInfo, probe
 from .sources import Source, parse_source
@@ -102,7 +103,7 @@ def judge(media: MediaInfo, role: str, field_name: str) -> list[InputError]:
                     fix=f"convert it to {KIND_FORMATS[want][0]}")]
     cap = KIND_MAX_BYTES[want]
     if media.size_bytes > cap:
-        return [err(f"is {_mb(media.size_bytes)}", limit=f"at most {_mb(cap)}",
+        return [err(f"is {media.size_bytes:,} bytes", limit=f"at most {_mb(cap)} ({cap:,} bytes)",
                     fix="compress or trim it" if want != "image" else "downscale or re-encode it as JPEG")]
     if media.error:
         return [err(media.error, fix="re-export the file with a standard encoder")]
@@ -126,10 +127,10 @@ def judge(media: MediaInfo, role: str, field_name: str) -> list[InputError]:
     return problems
 
 
-def _take(given: str, label: str, role: str, field_name: str, data_dir: Path) -> Reference:
+def _take(given: str, label: str, role: str, field_name: str, data_dir: Path, folders: Folders) -> Reference:
     ref = Reference(label=label, role=role, field=field_name, given=given if isinstance(given, str) else repr(given))
     try:
-        ref.source = parse_source(given, field_name, data_dir)
+        ref.source = parse_source(given, field_name, data_dir, folders)
     except InputError as exc:
         ref.errors.append(exc)
         return ref
@@ -168,14 +169,15 @@ class Intake:
         return [r.view() for r in self.all_references]
 
 
-def examine(refs: ReferenceSet, prompt: str | None, data_dir: Path, *, require_references: bool = True) -> Intake:
+def examine(refs: ReferenceSet, prompt: str | None, data_dir: Path, folders: Folders, *,
+            require_references: bool = True) -> Intake:
     items: list[Reference] = []
     if refs.first_frame is not None:
-        items.append(_take(refs.first_frame, "First frame", "first_frame", "first_frame", data_dir))
+        items.append(_take(refs.first_frame, "First frame", "first_frame", "first_frame", data_dir, folders))
     for i, given in enumerate(refs.reference_images):
-        items.append(_take(given, image_label(i), "reference_image", f"reference_images[{i}]", data_dir))
+        items.append(_take(given, image_label(i), "reference_image", f"reference_images[{i}]", data_dir, folders))
     for i, given in enumerate(refs.reference_videos):
-        items.append(_take(given, video_label(i), "reference_video", f"reference_videos[{i}]", data_dir))
+        items.append(_take(given, video_label(i), "reference_video", f"reference_videos[{i}]", data_dir, folders))
 
     errors: list[InputError] = []
     n_img, n_vid = len(refs.reference_images), len(refs.reference_videos)
@@ -200,7 +202,7 @@ def examine(refs: ReferenceSet, prompt: str | None, data_dir: Path, *, require_r
                 fix="key the voice by the label of the image or video whose character speaks with it",
             ))
             continue
-        owner.voice = _take(given, f"Voice of {label}", "voice", f"voices[\"{key}\"]", data_dir)
+        owner.voice = _take(given, f"Voice of {label}", "voice", f"voices[\"{key}\"]", data_dir, folders)
 
     findings = lint_prompt(prompt, n_img, n_vid) if prompt else []
     for f in findings:
@@ -216,9 +218,10 @@ def _canonical_label(key: str) -> str:
     return key.strip()
 
 
-def admit(refs: ReferenceSet, prompt: str, data_dir: Path, extra: list[InputError] | None = None) -> Intake:
+def admit(refs: ReferenceSet, prompt: str, data_dir: Path, folders: Folders,
+          extra: list[InputError] | None = None) -> Intake:
     """Examine, and refuse the whole request at once if anything is wrong."""
-    intake = examine(refs, prompt, data_dir)
+    intake = examine(refs, prompt, data_dir, folders)
     errors = intake.all_errors + list(extra or [])
     if errors:
         raise InputErrors(errors)

@@ -16,6 +16,7 @@ from urllib.parse import unquote, urlparse
 
 from ..errors import ReferenceError
 from ..schema import Limits
+from .folders import Folders
 from .probe import sniff
 
 Location = Literal["local", "url", "data"]
@@ -37,7 +38,34 @@ class Source:
         return self.given if len(self.given) <= 200 else self.given[:60] + f"…({len(self.given)} chars)"
 
 
-def parse_source(text: str, field: str, data_dir: Path) -> Source:
+def local_path(text: str) -> Path:
+    """A path as the user wrote it, normalised: file:// URLs, ~, Windows drive paths under WSL, /mnt/c on Windows."""
+    import os
+    import re
+
+    if text[:7].lower() == "file://":
+        parsed = urlparse(text)
+        raw = unquote(parsed.path)
+        if re.match(r"^/[A-Za-z]:[/\\]", raw):  # file:///C:/Users/...
+            raw = raw[1:]
+    else:
+        raw = text
+    drive = re.match(r"^([A-Za-z]):[/\\](.*)$", raw)
+    if drive and os.name != "nt":
+        wsl = Path(f"/mnt/{drive.group(1).lower()}")
+        if wsl.is_dir():  # a Windows path given to a server running inside WSL
+            return wsl.joinpath(*re.split(r"[/\\]+", drive.group(2)))
+        raise ReferenceError(f"'{text}' is a Windows path, but this server runs on {os.uname().sysname}",
+                             fix="give the path as this server's machine sees it")
+    wsl = re.match(r"^/mnt/([a-z])/(.*)$", raw)
+    if wsl and os.name == "nt":
+        return Path(f"{wsl.group(1).upper()}:\\", *wsl.group(2).split("/"))
+    if raw.startswith(("\\\\", "//")) and os.name == "nt":
+        raise ReferenceError(f"'{text}' is on a network share", fix="copy the file to a local folder")
+    return Path(raw).expanduser()
+
+
+def parse_source(text: str, field: str, data_dir: Path, folders: Folders | None = None) -> Source:
     if not isinstance(text, str) or not text.strip():
         raise ReferenceError("is empty", field=field, fix="give a file path, an https URL or a data: URI")
     text = text.strip()
@@ -56,8 +84,11 @@ def parse_source(text: str, field: str, data_dir: Path) -> Source:
             "is a plain http URL; hosts fetch references over https only",
             field=field, fix="use the https:// form of the URL, or a local file path",
         )
-    raw = unquote(urlparse(text).path) if lowered.startswith("file://") else text
-    path = Path(raw).expanduser()
+    try:
+        path = local_path(text)
+    except ReferenceError as exc:
+        exc.field = field
+        raise
     if not path.is_absolute():
         raise ReferenceError(
             f"'{text}' is a relative path, and the server's working folder is not yours",
@@ -73,6 +104,8 @@ def parse_source(text: str, field: str, data_dir: Path) -> Source:
     except (OSError, RuntimeError) as exc:
         raise ReferenceError(f"cannot be opened: {path} ({type(exc).__name__})", field=field,
                              fix="check the path and its permissions") from None
+    if folders is not None:
+        folders.check(resolved, str(path), field)
     if not resolved.is_file():
         raise ReferenceError(
             f"is not a file: {path}", field=field,

@@ -11,7 +11,7 @@ from mcp.types import CallToolResult, ToolAnnotations
 from ..errors import R2VError
 from ..schema import GenerateArgs, R2VRequest, TaskView
 from .args import model_tool, parse
-from .shape import fail, owner, state, task_result
+from .shape import client_roots, fail, owner, state, task_result
 
 DESCRIPTION = """\
 Make a video with Wan 2.7 reference-to-video from 1-5 reference images and videos and a prompt that \
@@ -28,7 +28,7 @@ async def generate_r2v(ctx: Context, **arguments: Any) -> CallToolResult:
     app = state(ctx)
     try:
         args = parse(GenerateArgs, arguments)
-        prep = app.runner.prepare(args)
+        prep = app.runner.prepare(args, app.settings.folders(await client_roots(ctx)))
         if args.dry_run:
             return task_result(app.runner.dry_run(prep))
         who = owner(ctx)

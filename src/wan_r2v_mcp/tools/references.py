@@ -10,11 +10,12 @@ from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import Field
 
 from ..errors import R2VError
+from ..jobs.cost import billable_input_seconds
 from ..references.folder import list_folder
 from ..references.intake import examine
 from ..schema import ReferenceReport, ReferenceSet
 from .args import model_tool, parse
-from .shape import fail, state
+from .shape import client_roots, fail, state
 
 
 class ReferenceQuery(ReferenceSet):
@@ -37,17 +38,20 @@ async def list_references(ctx: Context, **arguments: Any) -> CallToolResult:
     try:
         query = parse(ReferenceQuery, arguments)
         data_dir = app.settings.ledger_path.parent
+        folders = app.settings.folders(await client_roots(ctx))
         given = bool(query.reference_images or query.reference_videos or query.first_frame or query.voices)
         report = ReferenceReport(ok=True)
         if given or query.prompt:
-            intake = examine(query, query.prompt, data_dir, require_references=given)
+            intake = examine(query, query.prompt, data_dir, folders, require_references=given)
             errors = intake.all_errors
             report.references = intake.views
             report.prompt_findings = intake.findings
             report.ok = not errors
             report.problems = [e.tool_message() for e in intake.errors]
+            report.billable_input_seconds = billable_input_seconds(
+                [r.media.duration_seconds if r.media else None for r in intake.references if r.role == "reference_video"])
         if query.directory is not None:
-            report.directory, report.candidates, report.more = list_folder(query.directory, query.limit)
+            report.directory, report.candidates, report.more = list_folder(query.directory, query.limit, folders)
     except R2VError as exc:
         raise fail(exc) from None
     return CallToolResult(content=[TextContent(type="text", text=_text(report))],
@@ -70,6 +74,8 @@ def _text(report: ReferenceReport) -> str:
                      + (f" ({report.more} more not listed)" if report.more else "") + ":")
         for ref in report.candidates:
             lines.append(f"- {ref.source} ({ref.kind}, {ref.format or '?'}) {'ok' if ref.ok else 'NOT OK: ' + ' '.join(ref.problems)}")
+    if report.billable_input_seconds:
+        lines.append(f"Billable reference-video seconds: {report.billable_input_seconds:g} (plus the output duration).")
     if report.references:
         lines.insert(0, "All references are acceptable." if report.ok else "Some references need fixing:")
     return "\n".join(lines) or "Nothing to check: pass references, a prompt, or a directory."

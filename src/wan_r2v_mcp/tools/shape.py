@@ -24,6 +24,25 @@ def owner(ctx: Context) -> str:
     return token.client_id if token is not None else ""
 
 
+async def client_roots(ctx: Context) -> list[Path]:
+    """The folders the client offers as roots, when it offers any (legacy-era sessions with the roots capability)."""
+    import warnings
+    from urllib.parse import unquote, urlparse
+
+    import anyio
+
+    caps = getattr(ctx, "client_capabilities", None)
+    if caps is None or getattr(caps, "roots", None) is None:
+        return []
+    try:
+        with warnings.catch_warnings(), anyio.fail_after(3):
+            warnings.simplefilter("ignore")  # roots are deprecated in the newest protocol era, still useful in older
+            listed = await ctx.session.list_roots()
+    except Exception:  # a client that declares roots but cannot list them: go on without
+        return []
+    return [Path(unquote(urlparse(str(r.uri)).path)) for r in listed.roots if str(r.uri).startswith("file://")]
+
+
 def fail(exc: R2VError) -> ToolError:
     return ToolError(exc.tool_message())
 

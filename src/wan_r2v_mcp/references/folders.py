@@ -1,0 +1,66 @@
+"""Which local folders references may come from, and the containment check (reliability.md A1-A6).
+
+Containment is decided on resolved real paths, by path component (never by string prefix), so a
+sibling `refs_secret` beside an allowed `refs` is outside and a symlink pointing out is outside.
+Dotfiles and dot-folders are refused even inside an allowed folder. Over HTTP, local files are off
+unless the operator configured folders: there a "local path" means the server's own disk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import ReferenceError
+
+
+@dataclass(frozen=True)
+class Folders:
+    roots: tuple[Path, ...]
+    local_files: bool = True
+
+    def check(self, path: Path, shown: str, field: str) -> None:
+        """`path` is already resolved (symlinks followed); refuse it unless it lies in a root and is not hidden."""
+        if not self.local_files:
+            raise ReferenceError(
+                "local files are off on this server (it is reached over HTTP, so a path would mean the server's disk)",
+                field=field, fix="pass an https URL the host can fetch, or a small data: URI; the operator can allow "
+                "a folder with WAN_R2V_ALLOWED_DIRS")
+        for root in self.roots:
+            if path == root or path.is_relative_to(root):
+                hidden = [part for part in path.relative_to(root).parts if part.startswith(".")]
+                if hidden:
+                    raise ReferenceError(f"{shown} is a hidden file or lies in a hidden folder ({hidden[0]})",
+                                         field=field, fix="copy the media to a visible folder")
+                return
+        raise ReferenceError(
+            f"{shown} is outside the folders this server may read", field=field,
+            limit="allowed: " + (", ".join(str(r) for r in self.roots) or "none"),
+            fix="move or copy the file into one of those folders, or add its folder to WAN_R2V_ALLOWED_DIRS "
+                "(separate several with the OS path separator)")
+
+
+def default_folders() -> list[Path]:
+    """The user's own media folders: Pictures, Videos (Movies), Downloads, Desktop, Documents."""
+    import platformdirs
+
+    return [Path(p) for p in (platformdirs.user_pictures_dir(), platformdirs.user_videos_dir(),
+                              platformdirs.user_downloads_dir(), platformdirs.user_desktop_dir(),
+                              platformdirs.user_documents_dir())]
+
+
+def build_folders(configured: Iterable[Path], output_dir: Path, *, remote: bool, client_roots: Iterable[Path] = ()) -> Folders:
+    configured = list(configured)
+    if remote and not configured:
+        return Folders(roots=(), local_files=False)
+    candidates = [*configured, output_dir, *(default_folders() if not remote else []), *client_roots]
+    roots: list[Path] = []
+    for folder in candidates:
+        try:
+            resolved = Path(folder).expanduser().resolve(strict=True)
+        except (OSError, RuntimeError):
+            continue
+        if resolved.is_dir() and resolved not in roots and resolved != Path(resolved.anchor):
+            roots.append(resolved)
+    return Folders(roots=tuple(roots))
