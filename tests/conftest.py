@@ -105,3 +105,40 @@ def ds_settings(dirs, dashscope) -> Settings:
     return Settings(data_dir=dirs["data"], output_dir=dirs["out"], progress_interval_seconds=1.0,
                     allowed_dirs=str(dirs["refs"]), dashscope_api_key=DASHSCOPE_KEY,
                     dashscope_base_url=dashscope.base_url)
+
+
+REPLICATE_KEY = "r8_emulated0123456789abcdef"
+INFERENCE_KEY = "inf_emulated0123456789abcdef"
+FAL_KEY = "fal-emulated-0123456789abcdef"
+
+
+@pytest.fixture
+def replicate(result_mp4):
+    from emulators.replicate import ReplicateEmulator
+
+    with ReplicateEmulator(REPLICATE_KEY, result_mp4) as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def inferencesh(result_mp4):
+    from emulators.inferencesh import InferenceShEmulator
+
+    with InferenceShEmulator(INFERENCE_KEY, result_mp4) as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def fal(result_mp4):
+    from emulators.fal import FalEmulator
+
+    with FalEmulator(FAL_KEY, result_mp4) as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def hosts_settings(dirs, replicate, inferencesh, fal) -> Settings:
+    return Settings(data_dir=dirs["data"], output_dir=dirs["out"], progress_interval_seconds=1.0,
+                    allowed_dirs=str(dirs["refs"]), replicate_api_token=REPLICATE_KEY, replicate_base_url=replicate.base_url,
+                    inference_api_key=INFERENCE_KEY, inference_base_url=inferencesh.root,
+                    fal_key=FAL_KEY, fal_queue_url=fal.root, fal_rest_url=fal.root)

@@ -266,7 +266,7 @@ async def test_fields_dashscope_cannot_take_are_refused_before_any_upload(ds_set
                                                 "reference_images": [str(refs["img1"])]})
     assert r["isError"] is True
     assert text(r) == ("Error executing tool generate_r2v: [invalid_input] shot_type: DashScope cannot take shot_type. "
-                       "Fix: leave shot_type out.")
+                       "Fix: leave shot_type out, or use provider=replicate or fal.")
     assert dashscope.received == []
 
 

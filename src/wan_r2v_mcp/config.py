@@ -57,8 +57,12 @@ class Settings(BaseSettings):
     replicate_api_token: SecretStr | None = Field(
         default=None, validation_alias=_env("REPLICATE_API_TOKEN", "replicate_api_token")
     )
+    replicate_base_url: str | None = Field(default=None, validation_alias=_env("REPLICATE_BASE_URL", "replicate_base_url"))
     inference_api_key: SecretStr | None = Field(default=None, validation_alias=_env("INFERENCE_API_KEY", "inference_api_key"))
+    inference_base_url: str | None = Field(default=None, validation_alias=_env("INFERENCE_BASE_URL", "inference_base_url"))
     fal_key: SecretStr | None = Field(default=None, validation_alias=_env("FAL_KEY", "fal_key"))
+    fal_queue_url: str | None = Field(default=None, validation_alias=_env("FAL_QUEUE_URL", "fal_queue_url"))
+    fal_rest_url: str | None = Field(default=None, validation_alias=_env("FAL_REST_URL", "fal_rest_url"))
 
     @field_validator("prices")
     @classmethod

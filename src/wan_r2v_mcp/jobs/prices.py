@@ -15,11 +15,15 @@ PRICES: dict[str, dict[str, float]] = {
     # Alibaba lists no USD rate for wan2.7-r2v in the material we have; resellers of the same model
     # charge $0.10/s at 720p and $0.15/s at 1080p (Runware's Wan 2.7 page), which we take as the estimate.
     "dashscope": {"720p": 0.10, "1080p": 0.15},
+    "fal": {"720p": 0.10, "1080p": 0.10},
     "preview": {"720p": 0.0, "1080p": 0.0},
 }
 
 SOURCES: dict[str, str] = {
     "dashscope": "estimate from resellers' Wan 2.7 rates (Runware docs), not an Alibaba price list",
+    "fal": "fal's model page: $0.10 per second of input video plus output, any resolution",
+    "replicate": "no published per-second price in our sources: set WAN_R2V_PRICES to get estimates and caps",
+    "inferencesh": "no published per-second price in our sources: set WAN_R2V_PRICES to get estimates and caps",
     "preview": "free: rendered locally",
 }
 

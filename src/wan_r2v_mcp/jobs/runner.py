@@ -154,7 +154,8 @@ class Runner:
         return view.model_copy(update={"duplicate": True})
 
     def dry_run(self, prep: Prepared) -> TaskView:
-        urls = {r.label: prep.provider.describe(r) for r in prep.intake.all_references if r.path is not None}
+        urls = _remote_addresses(prep.intake)
+        urls.update({r.label: prep.provider.describe(r) for r in prep.intake.all_references if r.path is not None})
         payload = prep.provider.build_payload(prep.request, prep.intake, urls)
         now = time.time()
         record = TaskRecord(
@@ -185,13 +186,11 @@ class Runner:
 
     async def _submit(self, prep: Prepared, task_id: str) -> str:
         try:
-            urls: dict[str, str] = {}
+            urls = _remote_addresses(prep.intake)
             for ref in prep.intake.all_references:
                 if ref.path is not None:
                     self.ledger.update(task_id, stage=f"uploading {ref.label}")
                     urls[ref.label] = await prep.provider.upload(ref)
-                elif ref.source is not None and ref.source.url:
-                    urls[ref.label] = ref.source.url
             payload = prep.provider.build_payload(prep.request, prep.intake, urls)
             self.ledger.update(task_id, payload=payload, stage=STAGE_CREATING)
         except R2VError as exc:
@@ -439,6 +438,11 @@ class Runner:
             caps = provider_class(record.provider).capabilities if record.provider in available() else None
             views.append(task_view(record, caps))
         return views, total
+
+
+def _remote_addresses(intake: Intake) -> dict[str, str]:
+    """References given as https URLs go to the host as they are."""
+    return {r.label: r.source.url for r in intake.all_references if r.source is not None and r.source.url}
 
 
 def _parse_ts(text: str) -> float:

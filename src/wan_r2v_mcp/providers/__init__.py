@@ -11,6 +11,9 @@ if TYPE_CHECKING:
 _REGISTRY: dict[str, str] = {
     "preview": "wan_r2v_mcp.providers.preview:PreviewProvider",
     "dashscope": "wan_r2v_mcp.providers.dashscope:DashScopeProvider",
+    "replicate": "wan_r2v_mcp.providers.replicate:ReplicateProvider",
+    "inferencesh": "wan_r2v_mcp.providers.inferencesh:InferenceShProvider",
+    "fal": "wan_r2v_mcp.providers.fal:FalProvider",
 }
 
 

@@ -90,11 +90,11 @@ class Provider(ABC):
                     f"{caps.title} cannot take {name}", field=name,
                     fix=f"leave {name} out, or use provider={' or '.join(others)}" if others else f"leave {name} out",
                 ))
-        if len(request.voices) > caps.max_voices:
+        if "voices" in caps.supports and len(request.voices) > caps.max_voices:
             problems.append(InputError(
                 f"{caps.title} takes at most {caps.max_voices} voice{'s' if caps.max_voices != 1 else ''}",
                 field="voices", limit=f"{caps.max_voices} on {caps.name}",
-                fix="keep one voice, or use provider=dashscope"))
+                fix="keep fewer voices, or use provider=dashscope"))
         with_video = bool(request.reference_videos)
         limit = caps.duration_max_with_video if with_video else caps.duration_max
         if request.duration > limit:

@@ -248,43 +248,10 @@ class DashScopeProvider(Provider):
         return job
 
     async def _call(self, method: str, path: str, *, creates: bool = False, **kwargs: Any) -> dict[str, Any]:
-        """One API call; transient failures are retried, except a create that may have reached the host."""
-        for attempt in range(3):
-            try:
-                response = await self._http.request(method, path, **kwargs)
-            except httpx.ConnectError:
-                # Nothing was sent: safe to retry even a create.
-                if attempt == 2:
-                    raise ProviderError("cannot reach DashScope", code="host_unreachable", retryable=True,
-                                        fix=f"check the network, DASHSCOPE_REGION and DASHSCOPE_BASE_URL ({self.base_url})") from None
-                await anyio.sleep(1.0 * (attempt + 1))
-                continue
-            except httpx.TransportError as exc:
-                if creates:
-                    raise ProviderError(f"the create request was sent but no answer came ({type(exc).__name__})",
-                                        code="submit_unknown",
-                                        fix="the job may exist at DashScope; it is not resubmitted automatically") from None
-                if attempt == 2:
-                    raise ProviderError(f"DashScope did not answer ({type(exc).__name__})", code="host_unreachable",
-                                        retryable=True, fix="the server keeps trying; ask get_task again later") from None
-                await anyio.sleep(1.0 * (attempt + 1))
-                continue
-            if response.status_code == 429 or (response.status_code >= 500 and not creates):
-                wait = http.retry_after(response, default=2.0 * (attempt + 1))
-                if attempt < 2 and wait <= 10:  # a create refused with 429 was not created: safe to send again
-                    await anyio.sleep(wait)
-                    continue
-            if response.status_code >= 400:
-                raise self._error(response, creates)
-            try:
-                return response.json()
-            except ValueError:
-                raise ProviderError("DashScope answered with something that is not JSON",
-                                    code="submit_unknown" if creates else "host_error", retryable=not creates,
-                                    fix="try again later") from None
-        raise AssertionError("unreachable")
+        return await http.call_json(self._http, method, path, host="DashScope", error_of=self._error,
+                                    creates=creates, **kwargs)
 
-    def _error(self, response: httpx.Response, creates: bool) -> ProviderError:
+    def _error(self, response: httpx.Response) -> ProviderError:
         try:
             body = response.json()
         except ValueError:
@@ -292,10 +259,6 @@ class DashScopeProvider(Provider):
         code = str(body.get("code") or f"HTTP{response.status_code}")
         err = _task_error(code, body.get("message"), self.region, response.status_code)
         retryable = response.status_code == 429 or response.status_code >= 500
-        if creates and response.status_code >= 500:
-            # A 5xx on create does not prove nothing was created; never resend it on our own.
-            return ProviderError(err.message, code="submit_unknown",
-                                 fix="the job may exist at DashScope; it is not resubmitted automatically")
         return ProviderError(err.message, code=err.code, fix=err.hint, retryable=retryable)
 
 

@@ -11,8 +11,10 @@ import ipaddress
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 from urllib.parse import urljoin, urlparse
 
+import anyio
 import httpx
 
 from ..errors import ProviderError
@@ -53,6 +55,75 @@ def _is_loopback(host: str) -> bool:
 
 
 ProgressFn = Callable[[float], Awaitable[None]]
+ErrorOf = Callable[[httpx.Response], ProviderError]
+
+
+async def call_json(http: httpx.AsyncClient, method: str, url: str, *, host: str, error_of: ErrorOf,
+                    creates: bool = False, attempts: int = 3, **kwargs: Any) -> Any:
+    """One JSON API call. Transient failures (connection refused, 429, 5xx, timeouts) are retried a few
+    times, except that a create which may have reached the host is never sent again: a lost answer or a
+    5xx there becomes `submit_unknown`, for the runner to reconcile."""
+    for attempt in range(attempts):
+        last = attempt == attempts - 1
+        try:
+            response = await http.request(method, url, **kwargs)
+        except httpx.ConnectError:  # nothing was sent: safe to retry even a create
+            if last:
+                raise ProviderError(f"cannot reach {host}", code="host_unreachable", retryable=True,
+                                    fix="check the network and the host's base URL setting") from None
+            await anyio.sleep(1.0 * (attempt + 1))
+            continue
+        except httpx.TransportError as exc:
+            if creates:
+                raise ProviderError(f"the create request was sent to {host} but no answer came ({type(exc).__name__})",
+                                    code="submit_unknown",
+                                    fix=f"the job may exist at {host}; it is not resubmitted automatically") from None
+            if last:
+                raise ProviderError(f"{host} did not answer ({type(exc).__name__})", code="host_unreachable",
+                                    retryable=True, fix="the server keeps trying; ask get_task again later") from None
+            await anyio.sleep(1.0 * (attempt + 1))
+            continue
+        if response.status_code == 429 or (response.status_code >= 500 and not creates):
+            wait = retry_after(response, default=2.0 * (attempt + 1))
+            if not last and wait <= 10:  # a create refused with 429 was not created: safe to send again
+                await anyio.sleep(wait)
+                continue
+        if response.status_code >= 400:
+            if creates and response.status_code >= 500:
+                # A 5xx on create does not prove nothing was created; never resend it on our own.
+                raise ProviderError(f"{host} answered the create with HTTP {response.status_code}",
+                                    code="submit_unknown",
+                                    fix=f"the job may exist at {host}; it is not resubmitted automatically")
+            raise error_of(response)
+        if not response.content:
+            return {}
+        try:
+            return response.json()
+        except ValueError:
+            raise ProviderError(f"{host} answered with something that is not JSON",
+                                code="submit_unknown" if creates else "host_error", retryable=not creates,
+                                fix="try again later") from None
+    raise AssertionError("unreachable")
+
+
+def problem_text(response: httpx.Response) -> str:
+    """The host's own words from an error body (RFC 7807 `detail`, or `message`), for labelled display."""
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:300]
+    if isinstance(body, dict):
+        for key in ("detail", "message", "title", "error"):
+            if body.get(key):
+                return str(body[key])
+    return str(body)[:300]
+
+
+async def file_chunks(path: Path, size: int = 1024 * 1024):
+    """A file's bytes as an async stream, read off the event loop: for streamed PUT uploads."""
+    with open(path, "rb") as fh:
+        while chunk := await anyio.to_thread.run_sync(fh.read, size):
+            yield chunk
 
 
 async def download(url: str, dest: Path, *, allowed_hosts: tuple[str, ...], progress: ProgressFn | None = None) -> int:

@@ -1,0 +1,247 @@
+"""inference.sh: the app `alibaba/wan-2-7-r2v` (providers.md §4).
+
+Run, task get, cancel; integer statuses of the current SDK (9 = uploading is NOT done); the file flow
+(create a file, PUT the bytes, use its uri). The live app's input schema may name fields differently
+from the source we know, so it is read from `GET /apps/alibaba/wan-2-7-r2v` when that answers.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlparse
+
+import httpx
+
+from ..errors import InputError, ProviderError, clean_remote_text
+from ..schema import R2VRequest, TaskError
+from . import http
+from .base import Capabilities, HostJob, ProgressFn, Provider
+
+if TYPE_CHECKING:
+    from ..jobs.ledger import TaskRecord
+    from ..references.intake import Intake, Reference
+
+BASE_URL = "https://api.inference.sh"
+APP = "alibaba/wan-2-7-r2v"
+_ID = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
+# Current SDK numbering (providers.md §4.4): 0-6 waiting, 7-9 working (9 is UPLOADING, not done).
+_INT_STATUS = {**{i: "queued" for i in range(7)}, 7: "running", 8: "running", 9: "running", 10: "succeeded",
+               11: "failed", 12: "canceled", 13: "failed"}
+_STR_STATUS = {"received": 1, "queued": 2, "dispatched": 3, "preparing": 4, "serving": 5, "setting_up": 6,
+               "running": 7, "cancelling": 8, "uploading": 9, "completed": 10, "failed": 11, "cancelled": 12,
+               "rejected": 13}
+_INT_NAME = {v: k for k, v in _STR_STATUS.items()}
+# Our field -> the names the app may use for it, the source's names first (GRID input_schema.json).
+FIELD_NAMES = {
+    "reference_images": ("reference_images", "images"),
+    "reference_videos": ("reference_videos", "videos"),
+    "first_frame": ("first_frame", "first_frame_image", "image"),
+    "reference_voice": ("reference_voice", "audio"),
+    "ratio": ("ratio", "aspect_ratio"),
+}
+
+
+class InferenceShProvider(Provider):
+    capabilities = Capabilities(
+        name="inferencesh",
+        title="inference.sh",
+        key_env="INFERENCE_API_KEY",
+        supports=frozenset({"negative_prompt", "first_frame", "voices", "prompt_extend", "watermark", "seed"}),
+        max_voices=1,
+        poll_initial_seconds=3.0,
+        poll_max_seconds=15.0,
+    )
+
+    def __init__(self, settings: Any):
+        super().__init__(settings)
+        self.base_url = (settings.inference_base_url or BASE_URL).rstrip("/")
+        self._http = http.client(self.base_url, {"Authorization": f"Bearer {settings.api_key('inferencesh')}"})
+        self._schema_fields: set[str] | None = None
+        self.result_hosts = ("inference.sh", urlparse(self.base_url).hostname or "")
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    def refusals(self, request: R2VRequest) -> list[InputError]:
+        problems = super().refusals(request)
+        if len(request.voices) == 1 and not problems:
+            # The app attaches its one voice to the first reference video, else to the first image.
+            target = "Video 1" if request.reference_videos else "Image 1"
+            (label,) = request.voices
+            if " ".join(label.split()).title() != target:
+                problems.append(InputError(
+                    f"inference.sh gives its one voice to {target}, not to {label}", field="voices",
+                    fix=f"key the voice to \"{target}\" (reorder the references so that character comes first), "
+                        "or use provider=dashscope"))
+        return problems
+
+    def build_payload(self, request: R2VRequest, intake: Intake, urls: dict[str, str]) -> dict[str, Any]:
+        name = self._name
+        inputs: dict[str, Any] = {"prompt": request.prompt}
+        if request.negative_prompt:
+            inputs["negative_prompt"] = request.negative_prompt
+        images = [urls[r.label] for r in intake.references if r.role == "reference_image"]
+        videos = [urls[r.label] for r in intake.references if r.role == "reference_video"]
+        if images:
+            inputs[name("reference_images")] = images
+        if videos:
+            inputs[name("reference_videos")] = videos
+        first = [r for r in intake.references if r.role == "first_frame"]
+        if first:
+            inputs[name("first_frame")] = urls[first[0].label]
+        voices = [r.voice for r in intake.references if r.voice is not None]
+        if voices:
+            inputs[name("reference_voice")] = urls[voices[0].label]
+        inputs["resolution"] = request.resolution.upper()
+        inputs[name("ratio")] = request.aspect_ratio
+        inputs["duration"] = request.duration
+        inputs["watermark"] = request.watermark
+        if request.prompt_extend is not None:
+            inputs["prompt_extend"] = request.prompt_extend
+        if request.seed is not None:
+            inputs["seed"] = request.seed
+        return {"app": APP, "input": inputs}
+
+    def _name(self, field: str) -> str:
+        """The app's own name for a field: from its live schema when read, else the source's name."""
+        candidates = FIELD_NAMES.get(field, (field,))
+        if self._schema_fields:
+            for candidate in candidates:
+                if candidate in self._schema_fields:
+                    return candidate
+        return candidates[0]
+
+    async def _read_schema(self) -> None:
+        if self._schema_fields is not None:
+            return
+        try:
+            body = await self._call("GET", f"/apps/{APP}", attempts=1)
+            self._schema_fields = _input_properties(body) or set()
+        except ProviderError:
+            self._schema_fields = set()  # fall back to the known names
+
+    async def upload(self, ref: Reference) -> str:
+        path = ref.path
+        assert path is not None
+        content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        size = path.stat().st_size
+        body = await self._call("POST", "/files", json={"files": [{
+            "uri": "", "filename": f"ref{path.suffix.lower()}", "content_type": content_type, "size": size,
+            "public": False}]})
+        files = body if isinstance(body, list) else body.get("files") or []
+        if not files or not files[0].get("upload_url") or not files[0].get("uri"):
+            raise ProviderError(f"inference.sh gave no upload address for {ref.label}", code="upload_failed",
+                                retryable=True, fix="try again; or pass the reference as an https URL")
+        async with httpx.AsyncClient(timeout=http.TIMEOUT) as storage:  # no API key goes to storage
+            response = await storage.put(files[0]["upload_url"], content=http.file_chunks(path),
+                                         headers={"Content-Type": content_type, "Content-Length": str(size)})
+        if response.status_code >= 300:
+            raise ProviderError(f"uploading {ref.label} to inference.sh failed with HTTP {response.status_code}",
+                                code="upload_failed", retryable=response.status_code >= 500,
+                                fix="try again; or pass the reference as an https URL")
+        return files[0]["uri"]
+
+    async def submit(self, payload: dict[str, Any]) -> HostJob:
+        await self._read_schema()
+        if self._schema_fields:  # names may differ from the dry run's guess: map again now that the schema is known
+            payload = {**payload, "input": {self._rename(k): v for k, v in payload["input"].items()}}
+        body = await self._call("POST", "/apps/run", json=payload, creates=True)
+        task = body.get("task") if isinstance(body.get("task"), dict) else body
+        if not _ID.match(str(task.get("id") or "")):
+            raise ProviderError("inference.sh accepted the run but returned no usable task id", code="submit_unknown",
+                                fix="check your inference.sh dashboard before retrying")
+        return self._job(task)
+
+    def _rename(self, key: str) -> str:
+        for field, names in FIELD_NAMES.items():
+            if key in names:
+                return self._name(field)
+        return key
+
+    async def poll(self, record: TaskRecord) -> HostJob:
+        return self._job(await self._call("GET", f"/tasks/{_checked(record.provider_task_id)}"))
+
+    async def cancel(self, record: TaskRecord) -> HostJob | None:
+        await self._call("POST", f"/tasks/{_checked(record.provider_task_id)}/cancel")
+        return await self.poll(record)
+
+    async def download(self, job: HostJob, dest: Path, progress: ProgressFn | None = None) -> None:
+        if not job.video_url:
+            raise ProviderError("inference.sh reported completion without a video", code="download_failed",
+                                fix="generate again")
+        await http.download(job.video_url, dest, allowed_hosts=self.result_hosts, progress=progress)
+
+    def _job(self, task: dict[str, Any]) -> HostJob:
+        raw = task.get("status")
+        number = _STR_STATUS.get(raw.lower(), 0) if isinstance(raw, str) else int(raw or 0)
+        status = _INT_STATUS.get(number, "running")
+        job = HostJob(str(task.get("id")), status, stage=f"inference.sh {_INT_NAME.get(number, number)}")  # type: ignore[arg-type]
+        output = task.get("output") or {}
+        video = output.get("video") if isinstance(output, dict) else None
+        if isinstance(video, dict):
+            video = video.get("uri") or video.get("url")
+        if status == "succeeded":
+            if video:
+                job.video_url = str(video)
+            else:  # completed is success only with the video in hand (providers.md §7)
+                job.status, job.stage = "running", "inference.sh completed; waiting for the output"
+        elif status == "failed":
+            reason = task.get("error") or ("refused at admission: no balance or payment method" if number == 13
+                                           else "no reason given")
+            job.error = TaskError(code="billing" if number == 13 else "generation_failed",
+                                  message=f"inference.sh reported the task {_INT_NAME.get(number)}. inference.sh said: "
+                                          f"{clean_remote_text(str(reason), 300)}",
+                                  hint="add credit on inference.sh" if number == 13 else "adjust the request and try again")
+        return job
+
+    async def _call(self, method: str, path: str, *, creates: bool = False, **kwargs: Any) -> Any:
+        body = await http.call_json(self._http, method, path, host="inference.sh", error_of=_error, creates=creates,
+                                    **kwargs)
+        if isinstance(body, dict) and "data" in body and ("success" in body or "status" in body):
+            if body.get("success") is False:
+                raise ProviderError(f"inference.sh refused the request. inference.sh said: "
+                                    f"{clean_remote_text(str(body.get('error') or body.get('message')), 300)}",
+                                    code="host_error", fix="check the request")
+            return body["data"]  # the v1 envelope
+        return body
+
+
+def _input_properties(body: Any) -> set[str] | None:
+    """The property names of the app's input schema, wherever the app record keeps it."""
+    if isinstance(body, dict):
+        props = body.get("properties")
+        if isinstance(props, dict) and "prompt" in props:
+            return set(props)
+        for key in ("input_schema", "version", "data", "app", "schema"):
+            if key in body and (found := _input_properties(body[key])) is not None:
+                return found
+    return None
+
+
+def _checked(task_id: str | None) -> str:
+    if not task_id or not _ID.match(task_id):
+        raise ProviderError("the stored inference.sh task id is malformed", code="poll_failed", fix="generate again")
+    return quote(task_id, safe="")
+
+
+def _error(response: httpx.Response) -> ProviderError:
+    said = clean_remote_text(http.problem_text(response), 300)
+    status = response.status_code
+    if status in (401, 403):
+        return ProviderError(f"inference.sh refused the API key. inference.sh said: {said}", code="auth_failed",
+                             fix="check INFERENCE_API_KEY")
+    if status == 412:
+        return ProviderError(f"inference.sh says the app's requirements are not met. inference.sh said: {said}",
+                             code="host_invalid_parameter", fix="fix what the host names")
+    if status == 429:
+        return ProviderError(f"inference.sh is throttling requests. inference.sh said: {said}", code="rate_limited",
+                             retryable=True, fix="wait a minute and try again")
+    if status in (400, 422):
+        return ProviderError(f"inference.sh rejected an input. inference.sh said: {said}",
+                             code="host_invalid_parameter", fix="fix what the host names")
+    return ProviderError(f"inference.sh answered HTTP {status}. inference.sh said: {said}",
+                         code="host_unavailable" if status >= 500 else "host_error", retryable=status >= 500,
+                         fix="try again later")

@@ -1,0 +1,98 @@
+"""A fal emulator: the queue (submit, status, result, cancel) and the storage upload (providers.md §5).
+
+COMPLETED does not mean success: a failed run's result answers an HTTP error with a detail.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from .base import Emulator, Received, Reply
+
+ENDPOINT = "/fal-ai/wan/v2.7/reference-to-video"
+REQUESTS = "/fal-ai/wan/requests/"
+
+
+@dataclass
+class Request:
+    id: str
+    input: dict[str, Any]
+    created: float
+    canceled: bool = False
+    fails: bool = False
+
+
+class FalEmulator(Emulator):
+    def __init__(self, key: str, result_mp4: bytes):
+        super().__init__()
+        self.key, self.result_mp4 = key, result_mp4
+        self.in_queue, self.in_progress = 0.2, 0.4
+        self.requests: dict[str, Request] = {}
+        self.stored: dict[str, dict[str, Any]] = {}
+        self.next_fails = False
+
+    def status_of(self, r: Request) -> str:
+        age = time.time() - r.created
+        return "IN_QUEUE" if age < self.in_queue else "IN_PROGRESS" if age < self.in_queue + self.in_progress \
+            else "COMPLETED"
+
+    def name_of(self, req: Received) -> str:
+        p = req.path
+        if p == ENDPOINT:
+            return "create"
+        if p == "/storage/upload/initiate":
+            return "initiate"
+        if p.startswith("/gcs/"):
+            return "upload"
+        if p.startswith("/media/"):
+            return "result"
+        if p.startswith(REQUESTS):
+            return "cancel" if p.endswith("/cancel") else "poll" if p.endswith("/status") else "fetch"
+        return "other"
+
+    def handle(self, req: Received) -> Reply:
+        name = self.name_of(req)
+        if name == "upload":
+            self.stored[req.path] = {**req.files["body"], "authorization": req.headers.get("authorization")}
+            return Reply(200, b"")
+        if name == "result":
+            return Reply(200, self.result_mp4, {"Content-Type": "video/mp4"})
+        if req.headers.get("authorization") != f"Key {self.key}":
+            return Reply(401, {"detail": "Invalid key"})
+        if name == "initiate":
+            key = uuid.uuid4().hex
+            return Reply(200, {"upload_url": f"{self.root}/gcs/{key}?X-Goog-Signature=x",
+                               "file_url": f"https://v3.fal.media/files/{key}/{(req.json or {}).get('file_name')}"})
+        if name == "create":
+            body = req.json or {}
+            if not isinstance(body.get("duration", "5"), str):
+                return Reply(422, {"detail": [{"loc": ["body", "duration"], "msg": "value is not a valid enum"}]})
+            r = Request(uuid.uuid4().hex, body, time.time(), fails=self.next_fails)
+            self.next_fails = False
+            self.requests[r.id] = r
+            base = self.root + REQUESTS + r.id
+            return Reply(200, {"request_id": r.id, "response_url": base, "status_url": base + "/status",
+                               "cancel_url": base + "/cancel", "queue_position": 0})
+        rid = req.path[len(REQUESTS):].split("/")[0]
+        r = self.requests.get(rid)
+        if r is None:
+            return Reply(404, {"detail": "Request not found"})
+        status = self.status_of(r)
+        if name == "cancel":
+            if status == "COMPLETED":
+                return Reply(400, {"status": "ALREADY_COMPLETED"})
+            r.canceled = True
+            return Reply(202, {"status": "CANCELLATION_REQUESTED"})
+        if name == "poll":
+            return Reply(200, {"status": status, "queue_position": 0 if status == "IN_QUEUE" else None,
+                               "response_url": self.root + REQUESTS + r.id})
+        if status != "COMPLETED":
+            return Reply(400, {"detail": "Request is still in progress"})
+        if r.fails:
+            return Reply(422, {"detail": "Content policy violation: the prompt was flagged"})
+        return Reply(200, {"video": {"url": f"{self.root}/media/{r.id}.mp4", "content_type": "video/mp4",
+                                     "file_name": "output.mp4", "file_size": len(self.result_mp4)},
+                           "seed": 42, "actual_prompt": r.input.get("prompt")})

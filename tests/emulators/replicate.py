@@ -1,0 +1,108 @@
+"""A Replicate emulator: model predictions, get, cancel, list, the files API and delivery URLs (providers.md §3)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from .base import Emulator, Received, Reply
+
+MODEL = "wan-video/wan-2.7-r2v"
+
+
+@dataclass
+class Prediction:
+    id: str
+    input: dict[str, Any]
+    created: float
+    canceled: bool = False
+    outcome: str = "succeeded"
+
+
+class ReplicateEmulator(Emulator):
+    def __init__(self, token: str, result_mp4: bytes):
+        super().__init__()
+        self.token, self.result_mp4 = token, result_mp4
+        self.starting, self.processing = 0.2, 0.4
+        self.predictions: dict[str, Prediction] = {}
+        self.files: dict[str, dict[str, Any]] = {}
+        self.next_outcome: list[str] = []
+
+    @property
+    def base_url(self) -> str:
+        return self.root + "/v1"
+
+    def status_of(self, p: Prediction) -> str:
+        if p.canceled:
+            return "canceled"
+        age = time.time() - p.created
+        return "starting" if age < self.starting else "processing" if age < self.starting + self.processing else p.outcome
+
+    def name_of(self, req: Received) -> str:
+        path = req.path
+        if path == f"/v1/models/{MODEL}/predictions":
+            return "create"
+        if path == "/v1/files":
+            return "upload"
+        if path.startswith("/delivery/"):
+            return "result"
+        if path.endswith("/cancel"):
+            return "cancel"
+        if path.startswith("/v1/predictions"):
+            return "poll" if path != "/v1/predictions" else "list"
+        return "other"
+
+    def _view(self, p: Prediction) -> dict[str, Any]:
+        status = self.status_of(p)
+        out = {"id": p.id, "model": MODEL, "version": "7b302ecd", "status": status, "input": p.input,
+               "output": None, "error": None, "logs": "", "created_at": time.strftime("%Y-%m-%dT%H:%M:%S.000Z",
+                                                                                     time.gmtime(p.created)),
+               "urls": {"get": f"{self.base_url}/predictions/{p.id}",
+                        "cancel": f"{self.base_url}/predictions/{p.id}/cancel"}}
+        if status == "succeeded":
+            out["output"] = f"{self.root}/delivery/{p.id}/output.mp4"
+            out["metrics"] = {"predict_time": 93.2}
+        if status == "failed":
+            out["error"] = "CUDA out of memory"
+        return out
+
+    def handle(self, req: Received) -> Reply:
+        name = self.name_of(req)
+        if name == "result":
+            return Reply(200, self.result_mp4, {"Content-Type": "video/mp4"})
+        if req.headers.get("authorization") != f"Bearer {self.token}":
+            return Reply(401, {"title": "Unauthenticated", "detail": "You did not pass a valid authentication token",
+                               "status": 401}, {"Content-Type": "application/problem+json"})
+        if name == "upload":
+            f = req.files.get("content")
+            if not f:
+                return Reply(400, {"detail": "missing content", "status": 400})
+            fid = uuid.uuid4().hex[:12]
+            self.files[fid] = f
+            return Reply(201, {"id": fid, "name": f["filename"], "content_type": f["content_type"], "size": f["size"],
+                               "urls": {"get": f"{self.base_url}/files/{fid}"}})
+        if name == "create":
+            inp = (req.json or {}).get("input") or {}
+            if not inp.get("prompt"):
+                return Reply(422, {"title": "Input validation failed", "detail": "input: prompt is required",
+                                   "status": 422})
+            if not 2 <= int(inp.get("duration", 5)) <= 10:
+                return Reply(422, {"title": "Input validation failed",
+                                   "detail": "input.duration: Must be less than or equal to 10", "status": 422})
+            p = Prediction(uuid.uuid4().hex[:26], inp, time.time())
+            if self.next_outcome:
+                p.outcome = self.next_outcome.pop(0)
+            self.predictions[p.id] = p
+            return Reply(201, self._view(p))
+        if name == "list":
+            return Reply(200, {"next": None, "previous": None,
+                               "results": [self._view(p) for p in self.predictions.values()]})
+        pid = req.path.split("/")[3]
+        p = self.predictions.get(pid)
+        if p is None:
+            return Reply(404, {"detail": "Not found.", "status": 404})
+        if name == "cancel" and self.status_of(p) in ("starting", "processing"):
+            p.canceled = True
+        return Reply(200, self._view(p))

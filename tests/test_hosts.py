@@ -1,0 +1,261 @@
+"""Replicate, inference.sh and fal behind the same tools, each against its loopback emulator."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+from conftest import FAL_KEY, INFERENCE_KEY, REPLICATE_KEY, call, text
+from mcp import Client
+
+from wan_r2v_mcp.config import Settings
+from wan_r2v_mcp.providers import available, provider_class
+from wan_r2v_mcp.providers.base import OPTIONAL_FIELDS
+from wan_r2v_mcp.server import build_server
+
+pytestmark = pytest.mark.anyio
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+async def _generate_and_finish(settings, args) -> tuple[dict, dict]:
+    async with Client(build_server(settings)) as client:
+        started = await call(client, "generate_r2v", args)
+        assert started["isError"] is False, text(started)
+        done = await call(client, "get_task", {"task_id": started["structuredContent"]["task_id"], "wait_seconds": 30})
+    return started["structuredContent"], done["structuredContent"]
+
+
+# ------------------------------------------------------------------ Replicate
+
+async def test_replicate_end_to_end(hosts_settings, replicate, refs, result_mp4):
+    _, view = await _generate_and_finish(hosts_settings, {
+        "prompt": "Video 1 hands Image 1 a cup", "provider": "replicate", "negative_prompt": "blur",
+        "reference_images": [str(refs["img1"])], "reference_videos": [str(refs["vid1"])],
+        "resolution": "720p", "aspect_ratio": "9:16", "duration": 6, "shot_type": "multi", "seed": 9})
+    uploads = replicate.calls("/v1/files", "POST")
+    assert [u.files["content"]["sha256"] for u in uploads] == [_sha(refs["img1"]), _sha(refs["vid1"])]
+    assert all("alice" not in u.files["content"]["filename"] and "bob" not in u.files["content"]["filename"]
+               for u in uploads)
+    file_ids = list(replicate.files)
+    (create,) = replicate.calls("/v1/models/wan-video/wan-2.7-r2v/predictions", "POST")
+    assert create.json == {"input": {
+        "prompt": "Video 1 hands Image 1 a cup",
+        "reference_images": [f"{replicate.base_url}/files/{file_ids[0]}"],
+        "reference_videos": [f"{replicate.base_url}/files/{file_ids[1]}"],
+        "resolution": "720p", "aspect_ratio": "9:16", "duration": 6, "negative_prompt": "blur",
+        "shot_type": "multi", "seed": 9}}
+    assert create.headers["authorization"] == f"Bearer {REPLICATE_KEY}"
+    assert view["status"] == "succeeded" and view["provider_task_id"] in replicate.predictions
+    assert Path(view["local_path"]).read_bytes() == result_mp4
+    assert view["video_url_expires_at"] is not None  # outputs are deleted after 1 h, so it was fetched at once
+
+
+async def test_replicate_failure_and_cancel(hosts_settings, replicate):
+    replicate.next_outcome.append("failed")
+    _, failed = await _generate_and_finish(hosts_settings, {"prompt": "Image 1", "provider": "replicate",
+                                                            "reference_images": ["https://cdn.example.com/a.png"]})
+    assert failed["status"] == "failed" and failed["error"]["code"] == "generation_failed"
+    assert failed["error"]["message"].endswith("Replicate said: CUDA out of memory")
+    replicate.starting = 30
+    async with Client(build_server(hosts_settings)) as client:
+        started = await call(client, "generate_r2v", {"prompt": "Image 1 again", "provider": "replicate",
+                                                      "reference_images": ["https://cdn.example.com/a.png"]})
+        canceled = await call(client, "cancel_task", {"task_id": started["structuredContent"]["task_id"]})
+    assert canceled["structuredContent"]["status"] == "canceled"
+    assert replicate.calls("/v1/predictions/", "POST")[0].path.endswith("/cancel")
+
+
+async def test_replicate_throttling_on_create_is_waited_out(hosts_settings, replicate):
+    replicate.fault("create", status=429, headers={"Retry-After": "1"},
+                    body={"detail": "Request was throttled. Expected available in 1 second.", "status": 429})
+    _, view = await _generate_and_finish(hosts_settings, {"prompt": "Image 1", "provider": "replicate",
+                                                          "reference_images": ["https://cdn.example.com/a.png"]})
+    assert view["status"] == "succeeded" and len(replicate.calls("/v1/models/")) == 2
+
+
+# ------------------------------------------------------------------ inference.sh
+
+async def test_inferencesh_end_to_end_with_first_frame_and_voice(hosts_settings, inferencesh, refs, result_mp4):
+    _, view = await _generate_and_finish(hosts_settings, {
+        "prompt": "Video 1 waves at Image 1", "provider": "inferencesh",
+        "reference_images": [str(refs["img1"])], "reference_videos": [str(refs["vid1"])],
+        "first_frame": str(refs["img2"]), "voices": {"Video 1": str(refs["voice"])},
+        "resolution": "720p", "aspect_ratio": "1:1", "duration": 4, "prompt_extend": False, "seed": 3})
+    stored = {k.split("/")[3].split("?")[0]: v for k, v in inferencesh.stored.items()}
+    assert sorted(v["sha256"] for v in stored.values()) == sorted(
+        _sha(p) for p in (refs["img1"], refs["vid1"], refs["img2"], refs["voice"]))
+    assert all(v["authorization"] is None for v in stored.values())  # the key never goes to storage
+    (create,) = inferencesh.calls("/apps/run", "POST")
+    inp = create.json["input"]
+    assert create.json["app"] == "alibaba/wan-2-7-r2v"
+    assert set(inp) == {"prompt", "reference_images", "reference_videos", "first_frame", "reference_voice",
+                        "resolution", "ratio", "duration", "watermark", "prompt_extend", "seed"}
+    assert (inp["resolution"], inp["ratio"], inp["duration"], inp["prompt_extend"], inp["seed"]) == ("720P", "1:1", 4,
+                                                                                                      False, 3)
+    assert all(u.startswith("https://cloud.inference.sh/u/") for u in
+               inp["reference_images"] + inp["reference_videos"] + [inp["first_frame"], inp["reference_voice"]])
+    assert view["status"] == "succeeded" and Path(view["local_path"]).read_bytes() == result_mp4
+
+
+async def test_inferencesh_field_names_follow_the_live_schema(hosts_settings, inferencesh):
+    inferencesh.fields = ["prompt", "images", "videos", "aspect_ratio", "resolution", "duration", "watermark"]
+    _, view = await _generate_and_finish(hosts_settings, {"prompt": "Image 1", "provider": "inferencesh",
+                                                          "reference_images": ["https://cdn.example.com/a.png"]})
+    (create,) = inferencesh.calls("/apps/run", "POST")
+    assert create.json["input"] == {"prompt": "Image 1", "images": ["https://cdn.example.com/a.png"],
+                                    "resolution": "1080P", "aspect_ratio": "16:9", "duration": 5, "watermark": False}
+    assert view["status"] == "succeeded"
+
+
+async def test_inferencesh_falls_back_to_known_names_when_the_schema_does_not_answer(hosts_settings, inferencesh):
+    inferencesh.schema_available = False
+    _, view = await _generate_and_finish(hosts_settings, {"prompt": "Image 1", "provider": "inferencesh",
+                                                          "reference_images": ["https://cdn.example.com/a.png"]})
+    assert "reference_images" in inferencesh.calls("/apps/run")[0].json["input"] and view["status"] == "succeeded"
+
+
+async def test_inferencesh_status_9_is_not_done_and_13_is_a_refusal(hosts_settings, inferencesh):
+    inferencesh.phases = [(0.1, 2), (8.0, 9)]  # long in UPLOADING: must still read as running
+    inferencesh.next_outcome.append(13)
+    async with Client(build_server(hosts_settings)) as client:
+        started = await call(client, "generate_r2v", {"prompt": "Image 1", "provider": "inferencesh",
+                                                      "reference_images": ["https://cdn.example.com/a.png"],
+                                                      "wait_seconds": 4})
+        assert started["structuredContent"]["status"] == "running"
+        assert started["structuredContent"]["stage"] == "inference.sh uploading"
+        done = await call(client, "get_task", {"task_id": started["structuredContent"]["task_id"], "wait_seconds": 30})
+    assert done["structuredContent"]["status"] == "failed" and done["structuredContent"]["error"]["code"] == "billing"
+
+
+async def test_inferencesh_takes_one_voice_on_the_first_video(hosts_settings, inferencesh, refs):
+    async with Client(build_server(hosts_settings)) as client:
+        r = await call(client, "generate_r2v", {
+            "prompt": "Video 1 and Image 1", "provider": "inferencesh", "reference_images": [str(refs["img1"])],
+            "reference_videos": [str(refs["vid1"])], "voices": {"Image 1": str(refs["voice"])}})
+    assert text(r) == ('Error executing tool generate_r2v: [invalid_input] voices: inference.sh gives its one voice '
+                       'to Video 1, not to Image 1. Fix: key the voice to "Video 1" (reorder the references so that '
+                       'character comes first), or use provider=dashscope.')
+    assert inferencesh.received == []
+
+
+# ------------------------------------------------------------------ fal
+
+async def test_fal_end_to_end(hosts_settings, fal, refs, result_mp4):
+    _, view = await _generate_and_finish(hosts_settings, {
+        "prompt": "Video 1 dances with Image 1", "provider": "fal", "reference_images": [str(refs["img1"])],
+        "reference_videos": [str(refs["vid1"])], "resolution": "1080p", "aspect_ratio": "4:3", "duration": 7,
+        "shot_type": "single", "seed": 1})
+    assert sorted(v["sha256"] for v in fal.stored.values()) == sorted(_sha(p) for p in (refs["img1"], refs["vid1"]))
+    assert all(v["authorization"] is None for v in fal.stored.values())
+    (create,) = fal.calls("/fal-ai/wan/v2.7/reference-to-video", "POST")
+    body = create.json
+    assert body["duration"] == "7" and body["multi_shots"] is False and body["seed"] == 1
+    assert (body["resolution"], body["aspect_ratio"]) == ("1080p", "4:3")
+    assert all(u.startswith("https://v3.fal.media/files/") for u in body["reference_image_urls"] + body["reference_video_urls"])
+    assert create.headers["authorization"] == f"Key {FAL_KEY}"
+    polls = fal.calls("/fal-ai/wan/requests/", "GET")
+    assert all(p.path.startswith(f"/fal-ai/wan/requests/{view['provider_task_id']}") for p in polls)
+    assert view["status"] == "succeeded" and Path(view["local_path"]).read_bytes() == result_mp4
+    assert view["cost_estimate_usd"] == pytest.approx(0.9)  # (2 s of reference video + 7 s out) x $0.10
+
+
+async def test_fal_completed_with_an_error_result_is_a_failure(hosts_settings, fal):
+    fal.next_fails = True
+    _, view = await _generate_and_finish(hosts_settings, {"prompt": "Image 1", "provider": "fal",
+                                                          "reference_images": ["https://cdn.example.com/a.png"]})
+    assert view["status"] == "failed"
+    assert view["error"]["message"] == ("fal rejected an input. fal said: Content policy violation: the prompt was "
+                                        "flagged")
+
+
+async def test_fal_cancel(hosts_settings, fal):
+    fal.in_queue = 30
+    async with Client(build_server(hosts_settings)) as client:
+        started = await call(client, "generate_r2v", {"prompt": "Image 1", "provider": "fal",
+                                                      "reference_images": ["https://cdn.example.com/a.png"]})
+        canceled = await call(client, "cancel_task", {"task_id": started["structuredContent"]["task_id"]})
+    assert canceled["structuredContent"]["status"] == "canceled"
+    assert fal.calls("/fal-ai/wan/requests/", "PUT")[0].path.endswith("/cancel")
+
+
+# ------------------------------------------------------------------ every field maps or is refused, on every host
+
+FIELD_VALUES = {"negative_prompt": "blur", "first_frame": "https://cdn.example.com/f.png",
+                "voices": {"Image 1": "https://cdn.example.com/v.wav"}, "shot_type": "multi",
+                "prompt_extend": False, "watermark": True, "seed": 5}
+# Where each field's value must show up in a host's payload (a path into the JSON), when the host takes it.
+WHERE = {
+    "dashscope": {"negative_prompt": "input.negative_prompt", "first_frame": "input.media.1.url",
+                  "voices": "input.media.0.reference_voice", "prompt_extend": "parameters.prompt_extend",
+                  "watermark": "parameters.watermark", "seed": "parameters.seed"},
+    "replicate": {"negative_prompt": "input.negative_prompt", "shot_type": "input.shot_type", "seed": "input.seed"},
+    "inferencesh": {"negative_prompt": "input.negative_prompt", "first_frame": "input.first_frame",
+                    "voices": "input.reference_voice", "prompt_extend": "input.prompt_extend",
+                    "watermark": "input.watermark", "seed": "input.seed"},
+    "fal": {"negative_prompt": "negative_prompt", "shot_type": "multi_shots", "seed": "seed"},
+}
+EXPECTED = {"first_frame": "https://cdn.example.com/f.png", "voices": "https://cdn.example.com/v.wav",
+            "shot_type": {"replicate": "multi", "fal": True}}
+
+
+def _dig(payload, path: str):
+    for part in path.split("."):
+        payload = payload[int(part)] if part.isdigit() else payload[part]
+    return payload
+
+
+@pytest.mark.parametrize("host", ["dashscope", "replicate", "inferencesh", "fal"])
+@pytest.mark.parametrize("field", list(OPTIONAL_FIELDS))
+async def test_every_canonical_field_maps_or_is_refused(dirs, host, field):
+    settings = Settings(data_dir=dirs["data"], output_dir=dirs["out"], dashscope_api_key="sk-x000000000000",
+                        replicate_api_token="r8_x000000000000", inference_api_key="inf_x000000000000",
+                        fal_key="fal-x000000000000")
+    args = {"prompt": "Image 1", "reference_images": ["https://cdn.example.com/a.png"], "provider": host,
+            "dry_run": True, field: FIELD_VALUES[field]}
+    async with Client(build_server(settings)) as client:
+        r = await call(client, "generate_r2v", args)
+    if field in provider_class(host).capabilities.supports:
+        assert r["isError"] is False, text(r)
+        expected = EXPECTED.get(field, FIELD_VALUES[field])
+        if isinstance(expected, dict):
+            expected = expected[host]
+        assert _dig(r["structuredContent"]["payload"], WHERE[host][field]) == expected
+    else:
+        assert r["isError"] is True
+        others = [h for h in available() if h != "preview" and field in provider_class(h).capabilities.supports]
+        assert f"{field}: {provider_class(host).capabilities.title} cannot take {field}." in text(r)
+        if others:
+            assert f"or use provider={' or '.join(others)}" in text(r)
+
+
+@pytest.mark.parametrize("host,limit", [("replicate", 10), ("fal", 10), ("dashscope", 15), ("inferencesh", 15)])
+async def test_duration_caps_per_host(dirs, host, limit):
+    settings = Settings(data_dir=dirs["data"], output_dir=dirs["out"], dashscope_api_key="sk-x000000000000",
+                        replicate_api_token="r8_x000000000000", inference_api_key="inf_x000000000000",
+                        fal_key="fal-x000000000000")
+    async with Client(build_server(settings)) as client:
+        r = await call(client, "generate_r2v", {"prompt": "Image 1", "reference_images": ["https://cdn.example.com/a.png"],
+                                                "provider": host, "dry_run": True, "duration": 12})
+    assert r["isError"] is (limit < 12), text(r)
+
+
+async def test_the_default_provider_follows_the_keys_present(dirs):
+    only_fal = Settings(data_dir=dirs["data"], output_dir=dirs["out"], fal_key="fal-x000000000000")
+    async with Client(build_server(only_fal)) as client:
+        r = await call(client, "generate_r2v", {"prompt": "Image 1", "dry_run": True,
+                                                "reference_images": ["https://cdn.example.com/a.png"]})
+        assert r["structuredContent"]["provider"] == "fal"
+        r = await call(client, "generate_r2v", {"prompt": "Image 1", "dry_run": True, "provider": "preview",
+                                                "reference_images": ["https://cdn.example.com/a.png"]})
+        assert r["structuredContent"]["provider"] == "preview"
+    none = Settings(data_dir=dirs["data"], output_dir=dirs["out"])
+    async with Client(build_server(none)) as client:
+        r = await call(client, "generate_r2v", {"prompt": "Image 1", "dry_run": True,
+                                                "reference_images": ["https://cdn.example.com/a.png"]})
+    assert r["structuredContent"]["provider"] == "preview"
+    assert json.dumps(r).count("fal-x000000000000") == 0
