@@ -216,3 +216,18 @@ def test_killed_in_the_middle_of_the_download(cli_env, dirs, dashscope, result_m
     assert not any(p.suffix == ".mp4" for p in dirs["out"].iterdir())  # never a half video under the final name
     _finish_after_restart(cli_env, dirs, dashscope, result_mp4)
     assert len(dashscope.calls("/results/")) == 2
+
+
+async def test_on_start_unfinished_tasks_are_finished_even_if_no_client_asks(cli_env, dirs, dashscope, result_mp4,
+                                                                             ds_settings):
+    dashscope.timing.pending = 2.0
+    proc = _cli(cli_env, "generate", "Image 1 waves", "-i", URL_REF[0], "--wait", "0")
+    proc.wait(timeout=30)
+    task_id = _row(dirs)["task_id"]
+    assert _row(dirs)["status"] in ("queued", "running")
+    async with Client(build_server(ds_settings)):  # connect, and ask for nothing
+        with anyio.fail_after(40):
+            while not (dirs["out"] / f"{task_id}.mp4").exists():
+                await anyio.sleep(0.2)
+    assert (dirs["out"] / f"{task_id}.mp4").read_bytes() == result_mp4
+    assert _row(dirs)["status"] == "succeeded" and len(dashscope.calls(CREATE)) == 1

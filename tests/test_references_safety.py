@@ -243,3 +243,34 @@ async def test_a_folder_of_1000_files_is_listed_with_a_limit_and_a_count_of_the_
     report = r["structuredContent"]
     assert len(report["candidates"]) == 50 and report["more"] == 950
     assert os.path.basename(report["candidates"][0]["source"]) == "shot0999.png"  # newest first
+
+
+# ------------------------------------------------------------------ probing remote URLs, only when asked
+
+@pytest.mark.parametrize("url", [
+    "https://127.0.0.1:{port}/a.png", "https://127.1:{port}/a.png", "https://2130706433:{port}/a.png",
+    "https://0x7f.1:{port}/a.png", "https://[::ffff:127.0.0.1]:{port}/a.png", "https://localhost:{port}/a.png",
+    "https://100.64.0.1/a.png", "https://169.254.169.254/latest/meta-data", "https://10.0.0.1/a.png",
+    "https://[::1]:{port}/a.png",
+])
+async def test_probing_refuses_non_public_addresses_before_connecting(client, dashscope, url):
+    port = dashscope.root.rsplit(":", 1)[1]
+    r = await call(client, "list_references", {"reference_images": [url.format(port=port)], "probe_urls": True})
+    problem = r["structuredContent"]["references"][0]["problems"][0]
+    assert "resolves to a non-public address" in problem, problem
+    assert "the server fetches only public https URLs" in problem
+    assert dashscope.received == []
+
+
+async def test_urls_are_not_fetched_unless_asked(client, dashscope):
+    port = dashscope.root.rsplit(":", 1)[1]
+    r = await call(client, "list_references", {"reference_images": [f"https://127.0.0.1:{port}/a.png"]})
+    assert r["structuredContent"]["references"][0]["ok"] is True
+    assert r["structuredContent"]["references"][0]["location"] == "url"
+    assert dashscope.received == []
+
+
+@pytest.mark.parametrize("url", ["file:///etc/passwd", "http://example.com/a.png"])
+async def test_only_https_and_allowed_local_files(client, url):
+    r = await call(client, "list_references", {"reference_images": [url], "probe_urls": True})
+    assert r["structuredContent"]["references"][0]["ok"] is False

@@ -72,3 +72,47 @@ async def test_the_server_runs_as_a_real_stdio_process(dirs, refs):
     assert view["status"] == "succeeded", json.dumps(result)[:2000]
     assert media.decode(Path(view["local_path"]))["frames"] == 60
     assert progress, "progress notifications must cross the stdio pipe"
+
+
+def _free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def test_the_server_runs_over_streamable_http_without_local_files(dirs, refs):
+    import anyio
+    import httpx
+    import subprocess
+
+    port = _free_port()
+    env = {**os.environ, "WAN_R2V_DATA_DIR": str(dirs["data"]), "WAN_R2V_OUTPUT_DIR": str(dirs["out"])}
+    proc = subprocess.Popen([sys.executable, "-m", "wan_r2v_mcp", "serve", "--transport", "http", "--port", str(port)],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/mcp", timeout=0.5)
+                break
+            except httpx.TransportError:
+                await anyio.sleep(0.1)
+        async with Client(f"http://127.0.0.1:{port}/mcp") as client:
+            names = sorted(t.name for t in (await client.list_tools()).tools)
+            assert "generate_r2v" in names
+            refused = await call(client, "generate_r2v", {"prompt": "Image 1", "reference_images": [str(refs["img1"])]})
+            assert refused["isError"] is True
+            assert "local files are off on this server" in refused["content"][0]["text"]
+            progress = []
+
+            async def on_progress(p, t, m):
+                progress.append(p)
+
+            ok = await call(client, "generate_r2v", {"prompt": "Image 1", "resolution": "720p", "duration": 2,
+                                                     "reference_images": ["https://cdn.example.com/a.png"],
+                                                     "wait_seconds": 45}, progress_callback=on_progress)
+            assert ok["structuredContent"]["status"] == "succeeded"
+            assert progress, "progress must arrive over streamable HTTP (SSE responses)"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

@@ -23,6 +23,9 @@ class ReferenceQuery(ReferenceSet):
     directory: str | None = Field(
         default=None, description="A folder to list the media files of (not recursive), to find references.")
     limit: int = Field(default=50, ge=1, le=1000, description="At most this many files from `directory`.")
+    probe_urls: bool = Field(
+        default=False, description="Also read the first bytes of https references to check what they are "
+        "(public addresses only). Off by default: hosts fetch URLs themselves.")
 
 
 DESCRIPTION = """\
@@ -43,6 +46,10 @@ async def list_references(ctx: Context, **arguments: Any) -> CallToolResult:
         report = ReferenceReport(ok=True)
         if given or query.prompt:
             intake = examine(query, query.prompt, data_dir, folders, require_references=given)
+            if query.probe_urls:
+                from ..references.remote import probe_remote
+
+                await probe_remote(intake)
             errors = intake.all_errors
             report.references = intake.views
             report.prompt_findings = intake.findings
