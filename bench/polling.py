@@ -8,7 +8,6 @@ Run: python bench/polling.py [TASKS] [JOB_SECONDS]
 
 from __future__ import annotations
 
-import os
 import resource
 import subprocess
 import sys

@@ -6,12 +6,10 @@ the least any listing that checks magic bytes must do. Run: python bench/referen
 
 from __future__ import annotations
 
-import os
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent

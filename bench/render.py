@@ -16,9 +16,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 import av  # noqa: E402
+import media  # noqa: E402
 from PIL import Image  # noqa: E402
 
-import media  # noqa: E402
 from wan_r2v_mcp.providers.preview_render import Segment, render  # noqa: E402
 from wan_r2v_mcp.schema import PIXEL_SIZES  # noqa: E402
 

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import anyio
 import httpx
+import media
 import pytest
 from conftest import DASHSCOPE_KEY, call, text
 from mcp import Client
 
-import media
 from wan_r2v_mcp.config import Settings
 from wan_r2v_mcp.server import build_server
 

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import FAL_KEY, INFERENCE_KEY, REPLICATE_KEY, call, text
+from conftest import FAL_KEY, REPLICATE_KEY, call, text
 from mcp import Client
 
 from wan_r2v_mcp.config import Settings

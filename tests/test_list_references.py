@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import os
 
+import media
 import pytest
 from conftest import call, text
-
-import media
 
 pytestmark = pytest.mark.anyio
 

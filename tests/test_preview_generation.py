@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import media
 import pytest
 from conftest import call, text
 from mcp import Client
 
-import media
 from wan_r2v_mcp.schema import PIXEL_SIZES
 from wan_r2v_mcp.server import build_server
 

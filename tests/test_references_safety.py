@@ -13,11 +13,11 @@ import time
 import zlib
 from pathlib import Path
 
+import media
 import pytest
 from conftest import call, text
 from mcp import Client
 
-import media
 from wan_r2v_mcp.config import Settings
 from wan_r2v_mcp.server import build_server
 

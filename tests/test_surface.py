@@ -7,11 +7,10 @@ import os
 import sys
 from pathlib import Path
 
+import media
 import pytest
 from conftest import call, dump
 from mcp import Client, StdioServerParameters
-
-import media
 
 pytestmark = pytest.mark.anyio
 
@@ -82,9 +81,10 @@ def _free_port() -> int:
 
 
 async def test_the_server_runs_over_streamable_http_without_local_files(dirs, refs):
+    import subprocess
+
     import anyio
     import httpx
-    import subprocess
 
     port = _free_port()
     env = {**os.environ, "WAN_R2V_DATA_DIR": str(dirs["data"]), "WAN_R2V_OUTPUT_DIR": str(dirs["out"])}

@@ -70,8 +70,8 @@ def build_server(settings: Settings | None = None) -> MCPServer:
         lifespan=lifespan,
         tools=[generate.tool(), references.tool()],
     )
-    for fn, title, annotations in tasks.TOOLS:
-        server.add_tool(fn, title=title, annotations=annotations)
+    for fn, title, hints in tasks.TOOLS:
+        server.add_tool(fn, title=title, annotations=hints)
 
     @server.resource("r2v://tasks/{task_id}", name="task", title="A generation task", mime_type="application/json",
                      description="The task view of one generation, as get_task returns it.")

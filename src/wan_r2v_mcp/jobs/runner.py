@@ -20,7 +20,15 @@ import anyio
 from anyio.abc import TaskGroup
 
 from ..config import Settings
-from ..errors import BudgetError, InputError, InputErrors, NotFoundError, ProviderError, R2VError, clean_remote_text
+from ..errors import (
+    BudgetError,
+    InputError,
+    InputErrors,
+    NotFoundError,
+    ProviderError,
+    R2VError,
+    clean_remote_text,
+)
 from ..providers import available, provider_class
 from ..providers.base import HostJob, Provider
 from ..references.folders import Folders

@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from ..providers.base import Capabilities
-from ..schema import PIXEL_SIZES, TERMINAL, ReferenceView, RequestSummary, TaskError, TaskView
+from ..schema import (
+    PIXEL_SIZES,
+    TERMINAL,
+    ReferenceView,
+    RequestSummary,
+    TaskError,
+    TaskView,
+)
 from .ledger import TaskRecord
 from .results import iso
 

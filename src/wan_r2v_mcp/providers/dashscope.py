@@ -13,16 +13,17 @@ import time
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, urlparse
+from urllib.parse import quote
 
 import anyio
 import httpx
 
 from ..errors import ProviderError
+from ..references.probe import content_hash
 from ..schema import MODEL_ID, R2VRequest, TaskError
 from . import http
-from .base import Capabilities, HostJob, ProgressFn, Provider
-from ..references.probe import content_hash
+from .base import Capabilities, HostJob
+from .hosted import HostedProvider
 from .uploads import UploadCache
 
 if TYPE_CHECKING:
@@ -49,7 +50,10 @@ STATUS = {
 }
 
 
-class DashScopeProvider(Provider):
+class DashScopeProvider(HostedProvider):
+    task_id_pattern = _TASK_ID
+    result_domains = ("aliyuncs.com",)
+
     capabilities = Capabilities(
         name="dashscope",
         title="DashScope",
@@ -64,9 +68,9 @@ class DashScopeProvider(Provider):
         super().__init__(settings)
         region = (settings.dashscope_region or "singapore").lower()
         if settings.dashscope_base_url:
-            self.base_url = settings.dashscope_base_url.rstrip("/")
+            base_url = settings.dashscope_base_url
         elif region in REGIONS:
-            self.base_url = REGIONS[region]
+            base_url = REGIONS[region]
         else:
             raise ProviderError(f"DASHSCOPE_REGION={region!r} is not a region that serves {MODEL_ID}",
                                 code="not_configured",
@@ -75,13 +79,8 @@ class DashScopeProvider(Provider):
         headers = {"Authorization": f"Bearer {settings.api_key('dashscope')}", "Content-Type": "application/json"}
         if settings.dashscope_workspace_id:
             headers["X-DashScope-WorkSpace"] = settings.dashscope_workspace_id
-        self._http = http.client(self.base_url, headers)
+        self._open(base_url, headers)
         self._uploads = UploadCache(settings.ledger_path.parent / "uploads.json")
-        api_host = urlparse(self.base_url).hostname or ""
-        self.result_hosts = ("aliyuncs.com", api_host)
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
 
     # -- the payload
 
@@ -175,14 +174,13 @@ class DashScopeProvider(Provider):
         return self._job(task_id, output, body.get("usage"))
 
     async def poll(self, record: TaskRecord) -> HostJob:
-        task_id = _checked_id(record.provider_task_id)
-        body = await self._call("GET", f"/tasks/{quote(task_id, safe='')}")
+        task_id = self._checked(record.provider_task_id)
+        body = await self._call("GET", f"/tasks/{task_id}")
         return self._job(task_id, body.get("output") or {}, body.get("usage"))
 
     async def cancel(self, record: TaskRecord) -> HostJob | None:
-        task_id = _checked_id(record.provider_task_id)
         try:
-            await self._call("POST", f"/tasks/{quote(task_id, safe='')}/cancel")
+            await self._call("POST", f"/tasks/{self._checked(record.provider_task_id)}/cancel")
         except ProviderError as exc:
             if exc.retryable:
                 raise
@@ -216,12 +214,6 @@ class DashScopeProvider(Provider):
                 matching.append(task_id)
         return matching
 
-    async def download(self, job: HostJob, dest: Path, progress: ProgressFn | None = None) -> None:
-        if not job.video_url:
-            raise ProviderError("DashScope reported success without a video URL", code="download_failed",
-                                fix="ask get_task again; if it persists, generate again")
-        await http.download(job.video_url, dest, allowed_hosts=self.result_hosts, progress=progress)
-
     # -- talking to the API
 
     def _job(self, task_id: str, output: dict[str, Any], usage: dict[str, Any] | None) -> HostJob:
@@ -247,10 +239,6 @@ class DashScopeProvider(Provider):
             job.error = _task_error(code, output.get("message"), self.region)
         return job
 
-    async def _call(self, method: str, path: str, *, creates: bool = False, **kwargs: Any) -> dict[str, Any]:
-        return await http.call_json(self._http, method, path, host="DashScope", error_of=self._error,
-                                    creates=creates, **kwargs)
-
     def _error(self, response: httpx.Response) -> ProviderError:
         try:
             body = response.json()
@@ -260,12 +248,6 @@ class DashScopeProvider(Provider):
         err = _task_error(code, body.get("message"), self.region, response.status_code)
         retryable = response.status_code == 429 or response.status_code >= 500
         return ProviderError(err.message, code=err.code, fix=err.hint, retryable=retryable)
-
-
-def _checked_id(task_id: str | None) -> str:
-    if not task_id or not _TASK_ID.match(task_id):
-        raise ProviderError("the stored DashScope task id is malformed", code="poll_failed", fix="generate again")
-    return task_id
 
 
 def _task_error(code: str, message: Any, region: str, status: int | None = None) -> TaskError:

@@ -10,16 +10,16 @@ from __future__ import annotations
 import mimetypes
 import re
 import uuid
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, urlparse
+from urllib.parse import quote
 
 import httpx
 
-from ..errors import ProviderError, clean_remote_text
+from ..errors import ProviderError
 from ..schema import R2VRequest, TaskError
 from . import http
-from .base import Capabilities, HostJob, ProgressFn, Provider
+from .base import Capabilities, HostJob
+from .hosted import HostedProvider
 
 if TYPE_CHECKING:
     from ..jobs.ledger import TaskRecord
@@ -29,12 +29,14 @@ QUEUE_URL = "https://queue.fal.run"
 REST_URL = "https://rest.fal.ai"
 ENDPOINT = "fal-ai/wan/v2.7/reference-to-video"
 REQUESTS = "fal-ai/wan/requests"
-_ID = re.compile(r"^[A-Za-z0-9-]{1,80}$")
 STATUS = {"IN_QUEUE": "queued", "IN_PROGRESS": "running", "COMPLETED": "succeeded", "FAILED": "failed",
           "CANCELED": "canceled", "CANCELLED": "canceled"}
 
 
-class FalProvider(Provider):
+class FalProvider(HostedProvider):
+    task_id_pattern = re.compile(r"^[A-Za-z0-9-]{1,80}$")
+    result_domains = ("fal.media", "fal.run", "fal.ai")
+
     capabilities = Capabilities(
         name="fal",
         title="fal",
@@ -48,14 +50,8 @@ class FalProvider(Provider):
 
     def __init__(self, settings: Any):
         super().__init__(settings)
-        self.queue_url = (settings.fal_queue_url or QUEUE_URL).rstrip("/")
         self.rest_url = (settings.fal_rest_url or REST_URL).rstrip("/")
-        self._http = http.client(self.queue_url, {"Authorization": f"Key {settings.api_key('fal')}"})
-        self.result_hosts = ("fal.media", "fal.run", "fal.ai", urlparse(self.queue_url).hostname or "",
-                             urlparse(self.rest_url).hostname or "")
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
+        self._open(settings.fal_queue_url or QUEUE_URL, {"Authorization": f"Key {settings.api_key('fal')}"})
 
     def build_payload(self, request: R2VRequest, intake: Intake, urls: dict[str, str]) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -97,13 +93,13 @@ class FalProvider(Provider):
     async def submit(self, payload: dict[str, Any]) -> HostJob:
         body = await self._call("POST", f"/{ENDPOINT}", json=payload, creates=True)
         request_id = str(body.get("request_id") or "")
-        if not _ID.match(request_id):
+        if not self.task_id_pattern.match(request_id):
             raise ProviderError("fal accepted the request but returned no usable request id", code="submit_unknown",
                                 fix="check your fal dashboard before retrying")
         return HostJob(request_id, "queued", stage="fal IN_QUEUE")
 
     async def poll(self, record: TaskRecord) -> HostJob:
-        rid = _checked(record.provider_task_id)
+        rid = self._checked(record.provider_task_id)
         body = await self._call("GET", f"/{REQUESTS}/{rid}/status")
         raw = str(body.get("status") or "IN_QUEUE").upper()
         status = STATUS.get(raw, "running")
@@ -135,7 +131,7 @@ class FalProvider(Provider):
         return HostJob(request_id, "succeeded", stage="fal COMPLETED", progress=1.0, video_url=url)
 
     async def cancel(self, record: TaskRecord) -> HostJob | None:
-        rid = _checked(record.provider_task_id)
+        rid = self._checked(record.provider_task_id)
         try:
             body = await self._call("PUT", f"/{REQUESTS}/{rid}/cancel")
         except ProviderError as exc:  # ALREADY_COMPLETED or NOT_FOUND: the request's own state says what happened
@@ -145,35 +141,3 @@ class FalProvider(Provider):
         if str(body.get("status", "")).upper() == "ALREADY_COMPLETED":
             return await self.poll(record)
         return HostJob(record.provider_task_id or "", "canceled", stage="fal cancellation requested")
-
-    async def download(self, job: HostJob, dest: Path, progress: ProgressFn | None = None) -> None:
-        if not job.video_url:
-            raise ProviderError("fal reported success without a video", code="download_failed", fix="generate again")
-        await http.download(job.video_url, dest, allowed_hosts=self.result_hosts, progress=progress)
-
-    async def _call(self, method: str, url: str, *, creates: bool = False, **kwargs: Any) -> dict[str, Any]:
-        return await http.call_json(self._http, method, url, host="fal", error_of=_error, creates=creates, **kwargs)
-
-
-def _checked(request_id: str | None) -> str:
-    if not request_id or not _ID.match(request_id):
-        raise ProviderError("the stored fal request id is malformed", code="poll_failed", fix="generate again")
-    return quote(request_id, safe="")
-
-
-def _error(response: httpx.Response) -> ProviderError:
-    said = clean_remote_text(http.problem_text(response), 300)
-    status = response.status_code
-    if status in (401, 403):
-        return ProviderError(f"fal refused the key. fal said: {said}", code="auth_failed", fix="check FAL_KEY")
-    if status == 429:
-        return ProviderError(f"fal is throttling requests. fal said: {said}", code="rate_limited", retryable=True,
-                             fix="wait a minute and try again")
-    if status in (400, 422):
-        return ProviderError(f"fal rejected an input. fal said: {said}", code="host_invalid_parameter",
-                             fix="fix what the host names")
-    if status == 404:
-        return ProviderError(f"fal does not know this request. fal said: {said}", code="not_found", fix="generate again")
-    return ProviderError(f"fal answered HTTP {status}. fal said: {said}",
-                         code="host_unavailable" if status >= 500 else "host_error", retryable=status >= 500,
-                         fix="try again later")

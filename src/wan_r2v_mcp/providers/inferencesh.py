@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import mimetypes
 import re
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, urlparse
 
 import httpx
 
 from ..errors import InputError, ProviderError, clean_remote_text
 from ..schema import R2VRequest, TaskError
 from . import http
-from .base import Capabilities, HostJob, ProgressFn, Provider
+from .base import Capabilities, HostJob
+from .hosted import HostedProvider
 
 if TYPE_CHECKING:
     from ..jobs.ledger import TaskRecord
@@ -26,7 +25,6 @@ if TYPE_CHECKING:
 
 BASE_URL = "https://api.inference.sh"
 APP = "alibaba/wan-2-7-r2v"
-_ID = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
 # Current SDK numbering (providers.md §4.4): 0-6 waiting, 7-9 working (9 is UPLOADING, not done).
 _INT_STATUS = {**{i: "queued" for i in range(7)}, 7: "running", 8: "running", 9: "running", 10: "succeeded",
                11: "failed", 12: "canceled", 13: "failed"}
@@ -44,7 +42,10 @@ FIELD_NAMES = {
 }
 
 
-class InferenceShProvider(Provider):
+class InferenceShProvider(HostedProvider):
+    task_id_pattern = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
+    result_domains = ("inference.sh",)
+
     capabilities = Capabilities(
         name="inferencesh",
         title="inference.sh",
@@ -57,13 +58,9 @@ class InferenceShProvider(Provider):
 
     def __init__(self, settings: Any):
         super().__init__(settings)
-        self.base_url = (settings.inference_base_url or BASE_URL).rstrip("/")
-        self._http = http.client(self.base_url, {"Authorization": f"Bearer {settings.api_key('inferencesh')}"})
+        self._open(settings.inference_base_url or BASE_URL,
+                   {"Authorization": f"Bearer {settings.api_key('inferencesh')}"})
         self._schema_fields: set[str] | None = None
-        self.result_hosts = ("inference.sh", urlparse(self.base_url).hostname or "")
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
 
     def refusals(self, request: R2VRequest) -> list[InputError]:
         problems = super().refusals(request)
@@ -150,7 +147,7 @@ class InferenceShProvider(Provider):
             payload = {**payload, "input": {self._rename(k): v for k, v in payload["input"].items()}}
         body = await self._call("POST", "/apps/run", json=payload, creates=True)
         task = body.get("task") if isinstance(body.get("task"), dict) else body
-        if not _ID.match(str(task.get("id") or "")):
+        if not self.task_id_pattern.match(str(task.get("id") or "")):
             raise ProviderError("inference.sh accepted the run but returned no usable task id", code="submit_unknown",
                                 fix="check your inference.sh dashboard before retrying")
         return self._job(task)
@@ -162,17 +159,11 @@ class InferenceShProvider(Provider):
         return key
 
     async def poll(self, record: TaskRecord) -> HostJob:
-        return self._job(await self._call("GET", f"/tasks/{_checked(record.provider_task_id)}"))
+        return self._job(await self._call("GET", f"/tasks/{self._checked(record.provider_task_id)}"))
 
     async def cancel(self, record: TaskRecord) -> HostJob | None:
-        await self._call("POST", f"/tasks/{_checked(record.provider_task_id)}/cancel")
+        await self._call("POST", f"/tasks/{self._checked(record.provider_task_id)}/cancel")
         return await self.poll(record)
-
-    async def download(self, job: HostJob, dest: Path, progress: ProgressFn | None = None) -> None:
-        if not job.video_url:
-            raise ProviderError("inference.sh reported completion without a video", code="download_failed",
-                                fix="generate again")
-        await http.download(job.video_url, dest, allowed_hosts=self.result_hosts, progress=progress)
 
     def _job(self, task: dict[str, Any]) -> HostJob:
         raw = task.get("status")
@@ -198,8 +189,7 @@ class InferenceShProvider(Provider):
         return job
 
     async def _call(self, method: str, path: str, *, creates: bool = False, **kwargs: Any) -> Any:
-        body = await http.call_json(self._http, method, path, host="inference.sh", error_of=_error, creates=creates,
-                                    **kwargs)
+        body = await super()._call(method, path, creates=creates, **kwargs)
         if isinstance(body, dict) and "data" in body and ("success" in body or "status" in body):
             if body.get("success") is False:
                 raise ProviderError(f"inference.sh refused the request. inference.sh said: "
@@ -219,29 +209,3 @@ def _input_properties(body: Any) -> set[str] | None:
             if key in body and (found := _input_properties(body[key])) is not None:
                 return found
     return None
-
-
-def _checked(task_id: str | None) -> str:
-    if not task_id or not _ID.match(task_id):
-        raise ProviderError("the stored inference.sh task id is malformed", code="poll_failed", fix="generate again")
-    return quote(task_id, safe="")
-
-
-def _error(response: httpx.Response) -> ProviderError:
-    said = clean_remote_text(http.problem_text(response), 300)
-    status = response.status_code
-    if status in (401, 403):
-        return ProviderError(f"inference.sh refused the API key. inference.sh said: {said}", code="auth_failed",
-                             fix="check INFERENCE_API_KEY")
-    if status == 412:
-        return ProviderError(f"inference.sh says the app's requirements are not met. inference.sh said: {said}",
-                             code="host_invalid_parameter", fix="fix what the host names")
-    if status == 429:
-        return ProviderError(f"inference.sh is throttling requests. inference.sh said: {said}", code="rate_limited",
-                             retryable=True, fix="wait a minute and try again")
-    if status in (400, 422):
-        return ProviderError(f"inference.sh rejected an input. inference.sh said: {said}",
-                             code="host_invalid_parameter", fix="fix what the host names")
-    return ProviderError(f"inference.sh answered HTTP {status}. inference.sh said: {said}",
-                         code="host_unavailable" if status >= 500 else "host_error", retryable=status >= 500,
-                         fix="try again later")

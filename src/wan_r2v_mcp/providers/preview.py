@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..schema import MODEL_ID, OUTPUT_FPS, PIXEL_SIZES, R2VRequest, TaskError
-from .base import Capabilities, HostJob, Provider, ProgressFn
+from .base import Capabilities, HostJob, ProgressFn, Provider
 
 if TYPE_CHECKING:
     from ..jobs.ledger import TaskRecord

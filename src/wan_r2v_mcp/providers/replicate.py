@@ -10,16 +10,12 @@ import mimetypes
 import re
 import time
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, urlparse
-
-import httpx
 
 from ..errors import ProviderError, clean_remote_text
 from ..schema import R2VRequest, TaskError
-from . import http
-from .base import Capabilities, HostJob, ProgressFn, Provider
+from .base import Capabilities, HostJob
+from .hosted import HostedProvider
 
 if TYPE_CHECKING:
     from ..jobs.ledger import TaskRecord
@@ -28,12 +24,14 @@ if TYPE_CHECKING:
 BASE_URL = "https://api.replicate.com/v1"
 MODEL = "wan-video/wan-2.7-r2v"
 RESULT_TTL_SECONDS = 3600
-_ID = re.compile(r"^[a-z0-9]{1,64}$")
 STATUS = {"starting": "queued", "processing": "running", "succeeded": "succeeded", "failed": "failed",
           "canceled": "canceled", "aborted": "canceled"}
 
 
-class ReplicateProvider(Provider):
+class ReplicateProvider(HostedProvider):
+    task_id_pattern = re.compile(r"^[a-z0-9]{1,64}$")
+    result_domains = ("replicate.delivery", "replicate.com")
+
     capabilities = Capabilities(
         name="replicate",
         title="Replicate",
@@ -48,12 +46,7 @@ class ReplicateProvider(Provider):
 
     def __init__(self, settings: Any):
         super().__init__(settings)
-        self.base_url = (settings.replicate_base_url or BASE_URL).rstrip("/")
-        self._http = http.client(self.base_url, {"Authorization": f"Bearer {settings.api_key('replicate')}"})
-        self.result_hosts = ("replicate.delivery", "replicate.com", urlparse(self.base_url).hostname or "")
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
+        self._open(settings.replicate_base_url or BASE_URL, {"Authorization": f"Bearer {settings.api_key('replicate')}"})
 
     def build_payload(self, request: R2VRequest, intake: Intake, urls: dict[str, str]) -> dict[str, Any]:
         inputs: dict[str, Any] = {
@@ -86,16 +79,16 @@ class ReplicateProvider(Provider):
 
     async def submit(self, payload: dict[str, Any]) -> HostJob:
         body = await self._call("POST", f"/models/{MODEL}/predictions", json=payload, creates=True)
-        if not _ID.match(str(body.get("id") or "")):
+        if not self.task_id_pattern.match(str(body.get("id") or "")):
             raise ProviderError("Replicate accepted the request but returned no usable prediction id",
                                 code="submit_unknown", fix="check your Replicate dashboard before retrying")
         return self._job(body)
 
     async def poll(self, record: TaskRecord) -> HostJob:
-        return self._job(await self._call("GET", f"/predictions/{_checked(record.provider_task_id)}"))
+        return self._job(await self._call("GET", f"/predictions/{self._checked(record.provider_task_id)}"))
 
     async def cancel(self, record: TaskRecord) -> HostJob | None:
-        return self._job(await self._call("POST", f"/predictions/{_checked(record.provider_task_id)}/cancel"))
+        return self._job(await self._call("POST", f"/predictions/{self._checked(record.provider_task_id)}/cancel"))
 
     async def find_submitted(self, record: TaskRecord, *, since: float, exclude: set[str]) -> list[str] | None:
         body = await self._call("GET", "/predictions")
@@ -103,18 +96,12 @@ class ReplicateProvider(Provider):
         found = []
         for p in body.get("results") or []:
             pid, created = str(p.get("id") or ""), _timestamp(p.get("created_at"))
-            if not _ID.match(pid) or pid in exclude or (created is not None and created < since):
+            if not self.task_id_pattern.match(pid) or pid in exclude or (created is not None and created < since):
                 continue
             if p.get("model") not in (None, MODEL) or (p.get("input") or {}).get("prompt") not in (None, prompt):
                 continue
             found.append(pid)
         return found
-
-    async def download(self, job: HostJob, dest: Path, progress: ProgressFn | None = None) -> None:
-        if not job.video_url:
-            raise ProviderError("Replicate reported success without an output", code="download_failed",
-                                fix="generate again")
-        await http.download(job.video_url, dest, allowed_hosts=self.result_hosts, progress=progress)
 
     def _job(self, p: dict[str, Any]) -> HostJob:
         raw = str(p.get("status") or "starting")
@@ -131,42 +118,8 @@ class ReplicateProvider(Provider):
                                   hint="adjust the request as the host's message says, or try again")
         return job
 
-    async def _call(self, method: str, path: str, *, creates: bool = False, **kwargs: Any) -> dict[str, Any]:
-        return await http.call_json(self._http, method, path, host="Replicate", error_of=_error, creates=creates,
-                                    **kwargs)
-
-
-def _checked(pid: str | None) -> str:
-    if not pid or not _ID.match(pid):
-        raise ProviderError("the stored Replicate prediction id is malformed", code="poll_failed", fix="generate again")
-    return quote(pid, safe="")
-
-
 def _timestamp(text: Any) -> float | None:
     try:
         return datetime.fromisoformat(str(text).replace("Z", "+00:00")).timestamp()
     except ValueError:
         return None
-
-
-def _error(response: httpx.Response) -> ProviderError:
-    said = clean_remote_text(http.problem_text(response), 300)
-    status = response.status_code
-    if status == 401:
-        return ProviderError(f"Replicate refused the API token. Replicate said: {said}", code="auth_failed",
-                             fix="check REPLICATE_API_TOKEN")
-    if status == 402:
-        return ProviderError(f"Replicate needs billing set up. Replicate said: {said}", code="billing",
-                             fix="add credit or a payment method on replicate.com, or use provider=\"preview\"")
-    if status == 429:
-        return ProviderError(f"Replicate is throttling requests. Replicate said: {said}", code="rate_limited",
-                             retryable=True, fix="wait a minute and try again")
-    if status == 422:
-        return ProviderError(f"Replicate rejected an input. Replicate said: {said}", code="host_invalid_parameter",
-                             fix="fix what the host names; list_references checks the files and labels")
-    if status == 404:
-        return ProviderError(f"Replicate does not know this prediction or model. Replicate said: {said}",
-                             code="not_found", fix="generate again")
-    return ProviderError(f"Replicate answered HTTP {status}. Replicate said: {said}",
-                         code="host_unavailable" if status >= 500 else "host_error", retryable=status >= 500,
-                         fix="try again later")

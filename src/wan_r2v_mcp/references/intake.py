@@ -92,7 +92,7 @@ def judge(media: MediaInfo, role: str, field_name: str) -> list[InputError]:
         return ReferenceError(message, field=field_name, limit=limit, fix=fix)
 
     if media.kind == "unknown":
-        return [err(f"is not a media file: its first bytes match no image, video or audio format",
+        return [err("is not a media file: its first bytes match no image, video or audio format",
                     limit=f"{want} formats {allowed}", fix=f"pass {_a(want)} file ({allowed})")]
     if media.kind != want:
         home = {"image": "reference_images", "video": "reference_videos", "audio": "voices"}[media.kind]
