@@ -155,6 +155,19 @@ class R2VRequest(ReferenceSet):
         return len(self.reference_images) + len(self.reference_videos)
 
 
+class ReferenceQuery(ReferenceSet):
+    """`list_references` arguments: references to label and check, and/or a folder to list."""
+
+    prompt: str | None = Field(default=None, description="Optional prompt to check against the references' labels.")
+    directory: str | None = Field(
+        default=None, description="A folder to list the media files of (not recursive), to find references.")
+    limit: int = Field(default=50, ge=1, le=1000, description="At most this many files from `directory`.")
+    probe_urls: bool = Field(
+        default=False, description="Also read the first bytes of https references to check what they are "
+        "(public addresses only). Off by default: hosts fetch URLs themselves.")
+
+
+
 class GenerateOptions(BaseModel):
     """How this call runs, as opposed to what the model makes."""
 

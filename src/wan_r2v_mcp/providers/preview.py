@@ -117,7 +117,7 @@ class PreviewProvider(Provider):
         return HostJob(job_id, "canceled", "canceled")
 
     async def download(self, job: HostJob, dest: Path, progress: ProgressFn | None = None) -> None:
-        shutil.copyfile(self._output(job.provider_task_id), dest)
+        shutil.move(self._output(job.provider_task_id), dest)  # the render is not kept twice
 
     async def aclose(self) -> None:
         with self._lock:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import anyio
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.tools import Tool
 from mcp.types import CallToolResult, ToolAnnotations
@@ -28,7 +29,8 @@ async def generate_r2v(ctx: Context, **arguments: Any) -> CallToolResult:
     app = state(ctx)
     try:
         args = parse(GenerateArgs, arguments)
-        prep = app.runner.prepare(args, app.settings.folders(await client_roots(ctx)))
+        folders = app.settings.folders(await client_roots(ctx))
+        prep = await anyio.to_thread.run_sync(app.runner.prepare, args, folders)  # probes and hashes files
         if args.dry_run:
             return task_result(app.runner.dry_run(prep))
         who = owner(ctx)

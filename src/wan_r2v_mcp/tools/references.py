@@ -7,26 +7,12 @@ from typing import Any
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.tools import Tool
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
-from pydantic import Field
 
 from ..errors import R2VError
-from ..jobs.cost import billable_input_seconds
-from ..references.folder import list_folder
-from ..references.intake import examine
-from ..schema import ReferenceReport, ReferenceSet
+from ..references.report import build_report
+from ..schema import ReferenceQuery, ReferenceReport
 from .args import model_tool, parse
 from .shape import client_roots, fail, state
-
-
-class ReferenceQuery(ReferenceSet):
-    prompt: str | None = Field(default=None, description="Optional prompt to check against the references' labels.")
-    directory: str | None = Field(
-        default=None, description="A folder to list the media files of (not recursive), to find references.")
-    limit: int = Field(default=50, ge=1, le=1000, description="At most this many files from `directory`.")
-    probe_urls: bool = Field(
-        default=False, description="Also read the first bytes of https references to check what they are "
-        "(public addresses only). Off by default: hosts fetch URLs themselves.")
-
 
 DESCRIPTION = """\
 Check references before generating. Given reference_images / reference_videos / first_frame / voices \
@@ -40,25 +26,8 @@ async def list_references(ctx: Context, **arguments: Any) -> CallToolResult:
     app = state(ctx)
     try:
         query = parse(ReferenceQuery, arguments)
-        data_dir = app.settings.ledger_path.parent
         folders = app.settings.folders(await client_roots(ctx))
-        given = bool(query.reference_images or query.reference_videos or query.first_frame or query.voices)
-        report = ReferenceReport(ok=True)
-        if given or query.prompt:
-            intake = examine(query, query.prompt, data_dir, folders, require_references=given)
-            if query.probe_urls:
-                from ..references.remote import probe_remote
-
-                await probe_remote(intake)
-            errors = intake.all_errors
-            report.references = intake.views
-            report.prompt_findings = intake.findings
-            report.ok = not errors
-            report.problems = [e.tool_message() for e in intake.errors]
-            report.billable_input_seconds = billable_input_seconds(
-                [r.media.duration_seconds if r.media else None for r in intake.references if r.role == "reference_video"])
-        if query.directory is not None:
-            report.directory, report.candidates, report.more = list_folder(query.directory, query.limit, folders)
+        report = await build_report(query, app.settings.ledger_path.parent, folders)
     except R2VError as exc:
         raise fail(exc) from None
     return CallToolResult(content=[TextContent(type="text", text=_text(report))],
