@@ -290,3 +290,45 @@ async def test_a_missing_key_points_at_the_variable_and_the_preview(settings, re
     assert text(r) == ("Error executing tool generate_r2v: [invalid_input] provider: DashScope needs an API key and "
                        "DASHSCOPE_API_KEY is not set. Fix: set DASHSCOPE_API_KEY in the server's environment, or try "
                        "provider=\"preview\" for a free offline draft.")
+
+
+async def test_a_workspace_id_is_sent_on_every_call(dirs, dashscope, refs):
+    settings = Settings(data_dir=dirs["data"], output_dir=dirs["out"], allowed_dirs=str(dirs["refs"]),
+                        dashscope_api_key=DASHSCOPE_KEY, dashscope_base_url=dashscope.base_url,
+                        dashscope_workspace_id="ws-1234")
+    async with Client(build_server(settings)) as client:
+        r = await call(client, "generate_r2v", {"prompt": "Image 1", "provider": "dashscope",
+                                                "reference_images": [str(refs["img1"])], "wait_seconds": 20})
+    assert r["structuredContent"]["status"] == "succeeded"
+    api_calls = [c for c in dashscope.received if c.path.startswith("/api/v1/")]
+    assert api_calls and all(c.headers.get("x-dashscope-workspace") == "ws-1234" for c in api_calls)
+    assert all("x-dashscope-workspace" not in c.headers for c in dashscope.calls("/oss"))
+
+
+async def test_an_unknown_region_is_named_with_the_fix(dirs, refs):
+    settings = Settings(data_dir=dirs["data"], output_dir=dirs["out"], dashscope_api_key=DASHSCOPE_KEY,
+                        dashscope_region="tokyo")
+    async with Client(build_server(settings)) as client:
+        r = await call(client, "generate_r2v", {"prompt": "Image 1", "provider": "dashscope",
+                                                "reference_images": ["https://cdn.example.com/a.png"]})
+    assert text(r) == ("Error executing tool generate_r2v: [not_configured] DASHSCOPE_REGION='tokyo' is not a region "
+                       "that serves wan2.7-r2v. Fix: set DASHSCOPE_REGION to singapore or beijing, or "
+                       "DASHSCOPE_BASE_URL to the API base.")
+
+
+async def test_slow_answers_while_polling_do_not_break_the_flow(ds_settings, dashscope):
+    dashscope.fault("poll", delay=2.0, times=2)
+    async with Client(build_server(ds_settings)) as client:
+        r = await call(client, "generate_r2v", {"prompt": "Image 1", "provider": "dashscope",
+                                                "reference_images": ["https://cdn.example.com/a.png"], "wait_seconds": 30})
+    assert r["structuredContent"]["status"] == "succeeded"
+
+
+@pytest.mark.parametrize("region,url", [("singapore", "https://dashscope-intl.aliyuncs.com/api/v1"),
+                                        ("beijing", "https://dashscope.aliyuncs.com/api/v1")])
+def test_regions_choose_their_hosts(dirs, region, url):
+    from wan_r2v_mcp.providers.dashscope import DashScopeProvider
+
+    settings = Settings(data_dir=dirs["data"], output_dir=dirs["out"], dashscope_api_key=DASHSCOPE_KEY,
+                        dashscope_region=region)
+    assert DashScopeProvider(settings).base_url == url
