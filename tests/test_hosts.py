@@ -259,3 +259,22 @@ async def test_the_default_provider_follows_the_keys_present(dirs):
                                                 "reference_images": ["https://cdn.example.com/a.png"]})
     assert r["structuredContent"]["provider"] == "preview"
     assert json.dumps(r).count("fal-x000000000000") == 0
+
+
+@pytest.mark.parametrize("host", ["replicate", "inferencesh", "fal"])
+async def test_each_host_waits_out_a_429_on_create(hosts_settings, replicate, inferencesh, fal, host):
+    emulator = {"replicate": replicate, "inferencesh": inferencesh, "fal": fal}[host]
+    emulator.fault("create", status=429, headers={"Retry-After": "1"}, body={"detail": "slow down"})
+    _, view = await _generate_and_finish(hosts_settings, {"prompt": "Image 1", "provider": host,
+                                                          "reference_images": ["https://cdn.example.com/a.png"]})
+    creates = [r for r in emulator.received if emulator.name_of(r) == "create"]
+    assert view["status"] == "succeeded" and len(creates) == 2
+
+
+@pytest.mark.parametrize("host", ["replicate", "inferencesh", "fal"])
+async def test_each_host_survives_server_errors_while_polling(hosts_settings, replicate, inferencesh, fal, host):
+    emulator = {"replicate": replicate, "inferencesh": inferencesh, "fal": fal}[host]
+    emulator.fault("poll", status=503, body={"detail": "busy"}, times=2)
+    _, view = await _generate_and_finish(hosts_settings, {"prompt": "Image 1", "provider": host,
+                                                          "reference_images": ["https://cdn.example.com/a.png"]})
+    assert view["status"] == "succeeded"

@@ -231,3 +231,35 @@ async def test_on_start_unfinished_tasks_are_finished_even_if_no_client_asks(cli
                 await anyio.sleep(0.2)
     assert (dirs["out"] / f"{task_id}.mp4").read_bytes() == result_mp4
     assert _row(dirs)["status"] == "succeeded" and len(dashscope.calls(CREATE)) == 1
+
+
+async def test_ten_callers_waiting_on_one_task_share_one_poll_loop(ds_settings, dashscope):
+    dashscope.timing.pending, dashscope.timing.running = 4.0, 4.0
+    async with Client(build_server(ds_settings)) as client:
+        started = await call(client, "generate_r2v", {"prompt": "Image 1", "reference_images": URL_REF})
+        task_id = started["structuredContent"]["task_id"]
+        views = []
+
+        async def wait_for_it():
+            views.append(await call(client, "get_task", {"task_id": task_id, "wait_seconds": 30}))
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(10):
+                tg.start_soon(wait_for_it)
+    assert [v["structuredContent"]["status"] for v in views] == ["succeeded"] * 10
+    polls = len(dashscope.calls("/api/v1/tasks/", "GET"))
+    assert polls <= 6, polls  # one loop with backoff (0 s, 3 s, 7.5 s, ...), not ten
+
+
+async def test_once_saved_a_task_keeps_its_video_after_the_hosts_url_expires(ds_settings, dashscope, result_mp4):
+    async with Client(build_server(ds_settings)) as client:
+        done = await call(client, "generate_r2v", {"prompt": "Image 1", "reference_images": URL_REF,
+                                                   "wait_seconds": 30})
+        assert done["structuredContent"]["status"] == "succeeded"
+        dashscope.results_expired = True
+        received = len(dashscope.received)
+        later = await call(client, "get_task", {"task_id": done["structuredContent"]["task_id"]})
+    view = later["structuredContent"]
+    assert view["status"] == "succeeded" and Path(view["local_path"]).read_bytes() == result_mp4
+    assert later["content"][1]["uri"] == Path(view["local_path"]).as_uri()
+    assert len(dashscope.received) == received  # nothing fetched again

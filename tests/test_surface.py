@@ -116,3 +116,19 @@ async def test_the_server_runs_over_streamable_http_without_local_files(dirs, re
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_doctor_reports_what_the_server_sees_without_secrets(dirs):
+    import subprocess
+
+    env = {**os.environ, "WAN_R2V_DATA_DIR": str(dirs["data"]), "WAN_R2V_OUTPUT_DIR": str(dirs["out"]),
+           "DASHSCOPE_API_KEY": "sk-doctor000000000000000"}
+    out = subprocess.run([sys.executable, "-m", "wan_r2v_mcp", "doctor"], env=env, capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert "default provider: dashscope" in lines
+    assert "  dashscope: key set" in lines and "  fal: no key (FAL_KEY not set)" in lines
+    assert f"output folder: {dirs['out'].resolve()} (writable)" in lines
+    assert '"DASHSCOPE_API_KEY": "..."' in out.stdout
+    assert "sk-doctor000000000000000" not in out.stdout + out.stderr

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from typing import Any
 
@@ -63,6 +64,8 @@ def _parser() -> argparse.ArgumentParser:
     cancel.add_argument("task_id")
     cancel.add_argument("--json", action="store_true")
 
+    sub.add_parser("doctor", help="what this server sees: keys, folders, ledger, media libraries, a client config")
+
     refs = sub.add_parser("references", help="label and check references, or list a folder's media")
     refs.add_argument("-i", "--image", action="append", default=[])
     refs.add_argument("-v", "--video", action="append", default=[])
@@ -90,9 +93,58 @@ def main(argv: list[str] | None = None) -> None:
             server.run()
         return
 
+    if args.command == "doctor":
+        sys.exit(doctor())
+
     import anyio
 
     sys.exit(anyio.run(_run_command, args))
+
+
+def doctor() -> int:
+    """Print what the server would use, without secrets, and a client config that avoids `spawn uvx ENOENT`."""
+    import shutil
+
+    from .config import PROVIDER_KEYS, Settings
+    from .providers import available, provider_class
+
+    settings = Settings()
+    problems = 0
+    print(f"wan-r2v-mcp {__version__}, Python {sys.version.split()[0]}")
+    print(f"default provider: {settings.default_provider}")
+    for name in available():
+        caps = provider_class(name).capabilities
+        if caps.key_env is None:
+            print(f"  {name}: ready (offline, no key)")
+        else:
+            state = "key set" if settings.api_key(name) else f"no key ({caps.key_env} not set)"
+            print(f"  {name}: {state}")
+    print(f"dashscope region: {settings.dashscope_region}" +
+          (f", base URL {settings.dashscope_base_url}" if settings.dashscope_base_url else ""))
+    for label, folder in (("ledger", settings.ledger_path.parent), ("output", settings.videos_dir)):
+        writable = os.access(folder, os.W_OK)
+        problems += not writable
+        print(f"{label} folder: {folder} ({'writable' if writable else 'NOT WRITABLE'})")
+    print("reference folders: " + ", ".join(str(r) for r in settings.folders().roots))
+    try:
+        import av
+        import PIL
+
+        print(f"media: PyAV {av.__version__}, Pillow {PIL.__version__}, H.264 encoder "
+              f"{'present' if 'libx264' in av.codecs_available else 'MISSING'}")
+    except ImportError as exc:
+        problems += 1
+        print(f"media: MISSING ({exc})")
+    uvx = shutil.which("uvx")
+    env = {provider_class(n).capabilities.key_env: "..." for n in PROVIDER_KEYS if settings.api_key(n)}
+    config = {"mcpServers": {"wan-r2v": {"command": uvx or "uvx", "args": ["wan-r2v-mcp"], **({"env": env} if env else {})}}}
+    print("Claude Desktop config (absolute uvx path, so desktop apps find it):")
+    print(json.dumps(config, indent=2))
+    if not uvx:
+        print("note: uvx is not on PATH here; install uv, or point \"command\" at this environment's wan-r2v-mcp: "
+              f"{shutil.which('wan-r2v-mcp') or sys.executable + ' -m wan_r2v_mcp'}")
+    return EXIT_FAILED if problems else EXIT_OK
+
 
 
 async def _run_command(args: argparse.Namespace) -> int:
