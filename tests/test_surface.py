@@ -132,3 +132,13 @@ def test_doctor_reports_what_the_server_sees_without_secrets(dirs):
     assert f"output folder: {dirs['out'].resolve()} (writable)" in lines
     assert '"DASHSCOPE_API_KEY": "..."' in out.stdout
     assert "sk-doctor000000000000000" not in out.stdout + out.stderr
+
+
+async def test_the_prompt_template_names_the_labels_the_references_will_get(client):
+    listed = await client.list_prompts()
+    assert [p.name for p in listed.prompts] == ["r2v_prompt"]
+    got = await client.get_prompt("r2v_prompt", {"scene": "a duel at dawn", "images": "2", "videos": "1",
+                                                 "shots": "2"})
+    body = got.messages[0].content.text
+    assert body.splitlines()[1].startswith("The references will be named Image 1, Image 2, Video 1 - ")
+    assert 'Split it into 2 shots with time ranges, e.g. "Shot 1 [0-3s]: ...".' in body

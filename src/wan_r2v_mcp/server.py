@@ -91,4 +91,26 @@ def build_server(settings: Settings | None = None) -> MCPServer:
         views, total = app.runner.list(50, None)
         return json.dumps({"total": total, "tasks": [v.model_dump(mode="json") for v in views]}, indent=2)
 
+    @server.prompt(name="r2v_prompt", title="Write a Wan 2.7 reference-to-video prompt")
+    def r2v_prompt(scene: str, images: int = 1, videos: int = 0, shots: int = 1) -> str:
+        """A brief for writing the generate_r2v prompt, with the exact labels the references will get."""
+        return prompt_brief(scene, images, videos, shots)
+
     return server
+
+
+def prompt_brief(scene: str, images: int, videos: int, shots: int) -> str:
+    from .references.labels import reference_labels
+
+    labels = reference_labels(max(images, 0), max(videos, 0))
+    lines = [
+        f"Write a prompt for generate_r2v (Wan 2.7 reference-to-video) for this scene: {scene}",
+        f"The references will be named {', '.join(labels) if labels else '(none yet: add 1 to 5 images or videos)'}"
+        " - images and videos are numbered separately, each in its own list's order.",
+        "Name every reference by its label where it appears (e.g. \"Image 1 hands Video 1 a cup\"), describe "
+        "the action, the camera and the light, and keep it under 5000 characters.",
+    ]
+    if shots > 1:
+        lines.append(f"Split it into {shots} shots with time ranges, e.g. \"Shot 1 [0-3s]: ...\".")
+    lines.append("Check the files and the labels with list_references before generating.")
+    return "\n".join(lines)
