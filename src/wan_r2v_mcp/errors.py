@@ -63,10 +63,6 @@ class NotFoundError(R2VError):
     code = "not_found"
 
 
-class ConfigError(R2VError):
-    code = "not_configured"
-
-
 class ProviderError(R2VError):
     """A host refused or failed. `retryable` says whether asking again later may succeed."""
 

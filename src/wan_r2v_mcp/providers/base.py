@@ -46,7 +46,6 @@ class Capabilities:
     poll_initial_seconds: float = 2.0
     poll_max_seconds: float = 15.0
     max_polls_per_second: float = 10.0
-    result_ttl_hours: float | None = None
     local: bool = False
 
 

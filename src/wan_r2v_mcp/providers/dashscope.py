@@ -61,7 +61,6 @@ class DashScopeProvider(HostedProvider):
         supports=frozenset({"negative_prompt", "first_frame", "voices", "prompt_extend", "watermark", "seed"}),
         poll_initial_seconds=3.0,
         poll_max_seconds=15.0,
-        result_ttl_hours=24,
     )
 
     def __init__(self, settings: Any):

@@ -41,7 +41,6 @@ class ReplicateProvider(HostedProvider):
         max_voices=0,
         poll_initial_seconds=3.0,
         poll_max_seconds=15.0,
-        result_ttl_hours=1,
     )
 
     def __init__(self, settings: Any):
