@@ -7,7 +7,6 @@ import json
 import sqlite3
 from pathlib import Path
 
-import anyio
 import httpx
 import media
 import pytest
@@ -223,19 +222,19 @@ async def test_a_create_answered_with_a_server_error_is_not_resent_and_nothing_i
 
 
 async def test_someone_elses_job_in_the_window_is_not_adopted(ds_settings, dashscope):
+    # another client of the same account created a job a moment ago, with another prompt
+    other = {"model": "wan2.7-r2v", "input": {"prompt": "a different prompt", "media": []}}
+    created = httpx.post(dashscope.base_url + "/services/aigc/video-generation/video-synthesis", json=other,
+                         headers={"Authorization": f"Bearer {DASHSCOPE_KEY}", "X-DashScope-Async": "enable"})
+    assert created.status_code == 200
+    dashscope.fault("create", drop=True)
     async with Client(build_server(ds_settings)) as client:
-        dashscope.fault("create", drop=True)
-        async with anyio.create_task_group() as tg:
-            # another client of the same account creates a job with another prompt meanwhile
-            other = {"model": "wan2.7-r2v", "input": {"prompt": "a different prompt", "media": []}}
-            tg.start_soon(lambda: anyio.to_thread.run_sync(lambda: httpx.post(
-                dashscope.base_url + "/services/aigc/video-generation/video-synthesis", json=other,
-                headers={"Authorization": f"Bearer {DASHSCOPE_KEY}", "X-DashScope-Async": "enable"})))
-            r = await call(client, "generate_r2v", {"prompt": "Image 1 waves", "provider": "dashscope",
-                                                    "reference_images": ["https://cdn.example.com/a.png"],
-                                                    "wait_seconds": 30})
+        r = await call(client, "generate_r2v", {"prompt": "Image 1 waves", "provider": "dashscope",
+                                                "reference_images": ["https://cdn.example.com/a.png"],
+                                                "wait_seconds": 30})
     view = r["structuredContent"]
     ours = next(t for t in dashscope.tasks.values() if t.body["input"]["prompt"] == "Image 1 waves")
+    assert len(dashscope.tasks) == 2
     assert view["provider_task_id"] == ours.task_id and view["status"] == "succeeded"
 
 

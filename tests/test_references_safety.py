@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import struct
-import time
 import zlib
 from pathlib import Path
 
@@ -164,10 +163,8 @@ def _png_header(width: int, height: int) -> bytes:
 
 async def test_a_20000_px_png_is_refused_from_its_header_without_decoding(client, dirs):
     bomb = dirs["refs"] / "bomb.png"
-    bomb.write_bytes(_png_header(20000, 20000))
-    t0 = time.monotonic()
+    bomb.write_bytes(_png_header(20000, 20000))  # a header only: decoding it would fail, so a verdict proves none ran
     r = await call(client, "list_references", {"reference_images": [str(bomb)]})
-    assert time.monotonic() - t0 < 2
     assert r["structuredContent"]["references"][0]["problems"] == [
         "is 20000x20000 px. Limit: each side 240-8000 px. Fix: downscale it."]
 
