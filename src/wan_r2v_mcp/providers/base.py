@@ -43,7 +43,7 @@ class Capabilities:
     duration_max: int = Limits.DURATION_MAX
     duration_max_with_video: int = Limits.DURATION_MAX_WITH_VIDEO
     max_voices: int = Limits.REFERENCES_MAX
-    poll_initial_seconds: float = 2.0
+    poll_initial_seconds: float = 3.0  # then x1.5 per poll up to poll_max_seconds
     poll_max_seconds: float = 15.0
     max_polls_per_second: float = 10.0
     local: bool = False

@@ -59,8 +59,6 @@ class DashScopeProvider(HostedProvider):
         title="DashScope",
         key_env="DASHSCOPE_API_KEY",
         supports=frozenset({"negative_prompt", "first_frame", "voices", "prompt_extend", "watermark", "seed"}),
-        poll_initial_seconds=3.0,
-        poll_max_seconds=15.0,
     )
 
     def __init__(self, settings: Any):

@@ -43,9 +43,6 @@ class FalProvider(HostedProvider):
         key_env="FAL_KEY",
         supports=frozenset({"negative_prompt", "shot_type", "seed"}),
         duration_max=10,
-        max_voices=0,
-        poll_initial_seconds=3.0,
-        poll_max_seconds=15.0,
     )
 
     def __init__(self, settings: Any):

@@ -52,8 +52,6 @@ class InferenceShProvider(HostedProvider):
         key_env="INFERENCE_API_KEY",
         supports=frozenset({"negative_prompt", "first_frame", "voices", "prompt_extend", "watermark", "seed"}),
         max_voices=1,
-        poll_initial_seconds=3.0,
-        poll_max_seconds=15.0,
     )
 
     def __init__(self, settings: Any):

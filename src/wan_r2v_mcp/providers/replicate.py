@@ -38,9 +38,6 @@ class ReplicateProvider(HostedProvider):
         key_env="REPLICATE_API_TOKEN",
         supports=frozenset({"negative_prompt", "shot_type", "seed"}),
         duration_max=10,
-        max_voices=0,
-        poll_initial_seconds=3.0,
-        poll_max_seconds=15.0,
     )
 
     def __init__(self, settings: Any):
