@@ -263,3 +263,25 @@ async def test_once_saved_a_task_keeps_its_video_after_the_hosts_url_expires(ds_
     assert view["status"] == "succeeded" and Path(view["local_path"]).read_bytes() == result_mp4
     assert later["content"][1]["uri"] == Path(view["local_path"]).as_uri()
     assert len(dashscope.received) == received  # nothing fetched again
+
+
+async def test_two_servers_on_one_ledger_follow_a_task_once(ds_settings, dashscope, result_mp4, dirs):
+    # Claude Desktop and an IDE assistant on one machine share the default data folder.
+    dashscope.timing.pending, dashscope.timing.running = 3.0, 3.0
+    async with Client(build_server(ds_settings)) as first:
+        started = await call(first, "generate_r2v", {"prompt": "Image 1", "reference_images": URL_REF})
+        task_id = started["structuredContent"]["task_id"]
+        async with Client(build_server(ds_settings)) as second:  # its start-up takes up unfinished tasks too
+            views = []
+
+            async def wait_on(client):
+                views.append(await call(client, "get_task", {"task_id": task_id, "wait_seconds": 30}))
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(wait_on, first)
+                tg.start_soon(wait_on, second)
+    assert [v["structuredContent"]["status"] for v in views] == ["succeeded", "succeeded"]
+    assert len(dashscope.calls("/results/")) == 1, "downloaded once"
+    polls = len(dashscope.calls("/api/v1/tasks/", "GET"))
+    assert polls <= 5, polls  # one follower: 0 s, 3 s, 7.5 s
+    assert (dirs["out"] / f"{task_id}.mp4").read_bytes() == result_mp4

@@ -10,6 +10,7 @@ import json
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,11 @@ CREATE TABLE IF NOT EXISTS tasks (
 CREATE INDEX IF NOT EXISTS tasks_by_created ON tasks(created_at);
 CREATE INDEX IF NOT EXISTS tasks_by_status ON tasks(status);
 CREATE INDEX IF NOT EXISTS tasks_by_fingerprint ON tasks(fingerprint);
+CREATE TABLE IF NOT EXISTS leases (
+    task_id TEXT PRIMARY KEY,
+    holder TEXT NOT NULL,
+    until REAL NOT NULL
+);
 """
 
 _JSON_COLUMNS = ("request", "refs", "payload", "error")
@@ -143,6 +149,30 @@ class Ledger:
                 [*params, limit],
             ).fetchall()
         return [_decode(r) for r in rows], total
+
+    def take_lease(self, task_id: str, holder: str, seconds: float, is_stale: Callable[[str], bool]) -> float:
+        """Claim the right to follow a task at its host, so that servers sharing this ledger do not all poll it.
+
+        Returns 0 when `holder` now has it, else how many seconds the current holder's claim still runs.
+        """
+        now = time.time()
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                row = self._db.execute("SELECT holder, until FROM leases WHERE task_id = ?", (task_id,)).fetchone()
+                if row and row[0] != holder and row[1] > now and not is_stale(row[0]):
+                    self._db.execute("COMMIT")
+                    return row[1] - now
+                self._db.execute("INSERT OR REPLACE INTO leases (task_id, holder, until) VALUES (?, ?, ?)",
+                                 (task_id, holder, now + seconds))
+                self._db.execute("COMMIT")
+                return 0.0
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def release_lease(self, task_id: str, holder: str) -> None:
+        self._write("DELETE FROM leases WHERE task_id = ? AND holder = ?", (task_id, holder))
 
     def find_duplicate(self, fingerprint: str, owner: str, succeeded_since: float) -> TaskRecord | None:
         with self._lock:

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import secrets
+import socket
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -47,6 +49,23 @@ TYPICAL_RUN_SECONDS = 180.0  # hosts report no progress; Wan 2.7 typically takes
 # Stages that say how far a submission got: recovery after a crash depends on them.
 STAGE_CREATING = "creating the job"  # the create may have reached the host
 STAGE_UNKNOWN = "submission outcome unknown; looking for the job at the host"
+LEASE_SECONDS = 60.0  # a follower renews its claim at every poll (at most 15 s apart)
+SUBMIT_LEASE_SECONDS = 900.0  # uploads of large references can take minutes
+
+
+def _holder_is_dead(holder: str) -> bool:
+    """A claim made by a process of this machine that no longer runs (a crash, a kill -9) is void at once."""
+    host, _, rest = holder.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit() or os.name == "nt":  # os.kill(pid, 0) would kill on Windows
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 class Pacer:
@@ -86,6 +105,7 @@ class Runner:
         self._submitting: set[str] = set()
         self._changed: dict[str, anyio.Event] = {}
         self._pacers: dict[str, Pacer] = {}
+        self._holder = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -186,11 +206,14 @@ class Runner:
             cost_estimate=prep.cost_estimate, billable_seconds=prep.billable_seconds, owner=owner,
             fingerprint=prep.fingerprint,
         )
+        self.ledger.take_lease(task_id, self._holder, SUBMIT_LEASE_SECONDS, _holder_is_dead)
         self._submitting.add(task_id)
         try:
             return await self._submit(prep, task_id)
         finally:
             self._submitting.discard(task_id)
+            if task_id not in self._watching:  # refused or failed: nobody follows it
+                self.ledger.release_lease(task_id, self._holder)
 
     async def _submit(self, prep: Prepared, task_id: str) -> str:
         try:
@@ -273,6 +296,8 @@ class Runner:
             log.exception("watching %s failed", task_id)
         finally:
             self._watching.discard(task_id)
+            if task_id not in self._submitting:
+                self.ledger.release_lease(task_id, self._holder)
             self._notify(task_id)
 
     async def _follow(self, task_id: str) -> None:
@@ -291,9 +316,14 @@ class Runner:
             record = self.ledger.get(task_id)
             if record is None or record.status in TERMINAL:
                 return
+            if task_id in self._submitting:
+                return  # this process is still submitting it; submit() starts the watcher when done
+            held_elsewhere = self.ledger.take_lease(task_id, self._holder, LEASE_SECONDS, _holder_is_dead)
+            if held_elsewhere:  # another server on this ledger follows it; its updates reach our waiters
+                await anyio.sleep(min(held_elsewhere, self.settings.progress_interval_seconds))
+                self._notify(task_id)
+                continue
             if record.provider_task_id is None:
-                if task_id in self._submitting:
-                    return  # this process is still submitting it; submit() starts the watcher when done
                 if not await self._reconcile(record, provider):
                     return
                 continue
@@ -360,6 +390,7 @@ class Runner:
 
     async def _finish(self, record: TaskRecord, provider: Provider, job: HostJob) -> None:
         task_id = record.task_id
+        self.ledger.take_lease(task_id, self._holder, SUBMIT_LEASE_SECONDS, _holder_is_dead)  # cover the download
         self._record(task_id, job)
         folder = self.settings.videos_dir
         try:
