@@ -55,19 +55,12 @@ async def test_replicate_end_to_end(hosts_settings, replicate, refs, result_mp4)
     assert view["video_url_expires_at"] is not None  # outputs are deleted after 1 h, so it was fetched at once
 
 
-async def test_replicate_failure_and_cancel(hosts_settings, replicate):
+async def test_replicate_failure(hosts_settings, replicate):
     replicate.next_outcome.append("failed")
     _, failed = await _generate_and_finish(hosts_settings, {"prompt": "Image 1", "provider": "replicate",
                                                             "reference_images": ["https://cdn.example.com/a.png"]})
     assert failed["status"] == "failed" and failed["error"]["code"] == "generation_failed"
     assert failed["error"]["message"].endswith("Replicate said: CUDA out of memory")
-    replicate.starting = 30
-    async with Client(build_server(hosts_settings)) as client:
-        started = await call(client, "generate_r2v", {"prompt": "Image 1 again", "provider": "replicate",
-                                                      "reference_images": ["https://cdn.example.com/a.png"]})
-        canceled = await call(client, "cancel_task", {"task_id": started["structuredContent"]["task_id"]})
-    assert canceled["structuredContent"]["status"] == "canceled"
-    assert replicate.calls("/v1/predictions/", "POST")[0].path.endswith("/cancel")
 
 
 async def test_replicate_throttling_on_create_is_waited_out(hosts_settings, replicate):
@@ -173,14 +166,17 @@ async def test_fal_completed_with_an_error_result_is_a_failure(hosts_settings, f
                                         "flagged")
 
 
-async def test_fal_cancel(hosts_settings, fal):
-    fal.in_queue = 30
+@pytest.mark.parametrize("host", ["replicate", "inferencesh", "fal"])
+async def test_each_host_cancels_a_queued_job(hosts_settings, replicate, inferencesh, fal, host):
+    emulator = {"replicate": replicate, "inferencesh": inferencesh, "fal": fal}[host]
+    replicate.starting, inferencesh.phases, fal.in_queue = 30, [(30, 2)], 30  # keep the job queued
     async with Client(build_server(hosts_settings)) as client:
-        started = await call(client, "generate_r2v", {"prompt": "Image 1", "provider": "fal",
+        started = await call(client, "generate_r2v", {"prompt": "Image 1", "provider": host,
                                                       "reference_images": ["https://cdn.example.com/a.png"]})
         canceled = await call(client, "cancel_task", {"task_id": started["structuredContent"]["task_id"]})
     assert canceled["structuredContent"]["status"] == "canceled"
-    assert fal.calls("/fal-ai/wan/requests/", "PUT")[0].path.endswith("/cancel")
+    (cancel,) = [r for r in emulator.received if emulator.name_of(r) == "cancel"]
+    assert started["structuredContent"]["provider_task_id"] in cancel.path
 
 
 # ------------------------------------------------------------------ every field maps or is refused, on every host
