@@ -47,6 +47,17 @@ class Settings(BaseSettings):
     progress_interval_seconds: float = Field(
         default=5.0, gt=0, validation_alias=_env("WAN_R2V_PROGRESS_INTERVAL", "progress_interval_seconds")
     )
+    request_deadline_seconds: float = Field(
+        default=60.0, gt=0, validation_alias=_env("WAN_R2V_REQUEST_DEADLINE", "request_deadline_seconds"),
+        description="The most one API request to a host may take in all, however slowly it answers.")
+    upload_deadline_seconds: float = Field(
+        default=900.0, gt=0, validation_alias=_env("WAN_R2V_UPLOAD_DEADLINE", "upload_deadline_seconds"))
+    download_deadline_seconds: float = Field(
+        default=900.0, gt=0, validation_alias=_env("WAN_R2V_DOWNLOAD_DEADLINE", "download_deadline_seconds"))
+    time_scale: float = Field(
+        default=1.0, gt=0, le=1, validation_alias=_env("WAN_R2V_TIME_SCALE", "time_scale"),
+        description="Shrinks the follower's own waits (poll backoff, retries, reconciliation): for compressed "
+                    "emulator timings in tests and soaks only.")
 
     dashscope_api_key: SecretStr | None = Field(default=None, validation_alias=_env("DASHSCOPE_API_KEY", "dashscope_api_key"))
     dashscope_region: str = Field(default="singapore", validation_alias=_env("DASHSCOPE_REGION", "dashscope_region"))

@@ -1,7 +1,7 @@
-"""Our error hierarchy: each error knows what is wrong, with which input, the limit and the fix.
+"""Our error hierarchy: one class per meaning, each knowing what is wrong, with which input, the limit and the fix.
 
-Tools turn any `R2VError` into one tool error text (`tool_message`); anything else is a bug and the
-SDK hides its text from the client.
+The wire code is the class's `code`; callers catch by class, never by comparing code strings. Tools turn
+any `R2VError` into one tool error text (`tool_message`); anything else is a bug and the SDK hides its text.
 """
 
 from __future__ import annotations
@@ -56,28 +56,177 @@ class InputErrors(InputError):
 
 
 class ReferenceError(InputError):  # noqa: A001 - our own meaning, scoped to this package
+    """A reference file or URL is unusable."""
+
     code = "invalid_reference"
 
 
+class BudgetError(InputError):
+    """The request's estimated cost is over a configured cap."""
+
+    code = "over_budget"
+
+
+class ProviderUnavailable(InputError):
+    """The provider is unknown here, or its key is not set."""
+
+    code = "provider_unavailable"
+
+
 class NotFoundError(R2VError):
+    """No task of this caller has that id."""
+
     code = "not_found"
 
 
+# ---------------------------------------------------------------- what hosts do
+
 class ProviderError(R2VError):
-    """A host refused or failed. `retryable` says whether asking again later may succeed."""
+    """A host refused or failed. `retryable`: asking again later may succeed."""
 
     code = "provider_error"
+    retryable = False
 
-    def __init__(self, message: str, *, code: str = "provider_error", fix: str = "", retryable: bool = False,
-                 host_message: str | None = None):
+    def __init__(self, message: str, *, fix: str = "", host_message: str | None = None):
         super().__init__(message, fix=fix)
-        self.code = code
-        self.retryable = retryable
         self.host_message = clean_remote_text(host_message) if host_message else None
 
 
-class BudgetError(InputError):
-    code = "over_budget"
+class NotConfigured(ProviderError):
+    """The host's settings cannot work (an unknown region, say)."""
+
+    code = "not_configured"
+
+
+class AuthFailed(ProviderError):
+    """The host refused the API key."""
+
+    code = "auth_failed"
+
+
+class AccessDenied(ProviderError):
+    """The key is valid but may not use this model or endpoint."""
+
+    code = "access_denied"
+
+
+class Billing(ProviderError):
+    """The host account needs credit or a payment method."""
+
+    code = "billing"
+
+
+class Throttled(ProviderError):
+    """The host asked us to slow down (429)."""
+
+    code = "rate_limited"
+    retryable = True
+
+
+class HostUnavailable(ProviderError):
+    """The host answered with a server error (5xx)."""
+
+    code = "host_unavailable"
+    retryable = True
+
+
+class HostUnreachable(ProviderError):
+    """No answer came from the host: refused, reset or timed out."""
+
+    code = "host_unreachable"
+    retryable = True
+
+
+class HostAnswerMalformed(ProviderError):
+    """The host's answer was not what its API documents (not JSON, fields missing)."""
+
+    code = "host_error"
+    retryable = True
+
+
+class HostRefused(ProviderError):
+    """The host refused the request for a reason it names (other 4xx)."""
+
+    code = "host_error"
+
+
+class InvalidParameter(ProviderError):
+    """The host rejected an input."""
+
+    code = "host_invalid_parameter"
+
+
+class Moderation(ProviderError):
+    """The host's content check flagged the prompt or a reference."""
+
+    code = "content_moderation"
+
+
+class ModelUnavailable(ProviderError):
+    """The host does not serve Wan 2.7 R2V here."""
+
+    code = "model_unavailable"
+
+
+class JobUnknown(ProviderError):
+    """The host does not know the job (expired, or another key's)."""
+
+    code = "task_unknown"
+
+
+class JobIdMalformed(ProviderError):
+    """The stored host id is not one this host makes."""
+
+    code = "poll_failed"
+
+
+class SubmitUnknown(ProviderError):
+    """The create was sent, but whether the host made the job is not known: it is looked for, never resent."""
+
+    code = "submit_unknown"
+
+
+class UploadFailed(ProviderError):
+    """A reference could not be put in the host's storage."""
+
+    code = "upload_failed"
+
+
+class UploadRetryable(UploadFailed):
+    """A reference upload failed in a way that may pass."""
+
+    retryable = True
+
+
+class ResultExpired(ProviderError):
+    """The host no longer serves the finished video (its URL expired or is refused)."""
+
+    code = "result_expired"
+
+
+class ResultRejected(ProviderError):
+    """The result URL is not on a host this provider serves results from."""
+
+    code = "result_url_rejected"
+
+
+class ResultInvalid(ProviderError):
+    """What was downloaded is not the video asked for (not a video, wrong length, too large)."""
+
+    code = "result_invalid"
+
+
+class DownloadInterrupted(ProviderError):
+    """Fetching the result failed in a way that may pass (5xx, reset, truncation, timeout)."""
+
+    code = "download_failed"
+    retryable = True
+
+
+class GenerationFailed(ProviderError):
+    """The host ran the job and it failed."""
+
+    code = "generation_failed"
 
 
 # ---------------------------------------------------------------- secrets and remote text

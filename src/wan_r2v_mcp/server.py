@@ -44,7 +44,7 @@ def build_server(settings: Settings | None = None) -> MCPServer:
         try:
             async with anyio.create_task_group() as tg:
                 runner = Runner(settings, ledger, tg)
-                resumed = runner.resume_unfinished()
+                resumed = runner.start()
                 if resumed:
                     log.info("taking up %d unfinished task(s) again", resumed)
                 app = AppState(settings, ledger, runner)

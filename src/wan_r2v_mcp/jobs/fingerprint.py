@@ -6,7 +6,6 @@ import hashlib
 import json
 
 from ..references.intake import Intake
-from ..references.probe import content_hash
 from ..schema import R2VRequest, ReferenceSet
 
 
@@ -15,8 +14,8 @@ def fingerprint(provider: str, request: R2VRequest, intake: Intake) -> str:
     settings["prompt"] = " ".join(request.prompt.split())
     refs = []
     for ref in intake.all_references:
-        if ref.path is not None:
-            refs.append([ref.label, "sha256", content_hash(ref.path)])
+        if ref.opened is not None:
+            refs.append([ref.label, "sha256", ref.opened.sha256()])
         else:
             refs.append([ref.label, "url", ref.source.url if ref.source else ref.given])
     body = json.dumps({"provider": provider, "settings": settings, "references": refs}, sort_keys=True)

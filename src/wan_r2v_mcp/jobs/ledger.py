@@ -1,7 +1,8 @@
 """The task ledger: one SQLite row per task, written before anything is sent to a host.
 
 WAL with synchronous=FULL, so a row that was committed survives a crash of the server; every write is
-its own short `BEGIN IMMEDIATE` transaction (reliability.md D2). Only the runner writes here.
+its own short `BEGIN IMMEDIATE` transaction (reliability.md D2). Task rows change only through
+`transition` and `adopt`, compare-and-set on the task's phase, which `jobs.lifecycle` alone calls.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -38,19 +39,41 @@ CREATE TABLE IF NOT EXISTS tasks (
     cost_estimate REAL,
     billable_seconds REAL,
     error TEXT,
-    owner TEXT NOT NULL DEFAULT ''
+    owner TEXT NOT NULL DEFAULT '',
+    phase TEXT NOT NULL DEFAULT 'pending',
+    submitted_at REAL,
+    candidates TEXT
 );
-CREATE INDEX IF NOT EXISTS tasks_by_created ON tasks(created_at);
-CREATE INDEX IF NOT EXISTS tasks_by_status ON tasks(status);
-CREATE INDEX IF NOT EXISTS tasks_by_fingerprint ON tasks(fingerprint);
 CREATE TABLE IF NOT EXISTS leases (
     task_id TEXT PRIMARY KEY,
     holder TEXT NOT NULL,
     until REAL NOT NULL
 );
+CREATE INDEX IF NOT EXISTS leases_by_holder ON leases(holder);
 """
 
-_JSON_COLUMNS = ("request", "refs", "payload", "error")
+# Made after any migration, since older ledgers lack some of these columns.
+_INDEXES = """
+CREATE INDEX IF NOT EXISTS tasks_by_owner_created ON tasks(owner, created_at);
+CREATE INDEX IF NOT EXISTS tasks_by_owner_status_created ON tasks(owner, status, created_at);
+CREATE INDEX IF NOT EXISTS tasks_by_phase ON tasks(phase);
+CREATE INDEX IF NOT EXISTS tasks_by_fingerprint ON tasks(fingerprint);
+CREATE UNIQUE INDEX IF NOT EXISTS tasks_by_host_job ON tasks(provider, provider_task_id)
+    WHERE provider_task_id IS NOT NULL;
+"""
+
+# Ledgers written before phases existed (0.1.0): derive each row's phase once, from what it recorded.
+_MIGRATIONS = {
+    "phase": """UPDATE tasks SET phase = CASE
+        WHEN status IN ('succeeded', 'failed', 'canceled') THEN status
+        WHEN provider_task_id IS NOT NULL THEN status
+        WHEN payload IS NOT NULL THEN 'unknown'
+        ELSE 'pending' END""",
+    "submitted_at": None,
+    "candidates": None,
+}
+
+_JSON_COLUMNS = ("request", "refs", "payload", "error", "candidates")
 
 
 @dataclass
@@ -77,9 +100,13 @@ class TaskRecord:
     billable_seconds: float | None
     error: dict[str, Any] | None
     owner: str
+    phase: str
+    submitted_at: float | None
+    candidates: list[str] | None
 
 
 _COLUMNS = [f.name for f in fields(TaskRecord)]
+_SELECT = f"SELECT {', '.join(_COLUMNS)} FROM tasks"
 
 
 class Ledger:
@@ -92,117 +119,152 @@ class Ledger:
         self._db.execute("PRAGMA busy_timeout=10000")
         with self._lock:
             self._db.executescript(_SCHEMA)
+            have = {row[1] for row in self._db.execute("PRAGMA table_info(tasks)")}
+            for column, fill in _MIGRATIONS.items():
+                if column not in have:
+                    kind = "TEXT NOT NULL DEFAULT 'pending'" if column == "phase" else \
+                        "REAL" if column == "submitted_at" else "TEXT"
+                    self._db.execute(f"ALTER TABLE tasks ADD COLUMN {column} {kind}")
+                    if fill:
+                        self._db.execute(fill)
+            self._db.executescript(_INDEXES)
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
 
-    def _write(self, sql: str, params: tuple[Any, ...]) -> int:
+    def _transaction(self, work: Callable[[sqlite3.Connection], Any]) -> Any:
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                count = self._db.execute(sql, params).rowcount
+                result = work(self._db)
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
-            return count
+            return result
 
-    def insert(self, **values: Any) -> TaskRecord:
+    # -- task rows: written only through jobs.lifecycle
+
+    def insert(self, **values: Any) -> None:
         now = time.time()
         values.setdefault("created_at", now)
         values.setdefault("updated_at", now)
         row = {k: _encode(k, values.get(k)) for k in _COLUMNS if k in values}
-        names = ", ".join(row)
-        self._write(f"INSERT INTO tasks ({names}) VALUES ({', '.join('?' for _ in row)})", tuple(row.values()))
-        return self.get(values["task_id"])  # type: ignore[return-value]
+        sql = f"INSERT INTO tasks ({', '.join(row)}) VALUES ({', '.join('?' for _ in row)})"
+        self._transaction(lambda db: db.execute(sql, tuple(row.values())))
 
-    def update(self, task_id: str, *, only_if_status: tuple[str, ...] | None = None, **values: Any) -> bool:
-        """Change a task's columns; with `only_if_status`, only while its status is one of those."""
-        values["updated_at"] = time.time()
+    def transition(self, task_id: str, from_phases: Sequence[str], phase: str, status: str,
+                   values: dict[str, Any]) -> bool:
+        """Set the task's phase (and columns) only while its phase is one of `from_phases`."""
+        sql, params = self._cas(task_id, from_phases, phase, status, values)
+        return self._transaction(lambda db: db.execute(sql, params).rowcount > 0)
+
+    def adopt(self, task_id: str, provider: str, provider_task_id: str, from_phases: Sequence[str], phase: str,
+              status: str, values: dict[str, Any]) -> bool:
+        """Store a host job's id on the task, only if no other task follows that job, in one transaction."""
+        sql, params = self._cas(task_id, from_phases, phase, status, {**values, "provider_task_id": provider_task_id})
+
+        def work(db: sqlite3.Connection) -> bool:
+            taken = db.execute("SELECT task_id FROM tasks WHERE provider = ? AND provider_task_id = ?",
+                               (provider, provider_task_id)).fetchone()
+            if taken is not None:
+                return taken[0] == task_id and db.execute(sql, params).rowcount > 0
+            return db.execute(sql + " AND provider_task_id IS NULL", params).rowcount > 0
+
+        return self._transaction(work)
+
+    @staticmethod
+    def _cas(task_id: str, from_phases: Sequence[str], phase: str, status: str,
+             values: dict[str, Any]) -> tuple[str, tuple[Any, ...]]:
+        values = {**values, "phase": phase, "status": status, "updated_at": time.time()}
         sets = ", ".join(f"{k} = ?" for k in values)
-        params = [_encode(k, v) for k, v in values.items()] + [task_id]
-        where = "task_id = ?"
-        if only_if_status:
-            where += f" AND status IN ({', '.join('?' for _ in only_if_status)})"
-            params += list(only_if_status)
-        return self._write(f"UPDATE tasks SET {sets} WHERE {where}", tuple(params)) > 0
+        marks = ", ".join("?" for _ in from_phases)
+        params = (*(_encode(k, v) for k, v in values.items()), task_id, *from_phases)
+        return f"UPDATE tasks SET {sets} WHERE task_id = ? AND phase IN ({marks})", params
+
+    # -- reading
 
     def get(self, task_id: str) -> TaskRecord | None:
         with self._lock:
-            row = self._db.execute(f"SELECT {', '.join(_COLUMNS)} FROM tasks WHERE task_id = ?", (task_id,)).fetchone()
+            row = self._db.execute(f"{_SELECT} WHERE task_id = ?", (task_id,)).fetchone()
         return _decode(row) if row else None
 
-    def list(self, *, limit: int = 20, status: str | None = None, owner: str | None = None) -> tuple[list[TaskRecord], int]:
-        where, params = [], []
+    def list(self, *, limit: int = 20, status: str | None = None, owner: str = "") -> tuple[list[TaskRecord], int]:
+        where, params = "owner = ?", [owner]
         if status:
-            where.append("status = ?")
+            where += " AND status = ?"
             params.append(status)
-        if owner is not None:
-            where.append("owner = ?")
-            params.append(owner)
-        clause = f"WHERE {' AND '.join(where)}" if where else ""
         with self._lock:
-            total = self._db.execute(f"SELECT COUNT(*) FROM tasks {clause}", params).fetchone()[0]
-            rows = self._db.execute(
-                f"SELECT {', '.join(_COLUMNS)} FROM tasks {clause} ORDER BY created_at DESC, rowid DESC LIMIT ?",
-                [*params, limit],
-            ).fetchall()
+            total = self._db.execute(f"SELECT COUNT(*) FROM tasks WHERE {where}", params).fetchone()[0]
+            rows = self._db.execute(f"{_SELECT} WHERE {where} ORDER BY created_at DESC, rowid DESC LIMIT ?",
+                                    [*params, limit]).fetchall()
         return [_decode(r) for r in rows], total
-
-    def take_lease(self, task_id: str, holder: str, seconds: float, is_stale: Callable[[str], bool]) -> float:
-        """Claim the right to follow a task at its host, so that servers sharing this ledger do not all poll it.
-
-        Returns 0 when `holder` now has it, else how many seconds the current holder's claim still runs.
-        """
-        now = time.time()
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                row = self._db.execute("SELECT holder, until FROM leases WHERE task_id = ?", (task_id,)).fetchone()
-                if row and row[0] != holder and row[1] > now and not is_stale(row[0]):
-                    self._db.execute("COMMIT")
-                    return row[1] - now
-                self._db.execute("INSERT OR REPLACE INTO leases (task_id, holder, until) VALUES (?, ?, ?)",
-                                 (task_id, holder, now + seconds))
-                self._db.execute("COMMIT")
-                return 0.0
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-
-    def release_lease(self, task_id: str, holder: str) -> None:
-        self._write("DELETE FROM leases WHERE task_id = ? AND holder = ?", (task_id, holder))
 
     def find_duplicate(self, fingerprint: str, owner: str, succeeded_since: float) -> TaskRecord | None:
         with self._lock:
             row = self._db.execute(
-                f"SELECT {', '.join(_COLUMNS)} FROM tasks WHERE fingerprint = ? AND owner = ? AND "
+                f"{_SELECT} WHERE fingerprint = ? AND owner = ? AND "
                 "(status IN ('queued', 'running') OR (status = 'succeeded' AND finished_at >= ?)) "
                 "ORDER BY created_at DESC LIMIT 1", (fingerprint, owner, succeeded_since)).fetchone()
         return _decode(row) if row else None
 
-    def spent_since(self, since: float) -> float:
-        """Estimated spend of the tasks created since `since` that were not refused or canceled unsent."""
+    def spent_since(self, since: float, owner: str = "") -> float:
+        """Estimated spend of the tasks created since `since` that may have reached a host."""
         with self._lock:
             row = self._db.execute(
-                "SELECT COALESCE(SUM(cost_estimate), 0) FROM tasks WHERE created_at >= ? AND "
-                "(status IN ('queued', 'running', 'succeeded') OR (status = 'canceled' AND provider_task_id IS NOT NULL))",
-                (since,)).fetchone()
+                "SELECT COALESCE(SUM(cost_estimate), 0) FROM tasks WHERE owner = ? AND created_at >= ? AND "
+                "(status IN ('queued', 'running', 'succeeded') OR (phase = 'canceled' AND provider_task_id IS NOT NULL))",
+                (owner, since)).fetchone()
         return float(row[0])
 
-    def provider_ids(self, provider: str) -> set[str]:
+    def followed(self, provider: str, provider_task_ids: Sequence[str]) -> set[str]:
+        """Which of these host jobs a task already follows."""
+        if not provider_task_ids:
+            return set()
+        marks = ", ".join("?" for _ in provider_task_ids)
         with self._lock:
-            rows = self._db.execute("SELECT provider_task_id FROM tasks WHERE provider = ? AND provider_task_id IS "
-                                    "NOT NULL", (provider,)).fetchall()
+            rows = self._db.execute(f"SELECT provider_task_id FROM tasks WHERE provider = ? AND provider_task_id IN "
+                                    f"({marks})", (provider, *provider_task_ids)).fetchall()
         return {r[0] for r in rows}
 
     def unfinished(self) -> list[TaskRecord]:
         with self._lock:
-            rows = self._db.execute(
-                f"SELECT {', '.join(_COLUMNS)} FROM tasks WHERE status IN ('queued', 'running') ORDER BY created_at"
-            ).fetchall()
+            rows = self._db.execute(f"{_SELECT} WHERE phase NOT IN ('succeeded', 'failed', 'canceled') "
+                                    "ORDER BY created_at").fetchall()
         return [_decode(r) for r in rows]
+
+    # -- leases: which server of several sharing this ledger follows a task
+
+    def take_lease(self, task_id: str, holder: str, seconds: float, is_stale: Callable[[str], bool]) -> float:
+        """Claim the right to follow a task at its host. Returns 0 when `holder` has it, else the seconds the
+        current holder's claim still runs."""
+        now = time.time()
+
+        def work(db: sqlite3.Connection) -> float:
+            row = db.execute("SELECT holder, until FROM leases WHERE task_id = ?", (task_id,)).fetchone()
+            if row and row[0] != holder and row[1] > now and not is_stale(row[0]):
+                return row[1] - now
+            db.execute("INSERT OR REPLACE INTO leases (task_id, holder, until) VALUES (?, ?, ?)",
+                       (task_id, holder, now + seconds))
+            return 0.0
+
+        return self._transaction(work)
+
+    def renew_leases(self, holder: str, seconds: float) -> int:
+        """Extend every claim `holder` has, in one statement, whatever the number of tasks."""
+        until = time.time() + seconds
+        return self._transaction(
+            lambda db: db.execute("UPDATE leases SET until = ? WHERE holder = ?", (until, holder)).rowcount)
+
+    def holds_lease(self, task_id: str, holder: str) -> bool:
+        with self._lock:
+            row = self._db.execute("SELECT holder, until FROM leases WHERE task_id = ?", (task_id,)).fetchone()
+        return row is not None and row[0] == holder and row[1] > time.time()
+
+    def release_lease(self, task_id: str, holder: str) -> None:
+        self._transaction(lambda db: db.execute("DELETE FROM leases WHERE task_id = ? AND holder = ?",
+                                                (task_id, holder)))
 
 
 def _encode(column: str, value: Any) -> Any:

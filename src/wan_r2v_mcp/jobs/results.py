@@ -58,12 +58,41 @@ def iso(ts: float | None) -> str | None:
     return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="seconds") if ts is not None else None
 
 
-async def save(task_id: str, folder: Path, write_video: Any) -> tuple[Path, Path | None]:
-    """Run `write_video(part_path)` and move the result into place; returns (video, poster)."""
+def check_video(path: Path, expected_seconds: float) -> float:
+    """What was downloaded counts only if it is a video of about the length asked for; returns its duration."""
+    import av
+
+    from ..errors import ResultInvalid
+
+    try:
+        with av.open(str(path), options={"protocol_whitelist": "file"}) as container:
+            if not container.streams.video:
+                raise ResultInvalid("the result has no video stream", fix="the server tries again on its own")
+            seconds = container.duration / 1_000_000 if container.duration else None
+            if seconds is None:
+                stream = container.streams.video[0]
+                if stream.duration and stream.time_base:
+                    seconds = float(stream.duration * stream.time_base)
+    except ResultInvalid:
+        raise
+    except Exception as exc:  # HTML, a truncated body, anything PyAV cannot open
+        raise ResultInvalid(f"the result is not a readable video ({type(exc).__name__})",
+                            fix="the server tries again on its own") from None
+    tolerance = max(1.5, 0.25 * expected_seconds)
+    if seconds is None or abs(seconds - expected_seconds) > tolerance:
+        got = "an unknown length" if seconds is None else f"{seconds:.1f} s"
+        raise ResultInvalid(f"the result lasts {got}, not the {expected_seconds:g} s asked",
+                            limit=f"within {tolerance:g} s of the duration asked", fix="the server tries again on its own")
+    return seconds
+
+
+async def save(task_id: str, folder: Path, write_video: Any, expected_seconds: float) -> tuple[Path, Path | None]:
+    """Run `write_video(part_path)`, check the video, and move it into place; returns (video, poster)."""
     dest = folder / f"{task_id}.mp4"
     part = folder / f".{task_id}.{secrets.token_hex(4)}.part"
     try:
         await write_video(part)
+        await anyio.to_thread.run_sync(check_video, part, expected_seconds)
         await anyio.to_thread.run_sync(_fsync_replace, part, dest)
     finally:
         part.unlink(missing_ok=True)

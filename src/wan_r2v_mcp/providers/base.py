@@ -1,9 +1,11 @@
 """The one interface every host of Wan 2.7 R2V sits behind.
 
 A provider is in charge of: turning the canonical request into its host's payload (a pure function),
-putting local references in the host's own storage, creating, polling and cancelling one job, and
-fetching the finished video's bytes. It is not in charge of: the ledger, deciding when to poll or
-whether a create may be retried, or where results land. Those belong to the runner.
+putting local references in the host's own storage, creating, polling and cancelling one job, listing
+the jobs a lost create may have made, and fetching the finished video's bytes, each in one attempt
+under a deadline. It is not in charge of: the ledger, deciding when to poll, whether to try again or
+which job is a task's, or where results land. Those belong to the follower. A provider sees plain
+values (a `JobRef`), never the ledger's row.
 """
 
 from __future__ import annotations
@@ -14,12 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ..errors import InputError
+from ..errors import InputError, ProviderUnavailable
 from ..schema import Limits, R2VRequest, Status, TaskError
 
 if TYPE_CHECKING:
     from ..config import Settings
-    from ..jobs.ledger import TaskRecord
     from ..references.intake import Intake, Reference
 
 # The optional canonical fields, with the value that means "not used".
@@ -45,8 +46,28 @@ class Capabilities:
     max_voices: int = Limits.REFERENCES_MAX
     poll_initial_seconds: float = 3.0  # then x1.5 per poll up to poll_max_seconds
     poll_max_seconds: float = 15.0
-    max_polls_per_second: float = 10.0
+    max_polls_per_second: float = 10.0  # our pace for this host's status calls, all tasks together
     local: bool = False
+    cancel_is_request: bool = False  # a cancel of a running job is only a signal: keep following it
+    model: str = ""  # the host's name for Wan 2.7 R2V, as its job listings show it
+
+
+@dataclass(frozen=True)
+class JobRef:
+    """What a provider needs to address one job at its host."""
+
+    provider_task_id: str
+    payload: dict[str, Any] | None = None  # the preview renders again from it after a restart
+
+
+@dataclass(frozen=True)
+class HostCandidate:
+    """A job the host lists, as evidence for a create whose answer was lost."""
+
+    provider_task_id: str
+    created_at: float | None  # epoch seconds, when the host says
+    model: str | None
+    prompt: str | None  # None while the host does not show it (DashScope: only once the job succeeded)
 
 
 @dataclass
@@ -61,6 +82,7 @@ class HostJob:
     video_url_expires_at: float | None = None
     billable_seconds: float | None = None
     error: TaskError | None = None
+    prompt: str | None = None  # the job's prompt, where the host shows it (evidence for reconciliation)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -71,6 +93,11 @@ class Provider(ABC):
     capabilities: ClassVar[Capabilities]
 
     def __init__(self, settings: Settings):
+        caps = self.capabilities
+        if caps.key_env and not settings.api_key(caps.name):
+            raise ProviderUnavailable(f"{caps.title} needs an API key and {caps.key_env} is not set", field="provider",
+                                      fix=f"set {caps.key_env} in the server's environment, or try "
+                                          "provider=\"preview\" for a free offline draft")
         self.settings = settings
 
     # -- checks before anything is uploaded or paid
@@ -119,23 +146,23 @@ class Provider(ABC):
 
     @abstractmethod
     async def submit(self, payload: dict[str, Any]) -> HostJob:
-        """Create the job. Never retried blindly by the caller: a create may already have been paid for."""
+        """Create the job, once. Raises `SubmitUnknown` when it may or may not have been made."""
 
     @abstractmethod
-    async def poll(self, record: TaskRecord) -> HostJob:
+    async def poll(self, job: JobRef) -> HostJob:
         """The job's state now."""
 
     @abstractmethod
-    async def cancel(self, record: TaskRecord) -> HostJob | None:
+    async def cancel(self, job: JobRef) -> HostJob | None:
         """Ask the host to stop the job; the job's state after the request, when the host says."""
 
     @abstractmethod
     async def download(self, job: HostJob, dest: Path, progress: ProgressFn | None = None) -> None:
-        """Write the finished video to `dest` (a temporary file the runner renames)."""
+        """Write the finished video to `dest` (a new temporary file), in one attempt under a deadline."""
 
-    async def find_submitted(self, record: TaskRecord, *, since: float, exclude: set[str]) -> list[str] | None:
-        """Ids of jobs this host created since `since` that are not in `exclude`: the candidates for a create
-        whose answer was lost. None when the host cannot list its jobs."""
+    async def find_submitted(self, *, since: float, until: float) -> list[HostCandidate] | None:
+        """Jobs of this model the host made between `since` and `until` (epoch seconds): the candidates for a
+        create whose answer was lost. None when the host cannot list its jobs."""
         return None
 
     async def aclose(self) -> None:

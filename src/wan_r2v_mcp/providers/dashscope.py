@@ -7,27 +7,40 @@ region-bound keys (Singapore and Beijing), result URLs valid for 24 h.
 
 from __future__ import annotations
 
+import hashlib
 import mimetypes
 import re
 import time
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
 import anyio
 import httpx
 
-from ..errors import ProviderError
-from ..references.probe import content_hash
+from ..errors import (
+    AccessDenied,
+    AuthFailed,
+    Billing,
+    GenerationFailed,
+    HostRefused,
+    HostUnavailable,
+    InvalidParameter,
+    ModelUnavailable,
+    Moderation,
+    NotConfigured,
+    ProviderError,
+    SubmitUnknown,
+    Throttled,
+    UploadFailed,
+    UploadRetryable,
+)
 from ..schema import MODEL_ID, R2VRequest, TaskError
-from . import http
-from .base import Capabilities, HostJob
+from .base import Capabilities, HostCandidate, HostJob, JobRef
 from .hosted import HostedProvider
 from .uploads import UploadCache
 
 if TYPE_CHECKING:
-    from ..jobs.ledger import TaskRecord
     from ..references.intake import Intake, Reference
 
 REGIONS = {
@@ -59,6 +72,7 @@ class DashScopeProvider(HostedProvider):
         title="DashScope",
         key_env="DASHSCOPE_API_KEY",
         supports=frozenset({"negative_prompt", "first_frame", "voices", "prompt_extend", "watermark", "seed"}),
+        model=MODEL_ID,
     )
 
     def __init__(self, settings: Any):
@@ -69,14 +83,17 @@ class DashScopeProvider(HostedProvider):
         elif region in REGIONS:
             base_url = REGIONS[region]
         else:
-            raise ProviderError(f"DASHSCOPE_REGION={region!r} is not a region that serves {MODEL_ID}",
-                                code="not_configured",
+            raise NotConfigured(f"DASHSCOPE_REGION={region!r} is not a region that serves {MODEL_ID}",
                                 fix="set DASHSCOPE_REGION to singapore or beijing, or DASHSCOPE_BASE_URL to the API base")
         self.region = region
-        headers = {"Authorization": f"Bearer {settings.api_key('dashscope')}", "Content-Type": "application/json"}
+        key = settings.api_key("dashscope") or ""
+        auth = {"Authorization": f"Bearer {key}"}
         if settings.dashscope_workspace_id:
-            headers["X-DashScope-WorkSpace"] = settings.dashscope_workspace_id
-        self._open(base_url, headers)
+            auth["X-DashScope-WorkSpace"] = settings.dashscope_workspace_id
+        self._open(base_url, auth)
+        # oss:// uploads are bound to the account, model and region (providers.md §10): never share them across
+        # keys or endpoints. The key itself is not stored, only a digest of it.
+        self._upload_scope = "dashscope:" + hashlib.sha256(f"{key}\n{base_url}\n{region}".encode()).hexdigest()[:24]
         self._uploads = UploadCache(settings.ledger_path.parent / "uploads.json")
 
     # -- the payload
@@ -109,15 +126,15 @@ class DashScopeProvider(HostedProvider):
     # -- uploads (the temporary-file flow: getPolicy, a form POST to OSS, an oss:// URL)
 
     async def upload(self, ref: Reference) -> str:
-        path = ref.path
-        assert path is not None
-        digest = await anyio.to_thread.run_sync(content_hash, path)
-        if (cached := self._uploads.get("dashscope", digest)) is not None:
+        opened = ref.opened
+        assert opened is not None
+        digest = await anyio.to_thread.run_sync(opened.sha256)
+        if (cached := self._uploads.get(self._upload_scope, digest)) is not None:
             return cached
         policy = await self._call("GET", "/uploads", params={"action": "getPolicy", "model": MODEL_ID})
         data = policy.get("data") or {}
         try:
-            key = f"{data['upload_dir']}/ref-{uuid.uuid4().hex}{path.suffix.lower()}"  # never the user's file name
+            key = f"{data['upload_dir']}/ref-{uuid.uuid4().hex}{opened.suffix}"  # never the user's file name
             fields = {
                 "OSSAccessKeyId": data["oss_access_key_id"],
                 "Signature": data["signature"],
@@ -126,90 +143,90 @@ class DashScopeProvider(HostedProvider):
                 "x-oss-object-acl": data["x_oss_object_acl"],
                 "x-oss-forbid-overwrite": data["x_oss_forbid_overwrite"],
                 "success_action_status": "200",
-                "x-oss-content-type": mimetypes.guess_type(path.name)[0] or "application/octet-stream",
+                "x-oss-content-type": mimetypes.guess_type(f"x{opened.suffix}")[0] or "application/octet-stream",
             }
-            upload_host = data["upload_host"]
-        except KeyError as exc:
-            raise ProviderError(f"DashScope's upload policy lacked {exc.args[0]}", code="upload_failed", retryable=True,
-                                fix="try again; if it persists, pass the reference as an https URL") from None
-        content_type = fields["x-oss-content-type"]
-        for attempt in range(3):
-            try:
-                with open(path, "rb") as fh:  # streamed from disk in 64 KB chunks by httpx
-                    async with httpx.AsyncClient(timeout=http.TIMEOUT) as oss:  # no API key goes to OSS
-                        response = await oss.post(upload_host, data=fields,
-                                                  files={"file": (Path(key).name, fh, content_type)})
-            except httpx.TransportError as exc:
-                if attempt == 2:
-                    raise ProviderError(f"uploading {ref.label} failed: {type(exc).__name__}", code="upload_failed",
-                                        retryable=True, fix="check the network and try again") from None
-                await anyio.sleep(1.5 * (attempt + 1))
-                continue
-            if response.status_code == 200:
-                break
-            if response.status_code < 500 or attempt == 2:
-                raise ProviderError(f"uploading {ref.label} was refused with HTTP {response.status_code}",
-                                    code="upload_failed", host_message=response.text[:300],
-                                    fix="try again; if it persists, pass the reference as an https URL")
-            await anyio.sleep(1.5 * (attempt + 1))
+            upload_host = str(data["upload_host"])
+        except (KeyError, TypeError) as exc:
+            raise UploadRetryable(f"DashScope's upload policy lacked {exc.args[0] if exc.args else 'a field'}",
+                                  fix="try again; if it persists, pass the reference as an https URL") from None
+        try:
+            with anyio.fail_after(self.settings.upload_deadline_seconds):  # the checked bytes, streamed from the open file
+                response = await self._http.post(upload_host, data=fields, files={
+                    "file": (Path(key).name, opened.reader(), fields["x-oss-content-type"])})
+        except (httpx.TransportError, TimeoutError) as exc:
+            raise UploadRetryable(f"uploading {ref.label} failed: {type(exc).__name__}",
+                                  fix="check the network and try again") from None
+        if response.status_code != 200:
+            cls = UploadRetryable if response.status_code >= 500 else UploadFailed
+            raise cls(f"uploading {ref.label} was refused with HTTP {response.status_code}",
+                      host_message=response.text[:300],
+                      fix="try again; if it persists, pass the reference as an https URL")
         address = f"oss://{key}"
-        self._uploads.put("dashscope", digest, address, UPLOAD_TTL_SECONDS)
+        self._uploads.put(self._upload_scope, digest, address, UPLOAD_TTL_SECONDS)
         return address
 
     # -- the job
 
     async def submit(self, payload: dict[str, Any]) -> HostJob:
         headers = {"X-DashScope-Async": "enable"}
-        if any(str(v).startswith("oss://") for item in payload["input"]["media"] for v in item.values()):
+        media = payload["input"]["media"]
+        if any(str(v).startswith("oss://") for item in media for v in item.values()):
             headers["X-DashScope-OssResourceResolve"] = "enable"
-        body = await self._call("POST", CREATE_PATH, json=payload, headers=headers, creates=True)
-        output = body.get("output") or {}
-        task_id = str(output.get("task_id") or "")
+        try:
+            body = await self._call("POST", CREATE_PATH, json=payload, headers=headers, creates=True)
+        except InvalidParameter as exc:
+            if len(media) > 5 and any(m.get("type") == "first_frame" for m in media):
+                # The create schema caps `media` at 5 items while the prose allows 5 references plus a first frame
+                # (providers.md §10): say which it is.
+                raise InvalidParameter(
+                    f"DashScope refused {len(media)} media items: its create schema takes at most 5, counting the "
+                    "first frame with the references", host_message=exc.message,
+                    fix="give at most 4 references with a first_frame, or drop the first_frame") from None
+            raise
+        output = body.get("output") if isinstance(body, dict) else None
+        task_id = str((output or {}).get("task_id") or "")
         if not _TASK_ID.match(task_id):
-            raise ProviderError("DashScope accepted the request but returned no usable task id",
-                                code="submit_unknown", fix="check the DashScope console for a new task before retrying")
-        return self._job(task_id, output, body.get("usage"))
+            raise SubmitUnknown("DashScope accepted the request but returned no usable task id",
+                                fix="the job may exist at DashScope; it is looked for, never sent again")
+        return self._job(task_id, output or {}, body.get("usage"))
 
-    async def poll(self, record: TaskRecord) -> HostJob:
-        task_id = self._checked(record.provider_task_id)
+    async def poll(self, job: JobRef) -> HostJob:
+        task_id = self._checked(job.provider_task_id)
         body = await self._call("GET", f"/tasks/{task_id}")
         return self._job(task_id, body.get("output") or {}, body.get("usage"))
 
-    async def cancel(self, record: TaskRecord) -> HostJob | None:
+    async def cancel(self, job: JobRef) -> HostJob | None:
         try:
-            await self._call("POST", f"/tasks/{self._checked(record.provider_task_id)}/cancel")
+            await self._call("POST", f"/tasks/{self._checked(job.provider_task_id)}/cancel")
         except ProviderError as exc:
             if exc.retryable:
                 raise
-        job = await self.poll(record)
-        if job.status in ("queued", "running"):
-            job.stage = f"{job.stage}; DashScope cancels only tasks still queued, so this one will run to its end"
-        return job
+        state = await self.poll(job)
+        if state.status in ("queued", "running"):
+            state.stage = f"{state.stage}; DashScope cancels only tasks still queued, so this one will run to its end"
+        return state
 
-    async def find_submitted(self, record: TaskRecord, *, since: float, exclude: set[str]) -> list[str] | None:
-        # The task list takes local (UTC+8) times; a wide window plus our own filter copes with either reading.
+    async def find_submitted(self, *, since: float, until: float) -> list[HostCandidate] | None:
+        # The list takes UTC+8 times and a range of at most 24 hours (providers.md §10): query inside it.
         fmt = "%Y%m%d%H%M%S"
-        params = {"start_time": time.strftime(fmt, time.gmtime(since - 9 * 3600)),
-                  "end_time": time.strftime(fmt, time.gmtime(time.time() + 9 * 3600)),
-                  "model_name": MODEL_ID, "page_no": 1, "page_size": 100}
-        body = await self._call("GET", "/tasks", params=params)
-        rows = body.get("data") or (body.get("output") or {}).get("data") or []
-        found = []
-        for row in rows:
-            task_id = str(row.get("task_id") or "")
-            created = row.get("gmt_create")
-            if not _TASK_ID.match(task_id) or task_id in exclude:
-                continue
-            if isinstance(created, (int, float)) and created / 1000 < since:
-                continue
-            found.append(task_id)
-        prompt = (record.request or {}).get("prompt")
-        matching = []
-        for task_id in found[:10]:  # a job whose prompt is known and differs is someone else's
-            output = (await self._call("GET", f"/tasks/{quote(task_id, safe='')}")).get("output") or {}
-            if output.get("orig_prompt") in (None, prompt):
-                matching.append(task_id)
-        return matching
+        until = min(until, since + 23.5 * 3600)
+        found: list[HostCandidate] = []
+        for page in range(1, 11):
+            params = {"start_time": time.strftime(fmt, time.gmtime(since + 8 * 3600)),
+                      "end_time": time.strftime(fmt, time.gmtime(until + 8 * 3600)),
+                      "model_name": MODEL_ID, "page_no": page, "page_size": 100}
+            body = await self._call("GET", "/tasks", params=params)
+            rows = body.get("data") or (body.get("output") or {}).get("data") or []
+            for row in rows:
+                task_id = str(row.get("task_id") or "")
+                if not _TASK_ID.match(task_id):
+                    continue
+                created = row.get("gmt_create")
+                found.append(HostCandidate(task_id, created / 1000 if isinstance(created, (int, float)) else None,
+                                           row.get("model_name"), None))  # the prompt shows only on success
+            if len(rows) < 100:
+                break
+        return found
 
     # -- talking to the API
 
@@ -217,6 +234,8 @@ class DashScopeProvider(HostedProvider):
         raw = str(output.get("task_status") or "UNKNOWN").upper()
         status = STATUS.get(raw, "running")
         job = HostJob(task_id, status, stage=f"DashScope {raw}")  # type: ignore[arg-type]
+        if isinstance(output.get("orig_prompt"), str):
+            job.prompt = output["orig_prompt"]
         if status == "succeeded":
             job.video_url = output.get("video_url")
             job.video_url_expires_at = time.time() + RESULT_TTL_SECONDS
@@ -241,10 +260,20 @@ class DashScopeProvider(HostedProvider):
             body = response.json()
         except ValueError:
             body = {}
+        if not isinstance(body, dict):
+            body = {}
         code = str(body.get("code") or f"HTTP{response.status_code}")
         err = _task_error(code, body.get("message"), self.region, response.status_code)
-        retryable = response.status_code == 429 or response.status_code >= 500
-        return ProviderError(err.message, code=err.code, fix=err.hint, retryable=retryable)
+        cls = ERROR_CLASSES.get(err.code, HostUnavailable if response.status_code >= 500 else HostRefused)
+        return cls(err.message, fix=err.hint)
+
+
+# Our wire codes (from `_task_error`) and the error class of each meaning.
+ERROR_CLASSES: dict[str, type[ProviderError]] = {
+    "auth_failed": AuthFailed, "access_denied": AccessDenied, "host_invalid_parameter": InvalidParameter,
+    "content_moderation": Moderation, "rate_limited": Throttled, "billing": Billing,
+    "model_unavailable": ModelUnavailable, "host_unavailable": HostUnavailable, "generation_failed": GenerationFailed,
+}
 
 
 def _task_error(code: str, message: Any, region: str, status: int | None = None) -> TaskError:

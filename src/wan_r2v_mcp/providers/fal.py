@@ -11,18 +11,14 @@ import mimetypes
 import re
 import uuid
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlparse
 
-import httpx
-
-from ..errors import ProviderError
+from ..errors import ProviderError, SubmitUnknown, UploadRetryable
 from ..schema import R2VRequest, TaskError
-from . import http
-from .base import Capabilities, HostJob
+from .base import Capabilities, HostJob, JobRef
 from .hosted import HostedProvider
 
 if TYPE_CHECKING:
-    from ..jobs.ledger import TaskRecord
     from ..references.intake import Intake, Reference
 
 QUEUE_URL = "https://queue.fal.run"
@@ -43,12 +39,15 @@ class FalProvider(HostedProvider):
         key_env="FAL_KEY",
         supports=frozenset({"negative_prompt", "shot_type", "seed"}),
         duration_max=10,
+        cancel_is_request=True,
+        model=ENDPOINT,
     )
 
     def __init__(self, settings: Any):
         super().__init__(settings)
         self.rest_url = (settings.fal_rest_url or REST_URL).rstrip("/")
-        self._open(settings.fal_queue_url or QUEUE_URL, {"Authorization": f"Key {settings.api_key('fal')}"})
+        self._open(settings.fal_queue_url or QUEUE_URL, {"Authorization": f"Key {settings.api_key('fal')}"},
+                   extra_hosts=(urlparse(self.rest_url).hostname or "",))
 
     def build_payload(self, request: R2VRequest, intake: Intake, urls: dict[str, str]) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -57,7 +56,7 @@ class FalProvider(HostedProvider):
             "reference_video_urls": [urls[r.label] for r in intake.references if r.role == "reference_video"],
             "aspect_ratio": request.aspect_ratio,
             "resolution": request.resolution,
-            "duration": str(request.duration),  # fal's schema takes the seconds as a string enum
+            "duration": request.duration,  # an integer since August 2026 (providers.md §10)
         }
         if request.negative_prompt:
             body["negative_prompt"] = request.negative_prompt
@@ -68,46 +67,39 @@ class FalProvider(HostedProvider):
         return body
 
     async def upload(self, ref: Reference) -> str:
-        path = ref.path
-        assert path is not None
-        content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        opened = ref.opened
+        assert opened is not None
+        content_type = mimetypes.guess_type(f"x{opened.suffix}")[0] or "application/octet-stream"
         init = await self._call("POST", f"{self.rest_url}/storage/upload/initiate", params={"storage_type": "gcs"},
-                                json={"file_name": f"ref-{uuid.uuid4().hex}{path.suffix.lower()}",
+                                json={"file_name": f"ref-{uuid.uuid4().hex}{opened.suffix}",
                                       "content_type": content_type})
-        if not init.get("upload_url") or not init.get("file_url"):
-            raise ProviderError(f"fal gave no upload address for {ref.label}", code="upload_failed", retryable=True,
-                                fix="try again; or pass the reference as an https URL")
-        async with httpx.AsyncClient(timeout=http.TIMEOUT) as storage:  # the signed URL needs no key
-            response = await storage.put(init["upload_url"], content=http.file_chunks(path),
-                                         headers={"Content-Type": content_type,
-                                                  "Content-Length": str(path.stat().st_size)})
-        if response.status_code >= 300:
-            raise ProviderError(f"uploading {ref.label} to fal failed with HTTP {response.status_code}",
-                                code="upload_failed", retryable=response.status_code >= 500,
-                                fix="try again; or pass the reference as an https URL")
-        return init["file_url"]
+        if not isinstance(init, dict) or not init.get("upload_url") or not init.get("file_url"):
+            raise UploadRetryable(f"fal gave no upload address for {ref.label}",
+                                  fix="try again; or pass the reference as an https URL")
+        await self._put(str(init["upload_url"]), ref, content_type)  # the signed URL needs no key
+        return str(init["file_url"])
 
     async def submit(self, payload: dict[str, Any]) -> HostJob:
         body = await self._call("POST", f"/{ENDPOINT}", json=payload, creates=True)
-        request_id = str(body.get("request_id") or "")
+        request_id = str((body or {}).get("request_id") or "") if isinstance(body, dict) else ""
         if not self.task_id_pattern.match(request_id):
-            raise ProviderError("fal accepted the request but returned no usable request id", code="submit_unknown",
-                                fix="check your fal dashboard before retrying")
+            raise SubmitUnknown("fal accepted the request but returned no usable request id",
+                                fix="the job may exist at fal; fal cannot list jobs, so check your fal dashboard")
         return HostJob(request_id, "queued", stage="fal IN_QUEUE")
 
-    async def poll(self, record: TaskRecord) -> HostJob:
-        rid = self._checked(record.provider_task_id)
+    async def poll(self, job: JobRef) -> HostJob:
+        rid = self._checked(job.provider_task_id)
         body = await self._call("GET", f"/{REQUESTS}/{rid}/status")
         raw = str(body.get("status") or "IN_QUEUE").upper()
         status = STATUS.get(raw, "running")
         stage = f"fal {raw}" + (f", position {body['queue_position']} in queue" if body.get("queue_position") else "")
         if status != "succeeded":
-            job = HostJob(record.provider_task_id or "", status, stage=stage)  # type: ignore[arg-type]
+            state = HostJob(job.provider_task_id, status, stage=stage)  # type: ignore[arg-type]
             if status == "failed":
-                job.error = TaskError(code="generation_failed", message="fal reported the request failed",
-                                      hint="try again")
-            return job
-        return await self._result(record.provider_task_id or "")
+                state.error = TaskError(code="generation_failed", message="fal reported the request failed",
+                                        hint="try again")
+            return state
+        return await self._result(job.provider_task_id)
 
     async def _result(self, request_id: str) -> HostJob:
         """COMPLETED is decided by the result: an error there means the run failed."""
@@ -127,14 +119,19 @@ class FalProvider(HostedProvider):
                                            hint="try again"))
         return HostJob(request_id, "succeeded", stage="fal COMPLETED", progress=1.0, video_url=url)
 
-    async def cancel(self, record: TaskRecord) -> HostJob | None:
-        rid = self._checked(record.provider_task_id)
+    async def cancel(self, job: JobRef) -> HostJob | None:
+        rid = self._checked(job.provider_task_id)
         try:
             body = await self._call("PUT", f"/{REQUESTS}/{rid}/cancel")
         except ProviderError as exc:  # ALREADY_COMPLETED or NOT_FOUND: the request's own state says what happened
             if exc.retryable:
                 raise
-            return await self.poll(record)
-        if str(body.get("status", "")).upper() == "ALREADY_COMPLETED":
-            return await self.poll(record)
-        return HostJob(record.provider_task_id or "", "canceled", stage="fal cancellation requested")
+            return await self.poll(job)
+        if str((body or {}).get("status", "")).upper() == "ALREADY_COMPLETED":
+            return await self.poll(job)
+        # CANCELLATION_REQUESTED: only a signal to a running request, which may still finish and bill
+        # (providers.md §10); the follower keeps following it.
+        state = await self.poll(job)
+        if state.status in ("queued", "running"):
+            state.stage = "fal cancellation requested; following the request until fal says it ended"
+        return state

@@ -11,16 +11,12 @@ import mimetypes
 import re
 from typing import TYPE_CHECKING, Any
 
-import httpx
-
-from ..errors import InputError, ProviderError, clean_remote_text
+from ..errors import HostRefused, InputError, ProviderError, SubmitUnknown, UploadRetryable, clean_remote_text
 from ..schema import R2VRequest, TaskError
-from . import http
-from .base import Capabilities, HostJob
+from .base import Capabilities, HostJob, JobRef
 from .hosted import HostedProvider
 
 if TYPE_CHECKING:
-    from ..jobs.ledger import TaskRecord
     from ..references.intake import Intake, Reference
 
 BASE_URL = "https://api.inference.sh"
@@ -52,6 +48,7 @@ class InferenceShProvider(HostedProvider):
         key_env="INFERENCE_API_KEY",
         supports=frozenset({"negative_prompt", "first_frame", "voices", "prompt_extend", "watermark", "seed"}),
         max_voices=1,
+        model=APP,
     )
 
     def __init__(self, settings: Any):
@@ -119,35 +116,29 @@ class InferenceShProvider(HostedProvider):
             self._schema_fields = set()  # fall back to the known names
 
     async def upload(self, ref: Reference) -> str:
-        path = ref.path
-        assert path is not None
-        content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-        size = path.stat().st_size
+        opened = ref.opened
+        assert opened is not None
+        content_type = mimetypes.guess_type(f"x{opened.suffix}")[0] or "application/octet-stream"
+        # As the SDK makes them (providers.md §4.2, §10): no `public: false`, since the app hands each file's
+        # URI to DashScope, which must be able to fetch it.
         body = await self._call("POST", "/files", json={"files": [{
-            "uri": "", "filename": f"ref{path.suffix.lower()}", "content_type": content_type, "size": size,
-            "public": False}]})
-        files = body if isinstance(body, list) else body.get("files") or []
-        if not files or not files[0].get("upload_url") or not files[0].get("uri"):
-            raise ProviderError(f"inference.sh gave no upload address for {ref.label}", code="upload_failed",
-                                retryable=True, fix="try again; or pass the reference as an https URL")
-        async with httpx.AsyncClient(timeout=http.TIMEOUT) as storage:  # no API key goes to storage
-            response = await storage.put(files[0]["upload_url"], content=http.file_chunks(path),
-                                         headers={"Content-Type": content_type, "Content-Length": str(size)})
-        if response.status_code >= 300:
-            raise ProviderError(f"uploading {ref.label} to inference.sh failed with HTTP {response.status_code}",
-                                code="upload_failed", retryable=response.status_code >= 500,
-                                fix="try again; or pass the reference as an https URL")
-        return files[0]["uri"]
+            "uri": "", "filename": f"ref{opened.suffix}", "content_type": content_type, "size": opened.size}]})
+        files = body if isinstance(body, list) else (body.get("files") or []) if isinstance(body, dict) else []
+        if not files or not isinstance(files[0], dict) or not files[0].get("upload_url") or not files[0].get("uri"):
+            raise UploadRetryable(f"inference.sh gave no upload address for {ref.label}",
+                                  fix="try again; or pass the reference as an https URL")
+        await self._put(str(files[0]["upload_url"]), ref, content_type)  # no API key goes to storage
+        return str(files[0]["uri"])
 
     async def submit(self, payload: dict[str, Any]) -> HostJob:
         await self._read_schema()
         if self._schema_fields:  # names may differ from the dry run's guess: map again now that the schema is known
             payload = {**payload, "input": {self._rename(k): v for k, v in payload["input"].items()}}
         body = await self._call("POST", "/apps/run", json=payload, creates=True)
-        task = body.get("task") if isinstance(body.get("task"), dict) else body
-        if not self.task_id_pattern.match(str(task.get("id") or "")):
-            raise ProviderError("inference.sh accepted the run but returned no usable task id", code="submit_unknown",
-                                fix="check your inference.sh dashboard before retrying")
+        task = body.get("task") if isinstance(body, dict) and isinstance(body.get("task"), dict) else body
+        if not isinstance(task, dict) or not self.task_id_pattern.match(str(task.get("id") or "")):
+            raise SubmitUnknown("inference.sh accepted the run but returned no usable task id",
+                                fix="the job may exist at inference.sh; check your inference.sh dashboard")
         return self._job(task)
 
     def _rename(self, key: str) -> str:
@@ -156,12 +147,12 @@ class InferenceShProvider(HostedProvider):
                 return self._name(field)
         return key
 
-    async def poll(self, record: TaskRecord) -> HostJob:
-        return self._job(await self._call("GET", f"/tasks/{self._checked(record.provider_task_id)}"))
+    async def poll(self, job: JobRef) -> HostJob:
+        return self._job(await self._call("GET", f"/tasks/{self._checked(job.provider_task_id)}"))
 
-    async def cancel(self, record: TaskRecord) -> HostJob | None:
-        await self._call("POST", f"/tasks/{self._checked(record.provider_task_id)}/cancel")
-        return await self.poll(record)
+    async def cancel(self, job: JobRef) -> HostJob | None:
+        await self._call("POST", f"/tasks/{self._checked(job.provider_task_id)}/cancel")
+        return await self.poll(job)
 
     def _job(self, task: dict[str, Any]) -> HostJob:
         raw = task.get("status")
@@ -190,9 +181,9 @@ class InferenceShProvider(HostedProvider):
         body = await super()._call(method, path, creates=creates, **kwargs)
         if isinstance(body, dict) and "data" in body and ("success" in body or "status" in body):
             if body.get("success") is False:
-                raise ProviderError(f"inference.sh refused the request. inference.sh said: "
-                                    f"{clean_remote_text(str(body.get('error') or body.get('message')), 300)}",
-                                    code="host_error", fix="check the request")
+                raise HostRefused(f"inference.sh refused the request. inference.sh said: "
+                                  f"{clean_remote_text(str(body.get('error') or body.get('message')), 300)}",
+                                  fix="check the request")
             return body["data"]  # the v1 envelope
         return body
 

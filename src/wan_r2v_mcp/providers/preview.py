@@ -17,10 +17,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..schema import MODEL_ID, OUTPUT_FPS, PIXEL_SIZES, R2VRequest, TaskError
-from .base import Capabilities, HostJob, ProgressFn, Provider
+from .base import Capabilities, HostJob, JobRef, ProgressFn, Provider
 
 if TYPE_CHECKING:
-    from ..jobs.ledger import TaskRecord
     from ..references.intake import Intake, Reference
 
 NOTICE = ("Offline preview: a storyboard drafted locally from your references, not Wan 2.7 output. "
@@ -80,7 +79,7 @@ class PreviewProvider(Provider):
         }
 
     async def upload(self, ref: Reference) -> str:
-        return str(ref.path)  # nothing leaves the machine
+        return str(ref.path)  # nothing leaves the machine: the render reads the checked file
 
     def describe(self, ref: Reference) -> str:
         return str(ref.path)
@@ -90,15 +89,15 @@ class PreviewProvider(Provider):
         self._start(job_id, payload)
         return HostJob(provider_task_id=job_id, status="running", stage="rendering", progress=0.0)
 
-    async def poll(self, record: TaskRecord) -> HostJob:
-        job_id = record.provider_task_id or ""
+    async def poll(self, job: JobRef) -> HostJob:
+        job_id = job.provider_task_id
         out = self._output(job_id)
         with self._lock:
             state = self._renders.get(job_id)
         if state is None:
             if out.exists():
                 return self._finished(job_id)
-            state = self._start(job_id, record.payload or {})  # restarted server: render again
+            state = self._start(job_id, job.payload or {})  # restarted server: render again
         if state.error:
             return HostJob(job_id, "failed", "render failed",
                            error=TaskError(code="preview_failed", message=state.error,
@@ -108,8 +107,8 @@ class PreviewProvider(Provider):
         return HostJob(job_id, "running", f"rendering frame {state.done}/{state.total}",
                        progress=state.done / max(state.total, 1))
 
-    async def cancel(self, record: TaskRecord) -> HostJob | None:
-        job_id = record.provider_task_id or ""
+    async def cancel(self, job: JobRef) -> HostJob | None:
+        job_id = job.provider_task_id
         with self._lock:
             state = self._renders.pop(job_id, None)
         if state is not None:

@@ -12,13 +12,12 @@ import time
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ProviderError, clean_remote_text
+from ..errors import SubmitUnknown, UploadRetryable, clean_remote_text
 from ..schema import R2VRequest, TaskError
-from .base import Capabilities, HostJob
+from .base import Capabilities, HostCandidate, HostJob, JobRef
 from .hosted import HostedProvider
 
 if TYPE_CHECKING:
-    from ..jobs.ledger import TaskRecord
     from ..references.intake import Intake, Reference
 
 BASE_URL = "https://api.replicate.com/v1"
@@ -38,6 +37,7 @@ class ReplicateProvider(HostedProvider):
         key_env="REPLICATE_API_TOKEN",
         supports=frozenset({"negative_prompt", "shot_type", "seed"}),
         duration_max=10,
+        model=MODEL,
     )
 
     def __init__(self, settings: Any):
@@ -62,47 +62,61 @@ class ReplicateProvider(HostedProvider):
         return {"input": inputs}
 
     async def upload(self, ref: Reference) -> str:
-        path = ref.path
-        assert path is not None
-        content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-        with open(path, "rb") as fh:  # multipart, streamed from disk by httpx
-            body = await self._call("POST", "/files", files={"content": (f"ref{path.suffix.lower()}", fh, content_type)})
-        url = (body.get("urls") or {}).get("get")
+        opened = ref.opened
+        assert opened is not None
+        content_type = mimetypes.guess_type(f"x{opened.suffix}")[0] or "application/octet-stream"
+        # multipart, streamed from the checked open file by httpx
+        body = await self._call("POST", "/files", files={"content": (f"ref{opened.suffix}", opened.reader(), content_type)})
+        url = (body.get("urls") or {}).get("get") if isinstance(body, dict) else None
         if not url:
-            raise ProviderError(f"Replicate accepted {ref.label} but returned no URL for it", code="upload_failed",
-                                retryable=True, fix="try again; or pass the reference as an https URL")
+            raise UploadRetryable(f"Replicate accepted {ref.label} but returned no URL for it",
+                                  fix="try again; or pass the reference as an https URL")
         return url
 
     async def submit(self, payload: dict[str, Any]) -> HostJob:
         body = await self._call("POST", f"/models/{MODEL}/predictions", json=payload, creates=True)
-        if not self.task_id_pattern.match(str(body.get("id") or "")):
-            raise ProviderError("Replicate accepted the request but returned no usable prediction id",
-                                code="submit_unknown", fix="check your Replicate dashboard before retrying")
+        if not isinstance(body, dict) or not self.task_id_pattern.match(str(body.get("id") or "")):
+            raise SubmitUnknown("Replicate accepted the request but returned no usable prediction id",
+                                fix="the job may exist at Replicate; it is looked for, never sent again")
         return self._job(body)
 
-    async def poll(self, record: TaskRecord) -> HostJob:
-        return self._job(await self._call("GET", f"/predictions/{self._checked(record.provider_task_id)}"))
+    async def poll(self, job: JobRef) -> HostJob:
+        return self._job(await self._call("GET", f"/predictions/{self._checked(job.provider_task_id)}"))
 
-    async def cancel(self, record: TaskRecord) -> HostJob | None:
-        return self._job(await self._call("POST", f"/predictions/{self._checked(record.provider_task_id)}/cancel"))
+    async def cancel(self, job: JobRef) -> HostJob | None:
+        return self._job(await self._call("POST", f"/predictions/{self._checked(job.provider_task_id)}/cancel"))
 
-    async def find_submitted(self, record: TaskRecord, *, since: float, exclude: set[str]) -> list[str] | None:
-        body = await self._call("GET", "/predictions")
-        prompt = (record.request or {}).get("prompt")
-        found = []
-        for p in body.get("results") or []:
-            pid, created = str(p.get("id") or ""), _timestamp(p.get("created_at"))
-            if not self.task_id_pattern.match(pid) or pid in exclude or (created is not None and created < since):
-                continue
-            if p.get("model") not in (None, MODEL) or (p.get("input") or {}).get("prompt") not in (None, prompt):
-                continue
-            found.append(pid)
+    async def find_submitted(self, *, since: float, until: float) -> list[HostCandidate] | None:
+        # The list is newest first, a page at a time (providers.md §3.1); stop once past the window.
+        found: list[HostCandidate] = []
+        url: str | None = "/predictions"
+        for _ in range(10):
+            body = await self._call("GET", url)
+            older = False
+            for p in body.get("results") or []:
+                pid, created = str(p.get("id") or ""), _timestamp(p.get("created_at"))
+                if not self.task_id_pattern.match(pid):
+                    continue
+                if created is not None and created < since:
+                    older = True
+                    continue
+                prompt = (p.get("input") or {}).get("prompt")
+                found.append(HostCandidate(pid, created, p.get("model"), prompt if isinstance(prompt, str) else None))
+            url = body.get("next")
+            if older or not url:
+                break
+            if url.startswith(self.base_url):
+                url = url[len(self.base_url):]
+            elif not url.startswith("/"):
+                break  # a next page on another host: not followed with our key
         return found
 
     def _job(self, p: dict[str, Any]) -> HostJob:
         raw = str(p.get("status") or "starting")
         status = STATUS.get(raw, "running")
         job = HostJob(str(p.get("id")), status, stage=f"Replicate {raw}")  # type: ignore[arg-type]
+        prompt = (p.get("input") or {}).get("prompt") if isinstance(p.get("input"), dict) else None
+        job.prompt = prompt if isinstance(prompt, str) else None
         if status == "succeeded":
             output = p.get("output")
             job.video_url = output[0] if isinstance(output, list) and output else output
@@ -114,8 +128,9 @@ class ReplicateProvider(HostedProvider):
                                   hint="adjust the request as the host's message says, or try again")
         return job
 
+
 def _timestamp(text: Any) -> float | None:
     try:
         return datetime.fromisoformat(str(text).replace("Z", "+00:00")).timestamp()
-    except ValueError:
+    except (ValueError, TypeError):
         return None

@@ -14,6 +14,7 @@ from ..errors import InputError, InputErrors, ReferenceError
 from ..schema import Limits, PromptFinding, ReferenceSet, ReferenceView
 from .folders import Folders
 from .labels import image_label, lint_prompt, reference_labels, video_label
+from .opened import OpenedFile
 from .probe import MediaInfo, probe
 from .sources import Source, parse_source
 
@@ -36,6 +37,7 @@ class Reference:
     media: MediaInfo | None = None
     errors: list[InputError] = field(default_factory=list)
     voice: Reference | None = None
+    opened: OpenedFile | None = None  # a local file, open from its check to its upload
 
     @property
     def ok(self) -> bool:
@@ -135,7 +137,14 @@ def _take(given: str, label: str, role: str, field_name: str, data_dir: Path, fo
         ref.errors.append(exc)
         return ref
     if ref.source.path is not None:
-        ref.media = probe(ref.source.path, max_bytes=KIND_MAX_BYTES)
+        try:
+            ref.opened = OpenedFile(ref.source.path)
+        except OSError as exc:
+            ref.errors.append(ReferenceError(f"cannot be opened as a plain file: {ref.source.path} "
+                                             f"({type(exc).__name__})", field=field_name,
+                                             fix="pass the file itself, not a symlink to it, and check its permissions"))
+            return ref
+        ref.media = probe(ref.opened, max_bytes=KIND_MAX_BYTES)
         ref.errors.extend(judge(ref.media, role, field_name))
     elif ref.kind not in ("unknown", ROLE_KIND[role]):
         ref.errors.append(ReferenceError(
@@ -167,6 +176,12 @@ class Intake:
     @property
     def views(self) -> list[ReferenceView]:
         return [r.view() for r in self.all_references]
+
+    def close(self) -> None:
+        """Close the files opened for checking and uploading."""
+        for ref in self.all_references:
+            if ref.opened is not None:
+                ref.opened.close()
 
 
 def examine(refs: ReferenceSet, prompt: str | None, data_dir: Path, folders: Folders, *,
@@ -224,5 +239,6 @@ def admit(refs: ReferenceSet, prompt: str, data_dir: Path, folders: Folders,
     intake = examine(refs, prompt, data_dir, folders)
     errors = intake.all_errors + list(extra or [])
     if errors:
+        intake.close()
         raise InputErrors(errors)
     return intake

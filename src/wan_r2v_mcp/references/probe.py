@@ -6,9 +6,10 @@ anything is decoded. Pillow and PyAV are imported only when a file gets that far
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
+
+from .opened import OpenedFile
 
 HEADER_BYTES = 64
 
@@ -55,50 +56,31 @@ def sniff(header: bytes) -> tuple[str, str | None]:
 
 
 # Probing decodes nothing: Pillow reads the header, PyAV the container's index. Results are kept
-# by (path, size, mtime) so listing a folder twice costs one stat per file.
-_cache: dict[tuple[str, int, int], MediaInfo] = {}
+# by (device, inode, size, mtime) so listing a folder twice costs one stat per file.
+_cache: dict[tuple[int, int, int, int], MediaInfo] = {}
 _CACHE_MAX = 20_000
 
 
-def probe(path: Path, *, max_bytes: dict[str, int] | None = None) -> MediaInfo:
-    st = os.stat(path)
-    key = (str(path), st.st_size, st.st_mtime_ns)
+def probe(file: Path | OpenedFile, *, max_bytes: dict[str, int] | None = None) -> MediaInfo:
+    """Judge the open file itself (a path is opened here, without following a final symlink)."""
+    if isinstance(file, Path):
+        with OpenedFile(file) as opened:
+            return probe(opened, max_bytes=max_bytes)
+    key = file.identity
     if (hit := _cache.get(key)) is not None:
         return hit
-    with open(path, "rb") as fh:
-        kind, fmt = sniff(fh.read(HEADER_BYTES))
-    info = MediaInfo(kind=kind, format=fmt, size_bytes=st.st_size)
+    kind, fmt = sniff(file.read_at(0, HEADER_BYTES))
+    info = MediaInfo(kind=kind, format=fmt, size_bytes=file.size)
     cap = (max_bytes or {}).get(kind)
-    if kind != "unknown" and (cap is None or st.st_size <= cap):
-        info = _measure(path, info)
+    if kind != "unknown" and (cap is None or file.size <= cap):
+        info = _measure(file, info)
     if len(_cache) >= _CACHE_MAX:
         _cache.clear()
     _cache[key] = info
     return info
 
 
-_hashes: dict[tuple[str, int, int], str] = {}
-
-
-def content_hash(path: Path) -> str:
-    """sha256 of a file's bytes, streamed, and remembered by (path, size, mtime)."""
-    import hashlib
-
-    st = os.stat(path)
-    key = (str(path), st.st_size, st.st_mtime_ns)
-    if (hit := _hashes.get(key)) is not None:
-        return hit
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1024 * 1024):
-            digest.update(chunk)
-    if len(_hashes) >= _CACHE_MAX:
-        _hashes.clear()
-    _hashes[key] = digest.hexdigest()
-    return _hashes[key]
-
-
-def _measure(path: Path, info: MediaInfo) -> MediaInfo:
+def _measure(file: OpenedFile, info: MediaInfo) -> MediaInfo:
     from dataclasses import replace
 
     try:
@@ -106,11 +88,12 @@ def _measure(path: Path, info: MediaInfo) -> MediaInfo:
             from PIL import Image
 
             Image.MAX_IMAGE_PIXELS = None  # we read the size from the header and judge it ourselves
-            with Image.open(path) as im:  # lazy: reads the header, decodes no pixels
+            with Image.open(file.reader()) as im:  # lazy: reads the header, decodes no pixels
                 return replace(info, width=im.width, height=im.height)
         import av
 
-        with av.open(str(path), mode="r", options={"protocol_whitelist": "file"}) as container:
+        # A file object, not a name: PyAV reads only these bytes and follows no playlist or protocol.
+        with av.open(file.reader(), mode="r", format=info.format if info.format in ("mp4", "mov", "wav", "mp3") else None) as container:
             duration = container.duration / 1_000_000 if container.duration else None
             if info.kind == "video":
                 if not container.streams.video:

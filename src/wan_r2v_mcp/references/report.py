@@ -20,16 +20,20 @@ async def build_report(query: ReferenceQuery, data_dir: Path, folders: Folders) 
     if given or query.prompt:
         intake = await anyio.to_thread.run_sync(
             lambda: examine(query, query.prompt, data_dir, folders, require_references=given))
-        if query.probe_urls:
-            from .remote import probe_remote
+        try:
+            if query.probe_urls:
+                from .remote import probe_remote
 
-            await probe_remote(intake)
-        report.references = intake.views
-        report.prompt_findings = intake.findings
-        report.ok = not intake.all_errors
-        report.problems = [e.tool_message() for e in intake.errors]
-        report.billable_input_seconds = billable_input_seconds(
-            [r.media.duration_seconds if r.media else None for r in intake.references if r.role == "reference_video"])
+                await probe_remote(intake)
+            report.references = intake.views
+            report.prompt_findings = intake.findings
+            report.ok = not intake.all_errors
+            report.problems = [e.tool_message() for e in intake.errors]
+            report.billable_input_seconds = billable_input_seconds(
+                [r.media.duration_seconds if r.media else None for r in intake.references
+                 if r.role == "reference_video"])
+        finally:
+            intake.close()
     if query.directory is not None:
         report.directory, report.candidates, report.more = await anyio.to_thread.run_sync(
             list_folder, query.directory, query.limit, folders)

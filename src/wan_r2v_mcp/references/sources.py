@@ -74,16 +74,14 @@ def parse_source(text: str, field: str, data_dir: Path, folders: Folders | None 
     lowered = text[:8].lower()
     if lowered.startswith("data:"):
         return _from_data_uri(text, field, data_dir)
-    if lowered.startswith("https://"):
-        host = urlparse(text).hostname
+    if lowered.startswith(("https://", "http://")):  # the host fetches it itself (providers.md §10)
+        try:
+            host = urlparse(text).hostname
+        except ValueError:
+            host = None
         if not host:
             raise ReferenceError("is not a valid URL", field=field, fix="give a full https:// URL")
         return Source(given=text, location="url", url=text)
-    if lowered.startswith("http://"):
-        raise ReferenceError(
-            "is a plain http URL; hosts fetch references over https only",
-            field=field, fix="use the https:// form of the URL, or a local file path",
-        )
     try:
         path = local_path(text)
     except ReferenceError as exc:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import anyio
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.tools import Tool
 from mcp.types import CallToolResult, ToolAnnotations
@@ -30,15 +29,7 @@ async def generate_r2v(ctx: Context, **arguments: Any) -> CallToolResult:
     try:
         args = parse(GenerateArgs, arguments)
         folders = app.settings.folders(await client_roots(ctx))
-        prep = await anyio.to_thread.run_sync(app.runner.prepare, args, folders)  # probes and hashes files
-        if args.dry_run:
-            return task_result(app.runner.dry_run(prep))
-        who = owner(ctx)
-        earlier = None if args.allow_duplicate else app.runner.find_duplicate(prep, owner=who)
-        task_id = earlier.task_id if earlier else await app.runner.submit(prep, owner=who)
-        view = await app.runner.wait(task_id, args.wait_seconds, ctx.report_progress, owner=who)
-        if earlier:
-            view = view.model_copy(update={"duplicate": True})
+        view = await app.runner.generate(args, folders, ctx.report_progress, owner=owner(ctx))
     except R2VError as exc:
         raise fail(exc) from None
     return task_result(view, is_error=view.status == "failed")

@@ -1,0 +1,517 @@
+"""Following a task from its intent to its video on disk: submit, watch, lease, pace, reconcile, download.
+
+This is the only code that changes a task's phase (through `Lifecycle`). One watcher per unfinished task
+runs in the server's task group, so a tool call never waits on a host: it waits on the ledger, bounded
+by the wait cap. A watcher that dies is started again; a sweep takes up any unfinished task that nobody
+follows (a crash, a server that shared this ledger and stopped).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import socket
+import time
+from typing import Any
+
+import anyio
+from anyio.abc import TaskGroup
+
+from ..config import Settings
+from ..errors import (
+    DownloadInterrupted,
+    InputError,
+    ProviderError,
+    R2VError,
+    ResultInvalid,
+    SubmitUnknown,
+)
+from ..providers.base import HostCandidate, HostJob, JobRef, Provider
+from ..providers.registry import ProviderRegistry
+from . import results
+from .ledger import Ledger, TaskRecord
+from .lifecycle import AT_HOST, Lifecycle, Phase
+from .quote import Quote, remote_addresses
+
+log = logging.getLogger(__name__)
+
+LEASE_SECONDS = 60.0  # a claim lasts this long; the keeper renews every claim of this process 4 times as often
+SWEEP_SECONDS = 20.0  # how often unfinished tasks that nobody follows are looked for
+CLOCK_SKEW = 120.0  # a host's clock may differ from ours by this much when its job list is read
+RECONCILE_GIVE_UP = 6 * 3600.0  # a create's fate still undecided after this long is reported, with the candidates
+EMPTY_LISTS_PROVE = 3  # the host's list, read this many times over half a minute, shows no job: none was made
+UPLOAD_ATTEMPTS = 3
+
+
+def _holder_is_dead(holder: str) -> bool:
+    """A claim made by a process of this machine that no longer runs (a crash, a kill -9) is void at once."""
+    host, _, rest = holder.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit() or os.name == "nt":  # os.kill(pid, 0) would kill on Windows
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+class Pacer:
+    """Spaces out the calls to one host so that all watchers together stay within its rate limit."""
+
+    def __init__(self, per_second: float):
+        self.interval = 1.0 / per_second
+        self._next = 0.0
+
+    async def wait(self) -> None:
+        now = time.monotonic()
+        slot = max(now, self._next)
+        self._next = slot + self.interval  # reserved before sleeping: no lock needed on one event loop
+        if slot > now:
+            await anyio.sleep(slot - now)
+
+
+class Follower:
+    def __init__(self, settings: Settings, ledger: Ledger, providers: ProviderRegistry, task_group: TaskGroup):
+        self.settings = settings
+        self.ledger = ledger
+        self.lifecycle = Lifecycle(ledger)
+        self.providers = providers
+        self._tg = task_group
+        self._watching: set[str] = set()
+        self._submitting: set[str] = set()
+        self._changed: dict[str, anyio.Event] = {}
+        self._pacers: dict[str, Pacer] = {}
+        self.holder = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        self.late_renewals = 0  # renewals that found a claim already past its end (bench/ reports it)
+
+    def _scaled(self, seconds: float) -> float:
+        return seconds * self.settings.time_scale
+
+    # ------------------------------------------------------------------ start and stop
+
+    def start(self) -> int:
+        """Take up every unfinished task, and keep leases and the sweep going in the background."""
+        pending = self.ledger.unfinished()
+        for record in pending:
+            self.watch(record.task_id)
+        self._tg.start_soon(self._keep_leases)
+        return len(pending)
+
+    async def _keep_leases(self) -> None:
+        """Renew this process's claims on a clock of their own, never held up by polling; sweep for orphans."""
+        next_sweep = time.monotonic() + self._scaled(SWEEP_SECONDS)
+        renewed_at = time.time()
+        while True:
+            await anyio.sleep(LEASE_SECONDS / 4)
+            now = time.time()
+            if now - renewed_at > LEASE_SECONDS:
+                self.late_renewals += 1
+            renewed_at = now
+            try:
+                await anyio.to_thread.run_sync(self.ledger.renew_leases, self.holder, LEASE_SECONDS)
+            except Exception:  # a locked or busy ledger: try again at the next beat
+                log.exception("renewing leases failed")
+            if time.monotonic() >= next_sweep:
+                next_sweep = time.monotonic() + self._scaled(SWEEP_SECONDS)
+                for record in self.ledger.unfinished():
+                    if record.task_id not in self._watching:
+                        self.watch(record.task_id)
+
+    # ------------------------------------------------------------------ waking waiters
+
+    def changed(self, task_id: str) -> anyio.Event:
+        return self._changed.setdefault(task_id, anyio.Event())
+
+    def _notify(self, task_id: str) -> None:
+        event = self._changed.pop(task_id, None)
+        if event is not None:
+            event.set()
+
+    # ------------------------------------------------------------------ submitting
+
+    def submit(self, q: Quote, owner: str) -> str:
+        """Record the intent (before anything leaves the machine) and submit in the background; returns the task id.
+        Takes ownership of the quote's open files."""
+        task_id = f"r2v_{secrets.token_urlsafe(12)}"
+        try:
+            self.ledger.insert(
+                task_id=task_id, provider=q.provider.capabilities.name, phase=Phase.PENDING.value,
+                status=Phase.PENDING.status, stage="recorded; uploading references",
+                request=q.request.model_dump(mode="json"), refs=[v.model_dump(mode="json") for v in q.intake.views],
+                cost_estimate=q.cost_estimate, billable_seconds=q.billable_seconds, owner=owner,
+                fingerprint=q.fingerprint)
+            self.ledger.take_lease(task_id, self.holder, LEASE_SECONDS, _holder_is_dead)
+        except BaseException:
+            q.close()
+            raise
+        self._submitting.add(task_id)
+        self._watching.add(task_id)
+        self._tg.start_soon(self._submit_then_follow, q, task_id)
+        return task_id
+
+    async def _submit_then_follow(self, q: Quote, task_id: str) -> None:
+        try:
+            try:
+                await self._submit(q, task_id)
+            finally:
+                q.close()
+                self._submitting.discard(task_id)
+        except Exception:
+            log.exception("submitting %s failed", task_id)
+        finally:
+            self._watching.discard(task_id)
+            self._notify(task_id)
+        self.watch(task_id)
+
+    async def _submit(self, q: Quote, task_id: str) -> None:
+        provider = q.provider
+        urls = remote_addresses(q.intake)
+        try:
+            for ref in q.intake.all_references:
+                if ref.path is None:
+                    continue
+                if not self.lifecycle.note(task_id, Phase.PENDING, stage=f"uploading {ref.label}"):
+                    return  # canceled while uploading: nothing was created
+                self._notify(task_id)
+                urls[ref.label] = await self._upload(provider, ref)
+            payload = provider.build_payload(q.request, q.intake, urls)
+        except R2VError as exc:
+            self.lifecycle.fail(task_id, exc, default_code="upload_failed", only_from=frozenset({Phase.PENDING}))
+            return
+        # From here the host may make the job: the phase says so before the request leaves, and the answer is
+        # stored under a shield, so neither a crash nor a cancelled call can lose a paid job's id.
+        if not self.lifecycle.begin_create(task_id, payload, time.time()):
+            return  # canceled before the create: nothing was sent
+        self._notify(task_id)
+        with anyio.CancelScope(shield=True):
+            try:
+                job = await provider.submit(payload)
+            except SubmitUnknown as exc:
+                self.lifecycle.answer_lost(task_id, exc.message)
+                return
+            except R2VError as exc:  # the host refused: no job was made
+                self.lifecycle.fail(task_id, exc, default_code="submit_failed",
+                                    only_from=frozenset({Phase.CREATING, Phase.CANCELING}))
+                return
+            self._adopt(task_id, provider, job, how="created")
+
+    async def _upload(self, provider: Provider, ref: Any) -> str:
+        for attempt in range(UPLOAD_ATTEMPTS):
+            try:
+                return await provider.upload(ref)
+            except ProviderError as exc:
+                if not exc.retryable or attempt == UPLOAD_ATTEMPTS - 1:
+                    raise
+                await anyio.sleep(self._scaled(2.0 * (attempt + 1)))
+        raise AssertionError("unreachable")
+
+    def _adopt(self, task_id: str, provider: Provider, job: HostJob, *, how: str) -> bool:
+        """Store the host's id with the job's state; a task being canceled stays so (its follower cancels it)."""
+        to, values = self._phase_of(job)
+        name = provider.capabilities.name
+        stage = job.stage if how == "created" else f"found at the host after a lost answer; {job.stage}"
+        ok = self.lifecycle.adopt(task_id, name, job.provider_task_id, to, stage=stage, candidates=None, **values)
+        if not ok:
+            ok = self.lifecycle.adopt(task_id, name, job.provider_task_id, Phase.CANCELING,
+                                      stage="cancel requested; the job is being canceled at the host",
+                                      candidates=None, **{k: v for k, v in values.items() if k != "error"})
+        self._notify(task_id)
+        return ok
+
+    # ------------------------------------------------------------------ watching
+
+    def watch(self, task_id: str) -> None:
+        if task_id not in self._watching:
+            self._watching.add(task_id)
+            self._tg.start_soon(self._watch_loop, task_id)
+
+    async def _watch_loop(self, task_id: str) -> None:
+        failures = 0
+        try:
+            while True:
+                try:
+                    await self._follow(task_id)
+                    return
+                except Exception:  # a bug or an unexpected answer: log it and start again, never leave it unfollowed
+                    failures += 1
+                    log.exception("following %s failed (%d); starting again", task_id, failures)
+                    await anyio.sleep(self._scaled(min(5.0 * failures, 60.0)))
+        finally:
+            self._watching.discard(task_id)
+            if task_id not in self._submitting:
+                self.ledger.release_lease(task_id, self.holder)
+            self._notify(task_id)
+
+    async def _follow(self, task_id: str) -> None:
+        delay = None
+        state: dict[str, Any] = {}  # reconciliation's memory between rounds
+        transient = 0
+        while True:
+            record = self.ledger.get(task_id)
+            if record is None or Phase(record.phase).terminal or task_id in self._submitting:
+                return
+            held = self.ledger.take_lease(task_id, self.holder, LEASE_SECONDS, _holder_is_dead)
+            if held:  # another server on this ledger follows it; its writes reach our waiters through the ledger
+                await anyio.sleep(min(held, self.settings.progress_interval_seconds))
+                self._notify(task_id)
+                continue
+            try:
+                provider = self.providers.get(record.provider)
+            except InputError as exc:  # e.g. the key was removed since this task was submitted
+                if Phase(record.phase) in AT_HOST:
+                    self.lifecycle.note(task_id, Phase(record.phase),
+                                        stage=f"waiting: {exc.message}; the job is followed again once it is set")
+                    self._notify(task_id)
+                    await anyio.sleep(self._scaled(60.0))
+                    continue
+                self.lifecycle.fail(task_id, exc, default_code="provider_unavailable")
+                self._notify(task_id)
+                return
+            caps = provider.capabilities
+            if delay is None:
+                delay = caps.poll_initial_seconds
+            phase = Phase(record.phase)
+            try:
+                if phase is Phase.PENDING:  # its submitter stopped before any create was sent
+                    self.lifecycle.fail(task_id, R2VError(
+                        "the server stopped before this task was submitted; nothing was sent or paid",
+                        fix="generate again"), default_code="interrupted", only_from=frozenset({Phase.PENDING}))
+                elif phase is Phase.CREATING:  # its submitter stopped while the create was in flight
+                    self.lifecycle.answer_lost(task_id, "the server stopped while the create was in flight")
+                elif record.provider_task_id is None:  # UNKNOWN, or CANCELING before the id came back
+                    wait = await self._reconcile(record, provider, state)
+                    if wait is not None:
+                        await anyio.sleep(wait)
+                elif phase is Phase.DOWNLOADING:
+                    await self._download(record, provider)
+                else:
+                    await self._pace(provider)
+                    job = await provider.poll(JobRef(record.provider_task_id, record.payload))
+                    if phase is Phase.CANCELING and job.status in ("queued", "running") and not caps.cancel_is_request:
+                        job = await provider.cancel(JobRef(record.provider_task_id, record.payload)) or job
+                    self.apply(task_id, job)
+                    if job.status in ("queued", "running"):
+                        await anyio.sleep(self._scaled(delay))
+                        delay = min(delay * 1.5, caps.poll_max_seconds)
+                transient = 0
+            except ProviderError as exc:
+                if not exc.retryable:
+                    self.lifecycle.fail(task_id, exc, default_code="poll_failed")
+                    self._notify(task_id)
+                    return
+                transient += 1
+                log.warning("following %s: %s (attempt %d)", task_id, exc.message, transient)
+                await anyio.sleep(self._scaled(min(caps.poll_initial_seconds * 2 ** transient, 120.0)))
+            self._notify(task_id)
+
+    async def _pace(self, provider: Provider) -> None:
+        caps = provider.capabilities
+        if caps.name not in self._pacers:
+            self._pacers[caps.name] = Pacer(caps.max_polls_per_second)
+        await self._pacers[caps.name].wait()
+
+    # ------------------------------------------------------------------ what the host says
+
+    @staticmethod
+    def _phase_of(job: HostJob) -> tuple[Phase, dict[str, Any]]:
+        values: dict[str, Any] = {"progress": job.progress}
+        if job.video_url:
+            values.update(video_url=job.video_url, video_url_expires_at=job.video_url_expires_at)
+        if job.billable_seconds is not None:
+            values["billable_seconds"] = job.billable_seconds
+        if job.error is not None:
+            values["error"] = job.error.model_dump()
+        to = {"queued": Phase.QUEUED, "running": Phase.RUNNING, "succeeded": Phase.DOWNLOADING,
+              "failed": Phase.FAILED, "canceled": Phase.CANCELED}[job.status]
+        return to, values
+
+    def apply(self, task_id: str, job: HostJob) -> None:
+        """Record what the host says of a followed job, as a guarded move."""
+        to, values = self._phase_of(job)
+        stage = "downloading the result" if to is Phase.DOWNLOADING else job.stage
+        if to in (Phase.QUEUED, Phase.RUNNING):
+            moved = self.lifecycle.move(task_id, to, only_from=frozenset({Phase.QUEUED, Phase.RUNNING}),
+                                        stage=stage, **values)
+            if not moved:  # being canceled: the host has not stopped it yet
+                self.lifecycle.note(task_id, Phase.CANCELING, stage=f"cancel requested; {job.stage}",
+                                    progress=job.progress)
+        else:
+            if to is Phase.DOWNLOADING and self._phase(task_id) is Phase.CANCELING:
+                stage = "the host finished the job despite the cancel (it is paid): downloading the result"
+            self.lifecycle.move(task_id, to, stage=stage, **values)
+        self._notify(task_id)
+
+    def _phase(self, task_id: str) -> Phase | None:
+        record = self.ledger.get(task_id)
+        return Phase(record.phase) if record else None
+
+    # ------------------------------------------------------------------ reconciliation
+
+    async def _reconcile(self, record: TaskRecord, provider: Provider, state: dict[str, Any]) -> float | None:
+        """A create whose answer was lost: adopt the job it made, on evidence only, or prove none was made.
+
+        Evidence: the same model, made inside the window around our create, followed by no other task, and, once
+        the host shows it, the same prompt. A job whose prompt is not shown yet is a candidate to keep watching.
+        Returns how long to wait before the next round, or None when the task was decided."""
+        task_id = record.task_id
+        caps = provider.capabilities
+        sent = record.submitted_at or record.created_at
+        if time.time() - sent > self._scaled(RECONCILE_GIVE_UP):
+            ids = ", ".join(record.candidates or []) or "none"
+            self.lifecycle.fail(task_id, SubmitUnknown(
+                "the create request may or may not have reached the host, and the host did not show which job is "
+                "this task's", fix=f"it was not sent again; candidate jobs at {caps.title}: {ids}; check its console "
+                "before generating again"))
+            return None
+        listed = await self._list_jobs(provider, sent)
+        if listed is None:
+            self.lifecycle.fail(task_id, SubmitUnknown(
+                "the create request may or may not have reached the host",
+                fix=f"it was not sent again; {caps.title} cannot list its jobs, so check its dashboard for a job "
+                    "made at this task's created_at before generating again"))
+            return None
+        prompt = " ".join(str((record.request or {}).get("prompt") or "").split())
+        followed = self.ledger.followed(caps.name, [c.provider_task_id for c in listed])
+        candidates = [c for c in listed if c.provider_task_id not in followed
+                      and (c.model is None or not caps.model or c.model == caps.model)
+                      and (c.created_at is None or sent - CLOCK_SKEW <= c.created_at
+                           <= sent + self.settings.request_deadline_seconds + CLOCK_SKEW)]
+        if not candidates:
+            state["empty"] = state.get("empty", 0) + 1
+            if state["empty"] >= EMPTY_LISTS_PROVE:
+                self.lifecycle.fail(task_id, R2VError(
+                    "the create request did not make a job: the host's job list shows none made at that time",
+                    fix="nothing was created or paid; generate again"), default_code="not_created")
+                return None
+            self.lifecycle.note(task_id, Phase(record.phase), stage="looking for the job at the host")
+            return self._scaled(10.0)  # a host's list can lag its create by a few seconds
+        seen: dict[str, HostCandidate] = state.setdefault("seen", {})
+        ended_unknown: set[str] = state.setdefault("ended_unknown", set())
+        undecided: list[str] = []
+        for c in sorted(candidates, key=lambda c: c.created_at or 0):
+            known = seen.get(c.provider_task_id)
+            shown = c.prompt if c.prompt is not None else (known.prompt if known else None)
+            job: HostJob | None = None
+            if shown is None and c.provider_task_id not in ended_unknown:
+                await self._pace(provider)
+                job = await provider.poll(JobRef(c.provider_task_id))
+                shown = job.prompt
+                if shown is None and job.status in ("failed", "canceled"):
+                    ended_unknown.add(c.provider_task_id)
+            seen[c.provider_task_id] = HostCandidate(c.provider_task_id, c.created_at, c.model, shown)
+            if shown is None:
+                if c.provider_task_id not in ended_unknown:
+                    undecided.append(c.provider_task_id)
+                continue
+            if " ".join(shown.split()) != prompt:
+                continue  # someone else's job on the same key
+            if job is None:
+                await self._pace(provider)
+                job = await provider.poll(JobRef(c.provider_task_id))
+            if self._adopt(task_id, provider, job, how="found"):
+                return None
+        if undecided:
+            self.lifecycle.note(task_id, Phase(record.phase), candidates=undecided,
+                                stage=f"looking for the job at the host: watching {len(undecided)} candidate job(s) "
+                                      "until the host shows their prompts")
+            return self._scaled(caps.poll_max_seconds)
+        if ended_unknown:
+            ids = ", ".join(sorted(ended_unknown))
+            self.lifecycle.fail(task_id, SubmitUnknown(
+                "the create request may or may not have reached the host; the jobs that could be this task's ended "
+                f"without a result ({ids})", fix="nothing was delivered; check the host's console before generating "
+                "again"))
+            return None
+        self.lifecycle.fail(task_id, R2VError(
+            "the create request did not make a job: every job the host made at that time is another request's",
+            fix="nothing was created or paid; generate again"), default_code="not_created")
+        return None
+
+    async def _list_jobs(self, provider: Provider, sent: float) -> list[HostCandidate] | None:
+        await self._pace(provider)
+        return await provider.find_submitted(since=sent - CLOCK_SKEW,
+                                             until=sent + self.settings.request_deadline_seconds + CLOCK_SKEW)
+
+    # ------------------------------------------------------------------ downloading
+
+    async def _download(self, record: TaskRecord, provider: Provider) -> None:
+        """Save a paid result: transient failures are tried again with backoff until its URL expires."""
+        task_id = record.task_id
+        folder = self.settings.videos_dir
+        for leftover in folder.glob(f".{task_id}.*.part"):  # a previous process's interrupted download
+            leftover.unlink(missing_ok=True)
+        job = HostJob(record.provider_task_id or "", "succeeded", record.stage, video_url=record.video_url,
+                      video_url_expires_at=record.video_url_expires_at, billable_seconds=record.billable_seconds)
+        expires = record.video_url_expires_at or (record.updated_at + 3600)
+        attempt = 0
+        while True:
+            try:
+                video, poster = await results.save(task_id, folder, lambda part: provider.download(job, part),
+                                                   float(record.request.get("duration") or 5))
+                break
+            except (DownloadInterrupted, ResultInvalid) as exc:
+                attempt += 1
+                wait = self._scaled(min(2.0 * 2 ** attempt, 60.0))
+                if time.time() + wait >= expires or attempt >= 12:
+                    self.lifecycle.fail(task_id, exc, only_from=frozenset({Phase.DOWNLOADING}))
+                    return
+                self.lifecycle.note(task_id, Phase.DOWNLOADING,
+                                    stage=f"downloading the result: attempt {attempt} failed ({exc.message}); "
+                                          f"trying again in {wait:.0f} s")
+                self._notify(task_id)
+                await anyio.sleep(wait)
+            except ProviderError as exc:  # expired, refused, not a result host: it will not pass
+                self.lifecycle.fail(task_id, exc, only_from=frozenset({Phase.DOWNLOADING}))
+                return
+        finished = time.time()
+        record = self.ledger.get(task_id) or record
+        sidecar = results.write_sidecar(folder, record, {
+            "status": "succeeded",
+            "finished_at": results.iso(finished),
+            "video": video.name,
+            "poster": poster.name if poster else None,
+            "video_url": None if provider.capabilities.local else record.video_url,
+            "billable_seconds": record.billable_seconds,
+            "cost_estimate_usd": record.cost_estimate,
+            "payload": record.payload,
+        })
+        self.lifecycle.move(task_id, Phase.SUCCEEDED, only_from=frozenset({Phase.DOWNLOADING}), stage="saved",
+                            progress=1.0, finished_at=finished, local_path=str(video),
+                            poster_path=str(poster) if poster else None, sidecar_path=str(sidecar))
+
+    # ------------------------------------------------------------------ cancelling
+
+    async def cancel(self, record: TaskRecord) -> None:
+        """Stop a task: before anything was sent, locally; at the host otherwise (a job still finishing is delivered)."""
+        task_id = record.task_id
+        phase = Phase(record.phase)
+        if phase is Phase.PENDING and self.lifecycle.move(task_id, Phase.CANCELED, only_from=frozenset({Phase.PENDING}),
+                                                          stage="canceled before anything was sent"):
+            self._notify(task_id)
+            return
+        record = self.ledger.get(task_id) or record
+        phase = Phase(record.phase)
+        if phase.terminal or phase is Phase.DOWNLOADING:
+            return  # nothing left to stop: a finished job is delivered
+        if record.provider_task_id is None:  # the create is in flight or its answer is being looked for
+            self.lifecycle.move(task_id, Phase.CANCELING, only_from=frozenset({Phase.CREATING, Phase.UNKNOWN}),
+                                stage="cancel requested; the job will be canceled at the host as soon as it is known")
+            self._notify(task_id)
+            self.watch(task_id)
+            return
+        provider = self.providers.get(record.provider)
+        job = await provider.cancel(JobRef(record.provider_task_id, record.payload))
+        if job is not None:
+            if job.status in ("queued", "running") and provider.capabilities.cancel_is_request:
+                # Only a signal to a running job (fal): follow it until the host says it ended.
+                self.lifecycle.move(task_id, Phase.CANCELING, only_from=frozenset({Phase.QUEUED, Phase.RUNNING}),
+                                    stage=job.stage, progress=job.progress)
+            else:  # canceled, finished, or a host that will not stop it (DashScope: queued jobs only)
+                self.apply(task_id, job)
+        self._notify(task_id)
+        self.watch(task_id)
+

@@ -1,0 +1,100 @@
+"""Quoting a request: every check that needs no network, the budget, the cost and the dry run.
+
+Nothing here uploads, submits or writes the ledger: a quote can be thrown away at no cost.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from ..config import Settings
+from ..errors import BudgetError, InputError, InputErrors
+from ..providers.base import Provider
+from ..providers.registry import ProviderRegistry
+from ..references.folders import Folders
+from ..references.intake import Intake, admit
+from ..schema import GenerateArgs, R2VRequest, TaskView
+from . import cost, prices
+from .fingerprint import fingerprint
+from .ledger import Ledger, TaskRecord
+from .views import task_view
+
+
+@dataclass
+class Quote:
+    """A request that passed every check, with its open reference files (close it when done)."""
+
+    request: R2VRequest
+    provider: Provider
+    intake: Intake
+    billable_seconds: float
+    cost_estimate: float | None
+    fingerprint: str
+
+    def close(self) -> None:
+        self.intake.close()
+
+
+def quote(args: GenerateArgs, folders: Folders, *, settings: Settings, providers: ProviderRegistry, ledger: Ledger,
+          owner: str = "") -> Quote:
+    """Check everything that needs no network; raises one InputErrors naming every problem at once."""
+    request = args.request()
+    try:
+        provider = providers.get(args.provider)
+    except InputError as exc:
+        raise InputErrors([exc]) from None
+    intake = admit(request, request.prompt, settings.ledger_path.parent, folders, extra=provider.refusals(request))
+    try:
+        videos = [r.media.duration_seconds if r.media else None for r in intake.references
+                  if r.role == "reference_video"]
+        seconds = cost.billable_seconds(videos, request.duration)
+        rate = prices.price_per_second(provider.capabilities.name, request.resolution, settings.prices)
+        estimate = cost.estimate_usd(rate, seconds)
+        check_budget(estimate, settings, ledger, owner)
+        return Quote(request, provider, intake, seconds, estimate, fingerprint(provider.capabilities.name, request,
+                                                                                 intake))
+    except BaseException:
+        intake.close()
+        raise
+
+
+def check_budget(estimate: float | None, settings: Settings, ledger: Ledger, owner: str) -> None:
+    per_task, per_day = settings.max_cost_per_task_usd, settings.max_cost_per_day_usd
+    if estimate is None or (per_task is None and per_day is None):
+        return
+    if per_task is not None and estimate > per_task:
+        raise InputErrors([BudgetError(
+            f"the estimated cost ${estimate:.2f} is over the per-task cap", limit=f"${per_task:.2f} per task "
+            "(WAN_R2V_MAX_COST_PER_TASK)", fix="ask for fewer seconds or 720p, or raise the cap")])
+    if per_day is not None:
+        spent = ledger.spent_since(time.time() - 86400, owner)
+        if spent + estimate > per_day:
+            raise InputErrors([BudgetError(
+                f"the estimated cost ${estimate:.2f} would bring the last 24 hours to ${spent + estimate:.2f}",
+                limit=f"${per_day:.2f} per day (WAN_R2V_MAX_COST_PER_DAY)",
+                fix="wait until earlier tasks fall out of the 24-hour window, or raise the cap")])
+
+
+def remote_addresses(intake: Intake) -> dict[str, str]:
+    """References given as URLs go to the host as they are."""
+    return {r.label: r.source.url for r in intake.all_references if r.source is not None and r.source.url}
+
+
+def dry_run(q: Quote) -> TaskView:
+    """The task view the request would get, with the exact host payload; nothing uploaded or submitted."""
+    urls = remote_addresses(q.intake)
+    urls.update({r.label: q.provider.describe(r) for r in q.intake.all_references if r.path is not None})
+    payload = q.provider.build_payload(q.request, q.intake, urls)
+    now = time.time()
+    record = TaskRecord(
+        task_id="dry-run", created_at=now, updated_at=now, finished_at=None,
+        provider=q.provider.capabilities.name, provider_task_id=None, status="queued",
+        stage="dry run: nothing submitted", progress=None, request=q.request.model_dump(mode="json"),
+        refs=[v.model_dump(mode="json") for v in q.intake.views], payload=payload, fingerprint=None,
+        video_url=None, video_url_expires_at=None, local_path=None, poster_path=None, sidecar_path=None,
+        cost_estimate=q.cost_estimate, billable_seconds=q.billable_seconds, error=None, owner="",
+        phase="pending", submitted_at=None, candidates=None,
+    )
+    view = task_view(record, q.provider.capabilities)
+    return view.model_copy(update={"dry_run": True, "payload": payload, "next_check_seconds": None})
