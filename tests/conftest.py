@@ -21,6 +21,10 @@ PROVIDER_ENV = ("DASHSCOPE_API_KEY", "DASHSCOPE_BASE_URL", "DASHSCOPE_REGION", "
                 "WAN_R2V_PRICES", "WAN_R2V_WAIT_CAP")
 
 
+# The follower's own waits (poll backoff, retries, reconciliation) run 10x faster against the emulators.
+TIME_SCALE = 0.1
+
+
 @pytest.fixture
 def anyio_backend():
     return "asyncio"
@@ -42,7 +46,7 @@ def dirs(tmp_path: Path) -> dict[str, Path]:
 
 @pytest.fixture
 def settings(dirs) -> Settings:
-    return Settings(data_dir=dirs["data"], output_dir=dirs["out"], progress_interval_seconds=1.0,
+    return Settings(data_dir=dirs["data"], output_dir=dirs["out"], progress_interval_seconds=1.0, time_scale=TIME_SCALE,
                     allowed_dirs=str(dirs["refs"]))
 
 
@@ -87,22 +91,29 @@ DASHSCOPE_KEY = "sk-emulated0123456789abcdef"
 
 
 @pytest.fixture(scope="session")
-def result_mp4(tmp_path_factory) -> bytes:
-    """The real small MP4 every emulated host serves as its result."""
-    return media.video(tmp_path_factory.mktemp("result") / "result.mp4", 480, 270, seconds=2.0).read_bytes()
+def result_videos(tmp_path_factory):
+    """Real small MP4s of any length: an emulated host serves one as long as the job asked for."""
+    folder = tmp_path_factory.mktemp("results")
+    return media.Results(folder)
+
+
+@pytest.fixture(scope="session")
+def result_mp4(result_videos) -> bytes:
+    """The result of a job of the default 5 s."""
+    return result_videos(5)
 
 
 @pytest.fixture
-def dashscope(result_mp4):
+def dashscope(result_videos):
     from emulators.dashscope import DashScopeEmulator
 
-    with DashScopeEmulator(DASHSCOPE_KEY, result_mp4) as emulator:
+    with DashScopeEmulator(DASHSCOPE_KEY, result_videos) as emulator:
         yield emulator
 
 
 @pytest.fixture
 def ds_settings(dirs, dashscope) -> Settings:
-    return Settings(data_dir=dirs["data"], output_dir=dirs["out"], progress_interval_seconds=1.0,
+    return Settings(data_dir=dirs["data"], output_dir=dirs["out"], progress_interval_seconds=1.0, time_scale=TIME_SCALE,
                     allowed_dirs=str(dirs["refs"]), dashscope_api_key=DASHSCOPE_KEY,
                     dashscope_base_url=dashscope.base_url)
 
@@ -113,32 +124,32 @@ FAL_KEY = "fal-emulated-0123456789abcdef"
 
 
 @pytest.fixture
-def replicate(result_mp4):
+def replicate(result_videos):
     from emulators.replicate import ReplicateEmulator
 
-    with ReplicateEmulator(REPLICATE_KEY, result_mp4) as emulator:
+    with ReplicateEmulator(REPLICATE_KEY, result_videos) as emulator:
         yield emulator
 
 
 @pytest.fixture
-def inferencesh(result_mp4):
+def inferencesh(result_videos):
     from emulators.inferencesh import InferenceShEmulator
 
-    with InferenceShEmulator(INFERENCE_KEY, result_mp4) as emulator:
+    with InferenceShEmulator(INFERENCE_KEY, result_videos) as emulator:
         yield emulator
 
 
 @pytest.fixture
-def fal(result_mp4):
+def fal(result_videos):
     from emulators.fal import FalEmulator
 
-    with FalEmulator(FAL_KEY, result_mp4) as emulator:
+    with FalEmulator(FAL_KEY, result_videos) as emulator:
         yield emulator
 
 
 @pytest.fixture
 def hosts_settings(dirs, replicate, inferencesh, fal) -> Settings:
-    return Settings(data_dir=dirs["data"], output_dir=dirs["out"], progress_interval_seconds=1.0,
+    return Settings(data_dir=dirs["data"], output_dir=dirs["out"], progress_interval_seconds=1.0, time_scale=TIME_SCALE,
                     allowed_dirs=str(dirs["refs"]), replicate_api_token=REPLICATE_KEY, replicate_base_url=replicate.base_url,
                     inference_api_key=INFERENCE_KEY, inference_base_url=inferencesh.root,
                     fal_key=FAL_KEY, fal_queue_url=fal.root, fal_rest_url=fal.root)

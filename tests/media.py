@@ -55,3 +55,18 @@ def decode(path: Path) -> dict:
         frames = sum(1 for _ in c.decode(v))
         return {"width": v.codec_context.width, "height": v.codec_context.height, "fps": float(v.average_rate),
                 "duration": round(c.duration / 1_000_000, 2), "frames": frames, "codec": v.codec_context.name}
+
+
+class Results:
+    """Result videos by length, made once each: what an emulated host hands back for a job of that duration."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self._made: dict[float, bytes] = {}
+
+    def __call__(self, seconds: float) -> bytes:
+        seconds = float(seconds)
+        if seconds not in self._made:
+            self._made[seconds] = video(self.folder / f"result-{seconds:g}s.mp4", 480, 270, seconds=seconds,
+                                        fps=10).read_bytes()
+        return self._made[seconds]

@@ -38,7 +38,7 @@ def cast(refs, dirs):
 
 
 async def test_the_full_flow_sends_the_media_protocol_exactly_and_lands_the_video(ds_settings, dashscope, cast, dirs,
-                                                                                 result_mp4):
+                                                                                 result_videos):
     async with Client(build_server(ds_settings), mode="legacy") as client:
         started = await call(client, "generate_r2v", {
             "prompt": "Video 1 hands Image 1 a cup in the cafe of Image 2",
@@ -93,7 +93,7 @@ async def test_the_full_flow_sends_the_media_protocol_exactly_and_lands_the_vide
 
     final = done["structuredContent"]
     assert final["status"] == "succeeded" and final["provider_task_id"] in dashscope.tasks
-    assert Path(final["local_path"]).read_bytes() == result_mp4
+    assert Path(final["local_path"]).read_bytes() == result_videos(final["request"]["duration"])
     assert final["billable_seconds"] == 13.0  # usage: 5 s of input video + 8 s out
     assert final["video_url"].startswith(dashscope.root + "/results/")
     assert final["video_url_expires_at"] is not None
@@ -196,7 +196,7 @@ async def test_server_errors_while_polling_are_retried(ds_settings, dashscope, r
 
 
 async def test_a_create_whose_answer_is_lost_is_found_at_the_host_and_never_sent_again(ds_settings, dashscope, refs,
-                                                                                     result_mp4):
+                                                                                     result_videos):
     dashscope.fault("create", drop=True)  # the host makes the job, the answer never arrives
     async with Client(build_server(ds_settings)) as client:
         r = await call(client, "generate_r2v", {"prompt": "Image 1 waves", "provider": "dashscope",
@@ -205,7 +205,7 @@ async def test_a_create_whose_answer_is_lost_is_found_at_the_host_and_never_sent
     assert len(dashscope.calls(CREATE)) == 1 and len(dashscope.tasks) == 1
     (host_id,) = dashscope.tasks
     assert view["status"] == "succeeded" and view["provider_task_id"] == host_id
-    assert Path(view["local_path"]).read_bytes() == result_mp4
+    assert Path(view["local_path"]).read_bytes() == result_videos(view["request"]["duration"])
     assert dashscope.calls("/api/v1/tasks", "GET")[0].query["model_name"] == "wan2.7-r2v"
 
 
@@ -216,9 +216,11 @@ async def test_a_create_answered_with_a_server_error_is_not_resent_and_nothing_i
                                                 "reference_images": ["https://cdn.example.com/a.png"], "wait_seconds": 30})
     view = r["structuredContent"]
     assert len(dashscope.calls(CREATE)) == 1 and dashscope.tasks == {}
-    assert view["status"] == "failed" and view["error"]["code"] == "submit_unknown"
-    assert view["error"]["hint"] == ("it was not sent again; no job appeared at the host, so most likely nothing was "
-                                     "created; generate again")
+    # The host's own job list, read over half a minute, proves that nothing was made (providers.md §10).
+    assert view["status"] == "failed" and view["error"] == {
+        "code": "not_created",
+        "message": "the create request did not make a job: the host's job list shows none made at that time",
+        "hint": "nothing was created or paid; generate again"}
 
 
 async def test_someone_elses_job_in_the_window_is_not_adopted(ds_settings, dashscope):
@@ -286,7 +288,7 @@ async def test_a_missing_key_points_at_the_variable_and_the_preview(settings, re
     async with Client(build_server(settings)) as client:
         r = await call(client, "generate_r2v", {"prompt": "Image 1", "provider": "dashscope",
                                                 "reference_images": [str(refs["img1"])]})
-    assert text(r) == ("Error executing tool generate_r2v: [invalid_input] provider: DashScope needs an API key and "
+    assert text(r) == ("Error executing tool generate_r2v: [provider_unavailable] provider: DashScope needs an API key and "
                        "DASHSCOPE_API_KEY is not set. Fix: set DASHSCOPE_API_KEY in the server's environment, or try "
                        "provider=\"preview\" for a free offline draft.")
 

@@ -32,7 +32,7 @@ async def _generate_and_finish(settings, args) -> tuple[dict, dict]:
 
 # ------------------------------------------------------------------ Replicate
 
-async def test_replicate_end_to_end(hosts_settings, replicate, refs, result_mp4):
+async def test_replicate_end_to_end(hosts_settings, replicate, refs, result_videos):
     _, view = await _generate_and_finish(hosts_settings, {
         "prompt": "Video 1 hands Image 1 a cup", "provider": "replicate", "negative_prompt": "blur",
         "reference_images": [str(refs["img1"])], "reference_videos": [str(refs["vid1"])],
@@ -51,7 +51,7 @@ async def test_replicate_end_to_end(hosts_settings, replicate, refs, result_mp4)
         "shot_type": "multi", "seed": 9}}
     assert create.headers["authorization"] == f"Bearer {REPLICATE_KEY}"
     assert view["status"] == "succeeded" and view["provider_task_id"] in replicate.predictions
-    assert Path(view["local_path"]).read_bytes() == result_mp4
+    assert Path(view["local_path"]).read_bytes() == result_videos(view["request"]["duration"])
     assert view["video_url_expires_at"] is not None  # outputs are deleted after 1 h, so it was fetched at once
 
 
@@ -73,7 +73,7 @@ async def test_replicate_throttling_on_create_is_waited_out(hosts_settings, repl
 
 # ------------------------------------------------------------------ inference.sh
 
-async def test_inferencesh_end_to_end_with_first_frame_and_voice(hosts_settings, inferencesh, refs, result_mp4):
+async def test_inferencesh_end_to_end_with_first_frame_and_voice(hosts_settings, inferencesh, refs, result_videos):
     _, view = await _generate_and_finish(hosts_settings, {
         "prompt": "Video 1 waves at Image 1", "provider": "inferencesh",
         "reference_images": [str(refs["img1"])], "reference_videos": [str(refs["vid1"])],
@@ -92,7 +92,7 @@ async def test_inferencesh_end_to_end_with_first_frame_and_voice(hosts_settings,
                                                                                                       False, 3)
     assert all(u.startswith("https://cloud.inference.sh/u/") for u in
                inp["reference_images"] + inp["reference_videos"] + [inp["first_frame"], inp["reference_voice"]])
-    assert view["status"] == "succeeded" and Path(view["local_path"]).read_bytes() == result_mp4
+    assert view["status"] == "succeeded" and Path(view["local_path"]).read_bytes() == result_videos(view["request"]["duration"])
 
 
 async def test_inferencesh_field_names_follow_the_live_schema(hosts_settings, inferencesh):
@@ -138,7 +138,7 @@ async def test_inferencesh_takes_one_voice_on_the_first_video(hosts_settings, in
 
 # ------------------------------------------------------------------ fal
 
-async def test_fal_end_to_end(hosts_settings, fal, refs, result_mp4):
+async def test_fal_end_to_end(hosts_settings, fal, refs, result_videos):
     _, view = await _generate_and_finish(hosts_settings, {
         "prompt": "Video 1 dances with Image 1", "provider": "fal", "reference_images": [str(refs["img1"])],
         "reference_videos": [str(refs["vid1"])], "resolution": "1080p", "aspect_ratio": "4:3", "duration": 7,
@@ -147,13 +147,13 @@ async def test_fal_end_to_end(hosts_settings, fal, refs, result_mp4):
     assert all(v["authorization"] is None for v in fal.stored.values())
     (create,) = fal.calls("/fal-ai/wan/v2.7/reference-to-video", "POST")
     body = create.json
-    assert body["duration"] == "7" and body["multi_shots"] is False and body["seed"] == 1
+    assert body["duration"] == 7 and body["multi_shots"] is False and body["seed"] == 1
     assert (body["resolution"], body["aspect_ratio"]) == ("1080p", "4:3")
     assert all(u.startswith("https://v3.fal.media/files/") for u in body["reference_image_urls"] + body["reference_video_urls"])
     assert create.headers["authorization"] == f"Key {FAL_KEY}"
     polls = fal.calls("/fal-ai/wan/requests/", "GET")
     assert all(p.path.startswith(f"/fal-ai/wan/requests/{view['provider_task_id']}") for p in polls)
-    assert view["status"] == "succeeded" and Path(view["local_path"]).read_bytes() == result_mp4
+    assert view["status"] == "succeeded" and Path(view["local_path"]).read_bytes() == result_videos(view["request"]["duration"])
     assert view["cost_estimate_usd"] == pytest.approx(0.9)  # (2 s of reference video + 7 s out) x $0.10
 
 

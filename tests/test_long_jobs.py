@@ -166,7 +166,7 @@ def _until(predicate, seconds: float = 30.0) -> None:
 @pytest.fixture
 def cli_env(dirs, dashscope):
     env = {**os.environ, "WAN_R2V_DATA_DIR": str(dirs["data"]), "WAN_R2V_OUTPUT_DIR": str(dirs["out"]),
-           "DASHSCOPE_API_KEY": DASHSCOPE_KEY, "DASHSCOPE_BASE_URL": dashscope.base_url}
+           "DASHSCOPE_API_KEY": DASHSCOPE_KEY, "DASHSCOPE_BASE_URL": dashscope.base_url, "WAN_R2V_TIME_SCALE": "0.1"}
     return env
 
 

@@ -7,9 +7,11 @@ only PENDING tasks can be canceled, unknown ids answer UNKNOWN, results are a re
 
 from __future__ import annotations
 
+import calendar
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,10 +38,10 @@ class Timing:
 
 
 class DashScopeEmulator(Emulator):
-    def __init__(self, api_key: str, result_mp4: bytes):
+    def __init__(self, api_key: str, results: Callable[[float], bytes]):
         super().__init__()
         self.api_key = api_key
-        self.result_mp4 = result_mp4
+        self.results = results
         self.timing = Timing()
         self.tasks: dict[str, HostTask] = {}
         self.next_outcome: list[tuple[str, tuple[str, str] | None]] = []
@@ -86,7 +88,11 @@ class DashScopeEmulator(Emulator):
         if name == "result":
             if self.results_expired:
                 return Reply(403, b"<Error><Code>AccessDenied</Code><Message>Request has expired.</Message></Error>")
-            return Reply(200, self.result_mp4, {"Content-Type": "video/mp4"})
+            with self._tasks_lock:
+                task = self.tasks.get(req.path[len("/results/"):].removesuffix(".mp4"))
+            if task is None:
+                return Reply(404, b"<Error><Code>NoSuchKey</Code></Error>")
+            return Reply(200, self.result_bytes(task), {"Content-Type": "video/mp4"})
         if req.headers.get("authorization") != f"Bearer {self.api_key}":
             return Reply(401, {"request_id": _rid(), "code": "InvalidApiKey",
                                "message": "Invalid API-key provided."})
@@ -100,11 +106,7 @@ class DashScopeEmulator(Emulator):
                 "capacity_limit_mb": 999999, "oss_access_key_id": "LTAI-emulated", "x_oss_object_acl": "private",
                 "x_oss_forbid_overwrite": "true"}})
         if name == "list":
-            with self._tasks_lock:
-                rows = [{"task_id": t.task_id, "model_name": t.body.get("model"), "status": self.status_of(t),
-                         "gmt_create": int(t.created * 1000)} for t in self.tasks.values()]
-            return Reply(200, {"request_id": _rid(), "data": rows, "total": len(rows), "page_no": 1,
-                               "page_size": 100})
+            return self._list(req)
         task_id = req.path[len(f"{API}/tasks/"):].removesuffix("/cancel")
         with self._tasks_lock:
             task = self.tasks.get(task_id)
@@ -146,19 +148,44 @@ class DashScopeEmulator(Emulator):
             self.tasks[task.task_id] = task
         return Reply(200, {"request_id": _rid(), "output": {"task_id": task.task_id, "task_status": "PENDING"}})
 
+    def result_bytes(self, task: HostTask) -> bytes:
+        return self.results(task.body.get("parameters", {}).get("duration", 5))
+
+    def _list(self, req: Received) -> Reply:
+        """GET /tasks: start_time and end_time in UTC+8 (YYYYMMDDhhmmss), at most 24 hours apart (providers.md §10)."""
+        def read(name: str) -> float | None:
+            text = req.query.get(name)
+            if not text:
+                return None
+            return calendar.timegm(time.strptime(text, "%Y%m%d%H%M%S")) - 8 * 3600
+
+        start, end = read("start_time"), read("end_time")
+        if start is not None and end is not None and end - start > 24 * 3600:
+            return Reply(400, {"request_id": _rid(), "code": "InvalidParameter",
+                               "message": "The time range between start_time and end_time cannot exceed 24 hours."})
+        page, size = int(req.query.get("page_no", 1)), int(req.query.get("page_size", 10))
+        with self._tasks_lock:
+            rows = [{"task_id": t.task_id, "model_name": t.body.get("model"), "status": self.status_of(t),
+                     "gmt_create": int(t.created * 1000)} for t in self.tasks.values()
+                    if (start is None or t.created >= start) and (end is None or t.created <= end)
+                    and req.query.get("model_name") in (None, t.body.get("model"))]
+        rows.sort(key=lambda r: -r["gmt_create"])
+        return Reply(200, {"request_id": _rid(), "data": rows[(page - 1) * size:page * size], "total": len(rows),
+                           "page_no": page, "page_size": size})
+
     def _query(self, task_id: str, task: HostTask | None) -> Reply:
         if task is None:
             return Reply(200, {"request_id": _rid(), "output": {"task_id": task_id, "task_status": "UNKNOWN"}})
         task.polls += 1
         status = self.status_of(task)
         output: dict[str, Any] = {"task_id": task_id, "task_status": status,
-                                  "submit_time": "2026-11-23 18:00:00.000",
-                                  "orig_prompt": task.body["input"]["prompt"]}
+                                  "submit_time": "2026-11-23 18:00:00.000"}
         reply: dict[str, Any] = {"request_id": _rid(), "output": output}
         if status == "SUCCEEDED":
             params = task.body.get("parameters", {})
             videos = [m for m in task.body["input"]["media"] if m["type"] == "reference_video"]
             input_seconds = 5.0 if videos else 0
+            output["orig_prompt"] = task.body["input"]["prompt"]  # shown only once it succeeded (providers.md §10)
             output["video_url"] = f"{self.root}/results/{task_id}.mp4?Expires=1790000000&Signature=x"
             reply["usage"] = {"duration": input_seconds + params.get("duration", 5),
                               "input_video_duration": input_seconds,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,9 +27,9 @@ class Request:
 
 
 class FalEmulator(Emulator):
-    def __init__(self, key: str, result_mp4: bytes):
+    def __init__(self, key: str, results: Callable[[float], bytes]):
         super().__init__()
-        self.key, self.result_mp4 = key, result_mp4
+        self.key, self.results = key, results
         self.in_queue, self.in_progress = 0.2, 0.4
         self.requests: dict[str, Request] = {}
         self.stored: dict[str, dict[str, Any]] = {}
@@ -59,7 +60,10 @@ class FalEmulator(Emulator):
             self.stored[req.path] = {**req.files["body"], "authorization": req.headers.get("authorization")}
             return Reply(200, b"")
         if name == "result":
-            return Reply(200, self.result_mp4, {"Content-Type": "video/mp4"})
+            r = self.requests.get(req.path[len("/media/"):].removesuffix(".mp4"))
+            if r is None:
+                return Reply(404, b"not found")
+            return Reply(200, self.results(r.input.get("duration", 5)), {"Content-Type": "video/mp4"})
         if req.headers.get("authorization") != f"Key {self.key}":
             return Reply(401, {"detail": "Invalid key"})
         if name == "initiate":
@@ -68,8 +72,8 @@ class FalEmulator(Emulator):
                                "file_url": f"https://v3.fal.media/files/{key}/{(req.json or {}).get('file_name')}"})
         if name == "create":
             body = req.json or {}
-            if not isinstance(body.get("duration", "5"), str):
-                return Reply(422, {"detail": [{"loc": ["body", "duration"], "msg": "value is not a valid enum"}]})
+            if type(body.get("duration", 5)) is not int:  # integers since August 2026 (providers.md §10)
+                return Reply(422, {"detail": [{"loc": ["body", "duration"], "msg": "Input should be a valid integer"}]})
             r = Request(uuid.uuid4().hex, body, time.time(), fails=self.next_fails)
             self.next_fails = False
             self.requests[r.id] = r
@@ -94,5 +98,6 @@ class FalEmulator(Emulator):
         if r.fails:
             return Reply(422, {"detail": "Content policy violation: the prompt was flagged"})
         return Reply(200, {"video": {"url": f"{self.root}/media/{r.id}.mp4", "content_type": "video/mp4",
-                                     "file_name": "output.mp4", "file_size": len(self.result_mp4)},
+                                     "file_name": "output.mp4",
+                                     "file_size": len(self.results(r.input.get("duration", 5)))},
                            "seed": 42, "actual_prompt": r.input.get("prompt")})

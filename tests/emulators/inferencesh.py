@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,9 +33,9 @@ def _ok(data: Any) -> dict[str, Any]:
 
 
 class InferenceShEmulator(Emulator):
-    def __init__(self, key: str, result_mp4: bytes):
+    def __init__(self, key: str, results: Callable[[float], bytes]):
         super().__init__()
-        self.key, self.result_mp4 = key, result_mp4
+        self.key, self.results = key, results
         self.fields = list(SOURCE_FIELDS)  # tests may rename them, as a newer app build might
         self.schema_available = True
         self.phases = [(0.15, 2), (0.3, 7), (0.45, 9)]  # (until seconds, status)
@@ -83,7 +84,10 @@ class InferenceShEmulator(Emulator):
                                      "authorization": req.headers.get("authorization")}
             return Reply(200, b"")
         if name == "result":
-            return Reply(200, self.result_mp4, {"Content-Type": "video/mp4"})
+            t = self.tasks.get(req.path.rsplit("/", 1)[-1].removesuffix(".mp4"))
+            if t is None:
+                return Reply(404, b"not found")
+            return Reply(200, self.results(t.input.get("duration", 5)), {"Content-Type": "video/mp4"})
         if req.headers.get("authorization") != f"Bearer {self.key}":
             return Reply(401, {"success": False, "status": 401, "error": "invalid api key"})
         if name == "app":

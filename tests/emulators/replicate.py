@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,9 +23,9 @@ class Prediction:
 
 
 class ReplicateEmulator(Emulator):
-    def __init__(self, token: str, result_mp4: bytes):
+    def __init__(self, token: str, results: Callable[[float], bytes]):
         super().__init__()
-        self.token, self.result_mp4 = token, result_mp4
+        self.token, self.results = token, results
         self.starting, self.processing = 0.2, 0.4
         self.predictions: dict[str, Prediction] = {}
         self.files: dict[str, dict[str, Any]] = {}
@@ -71,7 +72,10 @@ class ReplicateEmulator(Emulator):
     def handle(self, req: Received) -> Reply:
         name = self.name_of(req)
         if name == "result":
-            return Reply(200, self.result_mp4, {"Content-Type": "video/mp4"})
+            p = self.predictions.get(req.path.split("/")[2])
+            if p is None:
+                return Reply(404, b"not found")
+            return Reply(200, self.results(p.input.get("duration", 5)), {"Content-Type": "video/mp4"})
         if req.headers.get("authorization") != f"Bearer {self.token}":
             return Reply(401, {"title": "Unauthenticated", "detail": "You did not pass a valid authentication token",
                                "status": 401}, {"Content-Type": "application/problem+json"})

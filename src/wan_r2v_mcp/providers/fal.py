@@ -121,6 +121,9 @@ class FalProvider(HostedProvider):
 
     async def cancel(self, job: JobRef) -> HostJob | None:
         rid = self._checked(job.provider_task_id)
+        before = await self.poll(job)
+        if before.status not in ("queued", "running"):
+            return before
         try:
             body = await self._call("PUT", f"/{REQUESTS}/{rid}/cancel")
         except ProviderError as exc:  # ALREADY_COMPLETED or NOT_FOUND: the request's own state says what happened
@@ -129,9 +132,8 @@ class FalProvider(HostedProvider):
             return await self.poll(job)
         if str((body or {}).get("status", "")).upper() == "ALREADY_COMPLETED":
             return await self.poll(job)
-        # CANCELLATION_REQUESTED: only a signal to a running request, which may still finish and bill
-        # (providers.md §10); the follower keeps following it.
-        state = await self.poll(job)
-        if state.status in ("queued", "running"):
-            state.stage = "fal cancellation requested; following the request until fal says it ended"
-        return state
+        if before.status == "queued":  # taken out of the queue before it started: nothing runs or bills
+            return HostJob(job.provider_task_id, "canceled", stage="fal canceled the request while it was queued")
+        # A running request only gets a signal it may ignore: it can still finish and bill (providers.md §10).
+        return HostJob(job.provider_task_id, "running",
+                       stage="fal cancellation requested; following the request until fal says it ended")

@@ -59,7 +59,7 @@ class HostedProvider(Provider):
                     **kwargs: Any) -> Any:
         return await http.call_json(self._http, method, url, host=self.capabilities.title, error_of=self._error,
                                     creates=creates, deadline=self.deadline, headers={**self._auth, **(headers or {})},
-                                    **kwargs)
+                                    time_scale=self.settings.time_scale, **kwargs)
 
     async def _put(self, url: str, ref: Any, content_type: str) -> None:
         """PUT a reference's checked bytes to a signed storage URL (no key goes there)."""
