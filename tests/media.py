@@ -20,12 +20,14 @@ def image(path: Path, width: int = 640, height: int = 480, color=(40, 120, 200),
 
 
 def video(path: Path, width: int = 320, height: int = 240, seconds: float = 2.0, fps: int = 15,
-          audio: bool = False) -> Path:
+          audio: bool = False, comment: str | None = None) -> Path:
     import av
     from PIL import Image
 
     path.parent.mkdir(parents=True, exist_ok=True)
     with av.open(str(path), "w") as out:
+        if comment:
+            out.metadata["comment"] = comment
         stream = out.add_stream("libx264", rate=fps)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         for i in range(round(seconds * fps)):
@@ -58,15 +60,25 @@ def decode(path: Path) -> dict:
 
 
 class Results:
-    """Result videos by length, made once each: what an emulated host hands back for a job of that duration."""
+    """Result videos by length, made once each: what an emulated host hands back for a job of that duration.
+    With a tag (a host job id), the video carries it as its comment, so a harness can tell whose video it is."""
 
     def __init__(self, folder: Path):
         self.folder = folder
-        self._made: dict[float, bytes] = {}
+        self._made: dict[tuple[float, str | None], bytes] = {}
 
-    def __call__(self, seconds: float) -> bytes:
-        seconds = float(seconds)
-        if seconds not in self._made:
-            self._made[seconds] = video(self.folder / f"result-{seconds:g}s.mp4", 480, 270, seconds=seconds,
-                                        fps=10).read_bytes()
-        return self._made[seconds]
+    def __call__(self, seconds: float, tag: str | None = None) -> bytes:
+        key = (float(seconds), tag)
+        if key not in self._made:
+            size = (480, 270) if tag is None else (160, 96)
+            self._made[key] = video(self.folder / f"result-{seconds:g}s-{tag or 'plain'}.mp4", *size,
+                                    seconds=float(seconds), fps=10, comment=tag).read_bytes()
+        return self._made[key]
+
+
+def comment(path: Path) -> str | None:
+    """The comment tag of a video file (see Results)."""
+    import av
+
+    with av.open(str(path)) as c:
+        return c.metadata.get("comment")

@@ -137,7 +137,7 @@ async def test_a_relative_path_is_refused_with_the_reason(client, refs, dirs):
 
 async def test_an_unknown_provider(client, refs, dirs):
     msg = await _refused(client, dirs, _args(refs, provider="runway"))
-    assert msg == PREFIX + ('provider: "runway" is not a provider of this server. Limit: one of preview, dashscope, replicate, inferencesh, fal. '
+    assert msg == PREFIX.replace("invalid_input", "provider_unavailable") + ('provider: "runway" is not a provider of this server. Limit: one of preview, dashscope, replicate, inferencesh, fal. '
                             "Fix: leave provider out for the configured default, or pick one of those.")
 
 

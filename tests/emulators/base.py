@@ -41,6 +41,10 @@ class Fault:
     hold: float = 0.0  # let the host act, then wait this long before answering (or, with partial, mid-body)
     partial: int | None = None  # send only this many body bytes, hold, then hang up
     times: int = 1
+    acts: bool | None = None  # does the host act before the fault? default: not with `status`, yes otherwise
+    raw: bytes | None = None  # answer with these bytes instead (a malformed body, HTML), after acting
+    drip: float = 0.0  # send the body 1 KB at a time, this many seconds apart
+    declare_length: int | None = None  # a Content-Length other than the body's (an oversized result)
 
 
 @dataclass
@@ -100,6 +104,10 @@ class Emulator:
         with self._lock:
             self._faults.setdefault(route, []).append(Fault(**kw))
 
+    def clear_faults(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
     def _take_fault(self, route: str) -> Fault | None:
         with self._lock:
             queue = self._faults.get(route) or []
@@ -144,10 +152,15 @@ class Emulator:
         fault = self._take_fault(self.name_of(req))
         if fault is not None and fault.delay:
             time.sleep(fault.delay)
+        acts = fault is None or (fault.acts if fault.acts is not None else fault.status is None)
+        reply = self.handle(req) if acts else Reply(502)
         if fault is not None and fault.status is not None:
             reply = Reply(fault.status, fault.body, fault.headers)
-        else:
-            reply = self.handle(req)
+        if fault is not None and fault.raw is not None:
+            reply = Reply(reply.status if fault.status is None else fault.status, fault.raw,
+                          {**{k: v for k, v in reply.headers.items() if k.lower() != "content-type"}, **fault.headers})
+        elif fault is not None and fault.headers and fault.status is None:
+            reply = Reply(reply.status, reply.body, {**reply.headers, **fault.headers})
         if fault is not None and fault.hold and fault.partial is None:
             time.sleep(fault.hold)
         if fault is not None and fault.drop:
@@ -164,7 +177,8 @@ class Emulator:
             h.send_header("Content-Type", "application/json")
         for k, v in reply.headers.items():
             h.send_header(k, v)
-        h.send_header("Content-Length", str(len(data)))
+        declared = fault.declare_length if fault is not None and fault.declare_length is not None else len(data)
+        h.send_header("Content-Length", str(declared))
         h.end_headers()
         if fault is not None and fault.partial is not None:
             h.wfile.write(data[:fault.partial])
@@ -172,8 +186,17 @@ class Emulator:
             time.sleep(fault.hold)
             h.close_connection = True
             return
-        if h.command != "HEAD":
-            h.wfile.write(data)
+        if h.command == "HEAD":
+            return
+        if fault is not None and fault.drip:
+            for i in range(0, len(data), 1024):
+                h.wfile.write(data[i:i + 1024])
+                h.wfile.flush()
+                time.sleep(fault.drip)
+            return
+        h.wfile.write(data)
+        if declared != len(data):
+            h.close_connection = True
 
 
 def _read_multipart(rfile: Any, length: int, boundary: bytes) -> tuple[dict[str, str], dict[str, dict[str, Any]]]:

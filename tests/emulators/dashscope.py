@@ -42,6 +42,7 @@ class DashScopeEmulator(Emulator):
         super().__init__()
         self.api_key = api_key
         self.results = results
+        self.tag_results = False  # each result video carries its job id (for the soak and kill harnesses)
         self.timing = Timing()
         self.tasks: dict[str, HostTask] = {}
         self.next_outcome: list[tuple[str, tuple[str, str] | None]] = []
@@ -138,6 +139,11 @@ class DashScopeEmulator(Emulator):
                 if str(u).startswith("oss://") and str(u)[6:] not in self.uploaded:
                     return Reply(400, {"request_id": _rid(), "code": "InvalidParameter",
                                        "message": f"The media url is invalid: {u}"})
+        task = self.make_job(body)
+        return Reply(200, {"request_id": _rid(), "output": {"task_id": task.task_id, "task_status": "PENDING"}})
+
+    def make_job(self, body: dict[str, Any]) -> HostTask:
+        """A job as the host makes it on a create (also how another client of the same key makes one)."""
         task = HostTask(task_id=str(uuid.uuid4()), body=body, created=time.time())
         if self.next_outcome:
             outcome, failure = self.next_outcome.pop(0)
@@ -146,10 +152,11 @@ class DashScopeEmulator(Emulator):
                 task.failure = failure
         with self._tasks_lock:
             self.tasks[task.task_id] = task
-        return Reply(200, {"request_id": _rid(), "output": {"task_id": task.task_id, "task_status": "PENDING"}})
+        return task
 
     def result_bytes(self, task: HostTask) -> bytes:
-        return self.results(task.body.get("parameters", {}).get("duration", 5))
+        seconds = task.body.get("parameters", {}).get("duration", 5)
+        return self.results(seconds, task.task_id) if self.tag_results else self.results(seconds)
 
     def _list(self, req: Received) -> Reply:
         """GET /tasks: start_time and end_time in UTC+8 (YYYYMMDDhhmmss), at most 24 hours apart (providers.md §10)."""

@@ -1,0 +1,162 @@
+"""kill -9 loop: the real server killed at random points across upload, create, poll and download, then restarted.
+
+Run it (about two minutes for 50 kills):
+
+    .venv/bin/python tests/harness/kills.py --kills 50
+
+Each round starts the command line (`wan-r2v-mcp generate ... --wait 60`) as its own process against the
+DashScope emulator, with a unique prompt, a local reference (so an upload happens) or a URL, and faults
+that hold the host's answers open so a kill can land between a create and the storing of its id, or in the
+middle of a download; then kills it with SIGKILL at a random moment. Every new process takes up what the
+killed ones left. At the end a server is started once more and every task is followed to its end. Then it
+counts what must be zero: paid jobs orphaned at the host, jobs created twice, wrong videos, tasks not
+terminal, half-written files; and runs `PRAGMA integrity_check`. A short version runs in the default suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import anyio
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+import media  # noqa: E402
+from emulators.dashscope import DashScopeEmulator  # noqa: E402
+from mcp import Client  # noqa: E402
+
+from wan_r2v_mcp.config import Settings  # noqa: E402
+from wan_r2v_mcp.server import build_server  # noqa: E402
+
+KEY = "sk-kill0123456789abcdef"
+
+
+@dataclass
+class Figures:
+    kills: int = 0
+    tasks: int = 0
+    host_jobs: int = 0
+    orphaned_paid_jobs: int = 0
+    duplicate_creates: int = 0
+    wrong_videos: int = 0
+    not_terminal: int = 0
+    half_written_files: int = 0
+    integrity_check: str = ""
+    outcomes: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not (self.orphaned_paid_jobs or self.duplicate_creates or self.wrong_videos or self.not_terminal
+                    or self.half_written_files) and self.integrity_check == "ok"
+
+
+def run(kills: int = 50, *, seed: int = 11, folder: Path | None = None) -> Figures:
+    rng = random.Random(seed)
+    folder = folder or Path(tempfile.mkdtemp(prefix="r2v-kills-"))
+    dirs = {name: folder / name for name in ("data", "out", "refs", "results")}
+    for p in dirs.values():
+        p.mkdir(parents=True, exist_ok=True)
+    image = media.image(dirs["refs"] / "ref.png", 320, 240)
+    figures = Figures(kills=kills)
+    started = time.monotonic()
+    prompts: set[str] = set()
+    with DashScopeEmulator(KEY, media.Results(dirs["results"])) as host:
+        host.tag_results = True
+        host.timing.pending, host.timing.running = 0.3, 0.5
+        env = {**os.environ, "WAN_R2V_DATA_DIR": str(dirs["data"]), "WAN_R2V_OUTPUT_DIR": str(dirs["out"]),
+               "WAN_R2V_ALLOWED_DIRS": str(dirs["refs"]), "DASHSCOPE_API_KEY": KEY,
+               "DASHSCOPE_BASE_URL": host.base_url, "WAN_R2V_TIME_SCALE": "0.05",
+               "WAN_R2V_REQUEST_DEADLINE": "3"}
+        for i in range(kills):
+            where = rng.choice(["create", "create", "result", "poll", "upload", "anywhere"])
+            if where == "create":
+                host.fault("create", hold=2.0)  # the job is made; its answer is held while the kill lands
+            elif where == "result":
+                host.fault("result", partial=1500, hold=2.0)
+            elif where == "poll":
+                host.fault("poll", hold=1.0)
+            elif where == "upload":
+                host.fault("upload", delay=1.5)
+            prompt = f"Image 1 waves, kill round {i} of run {seed}"
+            prompts.add(prompt)
+            ref = str(image) if where == "upload" or rng.random() < 0.3 else "https://cdn.example.com/ref.png"
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "wan_r2v_mcp", "generate", prompt, "-i", ref, "--provider", "dashscope",
+                 "--resolution", "720p", "--duration", "2", "--wait", "60", "--allow-duplicate"],
+                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(rng.uniform(0.6, 3.0))
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+            host.clear_faults()  # what the killed process did not meet is not for the next one
+        anyio.run(_finish_everything, Settings(
+            data_dir=dirs["data"], output_dir=dirs["out"], allowed_dirs=str(dirs["refs"]), dashscope_api_key=KEY,
+            dashscope_base_url=host.base_url, time_scale=0.05, request_deadline_seconds=3.0))
+        _count(figures, dirs, host, prompts)
+    figures.seconds = round(time.monotonic() - started, 1)
+    return figures
+
+
+async def _finish_everything(settings: Settings) -> None:
+    """Start a server once more (it takes up every unfinished task) and follow each task to its end."""
+    async with Client(build_server(settings)) as client:
+        with anyio.fail_after(300):
+            while True:
+                unfinished = []
+                for status in ("queued", "running"):
+                    listed = (await client.call_tool("list_tasks", {"limit": 100, "status": status})).structured_content
+                    unfinished += [t["task_id"] for t in listed["tasks"]]
+                if not unfinished:
+                    return
+                await client.call_tool("get_task", {"task_id": unfinished[0], "wait_seconds": 10})
+
+
+def _count(figures: Figures, dirs: dict[str, Path], host: DashScopeEmulator, prompts: set[str]) -> None:
+    with sqlite3.connect(dirs["data"] / "tasks.sqlite3") as db:
+        db.row_factory = sqlite3.Row
+        rows = [dict(r) for r in db.execute("SELECT * FROM tasks")]
+        figures.integrity_check = db.execute("PRAGMA integrity_check").fetchone()[0]
+    figures.tasks = len(rows)
+    followed = {r["provider_task_id"]: r for r in rows if r["provider_task_id"]}
+    ours = [t for t in host.tasks.values() if t.body["input"]["prompt"] in prompts]
+    figures.host_jobs = len(ours)
+    figures.duplicate_creates = sum(n - 1 for n in Counter(t.body["input"]["prompt"] for t in ours).values() if n > 1)
+    for job in ours:
+        row = followed.get(job.task_id)
+        if row is None or row["status"] != "succeeded":
+            figures.orphaned_paid_jobs += 1
+    for row in rows:
+        key = row["status"] if row["status"] != "failed" else f"failed:{json.loads(row['error'])['code']}"
+        figures.outcomes[key] = figures.outcomes.get(key, 0) + 1
+        if row["status"] not in ("succeeded", "failed", "canceled"):
+            figures.not_terminal += 1
+        if row["status"] == "succeeded" and media.comment(Path(row["local_path"])) != row["provider_task_id"]:
+            figures.wrong_videos += 1
+    figures.half_written_files = sum(1 for p in dirs["out"].iterdir() if p.name.endswith(".part"))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--kills", type=int, default=50)
+    parser.add_argument("--seed", type=int, default=11)
+    args = parser.parse_args()
+    figures = run(args.kills, seed=args.seed)
+    print(json.dumps({**asdict(figures), "ok": figures.ok}, indent=2))
+    return 0 if figures.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,21 @@
+"""Short runs of the fault-injection soak and the kill -9 loop (the full ones: tests/harness/, one command each)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+import pytest
+from harness import faults, kills
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_a_short_fault_soak_loses_nothing_pays_nothing_twice_and_adopts_nothing_wrong(tmp_path):
+    figures = await faults.run(40, concurrency=10, seed=3, folder=tmp_path)
+    assert figures.ok, asdict(figures)
+    assert figures.host_jobs >= 30 and figures.faults_injected >= 20, asdict(figures)
+
+
+def test_a_short_kill_loop_leaves_no_orphan_no_duplicate_and_no_wrong_video(tmp_path):
+    figures = kills.run(6, seed=5, folder=tmp_path)
+    assert figures.ok, asdict(figures)
