@@ -87,8 +87,8 @@ class ProviderError(R2VError):
     code = "provider_error"
     retryable = False
 
-    def __init__(self, message: str, *, fix: str = "", host_message: str | None = None):
-        super().__init__(message, fix=fix)
+    def __init__(self, message: str, *, fix: str = "", host_message: str | None = None, limit: str | None = None):
+        super().__init__(message, fix=fix, limit=limit)
         self.host_message = clean_remote_text(host_message) if host_message else None
 
 

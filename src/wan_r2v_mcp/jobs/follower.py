@@ -86,6 +86,7 @@ class Follower:
         self._changed: dict[str, anyio.Event] = {}
         self._pacers: dict[str, Pacer] = {}
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        self._shown_prompts: dict[str, dict[str, str]] = {}  # by provider, the prompts hosts showed for their jobs
         self.late_renewals = 0  # renewals that found a claim already past its end (bench/ reports it)
 
     def _scaled(self, seconds: float) -> float:
@@ -311,7 +312,7 @@ class Follower:
     async def _pace(self, provider: Provider) -> None:
         caps = provider.capabilities
         if caps.name not in self._pacers:
-            self._pacers[caps.name] = Pacer(caps.max_polls_per_second)
+            self._pacers[caps.name] = Pacer(caps.max_polls_per_second / self.settings.time_scale)
         await self._pacers[caps.name].wait()
 
     # ------------------------------------------------------------------ what the host says
@@ -380,41 +381,36 @@ class Follower:
                       and (c.model is None or not caps.model or c.model == caps.model)
                       and (c.created_at is None or sent - CLOCK_SKEW <= c.created_at
                            <= sent + self.settings.request_deadline_seconds + CLOCK_SKEW)]
-        if not candidates:
-            state["empty"] = state.get("empty", 0) + 1
-            if state["empty"] >= EMPTY_LISTS_PROVE:
-                self.lifecycle.fail(task_id, R2VError(
-                    "the create request did not make a job: the host's job list shows none made at that time",
-                    fix="nothing was created or paid; generate again"), default_code="not_created")
-                return None
-            self.lifecycle.note(task_id, Phase(record.phase), stage="looking for the job at the host")
-            return self._scaled(10.0)  # a host's list can lag its create by a few seconds
-        seen: dict[str, HostCandidate] = state.setdefault("seen", {})
-        ended_unknown: set[str] = state.setdefault("ended_unknown", set())
+        seen = self._shown_prompts.setdefault(caps.name, {})  # a job's prompt never changes: ask once per process
+        ended_unknown: set[str] = state.setdefault("ended_unknown", set())  # ended without showing a prompt
         undecided: list[str] = []
         for c in sorted(candidates, key=lambda c: c.created_at or 0):
-            known = seen.get(c.provider_task_id)
-            shown = c.prompt if c.prompt is not None else (known.prompt if known else None)
+            jid = c.provider_task_id
+            shown = c.prompt if c.prompt is not None else seen.get(jid)
             job: HostJob | None = None
-            if shown is None and c.provider_task_id not in ended_unknown:
-                await self._pace(provider)
-                job = await provider.poll(JobRef(c.provider_task_id))
-                shown = job.prompt
-                if shown is None and job.status in ("failed", "canceled"):
-                    ended_unknown.add(c.provider_task_id)
-            seen[c.provider_task_id] = HostCandidate(c.provider_task_id, c.created_at, c.model, shown)
+            if shown is None and jid not in ended_unknown:
+                if c.status in ("failed", "canceled"):
+                    ended_unknown.add(jid)
+                elif c.status in (None, "succeeded"):  # done (its prompt shows now), or a list that does not say
+                    await self._pace(provider)
+                    job = await provider.poll(JobRef(jid))
+                    shown = job.prompt
+                    if shown is None and job.status in ("failed", "canceled"):
+                        ended_unknown.add(jid)
+            if shown is not None:
+                seen[jid] = shown
             if shown is None:
-                if c.provider_task_id not in ended_unknown:
-                    undecided.append(c.provider_task_id)
+                if jid not in ended_unknown:
+                    undecided.append(jid)
                 continue
             if " ".join(shown.split()) != prompt:
                 continue  # someone else's job on the same key
             if job is None:
                 await self._pace(provider)
-                job = await provider.poll(JobRef(c.provider_task_id))
+                job = await provider.poll(JobRef(jid))
             if self._adopt(task_id, provider, job, how="found"):
                 return None
-        if undecided:
+        if undecided:  # jobs still running whose prompt the host does not show yet: keep watching them
             self.lifecycle.note(task_id, Phase(record.phase), candidates=undecided,
                                 stage=f"looking for the job at the host: watching {len(undecided)} candidate job(s) "
                                       "until the host shows their prompts")
@@ -426,10 +422,17 @@ class Follower:
                 f"without a result ({ids})", fix="nothing was delivered; check the host's console before generating "
                 "again"))
             return None
-        self.lifecycle.fail(task_id, R2VError(
-            "the create request did not make a job: every job the host made at that time is another request's",
-            fix="nothing was created or paid; generate again"), default_code="not_created")
-        return None
+        # No job in the window is ours. The host's list can lag its create by a few seconds: only several readings
+        # over half a minute prove that nothing was made.
+        state["empty"] = state.get("empty", 0) + 1
+        if state["empty"] >= EMPTY_LISTS_PROVE:
+            why = "shows none made at that time" if not candidates else "shows only other requests' jobs at that time"
+            self.lifecycle.fail(task_id, R2VError(f"the create request did not make a job: the host's job list {why}",
+                                                  fix="nothing was created or paid; generate again"),
+                                default_code="not_created")
+            return None
+        self.lifecycle.note(task_id, Phase(record.phase), stage="looking for the job at the host")
+        return self._scaled(10.0)
 
     async def _list_jobs(self, provider: Provider, sent: float) -> list[HostCandidate] | None:
         await self._pace(provider)

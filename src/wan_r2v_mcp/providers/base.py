@@ -68,6 +68,7 @@ class HostCandidate:
     created_at: float | None  # epoch seconds, when the host says
     model: str | None
     prompt: str | None  # None while the host does not show it (DashScope: only once the job succeeded)
+    status: Status | None = None  # as the listing says, when it does
 
 
 @dataclass

@@ -223,7 +223,8 @@ class DashScopeProvider(HostedProvider):
                     continue
                 created = row.get("gmt_create")
                 found.append(HostCandidate(task_id, created / 1000 if isinstance(created, (int, float)) else None,
-                                           row.get("model_name"), None))  # the prompt shows only on success
+                                           row.get("model_name"), None,  # the prompt shows only on success
+                                           STATUS.get(str(row.get("status") or "").upper())))  # type: ignore[arg-type]
             if len(rows) < 100:
                 break
         return found

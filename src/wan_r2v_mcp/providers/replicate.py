@@ -101,7 +101,8 @@ class ReplicateProvider(HostedProvider):
                     older = True
                     continue
                 prompt = (p.get("input") or {}).get("prompt")
-                found.append(HostCandidate(pid, created, p.get("model"), prompt if isinstance(prompt, str) else None))
+                found.append(HostCandidate(pid, created, p.get("model"), prompt if isinstance(prompt, str) else None,
+                                           STATUS.get(str(p.get("status")))))  # type: ignore[arg-type]
             url = body.get("next")
             if older or not url:
                 break

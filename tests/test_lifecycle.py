@@ -1,0 +1,295 @@
+"""A task's life: the state machine's guarded moves, and what each host fault does to a paid job (issue #9)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from pathlib import Path
+
+import anyio
+import media
+import pytest
+from conftest import DASHSCOPE_KEY, call
+from mcp import Client
+from pydantic import SecretStr
+
+from wan_r2v_mcp.jobs.ledger import Ledger
+from wan_r2v_mcp.jobs.lifecycle import ALLOWED, Lifecycle, Phase
+from wan_r2v_mcp.server import build_server
+
+pytestmark = pytest.mark.anyio
+
+CREATE = "/api/v1/services/aigc/video-generation/video-synthesis"
+URL_REF = ["https://cdn.example.com/a.png"]
+
+
+# ------------------------------------------------------------------ the state machine itself
+
+def _row(ledger: Ledger, task_id: str, phase: Phase) -> None:
+    ledger.insert(task_id=task_id, provider="dashscope", phase=phase.value, status=phase.status, stage="test",
+                  request={"prompt": "p", "resolution": "720p", "aspect_ratio": "16:9", "duration": 5}, refs=[])
+
+
+@pytest.mark.parametrize("start", list(Phase))
+def test_every_move_is_allowed_exactly_when_the_table_has_it(tmp_path, start):
+    ledger = Ledger(tmp_path / "tasks.sqlite3")
+    lifecycle = Lifecycle(ledger)
+    for target in Phase:
+        task_id = f"{start.value}-to-{target.value}"
+        _row(ledger, task_id, start)
+        moved = lifecycle.move(task_id, target, stage="moved")
+        expected = target in ALLOWED[start] or (target is start and not start.terminal)
+        assert moved is expected, (start, target)
+        after = ledger.get(task_id)
+        assert (after.phase, after.status) == ((target.value, target.status) if expected else (start.value, start.status))
+    ledger.close()
+
+
+def test_a_late_failure_never_undoes_a_cancel_and_nothing_undoes_a_success(tmp_path):
+    ledger = Ledger(tmp_path / "tasks.sqlite3")
+    lifecycle = Lifecycle(ledger)
+    _row(ledger, "a", Phase.RUNNING)
+    assert lifecycle.move("a", Phase.CANCELED, stage="canceled")
+    assert not lifecycle.fail("a", RuntimeErrorLike("the host said FAILED, late"))
+    assert not lifecycle.move("a", Phase.RUNNING, stage="a late poll")
+    assert ledger.get("a").phase == "canceled" and ledger.get("a").error is None
+    _row(ledger, "b", Phase.DOWNLOADING)
+    assert lifecycle.move("b", Phase.SUCCEEDED, stage="saved")
+    assert not lifecycle.move("b", Phase.FAILED, stage="a late download error")
+    assert ledger.get("b").status == "succeeded"
+    ledger.close()
+
+
+def test_two_tasks_can_never_follow_one_host_job(tmp_path):
+    ledger = Ledger(tmp_path / "tasks.sqlite3")
+    lifecycle = Lifecycle(ledger)
+    _row(ledger, "a", Phase.UNKNOWN)
+    _row(ledger, "b", Phase.UNKNOWN)
+    assert lifecycle.adopt("a", "dashscope", "job-1", Phase.RUNNING, stage="found")
+    assert not lifecycle.adopt("b", "dashscope", "job-1", Phase.RUNNING, stage="found")
+    assert ledger.get("b").provider_task_id is None and ledger.get("b").phase == "unknown"
+    assert lifecycle.adopt("b", "dashscope", "job-2", Phase.RUNNING, stage="found")
+    ledger.close()
+
+
+class RuntimeErrorLike(Exception):
+    """A stand-in error with the attributes a task error is made from."""
+
+    code = "generation_failed"
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message, self.fix = message, "try again"
+
+
+# ------------------------------------------------------------------ a paid result is delivered
+
+@pytest.mark.parametrize("fault", [
+    {"status": 503, "body": b"<Error>SlowDown</Error>"},
+    {"partial": 1000, "hold": 0.1},
+    {"raw": b"<html><body>Please wait</body></html>", "headers": {"Content-Type": "text/html"}},
+    {"raw": b"<html>not a video</html>", "headers": {"Content-Type": "video/mp4"}},
+    {"declare_length": 5 * 1024**3},
+], ids=["503", "truncated", "html", "html-as-video", "oversized"])
+async def test_a_result_fault_that_can_pass_is_tried_again_and_the_paid_video_delivered(ds_settings, dashscope,
+                                                                                      result_videos, fault):
+    dashscope.fault("result", **fault)
+    async with Client(build_server(ds_settings)) as client:
+        r = await call(client, "generate_r2v", {"prompt": "Image 1 waves", "reference_images": URL_REF,
+                                                "wait_seconds": 20})
+    view = r["structuredContent"]
+    assert view["status"] == "succeeded", view
+    assert Path(view["local_path"]).read_bytes() == result_videos(5)
+    assert len(dashscope.calls("/results/")) == 2 and len(dashscope.calls(CREATE)) == 1
+
+
+async def test_a_drip_fed_download_is_cut_at_its_deadline_and_tried_again(ds_settings, dashscope, result_videos):
+    dashscope.fault("result", drip=0.05)  # ~1 KB every 50 ms: minutes for the whole video
+    settings = ds_settings.model_copy(update={"download_deadline_seconds": 1.0})
+    async with Client(build_server(settings)) as client:
+        r = await call(client, "generate_r2v", {"prompt": "Image 1 waves", "reference_images": URL_REF,
+                                                "wait_seconds": 20})
+    assert r["structuredContent"]["status"] == "succeeded"
+    assert Path(r["structuredContent"]["local_path"]).read_bytes() == result_videos(5)
+
+
+# ------------------------------------------------------------------ no call outlives its cap
+
+@pytest.mark.parametrize("route", ["policy", "create"])
+async def test_a_hanging_host_never_holds_a_call_past_its_wait_cap(ds_settings, dashscope, refs, route):
+    dashscope.fault(route, hold=8.0)
+    settings = ds_settings.model_copy(update={"wait_cap_seconds": 2.0, "request_deadline_seconds": 4.0})
+    async with Client(build_server(settings)) as client:
+        t0 = time.monotonic()
+        r = await call(client, "generate_r2v", {"prompt": "Image 1 waves", "reference_images": [str(refs["img1"])],
+                                                "wait_seconds": 50})
+        assert time.monotonic() - t0 < 4.0
+        view = r["structuredContent"]
+        assert view["status"] == "queued" and view["stage"] in ("uploading Image 1", "creating the job")
+        done = view
+        with anyio.fail_after(30):
+            while done["status"] not in ("succeeded", "failed", "canceled"):
+                done = (await call(client, "get_task", {"task_id": view["task_id"], "wait_seconds": 2}))[
+                    "structuredContent"]
+    assert done["status"] == "succeeded", done
+    assert len({t.body["input"]["prompt"] for t in dashscope.tasks.values()}) == len(dashscope.tasks) == 1
+
+
+# ------------------------------------------------------------------ reconciliation decides on evidence only
+
+async def test_two_creates_that_lose_their_answers_at_once_each_adopt_their_own_job(ds_settings, dashscope):
+    dashscope.fault("create", drop=True, times=2)
+    async with Client(build_server(ds_settings)) as client:
+        views = {}
+
+        async def one(prompt):
+            views[prompt] = (await call(client, "generate_r2v", {"prompt": prompt, "reference_images": URL_REF,
+                                                                 "wait_seconds": 30}))["structuredContent"]
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(one, "Image 1 waves")
+            tg.start_soon(one, "Image 1 bows")
+    assert len(dashscope.tasks) == 2
+    for prompt, view in views.items():
+        assert view["status"] == "succeeded", view
+        assert dashscope.tasks[view["provider_task_id"]].body["input"]["prompt"] == prompt
+
+
+async def test_a_foreign_pending_job_whose_prompt_is_hidden_is_watched_not_adopted(ds_settings, dashscope):
+    # Another client of the key made a job just before ours; DashScope shows a job's prompt only once it
+    # succeeded, and the foreign one will finish after ours.
+    foreign = dashscope.make_job({"model": "wan2.7-r2v", "input": {"prompt": "someone else's", "media": []},
+                                  "parameters": {"duration": 5}})
+    foreign.created = time.time() + 1.0  # so it stays pending longer than ours
+    dashscope.fault("create", drop=True)
+    async with Client(build_server(ds_settings)) as client:
+        r = await call(client, "generate_r2v", {"prompt": "Image 1 waves", "reference_images": URL_REF,
+                                                "wait_seconds": 30})
+    view = r["structuredContent"]
+    ours = next(t for t in dashscope.tasks.values() if t.body["input"]["prompt"] == "Image 1 waves")
+    assert view["status"] == "succeeded" and view["provider_task_id"] == ours.task_id
+    (_, start), (_, end) = [(k, v) for k, v in dashscope.calls("/api/v1/tasks", "GET")[0].query.items()
+                            if k in ("start_time", "end_time")]
+    assert int(end) - int(start) <= 240000  # a window of minutes, far inside the 24 h the list allows
+
+
+# ------------------------------------------------------------------ what is uploaded is what was checked
+
+async def test_a_reference_swapped_for_a_symlink_after_its_check_is_not_what_gets_uploaded(ds_settings, dashscope,
+                                                                                         refs, dirs, tmp_path):
+    secret = tmp_path / "secret.png"
+    media.image(secret, 800, 600, color=(255, 0, 0))
+    checked = hashlib.sha256(refs["img1"].read_bytes()).hexdigest()
+    dashscope.fault("policy", delay=1.5)  # the upload waits on the policy while the file is swapped
+    async with Client(build_server(ds_settings.model_copy(update={"wait_cap_seconds": 0.5}))) as client:
+        r = await call(client, "generate_r2v", {"prompt": "Image 1 waves", "reference_images": [str(refs["img1"])],
+                                                "wait_seconds": 0})
+        os.replace(refs["img1"], dirs["refs"] / "moved.png")
+        os.symlink(secret, refs["img1"])
+        done = await call(client, "get_task", {"task_id": r["structuredContent"]["task_id"], "wait_seconds": 20})
+        while done["structuredContent"]["status"] in ("queued", "running"):
+            done = await call(client, "get_task", {"task_id": r["structuredContent"]["task_id"], "wait_seconds": 0.5})
+    (upload,) = dashscope.calls("/oss")
+    assert upload.files["file"]["sha256"] == checked
+    assert done["structuredContent"]["status"] == "succeeded"
+
+
+# ------------------------------------------------------------------ what the hosts receive is what their docs say
+
+async def test_dashscope_refusing_six_media_items_says_the_first_frame_counts(ds_settings, dashscope):
+    dashscope.fault("create", status=400, body={"code": "InvalidParameter",
+                                                "message": "input.media: must contain at most 5 items"})
+    async with Client(build_server(ds_settings)) as client:
+        r = await call(client, "generate_r2v", {"prompt": "Image 1 and Image 5", "reference_images": URL_REF * 5,
+                                                "first_frame": "https://cdn.example.com/f.png", "wait_seconds": 10})
+    assert r["structuredContent"]["error"] == {
+        "code": "host_invalid_parameter",
+        "message": "DashScope refused 6 media items: its create schema takes at most 5, counting the first frame with "
+                   "the references (host said: DashScope rejected a parameter. DashScope said: input.media: must "
+                   "contain at most 5 items)",
+        "hint": "give at most 4 references with a first_frame, or drop the first_frame"}
+
+
+async def test_the_dashscope_upload_cache_is_never_shared_across_keys(ds_settings, dashscope, refs):
+    other_key = "sk-another0123456789abcdef"
+    for key in (DASHSCOPE_KEY, other_key):
+        dashscope.api_key = key
+        async with Client(build_server(ds_settings.model_copy(update={"dashscope_api_key": SecretStr(key)}))) as client:
+            r = await call(client, "generate_r2v", {"prompt": "Image 1 waves", "reference_images": [str(refs["img1"])],
+                                                    "wait_seconds": 20, "allow_duplicate": True})
+            assert r["structuredContent"]["status"] == "succeeded"
+    assert len(dashscope.calls("/oss")) == 2  # a new account uploads its own copy
+
+
+async def test_a_fal_cancel_of_a_running_request_keeps_following_and_delivers_what_finishes(hosts_settings, fal,
+                                                                                          result_videos):
+    fal.in_queue, fal.in_progress = 0.0, 1.5
+    async with Client(build_server(hosts_settings)) as client:
+        started = await call(client, "generate_r2v", {"prompt": "Image 1", "provider": "fal", "reference_images": URL_REF,
+                                                      "wait_seconds": 0.3})
+        task_id = started["structuredContent"]["task_id"]
+        canceling = (await call(client, "cancel_task", {"task_id": task_id}))["structuredContent"]
+        assert canceling["status"] == "running"
+        assert canceling["stage"] == "fal cancellation requested; following the request until fal says it ended"
+        done = (await call(client, "get_task", {"task_id": task_id, "wait_seconds": 20}))["structuredContent"]
+    assert done["status"] == "succeeded" and Path(done["local_path"]).read_bytes() == result_videos(5)
+    (cancel,) = fal.calls("/fal-ai/wan/requests/", "PUT")
+    assert cancel.path.endswith(f"{started['structuredContent']['provider_task_id']}/cancel")
+
+
+async def test_a_fal_create_sends_the_duration_as_an_integer(hosts_settings, fal):
+    async with Client(build_server(hosts_settings)) as client:
+        await call(client, "generate_r2v", {"prompt": "Image 1", "provider": "fal", "reference_images": URL_REF,
+                                            "duration": 6, "wait_seconds": 0})
+    (create,) = fal.calls("/fal-ai/wan/v2.7/reference-to-video", "POST")
+    assert create.json["duration"] == 6
+
+
+async def test_cancelling_while_references_upload_sends_nothing_and_pays_nothing(ds_settings, dashscope, refs):
+    dashscope.fault("policy", delay=1.5)
+    async with Client(build_server(ds_settings.model_copy(update={"wait_cap_seconds": 0.5}))) as client:
+        r = await call(client, "generate_r2v", {"prompt": "Image 1", "reference_images": [str(refs["img1"])],
+                                                "wait_seconds": 0})
+        canceled = await call(client, "cancel_task", {"task_id": r["structuredContent"]["task_id"]})
+        assert canceled["structuredContent"]["status"] == "canceled"
+        assert canceled["structuredContent"]["stage"] == "canceled before anything was sent"
+        await anyio.sleep(2.5)
+    assert dashscope.calls(CREATE) == [] and dashscope.tasks == {}
+
+
+# ------------------------------------------------------------------ a long job on compressed timings
+
+async def test_a_job_3_6_times_the_wait_cap_is_followed_to_its_end_in_few_calls_with_steady_progress(ds_settings,
+                                                                                                  dashscope,
+                                                                                                  result_videos):
+    # Stands for a 180 s job under a 50 s cap and a 60 s client timeout: an 18 s job, a 5 s cap, a 6 s timeout.
+    dashscope.timing.pending, dashscope.timing.running = 2.0, 16.0
+    settings = ds_settings.model_copy(update={"wait_cap_seconds": 5.0, "progress_interval_seconds": 0.5})
+    stamps: list[float] = []
+
+    async def on_progress(p, t, m):
+        stamps.append(time.monotonic())
+
+    calls = 0
+    async with Client(build_server(settings), mode="legacy") as client:
+        started = time.monotonic()
+        result = await client.call_tool("generate_r2v", {"prompt": "Image 1", "reference_images": URL_REF,
+                                                         "wait_seconds": 5}, read_timeout_seconds=6,
+                                        progress_callback=on_progress)
+        calls += 1
+        view = result.structured_content
+        while view["status"] not in ("succeeded", "failed", "canceled"):
+            t0 = time.monotonic()
+            result = await client.call_tool("get_task", {"task_id": view["task_id"], "wait_seconds": 5},
+                                            read_timeout_seconds=6, progress_callback=on_progress)
+            assert time.monotonic() - t0 < 5.6  # never near the client's limit
+            calls += 1
+            view = result.structured_content
+    assert view["status"] == "succeeded" and Path(view["local_path"]).read_bytes() == result_videos(5)
+    assert time.monotonic() - started >= 18
+    assert calls <= 5, calls
+    gaps = [b - a for a, b in zip(stamps, stamps[1:])]
+    assert gaps and max(gaps) <= 0.8, max(gaps)  # a notification at least every interval while waiting
+    polls = len(dashscope.calls("/api/v1/tasks/", "GET"))
+    assert polls <= 30, polls  # backoff to 1.5 s on the compressed timings: one loop however many wait
