@@ -29,6 +29,13 @@ class HostTask:
     outcome: str = "SUCCEEDED"  # or FAILED / UNKNOWN
     failure: tuple[str, str] = ("InvalidParameter", "The media url is invalid.")
     polls: int = 0
+    pending: float | None = None  # this job's own timing, else the emulator's
+    running: float | None = None
+
+    def done_at(self, timing: Timing) -> float:
+        """When the host finishes it (for measuring how soon the result lands on disk)."""
+        return self.created + (self.pending if self.pending is not None else timing.pending) + (
+            self.running if self.running is not None else timing.running)
 
 
 @dataclass
@@ -43,6 +50,10 @@ class DashScopeEmulator(Emulator):
         self.api_key = api_key
         self.results = results
         self.tag_results = False  # each result video carries its job id (for the soak and kill harnesses)
+        self.job_timing: Callable[[], tuple[float, float]] | None = None  # (pending, running) per new job
+        self.rate_limit: float | None = None  # status calls (poll, list) per second before a 429
+        self.throttled = 0  # 429s sent because of rate_limit
+        self._bucket = (0.0, 0.0)  # tokens, last refill
         self.timing = Timing()
         self.tasks: dict[str, HostTask] = {}
         self.next_outcome: list[tuple[str, tuple[str, str] | None]] = []
@@ -58,9 +69,10 @@ class DashScopeEmulator(Emulator):
         if task.canceled:
             return "CANCELED"
         age = time.time() - task.created
-        if age < self.timing.pending:
+        pending = task.pending if task.pending is not None else self.timing.pending
+        if age < pending:
             return "PENDING"
-        if age < self.timing.pending + self.timing.running:
+        if time.time() < task.done_at(self.timing):
             return "RUNNING"
         return task.outcome
 
@@ -97,6 +109,10 @@ class DashScopeEmulator(Emulator):
         if req.headers.get("authorization") != f"Bearer {self.api_key}":
             return Reply(401, {"request_id": _rid(), "code": "InvalidApiKey",
                                "message": "Invalid API-key provided."})
+        if name in ("poll", "list") and self.rate_limit and not self._take_token():
+            self.throttled += 1
+            return Reply(429, {"request_id": _rid(), "code": "Throttling", "message": "Requests rate limit exceeded"},
+                         {"Retry-After": "1"})
         if name == "create":
             return self._create(req)
         if name == "policy":
@@ -142,9 +158,22 @@ class DashScopeEmulator(Emulator):
         task = self.make_job(body)
         return Reply(200, {"request_id": _rid(), "output": {"task_id": task.task_id, "task_status": "PENDING"}})
 
+    def _take_token(self) -> bool:
+        """A token bucket: `rate_limit` per second, bursts of one second's worth."""
+        assert self.rate_limit
+        with self._tasks_lock:
+            tokens, last = self._bucket
+            now = time.monotonic()
+            tokens = min(self.rate_limit, tokens + (now - last) * self.rate_limit)
+            ok = tokens >= 1.0
+            self._bucket = (tokens - 1.0 if ok else tokens, now)
+            return ok
+
     def make_job(self, body: dict[str, Any]) -> HostTask:
         """A job as the host makes it on a create (also how another client of the same key makes one)."""
         task = HostTask(task_id=str(uuid.uuid4()), body=body, created=time.time())
+        if self.job_timing is not None:
+            task.pending, task.running = self.job_timing()
         if self.next_outcome:
             outcome, failure = self.next_outcome.pop(0)
             task.outcome = outcome

@@ -86,6 +86,8 @@ class Follower:
         self._changed: dict[str, anyio.Event] = {}
         self._pacers: dict[str, Pacer] = {}
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        self._wake: dict[str, anyio.Event] = {}  # a watcher's nap, cut short when a sweep sees its job end
+        self._swept: dict[str, dict[str, tuple[str, float]]] = {}  # provider -> host job id -> (task id, sent at)
         self._shown_prompts: dict[str, dict[str, str]] = {}  # by provider, the prompts hosts showed for their jobs
         self.late_renewals = 0  # renewals that found a claim already past its end (bench/ reports it)
 
@@ -243,6 +245,11 @@ class Follower:
                     await anyio.sleep(self._scaled(min(5.0 * failures, 60.0)))
         finally:
             self._watching.discard(task_id)
+            self._wake.pop(task_id, None)
+            for swept in self._swept.values():
+                for job_id, (followed, _) in list(swept.items()):
+                    if followed == task_id:
+                        del swept[job_id]
             if task_id not in self._submitting:
                 self.ledger.release_lease(task_id, self.holder)
             self._notify(task_id)
@@ -296,8 +303,13 @@ class Follower:
                         job = await provider.cancel(JobRef(record.provider_task_id, record.payload)) or job
                     self.apply(task_id, job)
                     if job.status in ("queued", "running"):
-                        await anyio.sleep(self._scaled(delay))
-                        delay = min(delay * 1.5, caps.poll_max_seconds)
+                        if caps.sweep_seconds:  # the sweep wakes this watcher when the job ends
+                            self._sweep(provider, task_id, record.provider_task_id, record.submitted_at or
+                                        record.created_at)
+                            await self._nap(task_id, self._scaled(caps.sweep_safety_seconds))
+                        else:
+                            await self._nap(task_id, self._scaled(delay))
+                            delay = min(delay * 1.5, caps.poll_max_seconds)
                 transient = 0
             except ProviderError as exc:
                 if not exc.retryable:
@@ -308,6 +320,47 @@ class Follower:
                 log.warning("following %s: %s (attempt %d)", task_id, exc.message, transient)
                 await anyio.sleep(self._scaled(min(caps.poll_initial_seconds * 2 ** transient, 120.0)))
             self._notify(task_id)
+
+    async def _nap(self, task_id: str, seconds: float) -> None:
+        event = self._wake.setdefault(task_id, anyio.Event())
+        with anyio.move_on_after(seconds):
+            await event.wait()
+        if event.is_set():
+            self._wake.pop(task_id, None)
+
+    # ------------------------------------------------------------------ sweeping a host's job list
+
+    def _sweep(self, provider: Provider, task_id: str, job_id: str, sent_at: float) -> None:
+        name = provider.capabilities.name
+        if name not in self._swept:
+            self._swept[name] = {}
+            self._tg.start_soon(self._sweep_loop, provider)
+        self._swept[name][job_id] = (task_id, sent_at)
+
+    async def _sweep_loop(self, provider: Provider) -> None:
+        """One read of the host's job list (a page per 100 jobs) stands for a poll of every job this process follows
+        there: a job the list shows ended wakes its watcher, which polls it once for the result."""
+        caps = provider.capabilities
+        swept = self._swept[caps.name]
+        assert caps.sweep_seconds
+        while True:
+            await anyio.sleep(self._scaled(caps.sweep_seconds))
+            if not swept:
+                continue
+            now = time.time()
+            since = max(min(sent for _, sent in swept.values()) - CLOCK_SKEW, now - 23 * 3600)
+            for _ in range(len(swept) // 100 + 1):
+                await self._pace(provider)
+            try:
+                listed = await provider.find_submitted(since=since, until=now + CLOCK_SKEW)
+            except ProviderError as exc:  # the watchers' own safety polls go on meanwhile
+                log.warning("sweeping %s's job list: %s", caps.title, exc.message)
+                continue
+            for c in listed or []:
+                if c.status in ("succeeded", "failed", "canceled") and c.provider_task_id in swept:
+                    event = self._wake.get(swept.pop(c.provider_task_id)[0])
+                    if event is not None:
+                        event.set()
 
     async def _pace(self, provider: Provider) -> None:
         caps = provider.capabilities

@@ -47,6 +47,10 @@ class Capabilities:
     poll_initial_seconds: float = 3.0  # then x1.5 per poll up to poll_max_seconds
     poll_max_seconds: float = 15.0
     max_polls_per_second: float = 10.0  # our pace for this host's status calls, all tasks together
+    # Hosts whose job list shows statuses: one sweep of the list every `sweep_seconds` tells which followed jobs
+    # ended, so each job is polled once when it ends (and every `sweep_safety_seconds` meanwhile), not every 15 s.
+    sweep_seconds: float | None = None
+    sweep_safety_seconds: float = 300.0
     local: bool = False
     cancel_is_request: bool = False  # a cancel of a running job is only a signal: keep following it
     model: str = ""  # the host's name for Wan 2.7 R2V, as its job listings show it

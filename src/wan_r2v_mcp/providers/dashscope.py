@@ -73,6 +73,7 @@ class DashScopeProvider(HostedProvider):
         key_env="DASHSCOPE_API_KEY",
         supports=frozenset({"negative_prompt", "first_frame", "voices", "prompt_extend", "watermark", "seed"}),
         model=MODEL_ID,
+        sweep_seconds=4.0,
     )
 
     def __init__(self, settings: Any):
@@ -211,7 +212,7 @@ class DashScopeProvider(HostedProvider):
         fmt = "%Y%m%d%H%M%S"
         until = min(until, since + 23.5 * 3600)
         found: list[HostCandidate] = []
-        for page in range(1, 11):
+        for page in range(1, 21):
             params = {"start_time": time.strftime(fmt, time.gmtime(since + 8 * 3600)),
                       "end_time": time.strftime(fmt, time.gmtime(until + 8 * 3600)),
                       "model_name": MODEL_ID, "page_no": page, "page_size": 100}
