@@ -1,6 +1,6 @@
 """Many tasks in flight against the DashScope emulator: host calls, rate limit, time to disk, leases, list_tasks.
 
-Run (each size takes a few minutes of real time; jobs last 30-120 s at the emulated host):
+Run (each size takes several minutes of real time: jobs last 60-300 s at the emulated host, as Wan 2.7's do):
 
     .venv/bin/python bench/polling.py --tasks 200
     .venv/bin/python bench/polling.py --tasks 1000
@@ -130,6 +130,7 @@ async def main(tasks: int, lo: float, hi: float, rate: float) -> dict:
                                                         "reference_images": ["https://cdn.example.com/a.png"],
                                                         "wait_seconds": 0, "allow_duplicate": True})
             submitted = time.monotonic() - t0
+            print(f"{tasks} tasks submitted in {submitted:.1f} s", file=sys.stderr)
             db = sqlite3.connect(settings.ledger_path)
             while True:
                 now = time.time()
@@ -175,7 +176,7 @@ async def main(tasks: int, lo: float, hi: float, rate: float) -> dict:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tasks", type=int, default=200)
-    parser.add_argument("--job-seconds", default="30-120", help="each job's length at the host, a range (LO-HI)")
+    parser.add_argument("--job-seconds", default="60-300", help="each job's length at the host, a range (LO-HI)")
     parser.add_argument("--rate", type=float, default=20.0, help="the emulated host's status calls per second")
     a = parser.parse_args()
     lo, _, hi = a.job_seconds.partition("-")

@@ -21,7 +21,7 @@ EMULATOR = f"""
 import sys, time
 sys.path.insert(0, {str(ROOT / "tests")!r})
 from emulators.dashscope import DashScopeEmulator
-with DashScopeEmulator("sk-bench0000000000000000", b"") as e:
+with DashScopeEmulator("sk-bench0000000000000000", lambda seconds: b"") as e:
     print(e.base_url, flush=True)
     sys.stdin.read()
 """
@@ -38,12 +38,13 @@ async def ours():
     from wan_r2v_mcp.config import Settings
     from wan_r2v_mcp.providers.dashscope import DashScopeProvider
     from wan_r2v_mcp.references.intake import Reference
+    from wan_r2v_mcp.references.opened import OpenedFile
     from wan_r2v_mcp.references.sources import Source
     settings = Settings(data_dir=data_dir, output_dir=data_dir, dashscope_api_key="sk-bench0000000000000000",
                         dashscope_base_url=base_url)
     provider = DashScopeProvider(settings)
     ref = Reference("Video 1", "reference_video", "reference_videos[0]", path,
-                    source=Source(path, "local", path=Path(path)))
+                    source=Source(path, "local", path=Path(path)), opened=OpenedFile(Path(path)))
     before = rss_kb(); t = time.perf_counter()
     await provider.upload(ref)
     return time.perf_counter() - t, rss_kb() - before

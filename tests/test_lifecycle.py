@@ -293,3 +293,46 @@ async def test_a_job_3_6_times_the_wait_cap_is_followed_to_its_end_in_few_calls_
     assert gaps and max(gaps) <= 0.8, max(gaps)  # a notification at least every interval while waiting
     polls = len(dashscope.calls("/api/v1/tasks/", "GET"))
     assert polls <= 30, polls  # backoff to 1.5 s on the compressed timings: one loop however many wait
+
+
+# ------------------------------------------------------------------ the error vocabulary is pinned
+
+def test_every_error_class_has_one_meaning_and_the_wire_codes_are_pinned():
+    from wan_r2v_mcp import errors
+
+    def walk(cls):
+        for sub in cls.__subclasses__():
+            yield sub
+            yield from walk(sub)
+
+    classes = list(walk(errors.R2VError))
+    assert all(c.__doc__ and c.__doc__.strip() for c in classes), [c.__name__ for c in classes if not c.__doc__]
+    # A new code is a change to what agents read: add it here on purpose.
+    assert sorted({c.code for c in classes}) == [
+        "access_denied", "auth_failed", "billing", "content_moderation", "download_failed", "generation_failed",
+        "host_error", "host_invalid_parameter", "host_unavailable", "host_unreachable", "interrupted",
+        "invalid_input", "invalid_reference", "model_unavailable", "not_configured", "not_created", "not_found",
+        "over_budget", "poll_failed", "provider_error", "provider_unavailable", "rate_limited", "result_expired",
+        "result_invalid", "result_url_rejected", "submit_unknown", "task_unknown", "upload_failed"]
+
+
+def test_a_ledger_written_before_phases_existed_gets_each_rows_phase_from_what_it_recorded(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "tasks.sqlite3"
+    with sqlite3.connect(path) as db:  # the 0.1.0 schema
+        db.execute("CREATE TABLE tasks (task_id TEXT PRIMARY KEY, created_at REAL NOT NULL, updated_at REAL NOT NULL, "
+                   "finished_at REAL, provider TEXT NOT NULL, provider_task_id TEXT, status TEXT NOT NULL, stage TEXT "
+                   "NOT NULL, progress REAL, request TEXT NOT NULL, refs TEXT NOT NULL, payload TEXT, fingerprint "
+                   "TEXT, video_url TEXT, video_url_expires_at REAL, local_path TEXT, poster_path TEXT, sidecar_path "
+                   "TEXT, cost_estimate REAL, billable_seconds REAL, error TEXT, owner TEXT NOT NULL DEFAULT '')")
+        for task_id, job, status, payload in (("done", "j1", "succeeded", "{}"), ("polling", "j2", "running", "{}"),
+                                              ("sent", None, "queued", "{}"), ("uploading", None, "queued", None)):
+            db.execute("INSERT INTO tasks (task_id, created_at, updated_at, provider, provider_task_id, status, stage, "
+                       "request, refs, payload) VALUES (?, 0, 0, 'dashscope', ?, ?, 'x', '{}', '[]', ?)",
+                       (task_id, job, status, payload))
+    ledger = Ledger(path)
+    assert {r.task_id: r.phase for r in ledger.unfinished()} == {"polling": "running", "sent": "unknown",
+                                                                  "uploading": "pending"}
+    assert ledger.get("done").phase == "succeeded"
+    ledger.close()

@@ -158,7 +158,7 @@ def test_killed_after_the_create_was_sent_but_before_its_id_was_stored(cli_env, 
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     row = _row(dirs)
-    assert row["provider_task_id"] is None and row["stage"] == "creating the job"
+    assert row["provider_task_id"] is None and row["phase"] == "creating"
     view = _finish_after_restart(cli_env, dirs, dashscope, result_mp4)
     assert view["provider_task_id"] == next(iter(dashscope.tasks))
 

@@ -229,6 +229,20 @@ class GenerationFailed(ProviderError):
     code = "generation_failed"
 
 
+# ---------------------------------------------------------------- how a task can end without reaching a host
+
+class Interrupted(R2VError):
+    """The server stopped before the task's create was sent: nothing was sent or paid."""
+
+    code = "interrupted"
+
+
+class NotCreated(R2VError):
+    """The host's own job list proves that a create whose answer was lost made no job."""
+
+    code = "not_created"
+
+
 # ---------------------------------------------------------------- secrets and remote text
 
 _SECRET_PATTERNS = [

@@ -22,6 +22,8 @@ from ..config import Settings
 from ..errors import (
     DownloadInterrupted,
     InputError,
+    Interrupted,
+    NotCreated,
     ProviderError,
     R2VError,
     ResultInvalid,
@@ -256,6 +258,7 @@ class Follower:
 
     async def _follow(self, task_id: str) -> None:
         delay = None
+        poll_now = False  # woken by a sweep (or its safety interval ran out): ask the host now
         state: dict[str, Any] = {}  # reconciliation's memory between rounds
         transient = 0
         while True:
@@ -285,9 +288,9 @@ class Follower:
             phase = Phase(record.phase)
             try:
                 if phase is Phase.PENDING:  # its submitter stopped before any create was sent
-                    self.lifecycle.fail(task_id, R2VError(
+                    self.lifecycle.fail(task_id, Interrupted(
                         "the server stopped before this task was submitted; nothing was sent or paid",
-                        fix="generate again"), default_code="interrupted", only_from=frozenset({Phase.PENDING}))
+                        fix="generate again"), only_from=frozenset({Phase.PENDING}))
                 elif phase is Phase.CREATING:  # its submitter stopped while the create was in flight
                     self.lifecycle.answer_lost(task_id, "the server stopped while the create was in flight")
                 elif record.provider_task_id is None:  # UNKNOWN, or CANCELING before the id came back
@@ -296,20 +299,22 @@ class Follower:
                         await anyio.sleep(wait)
                 elif phase is Phase.DOWNLOADING:
                     await self._download(record, provider)
+                elif caps.sweep_seconds and not poll_now and phase is not Phase.CANCELING:
+                    # The sweep watches it, and wakes this watcher when the host lists it as ended: no poll until
+                    # then (the create's answer, or the last poll, said how it stands), or until the safety interval.
+                    self._sweep(provider, task_id, record.provider_task_id, record.submitted_at or record.created_at)
+                    await self._nap(task_id, self._scaled(caps.sweep_safety_seconds))
+                    poll_now = True
                 else:
+                    poll_now = False
                     await self._pace(provider)
                     job = await provider.poll(JobRef(record.provider_task_id, record.payload))
                     if phase is Phase.CANCELING and job.status in ("queued", "running") and not caps.cancel_is_request:
                         job = await provider.cancel(JobRef(record.provider_task_id, record.payload)) or job
                     self.apply(task_id, job)
-                    if job.status in ("queued", "running"):
-                        if caps.sweep_seconds:  # the sweep wakes this watcher when the job ends
-                            self._sweep(provider, task_id, record.provider_task_id, record.submitted_at or
-                                        record.created_at)
-                            await self._nap(task_id, self._scaled(caps.sweep_safety_seconds))
-                        else:
-                            await self._nap(task_id, self._scaled(delay))
-                            delay = min(delay * 1.5, caps.poll_max_seconds)
+                    if job.status in ("queued", "running") and not (caps.sweep_seconds and phase is not Phase.CANCELING):
+                        await self._nap(task_id, self._scaled(delay))
+                        delay = min(delay * 1.5, caps.poll_max_seconds)
                 transient = 0
             except ProviderError as exc:
                 if not exc.retryable:
@@ -480,9 +485,8 @@ class Follower:
         state["empty"] = state.get("empty", 0) + 1
         if state["empty"] >= EMPTY_LISTS_PROVE:
             why = "shows none made at that time" if not candidates else "shows only other requests' jobs at that time"
-            self.lifecycle.fail(task_id, R2VError(f"the create request did not make a job: the host's job list {why}",
-                                                  fix="nothing was created or paid; generate again"),
-                                default_code="not_created")
+            self.lifecycle.fail(task_id, NotCreated(f"the create request did not make a job: the host's job list {why}",
+                                                    fix="nothing was created or paid; generate again"))
             return None
         self.lifecycle.note(task_id, Phase(record.phase), stage="looking for the job at the host")
         return self._scaled(10.0)
