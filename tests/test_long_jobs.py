@@ -228,7 +228,7 @@ async def test_once_saved_a_task_keeps_its_video_after_the_hosts_url_expires(ds_
         later = await call(client, "get_task", {"task_id": done["structuredContent"]["task_id"]})
     view = later["structuredContent"]
     assert view["status"] == "succeeded" and Path(view["local_path"]).read_bytes() == result_mp4
-    assert later["content"][1]["uri"] == Path(view["local_path"]).as_uri()
+    assert later["content"][1]["uri"] == f"r2v://tasks/{view['task_id']}/video"
     assert len(dashscope.received) == received  # nothing fetched again
 
 

@@ -49,8 +49,10 @@ async def test_preview_generation_lands_a_real_mp4_with_the_requested_size_rate_
     assert text(result).startswith(f"Task {view['task_id']} succeeded on preview: video (720x1280, 3 s) saved to {local}.")
 
     link = result["content"][1]
-    assert link == {"type": "resource_link", "uri": local.as_uri(), "name": local.name,
+    assert link == {"type": "resource_link", "uri": f"r2v://tasks/{view['task_id']}/video", "name": local.name,
                     "title": f"Video of task {view['task_id']}", "mimeType": "video/mp4", "size": local.stat().st_size}
+    assert (await client.read_resource(link["uri"])).contents[0].blob  # the link is one the server really serves
+    assert result["content"][2]["type"] == "image" and result["content"][2]["mimeType"] == "image/jpeg"
 
     sidecar = json.loads((dirs["out"] / f"{view['task_id']}.json").read_text())
     assert sidecar["task_id"] == view["task_id"] and sidecar["provider"] == "preview"

@@ -26,8 +26,9 @@ def _parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", help="run the MCP server (the default: stdio)")
     serve.add_argument("--transport", choices=["stdio", "http"], default="stdio")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"),
+                       help="address to listen on over HTTP (anything but loopback needs WAN_R2V_HTTP_TOKENS or OAuth)")
+    serve.add_argument("--port", type=int, default=int(os.environ.get("PORT") or 8000))
 
     gen = sub.add_parser("generate", help="make a video from references")
     gen.add_argument("prompt", help='what happens, naming references "Image 1", "Video 1"')
@@ -85,12 +86,9 @@ def main(argv: list[str] | None = None) -> None:
         from .config import Settings
         from .server import build_server
 
-        http = getattr(args, "transport", "stdio") == "http"
-        server = build_server(Settings(remote=True) if http else None)
-        if http:
-            server.run("streamable-http", host=args.host, port=args.port)
-        else:
-            server.run()
+        if getattr(args, "transport", "stdio") == "http":
+            sys.exit(_serve_http(args.host, args.port))
+        build_server(Settings()).run()
         return
 
     if args.command == "doctor":
@@ -99,6 +97,24 @@ def main(argv: list[str] | None = None) -> None:
     import anyio
 
     sys.exit(anyio.run(_run_command, args))
+
+
+def _serve_http(host: str, port: int) -> int:
+    """Streamable HTTP on /mcp, with /health and the signed /videos/ links."""
+    import uvicorn
+    from pydantic import ValidationError
+
+    from .config import Settings
+    from .server import http_app
+
+    try:
+        app = http_app(Settings(), host)
+    except (ValueError, ValidationError) as exc:
+        message = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
+        print(f"wan-r2v-mcp: {message.removeprefix('Value error, ')}", file=sys.stderr)
+        return EXIT_USAGE
+    uvicorn.run(app, host=host, port=port, log_level="warning", proxy_headers=True, forwarded_allow_ips="*")
+    return EXIT_OK
 
 
 def doctor() -> int:

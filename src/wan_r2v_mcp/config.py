@@ -59,6 +59,27 @@ class Settings(BaseSettings):
         description="Shrinks the follower's own waits (poll backoff, retries, reconciliation): for compressed "
                     "emulator timings in tests and soaks only.")
 
+    # -- serving over HTTP (serve --transport http)
+    http_tokens: SecretStr | None = Field(
+        default=None, validation_alias=_env("WAN_R2V_HTTP_TOKENS", "http_tokens"),
+        description='Callers and their bearer tokens: JSON {"<token>": "<caller>"}, or the path of a file holding it.')
+    oauth_issuer: str | None = Field(default=None, validation_alias=_env("WAN_R2V_OAUTH_ISSUER", "oauth_issuer"))
+    oauth_audience: str | None = Field(default=None, validation_alias=_env("WAN_R2V_OAUTH_AUDIENCE", "oauth_audience"))
+    oauth_jwks_url: str | None = Field(default=None, validation_alias=_env("WAN_R2V_OAUTH_JWKS_URL", "oauth_jwks_url"))
+    oauth_scopes: str | None = Field(default=None, validation_alias=_env("WAN_R2V_OAUTH_SCOPES", "oauth_scopes"),
+                                     description="Scopes every OAuth token must carry, separated by spaces.")
+    public_url: str | None = Field(default=None, validation_alias=_env("WAN_R2V_PUBLIC_URL", "public_url"),
+                                   description="Where clients reach this server (its /mcp endpoint's origin).")
+    allowed_hosts: str | None = Field(default=None, validation_alias=_env("WAN_R2V_ALLOWED_HOSTS", "allowed_hosts"))
+    allowed_origins: str | None = Field(default=None,
+                                        validation_alias=_env("WAN_R2V_ALLOWED_ORIGINS", "allowed_origins"))
+    max_body_bytes: int = Field(default=1024 * 1024, gt=0,
+                                validation_alias=_env("WAN_R2V_MAX_BODY_BYTES", "max_body_bytes"))
+    video_url_seconds: float = Field(default=3600.0, gt=0,
+                                     validation_alias=_env("WAN_R2V_VIDEO_URL_SECONDS", "video_url_seconds"))
+    resource_max_bytes: int = Field(default=8 * 1024 * 1024, gt=0,
+                                    validation_alias=_env("WAN_R2V_RESOURCE_MAX_BYTES", "resource_max_bytes"))
+
     dashscope_api_key: SecretStr | None = Field(default=None, validation_alias=_env("DASHSCOPE_API_KEY", "dashscope_api_key"))
     dashscope_region: str = Field(default="singapore", validation_alias=_env("DASHSCOPE_REGION", "dashscope_region"))
     dashscope_base_url: str | None = Field(default=None, validation_alias=_env("DASHSCOPE_BASE_URL", "dashscope_base_url"))
@@ -92,6 +113,27 @@ class Settings(BaseSettings):
             secret = getattr(self, attr)
             if secret is not None:
                 register_secret(secret.get_secret_value())
+        for token in self.callers():
+            register_secret(token)
+
+    def callers(self) -> dict[str, str]:
+        """Bearer token -> caller name, from WAN_R2V_HTTP_TOKENS (inline JSON, or a file holding it)."""
+        if self.http_tokens is None:
+            return {}
+        text = self.http_tokens.get_secret_value().strip()
+        if not text.startswith("{"):
+            try:
+                text = Path(text).expanduser().read_text(encoding="utf-8")
+            except OSError as exc:
+                raise ValueError(f"WAN_R2V_HTTP_TOKENS names a file that cannot be read ({type(exc).__name__})") from None
+        try:
+            table = json.loads(text)
+            assert isinstance(table, dict) and all(isinstance(k, str) and isinstance(v, str) and len(k) >= 16 and v
+                                                   for k, v in table.items())
+        except (ValueError, AssertionError):
+            raise ValueError('WAN_R2V_HTTP_TOKENS must be JSON like {"<token of 16+ characters>": "<caller>"}, '
+                             "or the path of a file holding it") from None
+        return table
 
     @cached_property
     def ledger_path(self) -> Path:

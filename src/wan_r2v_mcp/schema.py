@@ -261,7 +261,10 @@ class TaskView(BaseModel):
     request: RequestSummary
     video_url: str | None = None
     video_url_expires_at: str | None = None
-    local_path: str | None = None
+    local_path: str | None = Field(default=None, description="The video on the server's disk.")
+    download_url: str | None = Field(default=None, description="Over HTTP: the video, served by this server to "
+                                     "this caller only; expires (get_task gives a fresh one).")
+    poster_url: str | None = None
     poster_path: str | None = None
     sidecar_path: str | None = None
     cost_estimate_usd: float | None = None

@@ -7,12 +7,20 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlparse
 
 import anyio
 from mcp.server.mcpserver import MCPServer
 
+if TYPE_CHECKING:
+    from mcp.server.auth.settings import AuthSettings
+
 from . import __version__
+from .access import CallerVerifier, current_caller
 from .config import Settings
+from .delivery import Signer, serve_file
 from .errors import R2VError
 from .jobs.ledger import Ledger
 from .jobs.runner import Runner
@@ -31,6 +39,7 @@ class AppState:
     settings: Settings
     ledger: Ledger
     runner: Runner
+    signer: Signer
 
 
 def build_server(settings: Settings | None = None) -> MCPServer:
@@ -47,7 +56,7 @@ def build_server(settings: Settings | None = None) -> MCPServer:
                 resumed = runner.start()
                 if resumed:
                     log.info("taking up %d unfinished task(s) again", resumed)
-                app = AppState(settings, ledger, runner)
+                app = AppState(settings, ledger, runner, Signer(settings))
                 current.append(app)
                 try:
                     yield app
@@ -61,6 +70,7 @@ def build_server(settings: Settings | None = None) -> MCPServer:
 
     from .tools import generate, references, tasks
 
+    verifier, auth = _auth(settings)
     server = MCPServer(
         name="wan-r2v-mcp",
         title="Wan 2.7 reference-to-video",
@@ -69,6 +79,8 @@ def build_server(settings: Settings | None = None) -> MCPServer:
         website_url="https://github.com/wan-r2v-mcp/wan-r2v-mcp",
         lifespan=lifespan,
         tools=[generate.tool(), references.tool()],
+        token_verifier=verifier,
+        auth=auth,
     )
     for fn, title, hints in tasks.TOOLS:
         server.add_tool(fn, title=title, annotations=hints)
@@ -78,18 +90,49 @@ def build_server(settings: Settings | None = None) -> MCPServer:
     async def task_resource(task_id: str) -> str:
         from mcp.server.mcpserver.exceptions import ResourceNotFoundError
 
-        app = current[-1]
         try:
-            return app.runner.view(task_id).model_dump_json(indent=2)
+            return current[-1].runner.view(task_id, current_caller()).model_dump_json(indent=2)
         except R2VError as exc:
             raise ResourceNotFoundError(exc.tool_message()) from None
 
-    @server.resource("r2v://tasks", name="tasks", title="Recent generation tasks", mime_type="application/json",
-                     description="The 50 newest tasks, newest first.")
-    async def tasks_resource() -> str:
+    @server.resource("r2v://tasks/{task_id}/video", name="task-video", title="A generation's video",
+                     mime_type="video/mp4", description="The finished MP4 of one generation, when it is small enough "
+                     "to send inline (WAN_R2V_RESOURCE_MAX_BYTES); otherwise use the task's download_url or local_path.")
+    async def video_resource(task_id: str) -> bytes:
+        from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
+
         app = current[-1]
-        views, total = app.runner.list(50, None)
+        try:
+            view = app.runner.view(task_id, current_caller())
+        except R2VError as exc:
+            raise ResourceNotFoundError(exc.tool_message()) from None
+        path = Path(view.local_path) if view.local_path else None
+        if path is None or not path.is_file():
+            raise ResourceNotFoundError(f"task {task_id} has no video yet ({view.status}: {view.stage}); "
+                                        f"get_task(task_id, wait_seconds=50) waits for it")
+        size = path.stat().st_size
+        if size > app.settings.resource_max_bytes:
+            raise ResourceError(f"the video is {size:,} bytes, over the {app.settings.resource_max_bytes:,}-byte cap "
+                                "for reading it inline; fetch the task's download_url (over HTTP) or open its "
+                                "local_path instead")
+        return await anyio.Path(path).read_bytes()
+
+    @server.resource("r2v://tasks", name="tasks", title="Recent generation tasks", mime_type="application/json",
+                     description="The caller's 50 newest tasks, newest first.")
+    async def tasks_resource() -> str:
+        views, total = current[-1].runner.list(50, None, current_caller())
         return json.dumps({"total": total, "tasks": [v.model_dump(mode="json") for v in views]}, indent=2)
+
+    @server.custom_route("/health", methods=["GET"], include_in_schema=False)
+    async def health(_request):  # noqa: ANN001 - a Starlette request
+        from starlette.responses import JSONResponse
+
+        return JSONResponse({"status": "ok", "version": __version__})
+
+    @server.custom_route("/videos/{name}", methods=["GET", "HEAD"], include_in_schema=False)
+    async def video_file(request):  # noqa: ANN001 - a Starlette request
+        app = current[-1]
+        return await serve_file(request, app.signer, app.ledger)
 
     @server.prompt(name="r2v_prompt", title="Write a Wan 2.7 reference-to-video prompt")
     def r2v_prompt(scene: str, images: int = 1, videos: int = 0, shots: int = 1) -> str:
@@ -97,6 +140,45 @@ def build_server(settings: Settings | None = None) -> MCPServer:
         return prompt_brief(scene, images, videos, shots)
 
     return server
+
+
+def _auth(settings: Settings) -> tuple[CallerVerifier | None, AuthSettings | None]:
+    """Bearer tokens and OAuth, when configured: the SDK then refuses any HTTP request without a valid token (401
+    with the WWW-Authenticate header the MCP authorization spec asks for)."""
+    if not (settings.callers() or settings.oauth_issuer):
+        return None, None
+    from mcp.server.auth.settings import AuthSettings
+
+    public = (settings.public_url or "http://127.0.0.1:8000").rstrip("/")
+    oauth = bool(settings.oauth_issuer)
+    return CallerVerifier(settings), AuthSettings(
+        issuer_url=settings.oauth_issuer or public,
+        resource_server_url=f"{public}/mcp" if oauth else None,  # protected-resource metadata, for OAuth clients
+        required_scopes=(settings.oauth_scopes or "").split() or None,
+        validate_token_resource=False,  # the verifier checks the audience itself
+    )
+
+
+def http_app(settings: Settings, host: str = "127.0.0.1"):  # -> Starlette
+    """The streamable HTTP app, safe by default: with no tokens and no OAuth it serves loopback only; on any
+    other address the Host and Origin checks stay on, and request bodies are capped."""
+    from mcp.server.transport_security import TransportSecuritySettings
+
+    loopback = host in ("127.0.0.1", "localhost", "::1")
+    if not loopback and not (settings.callers() or settings.oauth_issuer):
+        raise ValueError(f"refusing to serve on {host} with no caller identities: set WAN_R2V_HTTP_TOKENS (or "
+                         "WAN_R2V_OAUTH_ISSUER), or serve on 127.0.0.1")
+    public_host = urlparse(settings.public_url).netloc if settings.public_url else ""
+    hosts = [h.strip() for h in (settings.allowed_hosts or "").split(",") if h.strip()] or [
+        h for h in (public_host, "127.0.0.1:*", "localhost:*", "[::1]:*") if h]
+    origins = [o.strip() for o in (settings.allowed_origins or "").split(",") if o.strip()] or [
+        o for o in ((f"{urlparse(settings.public_url).scheme}://{public_host}" if public_host else ""),
+                    "http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*") if o]
+    security = TransportSecuritySettings(enable_dns_rebinding_protection=hosts != ["*"], allowed_hosts=hosts,
+                                         allowed_origins=origins)
+    server = build_server(settings.model_copy(update={"remote": True}))
+    return server.streamable_http_app(transport_security=security, host=host,
+                                      max_request_body_size=settings.max_body_bytes)
 
 
 def prompt_brief(scene: str, images: int, videos: int, shots: int) -> str:

@@ -148,20 +148,20 @@ class Follower:
                 status=Phase.PENDING.status, stage="recorded; uploading references",
                 request=q.request.model_dump(mode="json"), refs=[v.model_dump(mode="json") for v in q.intake.views],
                 cost_estimate=q.cost_estimate, billable_seconds=q.billable_seconds, owner=owner,
-                fingerprint=q.fingerprint)
+                fingerprint=q.fingerprint, key_from=q.key_from)
             self.ledger.take_lease(task_id, self.holder, LEASE_SECONDS, _holder_is_dead)
         except BaseException:
             q.close()
             raise
         self._submitting.add(task_id)
         self._watching.add(task_id)
-        self._tg.start_soon(self._submit_then_follow, q, task_id)
+        self._tg.start_soon(self._submit_then_follow, q, task_id, owner)
         return task_id
 
-    async def _submit_then_follow(self, q: Quote, task_id: str) -> None:
+    async def _submit_then_follow(self, q: Quote, task_id: str, owner: str) -> None:
         try:
             try:
-                await self._submit(q, task_id)
+                await self._submit(q, task_id, owner)
             finally:
                 q.close()
                 self._submitting.discard(task_id)
@@ -172,7 +172,7 @@ class Follower:
             self._notify(task_id)
         self.watch(task_id)
 
-    async def _submit(self, q: Quote, task_id: str) -> None:
+    async def _submit(self, q: Quote, task_id: str, owner: str) -> None:
         provider = q.provider
         urls = remote_addresses(q.intake)
         try:
@@ -182,7 +182,7 @@ class Follower:
                 if not self.lifecycle.note(task_id, Phase.PENDING, stage=f"uploading {ref.label}"):
                     return  # canceled while uploading: nothing was created
                 self._notify(task_id)
-                urls[ref.label] = await self._upload(provider, ref)
+                urls[ref.label] = await self._upload(provider, ref, owner)
             payload = provider.build_payload(q.request, q.intake, urls)
         except R2VError as exc:
             self.lifecycle.fail(task_id, exc, default_code="upload_failed", only_from=frozenset({Phase.PENDING}))
@@ -204,10 +204,10 @@ class Follower:
                 return
             self._adopt(task_id, provider, job, how="created")
 
-    async def _upload(self, provider: Provider, ref: Any) -> str:
+    async def _upload(self, provider: Provider, ref: Any, owner: str) -> str:
         for attempt in range(UPLOAD_ATTEMPTS):
             try:
-                return await provider.upload(ref)
+                return await provider.upload(ref, scope=owner)  # a caller never reuses another's uploads
             except ProviderError as exc:
                 if not exc.retryable or attempt == UPLOAD_ATTEMPTS - 1:
                     raise
@@ -271,11 +271,11 @@ class Follower:
                 self._notify(task_id)
                 continue
             try:
-                provider = self.providers.get(record.provider)
-            except InputError as exc:  # e.g. the key was removed since this task was submitted
+                provider = self._provider_of(record)
+            except InputError as exc:  # the key was removed, or its caller's own key is gone with a restart
                 if Phase(record.phase) in AT_HOST:
                     self.lifecycle.note(task_id, Phase(record.phase),
-                                        stage=f"waiting: {exc.message}; the job is followed again once it is set")
+                                        stage=f"waiting: {exc.message}; {exc.fix}")
                     self._notify(task_id)
                     await anyio.sleep(self._scaled(60.0))
                     continue
@@ -325,6 +325,9 @@ class Follower:
                 log.warning("following %s: %s (attempt %d)", task_id, exc.message, transient)
                 await anyio.sleep(self._scaled(min(caps.poll_initial_seconds * 2 ** transient, 120.0)))
             self._notify(task_id)
+
+    def _provider_of(self, record: TaskRecord) -> Provider:
+        return self.providers.get(record.provider, caller=record.owner, callers_key_only=record.key_from == "caller")
 
     async def _nap(self, task_id: str, seconds: float) -> None:
         event = self._wake.setdefault(task_id, anyio.Event())
@@ -563,7 +566,7 @@ class Follower:
             self._notify(task_id)
             self.watch(task_id)
             return
-        provider = self.providers.get(record.provider)
+        provider = self._provider_of(record)
         job = await provider.cancel(JobRef(record.provider_task_id, record.payload))
         if job is not None:
             if job.status in ("queued", "running") and provider.capabilities.cancel_is_request:

@@ -42,7 +42,8 @@ CREATE TABLE IF NOT EXISTS tasks (
     owner TEXT NOT NULL DEFAULT '',
     phase TEXT NOT NULL DEFAULT 'pending',
     submitted_at REAL,
-    candidates TEXT
+    candidates TEXT,
+    key_from TEXT
 );
 CREATE TABLE IF NOT EXISTS leases (
     task_id TEXT PRIMARY KEY,
@@ -71,6 +72,7 @@ _MIGRATIONS = {
         ELSE 'pending' END""",
     "submitted_at": None,
     "candidates": None,
+    "key_from": None,
 }
 
 _JSON_COLUMNS = ("request", "refs", "payload", "error", "candidates")
@@ -103,6 +105,7 @@ class TaskRecord:
     phase: str
     submitted_at: float | None
     candidates: list[str] | None
+    key_from: str | None  # "caller": the caller's own host key, held in memory only; else the operator's
 
 
 _COLUMNS = [f.name for f in fields(TaskRecord)]

@@ -31,6 +31,7 @@ class Quote:
     billable_seconds: float
     cost_estimate: float | None
     fingerprint: str
+    key_from: str | None = None  # "caller" when the caller's own host key pays for it
 
     def close(self) -> None:
         self.intake.close()
@@ -41,7 +42,7 @@ def quote(args: GenerateArgs, folders: Folders, *, settings: Settings, providers
     """Check everything that needs no network; raises one InputErrors naming every problem at once."""
     request = args.request()
     try:
-        provider = providers.get(args.provider)
+        provider = providers.get(args.provider, caller=owner)
     except InputError as exc:
         raise InputErrors([exc]) from None
     intake = admit(request, request.prompt, settings.ledger_path.parent, folders, extra=provider.refusals(request))
@@ -52,8 +53,9 @@ def quote(args: GenerateArgs, folders: Folders, *, settings: Settings, providers
         rate = prices.price_per_second(provider.capabilities.name, request.resolution, settings.prices)
         estimate = cost.estimate_usd(rate, seconds)
         check_budget(estimate, settings, ledger, owner)
-        return Quote(request, provider, intake, seconds, estimate, fingerprint(provider.capabilities.name, request,
-                                                                                 intake))
+        name = provider.capabilities.name
+        return Quote(request, provider, intake, seconds, estimate, fingerprint(name, request, intake),
+                     "caller" if providers.uses_callers_key(name, owner) else None)
     except BaseException:
         intake.close()
         raise
@@ -94,7 +96,7 @@ def dry_run(q: Quote) -> TaskView:
         refs=[v.model_dump(mode="json") for v in q.intake.views], payload=payload, fingerprint=None,
         video_url=None, video_url_expires_at=None, local_path=None, poster_path=None, sidecar_path=None,
         cost_estimate=q.cost_estimate, billable_seconds=q.billable_seconds, error=None, owner="",
-        phase="pending", submitted_at=None, candidates=None,
+        phase="pending", submitted_at=None, candidates=None, key_from=q.key_from,
     )
     view = task_view(record, q.provider.capabilities)
     return view.model_copy(update={"dry_run": True, "payload": payload, "next_check_seconds": None})

@@ -146,8 +146,9 @@ class Provider(ABC):
         """The exact body this host gets; `urls` maps a reference label to where the host reads it."""
 
     @abstractmethod
-    async def upload(self, ref: Reference) -> str:
-        """Put one local reference where the host can read it; return that address."""
+    async def upload(self, ref: Reference, *, scope: str = "") -> str:
+        """Put one local reference where the host can read it; return that address. Uploads kept for reuse are
+        kept per `scope` (the caller), never shared across callers."""
 
     @abstractmethod
     async def submit(self, payload: dict[str, Any]) -> HostJob:

@@ -126,11 +126,12 @@ class DashScopeProvider(HostedProvider):
 
     # -- uploads (the temporary-file flow: getPolicy, a form POST to OSS, an oss:// URL)
 
-    async def upload(self, ref: Reference) -> str:
+    async def upload(self, ref: Reference, *, scope: str = "") -> str:
         opened = ref.opened
         assert opened is not None
         digest = await anyio.to_thread.run_sync(opened.sha256)
-        if (cached := self._uploads.get(self._upload_scope, digest)) is not None:
+        cache_scope = f"{self._upload_scope}:{hashlib.sha256(scope.encode()).hexdigest()[:16]}"
+        if (cached := self._uploads.get(cache_scope, digest)) is not None:
             return cached
         policy = await self._call("GET", "/uploads", params={"action": "getPolicy", "model": MODEL_ID})
         data = policy.get("data") or {}
@@ -163,7 +164,7 @@ class DashScopeProvider(HostedProvider):
                       host_message=response.text[:300],
                       fix="try again; if it persists, pass the reference as an https URL")
         address = f"oss://{key}"
-        self._uploads.put(self._upload_scope, digest, address, UPLOAD_TTL_SECONDS)
+        self._uploads.put(cache_scope, digest, address, UPLOAD_TTL_SECONDS)
         return address
 
     # -- the job

@@ -66,7 +66,7 @@ class FalProvider(HostedProvider):
             body["seed"] = request.seed
         return body
 
-    async def upload(self, ref: Reference) -> str:
+    async def upload(self, ref: Reference, *, scope: str = "") -> str:
         opened = ref.opened
         assert opened is not None
         content_type = mimetypes.guess_type(f"x{opened.suffix}")[0] or "application/octet-stream"

@@ -115,7 +115,7 @@ class InferenceShProvider(HostedProvider):
         except ProviderError:
             self._schema_fields = set()  # fall back to the known names
 
-    async def upload(self, ref: Reference) -> str:
+    async def upload(self, ref: Reference, *, scope: str = "") -> str:
         opened = ref.opened
         assert opened is not None
         content_type = mimetypes.guess_type(f"x{opened.suffix}")[0] or "application/octet-stream"

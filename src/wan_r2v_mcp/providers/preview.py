@@ -78,7 +78,7 @@ class PreviewProvider(Provider):
             "duration": request.duration,
         }
 
-    async def upload(self, ref: Reference) -> str:
+    async def upload(self, ref: Reference, *, scope: str = "") -> str:
         return str(ref.path)  # nothing leaves the machine: the render reads the checked file
 
     def describe(self, ref: Reference) -> str:

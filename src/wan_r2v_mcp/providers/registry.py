@@ -1,9 +1,18 @@
-"""The providers this server has: one instance per host, made on first use, with the default choice."""
+"""The providers this server has: one instance per host and key, made on first use, with the default choice.
+
+A caller over HTTP may bring its own host key (`access.CallerKeys`); its tasks then use an instance made
+with that key, and the operator's key is never used for them.
+"""
 
 from __future__ import annotations
 
+import hashlib
 from typing import TYPE_CHECKING
 
+from pydantic import SecretStr
+
+from ..access import KEY_HEADERS, CallerKeys
+from ..config import PROVIDER_KEYS
 from ..errors import ProviderUnavailable
 from . import available, provider_class
 from .base import Capabilities, Provider
@@ -13,21 +22,45 @@ if TYPE_CHECKING:
 
 
 class ProviderRegistry:
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, keys: CallerKeys | None = None):
         self.settings = settings
-        self._made: dict[str, Provider] = {}
+        self.keys = keys or CallerKeys()
+        self._made: dict[tuple[str, str], Provider] = {}
 
-    def get(self, name: str | None = None) -> Provider:
-        """The provider called `name` (the configured default when None); raises `ProviderUnavailable` naming the
-        fix when it is unknown or its key is not set."""
-        name = name or self.settings.default_provider
-        if name not in self._made:
-            if name not in available():
-                raise ProviderUnavailable(f"\"{name}\" is not a provider of this server", field="provider",
-                                          limit=f"one of {', '.join(available())}",
-                                          fix="leave provider out for the configured default, or pick one of those")
-            self._made[name] = provider_class(name)(self.settings)  # reads its own key, or says which to set
-        return self._made[name]
+    def default_for(self, caller: str) -> str:
+        """WAN_R2V_PROVIDER, else the first host the caller brought a key for, else the operator's default."""
+        if self.settings.provider:
+            return self.settings.provider
+        for name in PROVIDER_KEYS:
+            if self.keys.get(caller, name):
+                return name
+        return self.settings.default_provider
+
+    def uses_callers_key(self, name: str, caller: str) -> bool:
+        return self.keys.get(caller, name) is not None
+
+    def get(self, name: str | None = None, *, caller: str = "", callers_key_only: bool = False) -> Provider:
+        """The provider called `name` (the caller's default when None), with the caller's own key when it brought
+        one; raises `ProviderUnavailable` naming the fix when it is unknown or has no key."""
+        name = name or self.default_for(caller)
+        if name not in available():
+            raise ProviderUnavailable(f"\"{name}\" is not a provider of this server", field="provider",
+                                      limit=f"one of {', '.join(available())}",
+                                      fix="leave provider out for the configured default, or pick one of those")
+        key = self.keys.get(caller, name)
+        if key is None and callers_key_only:
+            title = provider_class(name).capabilities.title
+            raise ProviderUnavailable(
+                f"this task was submitted with its caller's own {title} key, which the server no longer holds (it "
+                "restarted since)", field="provider",
+                fix=f"call any tool again with the {KEY_HEADERS[name][0]} header and it is followed again")
+        ident = (name, hashlib.sha256(key.encode()).hexdigest()[:16] if key else "")
+        if ident not in self._made:
+            settings = self.settings
+            if key is not None:
+                settings = settings.model_copy(update={PROVIDER_KEYS[name]: SecretStr(key)})
+            self._made[ident] = provider_class(name)(settings)  # reads its own key, or says which to set
+        return self._made[ident]
 
     @staticmethod
     def capabilities(name: str) -> Capabilities | None:

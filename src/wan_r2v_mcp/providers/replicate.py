@@ -61,7 +61,7 @@ class ReplicateProvider(HostedProvider):
             inputs["seed"] = request.seed
         return {"input": inputs}
 
-    async def upload(self, ref: Reference) -> str:
+    async def upload(self, ref: Reference, *, scope: str = "") -> str:
         opened = ref.opened
         assert opened is not None
         content_type = mimetypes.guess_type(f"x{opened.suffix}")[0] or "application/octet-stream"

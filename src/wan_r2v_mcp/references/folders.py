@@ -50,17 +50,29 @@ def default_folders() -> list[Path]:
                               platformdirs.user_documents_dir())]
 
 
-def build_folders(configured: Iterable[Path], output_dir: Path, *, remote: bool, client_roots: Iterable[Path] = ()) -> Folders:
-    configured = list(configured)
-    if remote and not configured:
-        return Folders(roots=(), local_files=False)
-    candidates = [*configured, output_dir, *(default_folders() if not remote else []), *client_roots]
-    roots: list[Path] = []
-    for folder in candidates:
+def _resolved(folders: Iterable[Path]) -> list[Path]:
+    out: list[Path] = []
+    for folder in folders:
         try:
             resolved = Path(folder).expanduser().resolve(strict=True)
         except (OSError, RuntimeError):
             continue
-        if resolved.is_dir() and resolved not in roots and resolved != Path(resolved.anchor):
-            roots.append(resolved)
-    return Folders(roots=tuple(roots))
+        if resolved.is_dir() and resolved not in out and resolved != Path(resolved.anchor):
+            out.append(resolved)
+    return out
+
+
+def build_folders(configured: Iterable[Path], output_dir: Path, *, remote: bool, client_roots: Iterable[Path] = ()) -> Folders:
+    """Locally, the user's client may add its roots. Over HTTP only the operator's folders count, and a remote
+    client's roots can only narrow them (a root inside an allowed folder), never add to them."""
+    configured = _resolved(configured)
+    if remote:
+        if not configured:
+            return Folders(roots=(), local_files=False)
+        offered = _resolved(client_roots)
+        if not offered:
+            return Folders(roots=tuple(configured))
+        narrowed = [r for r in offered if any(r == c or r.is_relative_to(c) for c in configured)]
+        narrowed += [c for c in configured if any(c.is_relative_to(r) for r in offered) and c not in narrowed]
+        return Folders(roots=tuple(narrowed), local_files=bool(narrowed))
+    return Folders(roots=tuple(_resolved([*configured, output_dir, *default_folders(), *client_roots])))

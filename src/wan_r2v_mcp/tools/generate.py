@@ -32,7 +32,7 @@ async def generate_r2v(ctx: Context, **arguments: Any) -> CallToolResult:
         view = await app.runner.generate(args, folders, ctx.report_progress, owner=owner(ctx))
     except R2VError as exc:
         raise fail(exc) from None
-    return task_result(view, is_error=view.status == "failed")
+    return task_result(view, ctx, is_error=view.status == "failed")
 
 
 def tool() -> Tool:

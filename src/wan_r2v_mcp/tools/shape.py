@@ -6,7 +6,7 @@ from pathlib import Path
 
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp.types import CallToolResult, ResourceLink, TextContent
+from mcp.types import CallToolResult, ImageContent, ResourceLink, TextContent
 
 from ..errors import R2VError
 from ..schema import TaskView
@@ -17,11 +17,12 @@ def state(ctx: Context):  # -> AppState, kept untyped here to avoid an import cy
 
 
 def owner(ctx: Context) -> str:
-    """Who is calling: the access token's client over authenticated HTTP, nobody in particular on stdio."""
-    from mcp.server.auth.middleware.auth_context import get_access_token
+    """Who is calling (the token's caller over HTTP, "" on stdio); the host keys its request carries are kept for it."""
+    from ..access import current_caller
 
-    token = get_access_token()
-    return token.client_id if token is not None else ""
+    caller = current_caller()
+    state(ctx).runner.providers.keys.remember(caller, getattr(ctx.request_context, "request", None))
+    return caller
 
 
 async def client_roots(ctx: Context) -> list[Path]:
@@ -77,11 +78,50 @@ def summary(view: TaskView) -> str:
     return text
 
 
-def task_result(view: TaskView, *, is_error: bool = False) -> CallToolResult:
-    content: list[TextContent | ResourceLink] = [TextContent(type="text", text=summary(view))]
+def delivered(view: TaskView, ctx: Context) -> TaskView:
+    """Over HTTP, a finished task's video and poster as signed URLs of this server, for this caller only."""
+    request = getattr(ctx.request_context, "request", None)
+    if request is None or not view.local_path:
+        return view
+    from ..access import current_caller
+
+    app = state(ctx)
+    base = app.settings.public_url or str(request.base_url)
+    caller = current_caller()
+    video = app.signer.url(base, caller, view.task_id, "mp4")[0]
+    poster = app.signer.url(base, caller, view.task_id, "jpg")[0] if view.poster_path else None
+    return view.model_copy(update={"download_url": video, "poster_url": poster})
+
+
+def task_result(view: TaskView, ctx: Context | None = None, *, is_error: bool = False) -> CallToolResult:
+    if ctx is not None:
+        view = delivered(view, ctx)
+    content: list[TextContent | ResourceLink | ImageContent] = [TextContent(type="text", text=summary(view))]
     if view.local_path and Path(view.local_path).exists():
         path = Path(view.local_path)
-        content.append(ResourceLink(type="resource_link", uri=path.as_uri(), name=path.name,
+        content.append(ResourceLink(type="resource_link", uri=f"r2v://tasks/{view.task_id}/video", name=path.name,
                                     title=f"Video of task {view.task_id}", mime_type="video/mp4",
                                     size=path.stat().st_size))
+        thumbnail = _thumbnail(view.poster_path)
+        if thumbnail is not None:
+            content.append(ImageContent(type="image", data=thumbnail, mime_type="image/jpeg"))
     return CallToolResult(content=content, structured_content=view.model_dump(mode="json"), is_error=is_error)
+
+
+def _thumbnail(poster: str | None) -> str | None:
+    """The poster, at most 320 px wide, as base64 JPEG: small enough to show inline in any client."""
+    if not poster:
+        return None
+    import base64
+    import io
+
+    from PIL import Image
+
+    try:
+        with Image.open(poster) as im:
+            im.thumbnail((320, 320))
+            out = io.BytesIO()
+            im.convert("RGB").save(out, format="JPEG", quality=70)
+    except OSError:
+        return None
+    return base64.b64encode(out.getvalue()).decode()

@@ -31,7 +31,7 @@ async def get_task(
         view = await app.runner.wait(task_id, wait_seconds, ctx.report_progress, owner=owner(ctx))
     except R2VError as exc:
         raise fail(exc) from None
-    return task_result(view)
+    return task_result(view, ctx)
 
 
 async def cancel_task(task_id: TaskId, ctx: Context) -> Annotated[CallToolResult, TaskView]:
@@ -41,7 +41,7 @@ async def cancel_task(task_id: TaskId, ctx: Context) -> Annotated[CallToolResult
         view = await app.runner.cancel(task_id, owner=owner(ctx))
     except R2VError as exc:
         raise fail(exc) from None
-    return task_result(view)
+    return task_result(view, ctx)
 
 
 async def list_tasks(

@@ -1,0 +1,114 @@
+"""Who is calling over HTTP, and with which host keys: bearer tokens, OAuth access tokens, per-caller keys.
+
+Every HTTP request carries `Authorization: Bearer <token>`. A token is either one the operator listed
+(`WAN_R2V_HTTP_TOKENS`, compared in constant time) or a JWT from the configured OAuth issuer, checked
+against the issuer's JWKS for signature, issuer, audience, expiry and scopes; the caller is the listed
+name or the token's subject. On stdio there is one caller, the local user (""). A caller may also bring
+its own host keys in request headers (or Smithery's per-connection query parameters); they are held in
+memory for that caller's tasks only, and never written anywhere.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import anyio
+from mcp.server.auth.provider import AccessToken
+
+if TYPE_CHECKING:
+    from .config import Settings
+
+log = logging.getLogger(__name__)
+
+# Per-caller host keys: the request header for each host, and Smithery's query parameter (providers.md, ecosystem.md).
+KEY_HEADERS: dict[str, tuple[str, str]] = {
+    "dashscope": ("X-DashScope-Api-Key", "dashscopeApiKey"),
+    "replicate": ("X-Replicate-Api-Token", "replicateApiToken"),
+    "inferencesh": ("X-Inference-Api-Key", "inferenceApiKey"),
+    "fal": ("X-Fal-Key", "falKey"),
+}
+
+
+class CallerVerifier:
+    """The SDK's token verifier: operator-listed tokens first, then OAuth JWTs when an issuer is configured."""
+
+    def __init__(self, settings: Settings):
+        self._tokens = [(t.encode(), caller) for t, caller in settings.callers().items()]
+        self._scopes = (settings.oauth_scopes or "").split()
+        self._jwt = _JwtChecker(settings) if settings.oauth_issuer else None
+
+    async def verify_token(self, token: str) -> AccessToken | None:
+        given = token.encode()
+        found = None
+        for known, caller in self._tokens:  # every entry is compared, so the time says nothing about which matched
+            if hmac.compare_digest(given, known):
+                found = caller
+        if found is not None:
+            return AccessToken(token=token, client_id=found, scopes=self._scopes, subject=found)
+        if self._jwt is not None:
+            return await self._jwt.check(token)
+        return None
+
+
+class _JwtChecker:
+    def __init__(self, settings: Settings):
+        import jwt
+
+        issuer = (settings.oauth_issuer or "").rstrip("/")
+        self.issuer = settings.oauth_issuer or ""
+        self.audience = settings.oauth_audience or settings.public_url
+        jwks_url = settings.oauth_jwks_url or f"{issuer}/.well-known/jwks.json"
+        self._jwks = jwt.PyJWKClient(jwks_url, cache_keys=True, lifespan=600, timeout=10)
+
+    async def check(self, token: str) -> AccessToken | None:
+        import jwt
+
+        try:
+            key = await anyio.to_thread.run_sync(self._jwks.get_signing_key_from_jwt, token)
+            claims = jwt.decode(token, key.key, algorithms=["RS256", "RS384", "RS512", "ES256", "ES384", "EdDSA"],
+                                issuer=self.issuer, audience=self.audience,
+                                options={"require": ["exp", "iss", "sub", "aud"]})
+        except (jwt.PyJWTError, OSError) as exc:
+            log.info("refused an OAuth token: %s", type(exc).__name__)  # never the token itself
+            return None
+        # Missing scopes are the SDK's to refuse (403 insufficient_scope), after the token itself checked out.
+        granted = set(str(claims.get("scope") or "").split()) | set(claims.get("scp") or [])
+        subject = str(claims["sub"])
+        return AccessToken(token=token, client_id=subject, scopes=sorted(granted), expires_at=int(claims["exp"]),
+                           resource=self.audience, subject=subject, claims={"iss": claims.get("iss")})
+
+
+def current_caller() -> str:
+    """The caller of the request being handled: the token's caller over HTTP, "" on stdio and in-process."""
+    from mcp.server.auth.middleware.auth_context import get_access_token
+
+    token = get_access_token()
+    return token.client_id if token is not None else ""
+
+
+@dataclass
+class CallerKeys:
+    """Host keys callers brought with their requests, in memory only, each usable for its own caller's tasks."""
+
+    _keys: dict[tuple[str, str], str] = field(default_factory=dict)
+    _seen: dict[str, float] = field(default_factory=dict)
+
+    def remember(self, caller: str, request: Any) -> None:
+        """Take the host keys a request carries (headers first, then Smithery's query parameters)."""
+        if request is None:
+            return
+        from .errors import register_secret
+
+        for provider, (header, query) in KEY_HEADERS.items():
+            value = request.headers.get(header) or request.query_params.get(query)
+            if value and value.strip():
+                register_secret(value.strip())
+                self._keys[(caller, provider)] = value.strip()
+        self._seen[caller] = time.time()
+
+    def get(self, caller: str, provider: str) -> str | None:
+        return self._keys.get((caller, provider))
