@@ -98,10 +98,11 @@ async def load(callers: int, seconds: float, url: str, tokens: list[str]) -> dic
                 made = await timed(client, "generate_r2v", {"prompt": f"Image 1 waves, caller {i} take {n}",
                                                             "resolution": "720p", "reference_images":
                                                             ["https://cdn.example.com/a.png"], "wait_seconds": 0})
+                if made["view"] is not None:
+                    owned[i].append(made["view"]["task_id"])  # a task that failed is the caller's too
                 if made["is_error"]:
                     errors.append(made["text"])
                     continue
-                owned[i].append(made["view"]["task_id"])
                 got = await timed(client, "get_task", {"task_id": rng.choice(owned[i])})
                 if got["is_error"]:
                     errors.append(got["text"])

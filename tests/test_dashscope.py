@@ -209,14 +209,26 @@ async def test_a_create_whose_answer_is_lost_is_found_at_the_host_and_never_sent
     assert dashscope.calls("/api/v1/tasks", "GET")[0].query["model_name"] == "wan2.7-r2v"
 
 
-async def test_a_create_answered_with_a_server_error_is_not_resent_and_nothing_is_adopted(ds_settings, dashscope):
+async def test_a_create_answered_with_a_server_error_is_sent_again_only_once_the_host_list_proves_it_made_nothing(
+        ds_settings, dashscope):
     dashscope.fault("create", status=502, body={"code": "InternalError", "message": "bad gateway"})
     async with Client(build_server(ds_settings)) as client:
         r = await call(client, "generate_r2v", {"prompt": "Image 1 waves", "provider": "dashscope",
                                                 "reference_images": ["https://cdn.example.com/a.png"], "wait_seconds": 30})
     view = r["structuredContent"]
-    assert len(dashscope.calls(CREATE)) == 1 and dashscope.tasks == {}
-    # The host's own job list, read over half a minute, proves that nothing was made (providers.md §10).
+    # The host's own job list, read over half a minute, proved that nothing was made (providers.md §10): only then
+    # was the create sent once more. One job, one payment.
+    assert len(dashscope.calls(CREATE)) == 2 and len(dashscope.tasks) == 1
+    assert view["status"] == "succeeded" and view["provider_task_id"] in dashscope.tasks
+
+
+async def test_a_create_that_twice_made_nothing_fails_as_not_created(ds_settings, dashscope):
+    dashscope.fault("create", status=502, body={"code": "InternalError", "message": "bad gateway"}, times=2)
+    async with Client(build_server(ds_settings)) as client:
+        r = await call(client, "generate_r2v", {"prompt": "Image 1 waves", "provider": "dashscope",
+                                                "reference_images": ["https://cdn.example.com/a.png"], "wait_seconds": 30})
+    view = r["structuredContent"]
+    assert len(dashscope.calls(CREATE)) == 2 and dashscope.tasks == {}
     assert view["status"] == "failed" and view["error"] == {
         "code": "not_created",
         "message": "the create request did not make a job: the host's job list shows none made at that time",

@@ -44,6 +44,7 @@ CLOCK_SKEW = 120.0  # a host's clock may differ from ours by this much when its 
 RECONCILE_GIVE_UP = 6 * 3600.0  # a create's fate still undecided after this long is reported, with the candidates
 EMPTY_LISTS_PROVE = 3  # the host's list, read this many times over half a minute, shows no job: none was made
 UPLOAD_ATTEMPTS = 3
+MAX_CREATES = 2  # a create proven (by the host's job list) to have made nothing is sent once more
 
 
 def _holder_is_dead(holder: str) -> bool:
@@ -192,6 +193,10 @@ class Follower:
         if not self.lifecycle.begin_create(task_id, payload, time.time()):
             return  # canceled before the create: nothing was sent
         self._notify(task_id)
+        await self._create(task_id, provider, payload)
+
+    async def _create(self, task_id: str, provider: Provider, payload: dict[str, Any]) -> None:
+        """Send the create (the phase already says it may reach the host) and store its answer, under a shield."""
         with anyio.CancelScope(shield=True):
             try:
                 job = await provider.submit(payload)
@@ -488,8 +493,18 @@ class Follower:
         state["empty"] = state.get("empty", 0) + 1
         if state["empty"] >= EMPTY_LISTS_PROVE:
             why = "shows none made at that time" if not candidates else "shows only other requests' jobs at that time"
-            self.lifecycle.fail(task_id, NotCreated(f"the create request did not make a job: the host's job list {why}",
-                                                    fix="nothing was created or paid; generate again"))
+            if Phase(record.phase) is Phase.CANCELING:
+                self.lifecycle.move(task_id, Phase.CANCELED, only_from=frozenset({Phase.CANCELING}),
+                                    stage=f"canceled; the host's job list {why}, so nothing was created or paid")
+            elif record.creates < MAX_CREATES and record.payload is not None and self.lifecycle.create_again(
+                    task_id, time.time(), record.creates + 1):
+                state.clear()  # the new create gets its own window and its own evidence
+                self._notify(task_id)
+                await self._create(task_id, provider, record.payload)
+            else:
+                self.lifecycle.fail(task_id, NotCreated(
+                    f"the create request did not make a job: the host's job list {why}",
+                    fix="nothing was created or paid; generate again"))
             return None
         self.lifecycle.note(task_id, Phase(record.phase), stage="looking for the job at the host")
         return self._scaled(10.0)

@@ -43,7 +43,8 @@ CREATE TABLE IF NOT EXISTS tasks (
     phase TEXT NOT NULL DEFAULT 'pending',
     submitted_at REAL,
     candidates TEXT,
-    key_from TEXT
+    key_from TEXT,
+    creates INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS leases (
     task_id TEXT PRIMARY KEY,
@@ -73,6 +74,7 @@ _MIGRATIONS = {
     "submitted_at": None,
     "candidates": None,
     "key_from": None,
+    "creates": None,
 }
 
 _JSON_COLUMNS = ("request", "refs", "payload", "error", "candidates")
@@ -106,6 +108,7 @@ class TaskRecord:
     submitted_at: float | None
     candidates: list[str] | None
     key_from: str | None  # "caller": the caller's own host key, held in memory only; else the operator's
+    creates: int  # create requests sent: a second only after the host's list proved the first made nothing
 
 
 _COLUMNS = [f.name for f in fields(TaskRecord)]
@@ -125,8 +128,8 @@ class Ledger:
             have = {row[1] for row in self._db.execute("PRAGMA table_info(tasks)")}
             for column, fill in _MIGRATIONS.items():
                 if column not in have:
-                    kind = "TEXT NOT NULL DEFAULT 'pending'" if column == "phase" else \
-                        "REAL" if column == "submitted_at" else "TEXT"
+                    kind = {"phase": "TEXT NOT NULL DEFAULT 'pending'", "submitted_at": "REAL",
+                            "creates": "INTEGER NOT NULL DEFAULT 0"}.get(column, "TEXT")
                     self._db.execute(f"ALTER TABLE tasks ADD COLUMN {column} {kind}")
                     if fill:
                         self._db.execute(fill)

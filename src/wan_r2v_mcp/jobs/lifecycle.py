@@ -53,7 +53,7 @@ _HOST_STATES = frozenset({Phase.QUEUED, Phase.RUNNING, Phase.DOWNLOADING, Phase.
 ALLOWED: dict[Phase, frozenset[Phase]] = {
     Phase.PENDING: frozenset({Phase.CREATING, Phase.FAILED, Phase.CANCELED}),
     Phase.CREATING: _HOST_STATES | {Phase.UNKNOWN, Phase.CANCELING},
-    Phase.UNKNOWN: _HOST_STATES | {Phase.CANCELING},
+    Phase.UNKNOWN: _HOST_STATES | {Phase.CANCELING, Phase.CREATING},  # creating again: only once proven unmade
     Phase.QUEUED: _HOST_STATES | {Phase.CANCELING},
     Phase.RUNNING: _HOST_STATES | {Phase.CANCELING},
     Phase.CANCELING: frozenset({Phase.DOWNLOADING, Phase.FAILED, Phase.CANCELED}),
@@ -100,7 +100,13 @@ class Lifecycle:
 
     def begin_create(self, task_id: str, payload: dict[str, Any], sent_at: float) -> bool:
         return self.move(task_id, Phase.CREATING, only_from=frozenset({Phase.PENDING}), payload=payload,
-                         submitted_at=sent_at, stage="creating the job")
+                         submitted_at=sent_at, creates=1, stage="creating the job")
+
+    def create_again(self, task_id: str, sent_at: float, creates: int) -> bool:
+        """Send the create once more: only after the host's own job list proved the last one made no job."""
+        return self.move(task_id, Phase.CREATING, only_from=frozenset({Phase.UNKNOWN}), submitted_at=sent_at,
+                         creates=creates, candidates=None,
+                         stage="the host's job list shows the create made no job: creating it again")
 
     def answer_lost(self, task_id: str, why: str) -> bool:
         return self.move(task_id, Phase.UNKNOWN, only_from=frozenset({Phase.CREATING}),

@@ -23,6 +23,7 @@ from ..errors import (
     AuthFailed,
     Billing,
     GenerationFailed,
+    HostAnswerMalformed,
     HostRefused,
     HostUnavailable,
     InvalidParameter,
@@ -51,6 +52,7 @@ CREATE_PATH = "/services/aigc/video-generation/video-synthesis"
 UPLOAD_TTL_SECONDS = 48 * 3600
 RESULT_TTL_SECONDS = 24 * 3600
 _TASK_ID = re.compile(r"^[A-Za-z0-9-]{1,80}$")
+MAX_LIST_PAGES = 200
 
 STATUS = {
     "PENDING": "queued",
@@ -213,7 +215,7 @@ class DashScopeProvider(HostedProvider):
         fmt = "%Y%m%d%H%M%S"
         until = min(until, since + 23.5 * 3600)
         found: list[HostCandidate] = []
-        for page in range(1, 21):
+        for page in range(1, MAX_LIST_PAGES + 1):
             params = {"start_time": time.strftime(fmt, time.gmtime(since + 8 * 3600)),
                       "end_time": time.strftime(fmt, time.gmtime(until + 8 * 3600)),
                       "model_name": MODEL_ID, "page_no": page, "page_size": 100}
@@ -228,8 +230,10 @@ class DashScopeProvider(HostedProvider):
                                            row.get("model_name"), None,  # the prompt shows only on success
                                            STATUS.get(str(row.get("status") or "").upper())))  # type: ignore[arg-type]
             if len(rows) < 100:
-                break
-        return found
+                return found
+        # A partial list proves nothing: never conclude from it that a job was not made.
+        raise HostAnswerMalformed(f"DashScope's job list for that window is longer than {MAX_LIST_PAGES * 100} jobs",
+                                  fix="the server looks again later")
 
     # -- talking to the API
 

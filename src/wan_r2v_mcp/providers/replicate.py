@@ -12,7 +12,7 @@ import time
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from ..errors import SubmitUnknown, UploadRetryable, clean_remote_text
+from ..errors import HostAnswerMalformed, SubmitUnknown, UploadRetryable, clean_remote_text
 from ..schema import R2VRequest, TaskError
 from .base import Capabilities, HostCandidate, HostJob, JobRef
 from .hosted import HostedProvider
@@ -90,7 +90,7 @@ class ReplicateProvider(HostedProvider):
         # The list is newest first, a page at a time (providers.md §3.1); stop once past the window.
         found: list[HostCandidate] = []
         url: str | None = "/predictions"
-        for _ in range(10):
+        for _ in range(100):
             body = await self._call("GET", url)
             older = False
             for p in body.get("results") or []:
@@ -105,12 +105,14 @@ class ReplicateProvider(HostedProvider):
                                            STATUS.get(str(p.get("status")))))  # type: ignore[arg-type]
             url = body.get("next")
             if older or not url:
-                break
+                return found
             if url.startswith(self.base_url):
                 url = url[len(self.base_url):]
             elif not url.startswith("/"):
                 break  # a next page on another host: not followed with our key
-        return found
+        # A partial list proves nothing: never conclude from it that a job was not made.
+        raise HostAnswerMalformed("Replicate's prediction list could not be read back to this task's time",
+                                  fix="the server looks again later")
 
     def _job(self, p: dict[str, Any]) -> HostJob:
         raw = str(p.get("status") or "starting")
