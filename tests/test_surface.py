@@ -42,11 +42,11 @@ async def test_the_generate_schema_carries_the_models_limits(client):
     assert props["negative_prompt"]["anyOf"][0]["maxLength"] == 500
     assert props["aspect_ratio"]["enum"] == ["16:9", "9:16", "1:1", "4:3", "3:4"]
     assert props["resolution"] == {"default": "1080p", "description": "Output resolution.",
-                                   "enum": ["720p", "1080p"], "title": "Resolution", "type": "string"}
+                                   "enum": ["720p", "1080p"], "type": "string"}
     assert (props["duration"]["minimum"], props["duration"]["maximum"], props["duration"]["default"]) == (2, 15, 5)
     assert props["seed"]["anyOf"][0] == {"maximum": 2147483647, "minimum": 0, "type": "integer"}
-    assert '"Image 1", "Image 2", ... in this list\'s order' in props["reference_images"]["description"]
-    assert "numbered separately" in props["reference_videos"]["description"]
+    assert 'Named "Image 1", "Image 2"... in this order' in props["reference_images"]["description"]
+    assert "numbered apart from the images" in props["reference_videos"]["description"]
 
 
 async def test_the_server_runs_as_a_real_stdio_process(dirs, refs):

@@ -26,7 +26,8 @@ class R2VError(Exception):
         if self.field:
             parts.append(f"{self.field}:")
         parts.append(self.message.rstrip("."))
-        text = " ".join(parts) + "."
+        text = " ".join(parts)
+        text += "" if text.endswith(("?", "!")) else "."
         if self.limit:
             text += f" Limit: {self.limit}."
         if self.fix:

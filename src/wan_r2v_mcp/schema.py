@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 MODEL_ID = "wan2.7-r2v"
 
@@ -62,10 +62,16 @@ class Limits:
     ASPECT_EXTREME = 8.0
 
 
-_SOURCE = (
-    "a local path (absolute, or starting with ~), a file:// URL, an https URL the host can fetch, "
-    "or a small data: URI"
-)
+_SOURCE = "absolute paths (or ~/...), file:// or https URLs, or small data: URIs"
+
+
+class Voice(BaseModel):
+    """A voice sample for the character of one reference."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    label: str = Field(description='The reference it voices: "Image 1" or "Video 1".')
+    audio: str = Field(description="The audio: " + _SOURCE + ".")
 
 
 class ReferenceSet(BaseModel):
@@ -76,36 +82,41 @@ class ReferenceSet(BaseModel):
     reference_images: list[str] = Field(
         default_factory=list,
         description=(
-            "Reference images (jpg, png, bmp, webp; 240-8000 px a side; up to 20 MB), each "
-            f"{_SOURCE}. The prompt calls them \"Image 1\", \"Image 2\", ... in this list's order. "
-            "Images and videos are numbered separately; together there must be 1 to 5."
+            f"Images (jpg, png, bmp, webp; 240-8000 px a side; up to 20 MB): {_SOURCE}. Named \"Image 1\", "
+            "\"Image 2\"... in this order; with the videos, 1 to 5 in all."
         ),
     )
     reference_videos: list[str] = Field(
         default_factory=list,
         description=(
-            "Reference videos (mp4, mov; 1-30 s; 240-4096 px a side; up to 100 MB), each "
-            f"{_SOURCE}. The prompt calls them \"Video 1\", \"Video 2\", ... in this list's order, "
-            "numbered separately from images. A reference video's own voice is used unless `voices` "
-            "gives another."
+            "Videos (mp4, mov; 1-30 s; 240-4096 px a side; up to 100 MB), given as images are. Named \"Video 1\", "
+            "\"Video 2\"... numbered apart from the images."
         ),
     )
     first_frame: str | None = Field(
         default=None,
         description=(
-            "Optional image that becomes the opening frame (same limits as a reference image); the "
-            "video then takes its aspect ratio. Not counted among the 1-5 references and not named in "
-            "the prompt."
+            "An image the video opens on (DashScope, inference.sh); the output then takes its aspect ratio. Not "
+            "one of the 1-5 references, and not named in the prompt."
         ),
     )
-    voices: dict[str, str] = Field(
-        default_factory=dict,
+    voices: list[Voice] = Field(
+        default_factory=list,
         description=(
-            'Voice timbre for a character: maps a reference label to an audio file, e.g. '
-            '{"Video 1": "alice.wav"}. wav or mp3, 1-10 s, up to 15 MB. Keys must be labels that '
-            "exist (\"Image N\" or \"Video N\")."
+            'Voice timbre for characters, e.g. [{"label": "Video 1", "audio": "/Users/me/alice.wav"}]: wav or mp3, '
+            "1-10 s, up to 15 MB; the label must be a reference of this request. Only the timbre is used: write "
+            "the lines in the prompt (Image 1 says: \"...\"). DashScope takes one per reference, inference.sh one "
+            "in all; the others none. A map {label: audio} is accepted too."
         ),
     )
+
+    @field_validator("voices", mode="before")
+    @classmethod
+    def _voices_as_list(cls, value: Any) -> Any:
+        """The older map form, {"Video 1": "alice.wav"}, is the same list."""
+        if isinstance(value, dict):
+            return [{"label": k, "audio": v} for k, v in value.items()]
+        return value
 
 
 class R2VRequest(ReferenceSet):
@@ -175,24 +186,23 @@ class GenerateOptions(BaseModel):
 
     provider: str | None = Field(
         default=None,
-        description="Host to run on: preview (offline draft, free), dashscope, replicate, inferencesh or fal. "
-        "Default: the configured one.",
+        description="preview (free offline draft), dashscope, replicate, inferencesh or fal; default: the "
+        "configured one.",
     )
     wait_seconds: float = Field(
         default=0,
         ge=0,
-        description="How long this call may wait for the result, sending progress; capped by the server "
-        "(50 s by default). 0 returns at once with a task_id for get_task.",
+        description="Seconds this call may wait for the result, with progress (capped at 50 s by default); 0 "
+        "returns the task_id at once.",
     )
     dry_run: bool = Field(
         default=False,
-        description="Validate, label the references, estimate the cost and show the exact host payload; "
-        "nothing is uploaded, submitted or paid.",
+        description="Check, label, estimate the cost and show the host payload; nothing is sent or paid.",
     )
     allow_duplicate: bool = Field(
         default=False,
-        description="Submit even when an identical request is in flight or just finished (otherwise that "
-        "task is returned).",
+        description="Submit even when an identical request is running or just finished (else that task "
+        "comes back).",
     )
 
 
@@ -201,6 +211,30 @@ class GenerateArgs(R2VRequest, GenerateOptions):
 
     def request(self) -> R2VRequest:
         return R2VRequest.model_validate(self.model_dump(include=set(R2VRequest.model_fields)))
+
+
+class TaskRef(BaseModel):
+    """`cancel_task` arguments."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    task_id: str = Field(min_length=1, max_length=100, description="The task_id that generate_r2v returned.")
+
+
+class GetTaskArgs(TaskRef):
+    """`get_task` arguments."""
+
+    wait_seconds: float = Field(default=0, ge=0, description="Wait server-side up to this long (capped, 50 s by "
+                                "default) for the task to end, sending progress; 0 answers at once.")
+
+
+class ListTasksArgs(BaseModel):
+    """`list_tasks` arguments."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    limit: int = Field(default=20, ge=1, le=100, description="How many of the newest tasks to return.")
+    status: Status | None = Field(default=None, description="Only tasks in this status.")
 
 
 # ---------------------------------------------------------------- what the tools return

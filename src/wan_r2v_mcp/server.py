@@ -78,12 +78,10 @@ def build_server(settings: Settings | None = None) -> MCPServer:
         instructions=INSTRUCTIONS,
         website_url="https://github.com/wan-r2v-mcp/wan-r2v-mcp",
         lifespan=lifespan,
-        tools=[generate.tool(), references.tool()],
+        tools=[generate.tool(), references.tool(), *tasks.tools()],
         token_verifier=verifier,
         auth=auth,
     )
-    for fn, title, hints in tasks.TOOLS:
-        server.add_tool(fn, title=title, annotations=hints)
 
     @server.resource("r2v://tasks/{task_id}", name="task", title="A generation task", mime_type="application/json",
                      description="The task view of one generation, as get_task returns it.")

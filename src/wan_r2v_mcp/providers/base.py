@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 OPTIONAL_FIELDS: dict[str, Any] = {
     "negative_prompt": None,
     "first_frame": None,
-    "voices": {},
+    "voices": [],
     "shot_type": None,
     "prompt_extend": None,
     "watermark": False,

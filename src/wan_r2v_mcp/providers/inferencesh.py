@@ -62,7 +62,7 @@ class InferenceShProvider(HostedProvider):
         if len(request.voices) == 1 and not problems:
             # The app attaches its one voice to the first reference video, else to the first image.
             target = "Video 1" if request.reference_videos else "Image 1"
-            (label,) = request.voices
+            label = request.voices[0].label
             if " ".join(label.split()).title() != target:
                 problems.append(InputError(
                     f"inference.sh gives its one voice to {target}, not to {label}", field="voices",

@@ -206,7 +206,8 @@ def examine(refs: ReferenceSet, prompt: str | None, data_dir: Path, folders: Fol
         ))
     by_label = {r.label: r for r in items}
     labels = reference_labels(n_img, n_vid)
-    for key, given in refs.voices.items():
+    for voice in refs.voices:
+        key, given = voice.label, voice.audio
         label = _canonical_label(key)
         owner = by_label.get(label) if label in labels else None
         if owner is None:

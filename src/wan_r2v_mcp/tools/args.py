@@ -22,34 +22,107 @@ M = TypeVar("M", bound=BaseModel)
 
 
 def model_tool(fn: Callable[..., Any], model: type[BaseModel], output: type[BaseModel], *, name: str, title: str,
-               description: str, annotations: ToolAnnotations, first: tuple[str, ...] = ()) -> Tool:
+               description: str, annotations: ToolAnnotations, first: tuple[str, ...] = (),
+               short: dict[str, str] | None = None) -> Tool:
     """A Tool whose input schema is `model`'s and whose body receives the raw arguments.
 
-    `fn` is `async def fn(ctx: Context, **arguments)`; `first` orders the schema's leading properties.
+    `fn` is `async def fn(ctx: Context, **arguments)`; `first` orders the schema's leading properties; `short`
+    replaces descriptions that another tool already gives in full.
     """
     params = [inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=Context)]
     for field_name, info in model.model_fields.items():
         lenient = str if info.annotation is str else Any  # str stays str so JSON-looking text is not parsed
-        default = inspect.Parameter.empty if info.is_required() else None
-        params.append(inspect.Parameter(field_name, inspect.Parameter.KEYWORD_ONLY, annotation=lenient, default=default))
+        # Nothing required here either: a missing argument is reported by `parse`, in our words.
+        params.append(inspect.Parameter(field_name, inspect.Parameter.KEYWORD_ONLY, annotation=lenient, default=None))
     fn.__signature__ = inspect.Signature(params, return_annotation=Annotated[CallToolResult, output])  # type: ignore[attr-defined]
     tool = Tool.from_function(fn, name=name, title=title, description=description, annotations=annotations)
-    schema = model.model_json_schema()
-    schema.pop("title", None)
-    schema.pop("description", None)
+    schema = _without(model.model_json_schema(), "additionalProperties")  # unknown names: `parse` refuses them,
+    for key in ("title", "description"):  # and additionalProperties breaks some clients' schema converters
+        schema.pop(key, None)
+    for prop, text in (short or {}).items():
+        schema["properties"][prop]["description"] = text
     props = schema["properties"]
     schema["properties"] = {k: props[k] for k in (*first, *[p for p in props if p not in first])}
     tool.parameters = schema
+    tool.fn_metadata.output_schema = compact_schema(output)
     return tool
 
 
-def parse(model: type[M], arguments: dict[str, Any]) -> M:
-    """Validate tool arguments, turning pydantic's errors into ours (field, limit, fix)."""
+def _without(schema: Any, key: str) -> Any:
+    if isinstance(schema, dict):
+        return {k: _without(v, key) for k, v in schema.items() if k != key and k != "title"}
+    if isinstance(schema, list):
+        return [_without(v, key) for v in schema]
+    return schema
+
+
+def compact_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """An output schema that validates the same results in a fraction of the size: top-level fields with their
+    types (an optional field is named without one), nested objects as plain objects, no descriptions (the tool's
+    description and text explain them)."""
+    full = model.model_json_schema()
+
+    def simple(prop: dict[str, Any]) -> dict[str, Any]:
+        if "$ref" in prop:
+            return {"type": "object"}
+        if "anyOf" in prop:
+            return {}
+        if prop.get("type") == "array":
+            return {"type": "array", "items": simple(prop.get("items", {}))} if prop.get("items") else {"type": "array"}
+        out = {k: prop[k] for k in ("type", "enum") if k in prop}
+        if "const" in prop:
+            out["enum"] = [prop["const"]]
+        return out or {}
+
+    return {"type": "object", "properties": {k: simple(v) for k, v in full["properties"].items()},
+            "required": full.get("required", [])}
+
+
+# Names agents reach for, and the argument each one means.
+ALIASES = {"aspect": "aspect_ratio", "ratio": "aspect_ratio", "length": "duration", "seconds": "duration",
+           "negative": "negative_prompt", "images": "reference_images", "ref_images": "reference_images",
+           "image": "reference_images", "videos": "reference_videos", "ref_videos": "reference_videos",
+           "video": "reference_videos", "voice": "voices", "audio": "voices", "first_image": "first_frame",
+           "start_frame": "first_frame", "wait": "wait_seconds", "timeout": "wait_seconds", "id": "task_id",
+           "task": "task_id", "model": "provider", "host": "provider", "quality": "resolution", "size": "resolution",
+           "folder": "directory", "path": "directory", "dir": "directory", "count": "limit", "shots": "shot_type"}
+
+
+def parse(model: type[M], arguments: dict[str, Any], ctx: Context | None = None) -> M:
+    """Validate tool arguments, turning pydantic's errors into ours (field, limit, fix). With `ctx`, argument names
+    the tool does not have are refused too (the SDK drops them before the tool sees them), naming the closest."""
+    problems = _unknown_names(model, ctx) if ctx is not None else []
     given = {k: v for k, v in arguments.items() if v is not None}
+    if isinstance(given.get("resolution"), str):
+        given["resolution"] = given["resolution"].strip().lower()  # "1080P", as DashScope writes it
     try:
-        return model.model_validate(given)
+        parsed = model.model_validate(given)
     except ValidationError as exc:
-        raise InputErrors([_explain(model, e) for e in exc.errors(include_url=False)]) from None
+        problems += [_explain(model, e) for e in exc.errors(include_url=False)]
+        parsed = None
+    if problems or parsed is None:
+        raise InputErrors(problems)
+    return parsed
+
+
+def _unknown_names(model: type[BaseModel], ctx: Context) -> list[InputError]:
+    import difflib
+
+    params = getattr(ctx.request_context, "params", None) or {}
+    raw = params.get("arguments") or {}
+    tool = params.get("name") or "this tool"
+    known = list(model.model_fields)
+    problems = []
+    for name in raw:
+        if name in known:
+            continue
+        guess = ALIASES.get(str(name).lower()) if ALIASES.get(str(name).lower()) in known else None
+        guess = guess or next(iter(difflib.get_close_matches(str(name), known, n=1, cutoff=0.6)), None)
+        nothing = " Nothing was submitted" if tool == "generate_r2v" else ""
+        problems.append(InputError(
+            f"is not an argument of {tool}" + (f"; did you mean {guess}?" if guess else "") + nothing,
+            field=str(name)[:60], fix=f"use {guess}" if guess else f"the arguments are {', '.join(known)}"))
+    return problems
 
 
 def _field_path(loc: tuple[Any, ...]) -> str:
@@ -71,11 +144,21 @@ def _explain(model: type[BaseModel], err: Any) -> InputError:
     if kind == "string_too_short":
         return InputError("is empty", field=field, limit=f"at least {ctx['min_length']} character",
                           fix="describe the video, naming references as \"Image 1\", \"Video 1\"")
+    if kind in ("greater_than_equal", "greater_than") and field == "seed" and value == -1:
+        return InputError("is -1", field=field, limit=f"0 to {_bound(info, 'le')}",
+                          fix="leave seed out for a random one")
     if kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
         lo = _bound(info, "ge")
         hi = _bound(info, "le")
-        limit = f"{lo} to {hi}" if lo is not None and hi is not None else err["msg"].lower()
-        return InputError(f"is {shown}", field=field, limit=limit, fix=f"use a value from {limit}")
+        if lo is not None and hi is not None:
+            limit, fix = f"{lo} to {hi}", f"use a value from {lo} to {hi}"
+        elif lo is not None:
+            limit, fix = f"at least {lo}", f"use {lo} or more"
+        elif hi is not None:
+            limit, fix = f"at most {hi}", f"use {hi} or less"
+        else:
+            limit, fix = err["msg"].lower(), "correct this argument"
+        return InputError(f"is {shown}", field=field, limit=limit, fix=fix)
     if kind == "literal_error":
         options = ctx.get("expected", "")
         return InputError(f"{shown} is not an accepted value", field=field, limit=f"one of {options}",

@@ -15,19 +15,17 @@ from .shape import client_roots, fail, owner, state, task_result
 
 DESCRIPTION = """\
 Make a video with Wan 2.7 reference-to-video from 1-5 reference images and videos and a prompt that \
-names them. Images are "Image 1", "Image 2"... and videos "Video 1", "Video 2"..., each numbered in its \
-own list's order (list_references shows the labels and checks the files first). Paid hosts charge per \
-second of output plus up to 5 s of reference video; provider="preview" makes a free offline draft. \
-A generation takes 1-5 minutes: this returns a task_id at once, or after waiting up to wait_seconds \
-with progress; then call get_task(task_id, wait_seconds=50) until it is done. The finished video is \
-saved on disk (local_path). dry_run=true shows the labels, cost and exact host payload without \
-submitting."""
+names them ("Image 1", "Video 1", each numbered in its own list's order). Paid hosts charge per second \
+of output plus up to 5 s of reference video; provider="preview" is a free offline draft. Jobs take 1-5 \
+minutes: this waits up to wait_seconds with progress, then returns the task; call get_task(task_id, \
+wait_seconds=50) until it is done. The video lands on disk (local_path). dry_run=true shows labels, cost \
+and the host payload without paying."""
 
 
 async def generate_r2v(ctx: Context, **arguments: Any) -> CallToolResult:
     app = state(ctx)
     try:
-        args = parse(GenerateArgs, arguments)
+        args = parse(GenerateArgs, arguments, ctx)
         folders = app.settings.folders(await client_roots(ctx))
         view = await app.runner.generate(args, folders, ctx.report_progress, owner=owner(ctx))
     except R2VError as exc:

@@ -25,7 +25,7 @@ files in it that could serve as references. Reads only; nothing is uploaded."""
 async def list_references(ctx: Context, **arguments: Any) -> CallToolResult:
     app = state(ctx)
     try:
-        query = parse(ReferenceQuery, arguments)
+        query = parse(ReferenceQuery, arguments, ctx)
         folders = app.settings.folders(await client_roots(ctx))
         report = await build_report(query, app.settings.ledger_path.parent, folders)
     except R2VError as exc:
@@ -61,5 +61,8 @@ def tool() -> Tool:
     return model_tool(
         list_references, ReferenceQuery, ReferenceReport, name="list_references", title="Check and label references",
         description=DESCRIPTION, first=("reference_images", "reference_videos", "first_frame", "voices", "prompt"),
+        short={"reference_images": "Images to check, given as generate_r2v takes them.",
+               "reference_videos": "Videos to check, given as generate_r2v takes them.",
+               "first_frame": "A first frame to check.", "voices": "Voices to check, as generate_r2v takes them."},
         annotations=ToolAnnotations(title="Check and label references", read_only_hint=True, open_world_hint=True),
     )

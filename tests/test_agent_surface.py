@@ -1,0 +1,76 @@
+"""What an agent sees (issue #11): no argument silently dropped, one error language, schemas every client takes."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+from conftest import call, text
+
+pytestmark = pytest.mark.anyio
+
+PREFIX = "Error executing tool generate_r2v: [invalid_input] "
+
+
+@pytest.mark.parametrize(("given", "meant"), [("aspect", "aspect_ratio"), ("ratio", "aspect_ratio"),
+                                               ("length", "duration"), ("negative", "negative_prompt"),
+                                               ("images", "reference_images"), ("ref_images", "reference_images")])
+async def test_an_unknown_argument_name_is_refused_with_the_closest_real_one(client, refs, given, meant):
+    r = await call(client, "generate_r2v", {"prompt": "Image 1", "reference_images": [str(refs["img1"])],
+                                            given: "9:16"})
+    assert r["isError"] is True
+    assert text(r) == f"{PREFIX}{given}: is not an argument of generate_r2v; did you mean {meant}? Nothing was " \
+                      f"submitted. Fix: use {meant}."
+    assert (await call(client, "list_tasks", {}))["structuredContent"]["total"] == 0
+
+
+async def test_every_tool_refuses_unknown_names_in_the_same_words(client):
+    r = await call(client, "get_task", {"id": "r2v_x"})
+    assert text(r) == ("Error executing tool get_task: [invalid_input] 2 problems with the arguments:\n"
+                       "- id: is not an argument of get_task; did you mean task_id? Fix: use task_id.\n"
+                       "- task_id: is required. Fix: pass task_id: The task_id that generate_r2v returned.")
+    r = await call(client, "list_tasks", {"count": 5})
+    assert text(r) == ("Error executing tool list_tasks: [invalid_input] count: is not an argument of list_tasks; did "
+                       "you mean limit? Fix: use limit.")
+
+
+async def test_task_tools_speak_the_field_limit_fix_language_not_pydantics(client):
+    r = await call(client, "get_task", {"task_id": "r2v_x", "wait_seconds": -5})
+    assert text(r) == ("Error executing tool get_task: [invalid_input] wait_seconds: is -5. Limit: at least 0. Fix: "
+                       "use 0 or more.")
+    r = await call(client, "list_tasks", {"limit": 500})
+    assert text(r) == ("Error executing tool list_tasks: [invalid_input] limit: is 500. Limit: 1 to 100. Fix: use a "
+                       "value from 1 to 100.")
+    r = await call(client, "list_tasks", {"status": "done"})
+    assert text(r).startswith("Error executing tool list_tasks: [invalid_input] status: 'done' is not an accepted "
+                              "value. Limit: one of 'queued', 'running', 'succeeded', 'failed' or 'canceled'.")
+
+
+async def test_seed_minus_one_says_to_leave_it_out_and_1080P_is_accepted(client, refs):
+    r = await call(client, "generate_r2v", {"prompt": "Image 1", "reference_images": [str(refs["img1"])], "seed": -1})
+    assert text(r) == f"{PREFIX}seed: is -1. Limit: 0 to 2147483647. Fix: leave seed out for a random one."
+    ok = await call(client, "generate_r2v", {"prompt": "Image 1", "reference_images": [str(refs["img1"])],
+                                             "resolution": "1080P", "dry_run": True})
+    assert ok["isError"] is False and ok["structuredContent"]["request"]["resolution"] == "1080p"
+
+
+async def test_tools_list_is_small_and_every_schema_passes_the_strict_converters(client):
+    from agents.strict_schema import ensure_strict_json_schema
+    from google.genai._mcp_utils import mcp_to_gemini_tool
+
+    listed = (await client.list_tools()).tools
+    size = len(json.dumps([t.model_dump(mode="json", by_alias=True, exclude_none=True) for t in listed],
+                          separators=(",", ":")))
+    assert size <= 12 * 1024, size
+    for tool in listed:
+        ensure_strict_json_schema(copy.deepcopy(tool.input_schema))  # the OpenAI Agents SDK's strict conversion
+        mcp_to_gemini_tool(tool)  # google-genai's MCP tool converter
+
+
+async def test_voices_as_a_list_or_the_older_map_mean_the_same(client, refs):
+    base = {"prompt": "Image 1 says hello", "reference_images": [str(refs["img1"])], "dry_run": True}
+    listed = await call(client, "generate_r2v", {**base, "voices": [{"label": "Image 1", "audio": str(refs["voice"])}]})
+    mapped = await call(client, "generate_r2v", {**base, "voices": {"Image 1": str(refs["voice"])}})
+    assert listed["structuredContent"]["payload"] == mapped["structuredContent"]["payload"]
+    assert [r["label"] for r in listed["structuredContent"]["references"]] == ["Image 1", "Voice of Image 1"]
