@@ -74,3 +74,29 @@ async def test_voices_as_a_list_or_the_older_map_mean_the_same(client, refs):
     mapped = await call(client, "generate_r2v", {**base, "voices": {"Image 1": str(refs["voice"])}})
     assert listed["structuredContent"]["payload"] == mapped["structuredContent"]["payload"]
     assert [r["label"] for r in listed["structuredContent"]["references"]] == ["Image 1", "Voice of Image 1"]
+
+
+async def test_the_prompt_is_checked_where_money_is_spent(client, refs):
+    base = {"reference_images": [str(refs["img1"])], "dry_run": True}
+    old = await call(client, "generate_r2v", {**base, "prompt": "Character 1 waves"})
+    assert text(old) == (f'{PREFIX}prompt: "Character 1" is Wan 2.6 naming, which Wan 2.7 ignores. Fix: write '
+                         '"Image 1" instead.')
+    for prompt, warning in (
+            ("A woman waves", 'the prompt names no reference. Fix: name what each reference does, e.g. "Image 1 '
+                              'walks into the room".'),
+            ("image1 waves", '"image1" is written without a space. Fix: write "Image 1", as Wan 2.7 names '
+                             'references.'),
+            ("Image 1 waves at the first image", '"the first image" does not name a reference. Fix: write '
+                                                 '"Image 1".')):
+        r = (await call(client, "generate_r2v", {**base, "prompt": prompt}))
+        assert r["isError"] is False and r["structuredContent"]["warnings"] == [warning], prompt
+        assert f"Prompt warnings: {warning}" in text(r)
+
+
+async def test_cancelling_a_finished_task_says_there_is_nothing_to_cancel(client, refs):
+    done = (await call(client, "generate_r2v", {"prompt": "Image 1", "reference_images": [str(refs["img1"])],
+                                                "resolution": "720p", "duration": 2, "wait_seconds": 30}))
+    task_id = done["structuredContent"]["task_id"]
+    r = await call(client, "cancel_task", {"task_id": task_id})
+    assert r["structuredContent"]["status"] == "succeeded"
+    assert text(r).startswith(f"Task {task_id} had already ended (succeeded): there is nothing to cancel. ")

@@ -54,7 +54,8 @@ async def test_the_old_character_naming_is_flagged(client, refs):
     result = await call(client, "list_references", {"reference_images": [str(refs["img1"])],
                                                     "prompt": "character1 waves"})
     findings = result["structuredContent"]["prompt_findings"]
-    assert findings[0]["severity"] == "warning" and "Wan 2.6 naming" in findings[0]["message"]
+    assert findings[0] == {"severity": "error", "message": '"character1" is Wan 2.6 naming, which Wan 2.7 ignores',
+                           "fix": 'write "Image 1" instead'}
 
 
 async def test_a_folder_lists_its_media_acceptable_first(client, dirs):

@@ -308,6 +308,8 @@ class TaskView(BaseModel):
         default=None, description="When the task is unfinished: a sensible wait before asking get_task again."
     )
     notice: str | None = None
+    warnings: list[str] = Field(default_factory=list, description="What may not come out as meant (the prompt's "
+                                "naming, say); nothing blocked the request.")
     duplicate: bool = Field(default=False, description="An identical earlier request's task, returned instead of "
                             "paying again (allow_duplicate=true submits anyway).")
     dry_run: bool = False

@@ -49,9 +49,10 @@ class Runner:
         """Quote, then return a dry run, an identical request's task, or a new task followed in the background."""
         q = await anyio.to_thread.run_sync(lambda: quote(args, folders, settings=self.settings, providers=self.providers,
                                                          ledger=self.ledger, owner=owner))  # probes and hashes files
+        warnings = [f"{f.message}. Fix: {f.fix}." for f in q.intake.findings if f.severity == "warning"]
         if args.dry_run:
             q.close()
-            return dry_run(q)
+            return dry_run(q).model_copy(update={"warnings": warnings})
         # No await between the duplicate check and the insert: ten identical calls at once make one task.
         earlier = None if args.allow_duplicate else self.ledger.find_duplicate(
             q.fingerprint, owner, time.time() - self.settings.duplicate_window_seconds)
@@ -61,7 +62,7 @@ class Runner:
         else:
             task_id = self.follower.submit(q, owner)
         view = await self.wait(task_id, args.wait_seconds, report, owner, until_at_host=True)
-        return view.model_copy(update={"duplicate": True}) if earlier is not None else view
+        return view.model_copy(update={"duplicate": earlier is not None, "warnings": warnings})
 
     def record(self, task_id: str, owner: str = "") -> TaskRecord:
         record = self.ledger.get(task_id)

@@ -13,6 +13,10 @@ from ..schema import PromptFinding
 _ENGLISH = re.compile(r"\b(image|video)\s*#?\s*(\d+)\b", re.IGNORECASE)
 _CHINESE = re.compile(r"(图片|图|视频)\s*(\d+)")
 _OLD_STYLE = re.compile(r"\bcharacter\s*(\d+)\b", re.IGNORECASE)
+_ORDINAL = re.compile(r"\bthe\s+(first|second|third|fourth|fifth|1st|2nd|3rd|4th|5th)\s+(image|picture|photo|video|clip)\b",
+                      re.IGNORECASE)
+_ORDINALS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "1st": 1, "2nd": 2, "3rd": 3, "4th": 4,
+             "5th": 5}
 
 
 def image_label(index: int) -> str:
@@ -59,11 +63,31 @@ def lint_prompt(prompt: str, images: int, videos: int) -> list[PromptFinding]:
             message=f"the prompt names \"{written}\" but the request has {have}",
             fix=fix,
         ))
-    for m in _OLD_STYLE.finditer(prompt):
+    for m in _OLD_STYLE.finditer(prompt):  # Wan 2.6 numbered all references together as "Character N"
+        n = int(m.group(1))
+        combined = [image_label(i) for i in range(images)] + [video_label(i) for i in range(videos)]
+        rewrite = f"write \"{combined[n - 1]}\" instead" if 0 < n <= len(combined) else \
+            "name references \"Image N\" / \"Video N\", each numbered in its own list"
         findings.append(PromptFinding(
-            severity="warning",
-            message=f"\"{m.group(0)}\" is the Wan 2.6 naming; Wan 2.7 does not understand it",
-            fix="name references \"Image N\" / \"Video N\" as list_references labels them",
+            severity="error",
+            message=f"\"{m.group(0)}\" is Wan 2.6 naming, which Wan 2.7 ignores",
+            fix=rewrite,
+        ))
+    for m in _ENGLISH.finditer(prompt):
+        if not re.search(r"\s", m.group(0)):
+            label = f"{m.group(1).capitalize()} {int(m.group(2))}"
+            findings.append(PromptFinding(severity="warning", message=f"\"{m.group(0)}\" is written without a space",
+                                          fix=f"write \"{label}\", as Wan 2.7 names references"))
+    for m in _ORDINAL.finditer(prompt):
+        kind = "Video" if m.group(2).lower() in ("video", "clip") else "Image"
+        label = f"{kind} {_ORDINALS[m.group(1).lower()]}"
+        findings.append(PromptFinding(severity="warning", message=f"\"{m.group(0)}\" does not name a reference",
+                                      fix=f"write \"{label}\"" + ("" if label in labels else
+                                                                      f" (the request has no {label})")))
+    if labels and not named:
+        findings.append(PromptFinding(
+            severity="warning", message="the prompt names no reference",
+            fix=f"name what each reference does, e.g. \"{labels[0]} walks into the room\"",
         ))
     unnamed = [x for x in labels if x not in named]
     if len(labels) > 1 and unnamed:

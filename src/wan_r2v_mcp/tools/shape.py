@@ -55,12 +55,16 @@ def summary(view: TaskView) -> str:
     if view.dry_run:
         refs = ", ".join(f"{r.label} = {r.source}" for r in view.references) or "none"
         cost = f"${view.cost_estimate_usd:.2f}" if view.cost_estimate_usd is not None else "unknown"
-        return (f"Dry run on {view.provider}: nothing uploaded or submitted. References: {refs}. Output {what}. "
+        text = (f"Dry run on {view.provider}: nothing uploaded or submitted. References: {refs}. Output {what}. "
                 f"Billable {view.billable_seconds:g} s, estimated cost {cost}. The exact payload is in `payload`.")
-    if view.status == "succeeded":
+    elif view.status == "succeeded":
         text = f"Task {t} succeeded on {view.provider}: video ({what}) saved to {view.local_path}."
+        if view.download_url:
+            text += f" Download it (this link expires): {view.download_url}."
         if view.poster_path:
             text += f" Poster frame: {view.poster_path}."
+        if view.cost_estimate_usd is not None:
+            text += f" Billable {view.billable_seconds:g} s, estimated cost ${view.cost_estimate_usd:.2f}."
     elif view.status == "failed":
         err = view.error
         text = f"Task {t} failed on {view.provider}" + (f" [{err.code}]: {err.message} Hint: {err.hint}" if err else ".")
@@ -73,6 +77,8 @@ def summary(view: TaskView) -> str:
     if view.duplicate:
         text = ("An identical request was already made, so its task is returned instead of paying again "
                 "(pass allow_duplicate=true to generate anew). " + text)
+    if view.warnings:
+        text += " Prompt warnings: " + " ".join(view.warnings)
     if view.notice and view.status not in ("failed", "canceled"):
         text += f" Note: {view.notice}"
     return text
@@ -93,10 +99,10 @@ def delivered(view: TaskView, ctx: Context) -> TaskView:
     return view.model_copy(update={"download_url": video, "poster_url": poster})
 
 
-def task_result(view: TaskView, ctx: Context | None = None, *, is_error: bool = False) -> CallToolResult:
+def task_result(view: TaskView, ctx: Context | None = None, *, is_error: bool = False, lead: str = "") -> CallToolResult:
     if ctx is not None:
         view = delivered(view, ctx)
-    content: list[TextContent | ResourceLink | ImageContent] = [TextContent(type="text", text=summary(view))]
+    content: list[TextContent | ResourceLink | ImageContent] = [TextContent(type="text", text=lead + summary(view))]
     if view.local_path and Path(view.local_path).exists():
         path = Path(view.local_path)
         content.append(ResourceLink(type="resource_link", uri=f"r2v://tasks/{view.task_id}/video", name=path.name,

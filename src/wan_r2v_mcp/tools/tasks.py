@@ -30,10 +30,13 @@ async def cancel_task(ctx: Context, **arguments: Any) -> CallToolResult:
     app = state(ctx)
     try:
         args = parse(TaskRef, arguments, ctx)
-        view = await app.runner.cancel(args.task_id, owner=owner(ctx))
+        who = owner(ctx)
+        ended = app.runner.view(args.task_id, who).status in ("succeeded", "failed", "canceled")
+        view = await app.runner.cancel(args.task_id, owner=who)
     except R2VError as exc:
         raise fail(exc) from None
-    return task_result(view, ctx)
+    lead = f"Task {view.task_id} had already ended ({view.status}): there is nothing to cancel. " if ended else ""
+    return task_result(view, ctx, lead=lead)
 
 
 async def list_tasks(ctx: Context, **arguments: Any) -> CallToolResult:
