@@ -48,7 +48,7 @@ async def test_the_full_flow_sends_the_media_protocol_exactly_and_lands_the_vide
             "first_frame": str(cast["first"]),
             "voices": {"Video 1": str(cast["voice_b"]), "Image 1": str(cast["voice_a"])},
             "resolution": "720p", "aspect_ratio": "16:9", "duration": 8, "prompt_extend": False,
-            "seed": 42, "provider": "dashscope"})
+            "seed": 42, "provider": "dashscope", "wait_seconds": 0})
         view = started["structuredContent"]
         assert started["isError"] is False and view["provider"] == "dashscope"
         assert view["status"] in ("queued", "running")
@@ -255,7 +255,7 @@ async def test_someone_elses_job_in_the_window_is_not_adopted(ds_settings, dashs
 async def test_cancel_reaches_the_host_while_the_task_is_pending(ds_settings, dashscope, refs):
     dashscope.timing.pending = 30
     async with Client(build_server(ds_settings)) as client:
-        started = await call(client, "generate_r2v", {"prompt": "Image 1", "provider": "dashscope",
+        started = await call(client, "generate_r2v", {"prompt": "Image 1", "provider": "dashscope", "wait_seconds": 0,
                                                       "reference_images": ["https://cdn.example.com/a.png"]})
         task_id = started["structuredContent"]["task_id"]
         canceled = await call(client, "cancel_task", {"task_id": task_id})

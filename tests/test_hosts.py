@@ -24,7 +24,7 @@ def _sha(path: Path) -> str:
 
 async def _generate_and_finish(settings, args) -> tuple[dict, dict]:
     async with Client(build_server(settings)) as client:
-        started = await call(client, "generate_r2v", args)
+        started = await call(client, "generate_r2v", {"wait_seconds": 0, **args})
         assert started["isError"] is False, text(started)
         done = await call(client, "get_task", {"task_id": started["structuredContent"]["task_id"], "wait_seconds": 30})
     return started["structuredContent"], done["structuredContent"]
@@ -171,7 +171,7 @@ async def test_each_host_cancels_a_queued_job(hosts_settings, replicate, inferen
     emulator = {"replicate": replicate, "inferencesh": inferencesh, "fal": fal}[host]
     replicate.starting, inferencesh.phases, fal.in_queue = 30, [(30, 2)], 30  # keep the job queued
     async with Client(build_server(hosts_settings)) as client:
-        started = await call(client, "generate_r2v", {"prompt": "Image 1", "provider": host,
+        started = await call(client, "generate_r2v", {"prompt": "Image 1", "provider": host, "wait_seconds": 0,
                                                       "reference_images": ["https://cdn.example.com/a.png"]})
         canceled = await call(client, "cancel_task", {"task_id": started["structuredContent"]["task_id"]})
     assert canceled["structuredContent"]["status"] == "canceled"

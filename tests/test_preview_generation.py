@@ -81,7 +81,7 @@ async def test_every_output_size_matches_the_models_table(settings, refs, resolu
 
 
 async def test_without_waiting_a_task_id_comes_back_at_once_and_get_task_waits_for_the_end(client, refs):
-    first = await call(client, "generate_r2v", {"prompt": "Image 1 smiles", "reference_images": [str(refs["img1"])],
+    first = await call(client, "generate_r2v", {"prompt": "Image 1 smiles", "reference_images": [str(refs["img1"])], "wait_seconds": 0,
                                                 "resolution": "720p", "duration": 2})
     view = first["structuredContent"]
     assert view["status"] in ("queued", "running")
@@ -122,7 +122,7 @@ async def test_dry_run_labels_and_shows_the_payload_but_records_and_renders_noth
 
 async def test_a_task_survives_a_restart_and_the_next_server_finishes_it(settings, refs, dirs):
     async with Client(build_server(settings)) as first:
-        started = await call(first, "generate_r2v", {"prompt": "Image 1 spins", "reference_images": [str(refs["img1"])],
+        started = await call(first, "generate_r2v", {"prompt": "Image 1 spins", "reference_images": [str(refs["img1"])], "wait_seconds": 0,
                                                      "resolution": "1080p", "duration": 5})
     task_id = started["structuredContent"]["task_id"]
     assert started["structuredContent"]["status"] == "running"
@@ -137,7 +137,7 @@ async def test_a_task_survives_a_restart_and_the_next_server_finishes_it(setting
 
 
 async def test_cancel_stops_a_render_and_cancelling_again_changes_nothing(client, refs, dirs):
-    started = await call(client, "generate_r2v", {"prompt": "Image 1 jumps", "reference_images": [str(refs["img1"])],
+    started = await call(client, "generate_r2v", {"prompt": "Image 1 jumps", "reference_images": [str(refs["img1"])], "wait_seconds": 0,
                                                   "duration": 15})
     task_id = started["structuredContent"]["task_id"]
     canceled = await call(client, "cancel_task", {"task_id": task_id})

@@ -235,8 +235,8 @@ async def test_after_a_restart_a_task_on_a_callers_key_waits_until_the_caller_br
     settings = team.model_copy(update={"dashscope_base_url": dashscope.base_url})
     with serving(settings) as url:
         async with client(url, ALICE, **{"X-DashScope-Api-Key": DASHSCOPE_KEY}) as alice:
-            task_id = (await call(alice, "generate_r2v", {"prompt": "Image 1", "reference_images": URL_REF})
-                       )["structuredContent"]["task_id"]
+            task_id = (await call(alice, "generate_r2v", {"prompt": "Image 1", "reference_images": URL_REF,
+                                                          "wait_seconds": 0}))["structuredContent"]["task_id"]
     with serving(settings) as url:  # a new process: the key was held in memory only
         async with client(url, ALICE) as alice:
             await anyio.sleep(1.0)

@@ -190,10 +190,10 @@ class GenerateOptions(BaseModel):
         "configured one.",
     )
     wait_seconds: float = Field(
-        default=0,
+        default=50,
         ge=0,
-        description="Seconds this call may wait for the result, with progress (capped at 50 s by default); 0 "
-        "returns the task_id at once.",
+        description="Seconds this call waits for the result, with progress (default and cap: 50 s); 0 returns "
+        "the task_id at once.",
     )
     dry_run: bool = Field(
         default=False,

@@ -28,10 +28,12 @@ from .jobs.runner import Runner
 log = logging.getLogger(__name__)
 
 INSTRUCTIONS = """\
-Wan 2.7 reference-to-video. Workflow: (1) list_references with the files and the prompt to learn each \
-reference's label ("Image 1", "Video 1": numbered per type, in list order) and to check the files; \
-(2) generate_r2v with a prompt that names them; (3) get_task(task_id, wait_seconds=50) until it \
-succeeds; the video is then on disk at local_path. provider="preview" is a free offline draft, not the model."""
+Wan 2.7 reference-to-video. Call generate_r2v with 1-5 reference images/videos and a prompt that names \
+them "Image 1", "Video 1" (numbered per type, in list order); it checks the files and the prompt before \
+anything is paid (list_references is an optional look first) and waits up to 50 s with progress. If the \
+task is still running, call get_task(task_id, wait_seconds=50) until it ends: a 3-minute job takes four \
+calls. The video is then on disk at local_path (over HTTP: download_url). provider="preview" is a free \
+offline draft, not the model."""
 
 
 @dataclass
