@@ -100,3 +100,20 @@ async def test_cancelling_a_finished_task_says_there_is_nothing_to_cancel(client
     r = await call(client, "cancel_task", {"task_id": task_id})
     assert r["structuredContent"]["status"] == "succeeded"
     assert text(r).startswith(f"Task {task_id} had already ended (succeeded): there is nothing to cancel. ")
+
+
+async def test_the_result_reports_the_size_and_length_of_the_file_that_really_came_back(ds_settings, dashscope):
+    from mcp import Client
+
+    from wan_r2v_mcp.server import build_server
+
+    async with Client(build_server(ds_settings)) as client:
+        r = await call(client, "generate_r2v", {"prompt": "Image 1", "reference_images": ["https://cdn.example.com/a.png"],
+                                                "resolution": "1080p", "duration": 4})
+        planned = await call(client, "generate_r2v", {"prompt": "Image 1", "dry_run": True,
+                                                      "reference_images": ["https://cdn.example.com/a.png"],
+                                                      "first_frame": "https://cdn.example.com/f.png"})
+    view = r["structuredContent"]
+    assert view["request"]["width"] == 1920 and view["output"] == {"width": 480, "height": 270, "seconds": 4.0}
+    assert text(r).startswith(f"Task {view['task_id']} succeeded on dashscope: video (480x270, 4 s) saved to ")
+    assert "Output 5 s, shaped like the first frame (aspect_ratio does not apply)." in text(planned)

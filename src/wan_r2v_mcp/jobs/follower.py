@@ -528,8 +528,8 @@ class Follower:
         attempt = 0
         while True:
             try:
-                video, poster = await results.save(task_id, folder, lambda part: provider.download(job, part),
-                                                   float(record.request.get("duration") or 5))
+                video, poster, facts = await results.save(task_id, folder, lambda part: provider.download(job, part),
+                                                          float(record.request.get("duration") or 5))
                 break
             except (DownloadInterrupted, ResultInvalid) as exc:
                 attempt += 1
@@ -553,12 +553,13 @@ class Follower:
             "video": video.name,
             "poster": poster.name if poster else None,
             "video_url": None if provider.capabilities.local else record.video_url,
+            "output": facts,
             "billable_seconds": record.billable_seconds,
             "cost_estimate_usd": record.cost_estimate,
             "payload": record.payload,
         })
         self.lifecycle.move(task_id, Phase.SUCCEEDED, only_from=frozenset({Phase.DOWNLOADING}), stage="saved",
-                            progress=1.0, finished_at=finished, local_path=str(video),
+                            progress=1.0, finished_at=finished, local_path=str(video), output=facts,
                             poster_path=str(poster) if poster else None, sidecar_path=str(sidecar))
 
     # ------------------------------------------------------------------ cancelling

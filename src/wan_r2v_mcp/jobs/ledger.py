@@ -44,7 +44,8 @@ CREATE TABLE IF NOT EXISTS tasks (
     submitted_at REAL,
     candidates TEXT,
     key_from TEXT,
-    creates INTEGER NOT NULL DEFAULT 0
+    creates INTEGER NOT NULL DEFAULT 0,
+    output TEXT
 );
 CREATE TABLE IF NOT EXISTS leases (
     task_id TEXT PRIMARY KEY,
@@ -75,9 +76,10 @@ _MIGRATIONS = {
     "candidates": None,
     "key_from": None,
     "creates": None,
+    "output": None,
 }
 
-_JSON_COLUMNS = ("request", "refs", "payload", "error", "candidates")
+_JSON_COLUMNS = ("request", "refs", "payload", "error", "candidates", "output")
 
 
 @dataclass
@@ -109,6 +111,7 @@ class TaskRecord:
     candidates: list[str] | None
     key_from: str | None  # "caller": the caller's own host key, held in memory only; else the operator's
     creates: int  # create requests sent: a second only after the host's list proved the first made nothing
+    output: dict[str, Any] | None  # the saved video as measured: width, height, seconds
 
 
 _COLUMNS = [f.name for f in fields(TaskRecord)]

@@ -96,7 +96,7 @@ def dry_run(q: Quote) -> TaskView:
         refs=[v.model_dump(mode="json") for v in q.intake.views], payload=payload, fingerprint=None,
         video_url=None, video_url_expires_at=None, local_path=None, poster_path=None, sidecar_path=None,
         cost_estimate=q.cost_estimate, billable_seconds=q.billable_seconds, error=None, owner="",
-        phase="pending", submitted_at=None, candidates=None, key_from=q.key_from, creates=0,
+        phase="pending", submitted_at=None, candidates=None, key_from=q.key_from, creates=0, output=None,
     )
     view = task_view(record, q.provider.capabilities)
     return view.model_copy(update={"dry_run": True, "payload": payload, "next_check_seconds": None})

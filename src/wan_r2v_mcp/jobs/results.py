@@ -58,8 +58,9 @@ def iso(ts: float | None) -> str | None:
     return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="seconds") if ts is not None else None
 
 
-def check_video(path: Path, expected_seconds: float) -> float:
-    """What was downloaded counts only if it is a video of about the length asked for; returns its duration."""
+def check_video(path: Path, expected_seconds: float) -> dict[str, float]:
+    """What was downloaded counts only if it is a video of about the length asked for; returns its real size and
+    length ({"width", "height", "seconds"})."""
     import av
 
     from ..errors import ResultInvalid
@@ -68,11 +69,11 @@ def check_video(path: Path, expected_seconds: float) -> float:
         with av.open(str(path), options={"protocol_whitelist": "file"}) as container:
             if not container.streams.video:
                 raise ResultInvalid("the result has no video stream", fix="the server tries again on its own")
+            stream = container.streams.video[0]
+            width, height = stream.codec_context.width, stream.codec_context.height
             seconds = container.duration / 1_000_000 if container.duration else None
-            if seconds is None:
-                stream = container.streams.video[0]
-                if stream.duration and stream.time_base:
-                    seconds = float(stream.duration * stream.time_base)
+            if seconds is None and stream.duration and stream.time_base:
+                seconds = float(stream.duration * stream.time_base)
     except ResultInvalid:
         raise
     except Exception as exc:  # HTML, a truncated body, anything PyAV cannot open
@@ -83,21 +84,22 @@ def check_video(path: Path, expected_seconds: float) -> float:
         got = "an unknown length" if seconds is None else f"{seconds:.1f} s"
         raise ResultInvalid(f"the result lasts {got}, not the {expected_seconds:g} s asked",
                             limit=f"within {tolerance:g} s of the duration asked", fix="the server tries again on its own")
-    return seconds
+    return {"width": width, "height": height, "seconds": round(seconds, 2)}
 
 
-async def save(task_id: str, folder: Path, write_video: Any, expected_seconds: float) -> tuple[Path, Path | None]:
-    """Run `write_video(part_path)`, check the video, and move it into place; returns (video, poster)."""
+async def save(task_id: str, folder: Path, write_video: Any,
+               expected_seconds: float) -> tuple[Path, Path | None, dict[str, float]]:
+    """Run `write_video(part_path)`, check the video, and move it into place; returns (video, poster, its facts)."""
     dest = folder / f"{task_id}.mp4"
     part = folder / f".{task_id}.{secrets.token_hex(4)}.part"
     try:
         await write_video(part)
-        await anyio.to_thread.run_sync(check_video, part, expected_seconds)
+        facts = await anyio.to_thread.run_sync(check_video, part, expected_seconds)
         await anyio.to_thread.run_sync(_fsync_replace, part, dest)
     finally:
         part.unlink(missing_ok=True)
     poster = await anyio.to_thread.run_sync(_poster, dest, folder / f"{task_id}.jpg")
-    return dest, poster
+    return dest, poster, facts
 
 
 def write_sidecar(folder: Path, record: Any, extra: dict[str, Any]) -> Path:

@@ -48,6 +48,7 @@ def task_view(record: TaskRecord, caps: Capabilities | None) -> TaskView:
         video_url=record.video_url if caps is None or not caps.local else None,
         video_url_expires_at=iso(record.video_url_expires_at),
         local_path=record.local_path,
+        output=record.output,
         poster_path=record.poster_path,
         sidecar_path=record.sidecar_path,
         cost_estimate_usd=record.cost_estimate,

@@ -52,6 +52,10 @@ def summary(view: TaskView) -> str:
     t = view.task_id
     req = view.request
     what = f"{req.width}x{req.height}, {req.duration} s"
+    if view.output:  # what really came back
+        what = f"{int(view.output['width'])}x{int(view.output['height'])}, {view.output['seconds']:g} s"
+    elif any(r.role == "first_frame" for r in view.references):
+        what = f"{req.duration} s, shaped like the first frame (aspect_ratio does not apply)"
     if view.dry_run:
         refs = ", ".join(f"{r.label} = {r.source}" for r in view.references) or "none"
         cost = f"${view.cost_estimate_usd:.2f}" if view.cost_estimate_usd is not None else "unknown"
