@@ -19,9 +19,7 @@ import argparse
 import json
 import random
 import sys
-import tempfile
 import time
-from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,8 +29,7 @@ import anyio
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-import media  # noqa: E402
-from emulators.dashscope import DashScopeEmulator  # noqa: E402
+from harness import truth  # noqa: E402
 from mcp import Client  # noqa: E402
 
 from wan_r2v_mcp.config import Settings  # noqa: E402
@@ -97,16 +94,10 @@ class Figures:
 
 async def run(jobs: int = 500, *, concurrency: int = 20, seed: int = 7, folder: Path | None = None) -> Figures:
     rng = random.Random(seed)
-    folder = folder or Path(tempfile.mkdtemp(prefix="r2v-soak-"))
-    dirs = {name: folder / name for name in ("data", "out", "refs", "results")}
-    for p in dirs.values():
-        p.mkdir(parents=True, exist_ok=True)
-    image = media.image(dirs["refs"] / "ref.png", 320, 240)
+    dirs, image = truth.workspace(folder, "r2v-soak-")
     figures = Figures(jobs=jobs)
     started = time.monotonic()
-    with DashScopeEmulator(KEY, media.Results(dirs["results"])) as host:
-        host.tag_results = True
-        host.timing.pending, host.timing.running = 0.2, 0.3
+    with truth.host(KEY, dirs, pending=0.2, running=0.3) as host:
         settings = Settings(data_dir=dirs["data"], output_dir=dirs["out"], allowed_dirs=str(dirs["refs"]),
                             dashscope_api_key=KEY, dashscope_base_url=host.base_url, wait_cap_seconds=CAP,
                             progress_interval_seconds=1.0, request_deadline_seconds=DEADLINE,
@@ -158,43 +149,18 @@ async def run(jobs: int = 500, *, concurrency: int = 20, seed: int = 7, folder: 
                     tg.start_soon(one, client, i, faults)
                     i += 1
                     await anyio.sleep(0.01)
-            _count(figures, settings, host, prompts)
+            seen = truth.compare(settings.ledger_path, host, set(prompts))
+            figures.host_jobs, figures.paid_jobs_lost, figures.created_twice = (seen.host_jobs,
+                                                                                seen.paid_not_delivered,
+                                                                                seen.created_twice)
+            figures.wrong_jobs_adopted, figures.wrong_videos, figures.not_terminal = (seen.wrong_jobs_adopted,
+                                                                                      seen.wrong_videos,
+                                                                                      seen.not_terminal)
+            figures.outcomes = seen.outcomes
     figures.calls_past_cap = sum(d > CAP + SLACK for d in durations)
     figures.longest_call_seconds = round(max(durations, default=0.0), 2)
     figures.seconds = round(time.monotonic() - started, 1)
     return figures
-
-
-def _count(figures: Figures, settings: Settings, host: DashScopeEmulator, prompts: dict[str, int]) -> None:
-    """Compare the ledger with the host's own record of what was made."""
-    import sqlite3
-
-    with sqlite3.connect(settings.ledger_path) as db:
-        db.row_factory = sqlite3.Row
-        rows = [dict(r) for r in db.execute("SELECT * FROM tasks")]
-    by_job = {r["provider_task_id"]: r for r in rows if r["provider_task_id"]}
-    ours = [t for t in host.tasks.values() if t.body["input"]["prompt"] in prompts]
-    figures.host_jobs = len(ours)
-    made = Counter(t.body["input"]["prompt"] for t in ours)
-    figures.created_twice = sum(n - 1 for n in made.values() if n > 1)
-    for job in ours:
-        row = by_job.get(job.task_id)
-        if row is None or row["status"] != "succeeded":
-            figures.paid_jobs_lost += 1  # made (and paid) at the host, never delivered
-    for row in rows:
-        request = json.loads(row["request"])
-        figures.outcomes[row["status"] if row["status"] != "failed" else
-                         f"failed:{json.loads(row['error'])['code']}"] = figures.outcomes.get(
-            row["status"] if row["status"] != "failed" else f"failed:{json.loads(row['error'])['code']}", 0) + 1
-        if row["status"] not in ("succeeded", "failed", "canceled"):
-            figures.not_terminal += 1
-        job = host.tasks.get(row["provider_task_id"] or "")
-        if job is not None and job.body["input"]["prompt"] != request["prompt"]:
-            figures.wrong_jobs_adopted += 1
-        if row["status"] == "succeeded":
-            tag = media.comment(Path(row["local_path"]))
-            if tag != row["provider_task_id"]:
-                figures.wrong_videos += 1
 
 
 def main() -> int:

@@ -20,12 +20,9 @@ import json
 import os
 import random
 import signal
-import sqlite3
 import subprocess
 import sys
-import tempfile
 import time
-from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -34,8 +31,7 @@ import anyio
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-import media  # noqa: E402
-from emulators.dashscope import DashScopeEmulator  # noqa: E402
+from harness import truth  # noqa: E402
 from mcp import Client  # noqa: E402
 
 from wan_r2v_mcp.config import Settings  # noqa: E402
@@ -66,17 +62,11 @@ class Figures:
 
 def run(kills: int = 50, *, seed: int = 11, folder: Path | None = None) -> Figures:
     rng = random.Random(seed)
-    folder = folder or Path(tempfile.mkdtemp(prefix="r2v-kills-"))
-    dirs = {name: folder / name for name in ("data", "out", "refs", "results")}
-    for p in dirs.values():
-        p.mkdir(parents=True, exist_ok=True)
-    image = media.image(dirs["refs"] / "ref.png", 320, 240)
+    dirs, image = truth.workspace(folder, "r2v-kills-")
     figures = Figures(kills=kills)
     started = time.monotonic()
     prompts: set[str] = set()
-    with DashScopeEmulator(KEY, media.Results(dirs["results"])) as host:
-        host.tag_results = True
-        host.timing.pending, host.timing.running = 0.3, 0.5
+    with truth.host(KEY, dirs, pending=0.3, running=0.5) as host:
         env = {**os.environ, "WAN_R2V_DATA_DIR": str(dirs["data"]), "WAN_R2V_OUTPUT_DIR": str(dirs["out"]),
                "WAN_R2V_ALLOWED_DIRS": str(dirs["refs"]), "DASHSCOPE_API_KEY": KEY,
                "DASHSCOPE_BASE_URL": host.base_url, "WAN_R2V_TIME_SCALE": "0.05",
@@ -105,7 +95,12 @@ def run(kills: int = 50, *, seed: int = 11, folder: Path | None = None) -> Figur
         anyio.run(_finish_everything, Settings(
             data_dir=dirs["data"], output_dir=dirs["out"], allowed_dirs=str(dirs["refs"]), dashscope_api_key=KEY,
             dashscope_base_url=host.base_url, time_scale=0.05, request_deadline_seconds=3.0))
-        _count(figures, dirs, host, prompts)
+        seen = truth.compare(dirs["data"] / "tasks.sqlite3", host, prompts)
+        figures.tasks, figures.host_jobs, figures.orphaned_paid_jobs = seen.tasks, seen.host_jobs, seen.paid_not_delivered
+        figures.duplicate_creates, figures.wrong_videos, figures.not_terminal = (seen.created_twice, seen.wrong_videos,
+                                                                                 seen.not_terminal)
+        figures.integrity_check, figures.outcomes = seen.integrity_check, seen.outcomes
+        figures.half_written_files = sum(1 for p in dirs["out"].iterdir() if p.name.endswith(".part"))
     figures.seconds = round(time.monotonic() - started, 1)
     return figures
 
@@ -122,30 +117,6 @@ async def _finish_everything(settings: Settings) -> None:
                 if not unfinished:
                     return
                 await client.call_tool("get_task", {"task_id": unfinished[0], "wait_seconds": 10})
-
-
-def _count(figures: Figures, dirs: dict[str, Path], host: DashScopeEmulator, prompts: set[str]) -> None:
-    with sqlite3.connect(dirs["data"] / "tasks.sqlite3") as db:
-        db.row_factory = sqlite3.Row
-        rows = [dict(r) for r in db.execute("SELECT * FROM tasks")]
-        figures.integrity_check = db.execute("PRAGMA integrity_check").fetchone()[0]
-    figures.tasks = len(rows)
-    followed = {r["provider_task_id"]: r for r in rows if r["provider_task_id"]}
-    ours = [t for t in host.tasks.values() if t.body["input"]["prompt"] in prompts]
-    figures.host_jobs = len(ours)
-    figures.duplicate_creates = sum(n - 1 for n in Counter(t.body["input"]["prompt"] for t in ours).values() if n > 1)
-    for job in ours:
-        row = followed.get(job.task_id)
-        if row is None or row["status"] != "succeeded":
-            figures.orphaned_paid_jobs += 1
-    for row in rows:
-        key = row["status"] if row["status"] != "failed" else f"failed:{json.loads(row['error'])['code']}"
-        figures.outcomes[key] = figures.outcomes.get(key, 0) + 1
-        if row["status"] not in ("succeeded", "failed", "canceled"):
-            figures.not_terminal += 1
-        if row["status"] == "succeeded" and media.comment(Path(row["local_path"])) != row["provider_task_id"]:
-            figures.wrong_videos += 1
-    figures.half_written_files = sum(1 for p in dirs["out"].iterdir() if p.name.endswith(".part"))
 
 
 def main() -> int:
