@@ -117,3 +117,15 @@ async def test_the_result_reports_the_size_and_length_of_the_file_that_really_ca
     assert view["request"]["width"] == 1920 and view["output"] == {"width": 480, "height": 270, "seconds": 4.0}
     assert text(r).startswith(f"Task {view['task_id']} succeeded on dashscope: video (480x270, 4 s) saved to ")
     assert "Output 5 s, shaped like the first frame (aspect_ratio does not apply)." in text(planned)
+
+
+@pytest.mark.parametrize(("given", "said"), [
+    ("https://[::1/x.png", "is not a valid URL"),
+    ("~nosuchuser/a.png", "'~nosuchuser/a.png' names a user with no home folder on this machine"),
+    ("https://example.com:99999/a.png", "is not a valid URL"),
+    ("file:///tmp/%00x.png", "contains a NUL character (%00)"),
+    ("data:image/png;base64,!!!", "is a data URI whose base64 does not decode"),
+])
+async def test_malformed_references_are_named_never_an_unhandled_error(client, given, said):
+    r = await call(client, "generate_r2v", {"prompt": "Image 1", "reference_images": [given], "dry_run": True})
+    assert text(r).startswith(f"Error executing tool generate_r2v: [invalid_reference] reference_images[0]: {said}.")

@@ -141,4 +141,10 @@ async def test_the_prompt_template_names_the_labels_the_references_will_get(clie
                                                  "shots": "2"})
     body = got.messages[0].content.text
     assert body.splitlines()[1].startswith("The references will be named Image 1, Image 2, Video 1 - ")
-    assert 'Split it into 2 shots with time ranges, e.g. "Shot 1 [0-3s]: ...".' in body
+    assert body.splitlines()[-1] == ('Split it into 2 shots covering the 5 s: Shot 1 [0-2s], Shot 2 [2-5s], each with '
+                                     'its own line ("Shot 1 [0-3s]: ...").')
+    bad = await client.get_prompt("r2v_prompt", {"scene": "x", "images": "lots", "videos": "9"})
+    assert bad.messages[0].content.text == (
+        "r2v_prompt cannot write this brief:\n"
+        "- images: is 'lots'. Limit: a whole number, 0-5. Fix: pass one in that range.\n"
+        "- videos: is '9'. Limit: a whole number, 0-5. Fix: pass one in that range.")

@@ -46,6 +46,8 @@ def local_path(text: str) -> Path:
     if text[:7].lower() == "file://":
         parsed = urlparse(text)
         raw = unquote(parsed.path)
+        if "\x00" in raw:
+            raise ReferenceError("contains a NUL character (%00)", fix="pass the path exactly as it is on disk")
         if re.match(r"^/[A-Za-z]:[/\\]", raw):  # file:///C:/Users/...
             raw = raw[1:]
     else:
@@ -62,7 +64,11 @@ def local_path(text: str) -> Path:
         return Path(f"{wsl.group(1).upper()}:\\", *wsl.group(2).split("/"))
     if raw.startswith(("\\\\", "//")) and os.name == "nt":
         raise ReferenceError(f"'{text}' is on a network share", fix="copy the file to a local folder")
-    return Path(raw).expanduser()
+    try:
+        return Path(raw).expanduser()
+    except RuntimeError:  # ~someone who has no home folder here
+        raise ReferenceError(f"'{text}' names a user with no home folder on this machine",
+                             fix="give the absolute path, or one starting with ~/ for your own home") from None
 
 
 def parse_source(text: str, field: str, data_dir: Path, folders: Folders | None = None) -> Source:
@@ -76,7 +82,8 @@ def parse_source(text: str, field: str, data_dir: Path, folders: Folders | None 
         return _from_data_uri(text, field, data_dir)
     if lowered.startswith(("https://", "http://")):  # the host fetches it itself (providers.md §10)
         try:
-            host = urlparse(text).hostname
+            parsed_url = urlparse(text)
+            host, _ = parsed_url.hostname, parsed_url.port  # .port raises on one out of range
         except ValueError:
             host = None
         if not host:
