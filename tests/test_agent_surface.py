@@ -129,3 +129,10 @@ async def test_the_result_reports_the_size_and_length_of_the_file_that_really_ca
 async def test_malformed_references_are_named_never_an_unhandled_error(client, given, said):
     r = await call(client, "generate_r2v", {"prompt": "Image 1", "reference_images": [given], "dry_run": True})
     assert text(r).startswith(f"Error executing tool generate_r2v: [invalid_reference] reference_images[0]: {said}.")
+
+
+async def test_a_bare_file_name_gets_the_path_it_most_likely_meant(client, refs):
+    r = await call(client, "generate_r2v", {"prompt": "Image 1", "reference_images": ["alice.png"], "dry_run": True})
+    assert text(r) == ("Error executing tool generate_r2v: [invalid_reference] reference_images[0]: 'alice.png' is a "
+                       "relative path, and the server's working folder is not yours. Fix: did you mean "
+                       f"{refs['img1']}? Give the absolute path.")

@@ -146,15 +146,17 @@ class R2VRequest(ReferenceSet):
         le=Limits.DURATION_MAX,
         description=(
             f"Length in seconds, {Limits.DURATION_MIN}-{Limits.DURATION_MAX}; at most "
-            f"{Limits.DURATION_MAX_WITH_VIDEO} when any reference video is given. Some hosts cap it lower."
+            f"{Limits.DURATION_MAX_WITH_VIDEO} with any reference video; Replicate and fal: at most 10."
         ),
     )
     shot_type: ShotType | None = Field(
         default=None,
-        description="single or multi-shot, on hosts that have the switch (Replicate, fal).",
+        description="single or multi: Replicate and fal only; elsewhere write the shots in the prompt "
+        "(\"Shot 1 [0-3s]: ...\").",
     )
     prompt_extend: bool | None = Field(
-        default=None, description="Let the host rewrite the prompt for detail (slower); host default when omitted."
+        default=None, description="DashScope, inference.sh: the host rewrites the prompt for detail (on there by "
+        "default); false keeps your words."
     )
     watermark: bool = Field(default=False, description="Add the host's 'AI generated' mark.")
     seed: int | None = Field(

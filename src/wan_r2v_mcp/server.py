@@ -80,7 +80,7 @@ def build_server(settings: Settings | None = None) -> MCPServer:
         instructions=INSTRUCTIONS,
         website_url="https://github.com/wan-r2v-mcp/wan-r2v-mcp",
         lifespan=lifespan,
-        tools=[generate.tool(), references.tool(), *tasks.tools()],
+        tools=[generate.tool(_configured(settings)), references.tool(), *tasks.tools()],
         token_verifier=verifier,
         auth=auth,
     )
@@ -145,6 +145,14 @@ def build_server(settings: Settings | None = None) -> MCPServer:
         return prompt_brief(scene, images, videos, shots, duration)
 
     return server
+
+
+def _configured(settings: Settings) -> list[str]:
+    """The providers with a key here (the default first), then the preview; a caller may still bring its own key."""
+    from .config import PROVIDER_KEYS
+
+    names = [settings.default_provider] + [n for n in PROVIDER_KEYS if settings.api_key(n)] + ["preview"]
+    return list(dict.fromkeys(names))
 
 
 def _auth(settings: Settings) -> tuple[CallerVerifier | None, AuthSettings | None]:

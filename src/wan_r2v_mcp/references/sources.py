@@ -95,9 +95,11 @@ def parse_source(text: str, field: str, data_dir: Path, folders: Folders | None 
         exc.field = field
         raise
     if not path.is_absolute():
+        found = _find_in(folders, path) if folders is not None else None
         raise ReferenceError(
             f"'{text}' is a relative path, and the server's working folder is not yours",
-            field=field, fix="give an absolute path (or one starting with ~/)",
+            field=field, fix=f"did you mean {_shown(found)}? Give the absolute path" if found else
+            "give an absolute path (or one starting with ~/)",
         )
     try:
         resolved = path.resolve(strict=True)
@@ -117,6 +119,30 @@ def parse_source(text: str, field: str, data_dir: Path, folders: Folders | None 
             fix="name one media file; list_references(directory=...) lists those in a folder",
         )
     return Source(given=text, location="local", path=resolved)
+
+
+def _find_in(folders: Folders, relative: Path) -> Path | None:
+    """A file of that relative name in an allowed folder, or one level below it: what a bare name most likely meant."""
+    if ".." in relative.parts:
+        return None
+    for root in folders.roots:
+        try:
+            below = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))[:50]
+        except OSError:
+            continue
+        for base in (root, *below):
+            candidate = base / relative
+            if candidate.is_file():
+                return candidate
+    return None
+
+
+def _shown(path: Path) -> str:
+    """A path as a person writes it: ~/... under the home folder."""
+    try:
+        return "~/" + str(path.relative_to(Path.home()))
+    except ValueError:
+        return str(path)
 
 
 def _from_data_uri(text: str, field: str, data_dir: Path) -> Source:

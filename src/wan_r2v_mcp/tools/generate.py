@@ -33,10 +33,16 @@ async def generate_r2v(ctx: Context, **arguments: Any) -> CallToolResult:
     return task_result(view, ctx, is_error=view.status == "failed")
 
 
-def tool() -> Tool:
-    return model_tool(
+def tool(configured: list[str] | None = None) -> Tool:
+    """The tool; `configured` names the providers this server can use right now, for the `provider` description."""
+    made = model_tool(
         generate_r2v, GenerateArgs, TaskView, name="generate_r2v", title="Generate a video from references",
         description=DESCRIPTION, first=("prompt", *R2VRequest.model_fields),
         annotations=ToolAnnotations(title="Generate a video from references", read_only_hint=False,
                                     destructive_hint=False, idempotent_hint=False, open_world_hint=True),
     )
+    if configured:
+        made.parameters["properties"]["provider"]["description"] = (
+            f"Configured here: {', '.join(configured)} (default {configured[0]}). preview is a free offline draft; "
+            "dashscope, replicate, inferencesh and fal need their key.")
+    return made
