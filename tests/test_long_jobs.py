@@ -103,7 +103,7 @@ async def test_waits_are_capped_by_the_configuration(dirs, refs):
                                                 "duration": 15, "wait_seconds": 30})
         assert time.monotonic() - t0 < 5
     assert r["structuredContent"]["status"] == "running"
-    assert r["structuredContent"]["next_check_seconds"] == 2.0
+    assert r["structuredContent"]["next_check_seconds"] == 0.0 and r["structuredContent"]["estimated_seconds_left"] > 0
 
 
 # ------------------------------------------------------------------ kill -9, then a restart

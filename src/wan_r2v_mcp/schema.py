@@ -309,8 +309,8 @@ class TaskView(BaseModel):
     billable_seconds: float | None = None
     error: TaskError | None = None
     next_check_seconds: float | None = Field(
-        default=None, description="When the task is unfinished: a sensible wait before asking get_task again."
-    )
+        default=None, description="When unfinished: 0, call get_task(task_id, wait_seconds=50) now (it waits).")
+    estimated_seconds_left: float | None = None
     notice: str | None = None
     warnings: list[str] = Field(default_factory=list, description="What may not come out as meant (the prompt's "
                                 "naming, say); nothing blocked the request.")

@@ -22,10 +22,9 @@ from .follower import Follower
 from .ledger import Ledger, TaskRecord
 from .lifecycle import Phase
 from .quote import dry_run, quote
-from .views import task_view
+from .views import TYPICAL_RUN_SECONDS, task_view
 
 ProgressReport = Callable[[float, float | None, str], Awaitable[None]]
-TYPICAL_RUN_SECONDS = 180.0  # hosts report no progress; Wan 2.7 typically takes 1-5 min
 _BEFORE_HOST = frozenset({Phase.PENDING, Phase.CREATING, Phase.UNKNOWN})
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from ..providers.base import Capabilities
 from ..schema import (
     PIXEL_SIZES,
@@ -13,6 +15,8 @@ from ..schema import (
 )
 from .ledger import TaskRecord
 from .results import iso
+
+TYPICAL_RUN_SECONDS = 180.0  # hosts report no progress; Wan 2.7 jobs typically take 1-5 minutes
 
 
 def task_view(record: TaskRecord, caps: Capabilities | None) -> TaskView:
@@ -26,8 +30,11 @@ def task_view(record: TaskRecord, caps: Capabilities | None) -> TaskView:
     )
     finished = record.status in TERMINAL
     next_check = None
-    if not finished and caps is not None:
-        next_check = 2.0 if caps.local else caps.poll_max_seconds * 2
+    left = None
+    if not finished:
+        next_check = 0.0  # get_task waits server-side (wait_seconds=50): call it now, not after a pause
+        typical = 15.0 if caps is not None and caps.local else TYPICAL_RUN_SECONDS
+        left = max(5.0, round(typical - (time.time() - record.created_at)))
     notice = None
     if caps is not None and caps.local:
         from ..providers.preview import NOTICE
@@ -55,5 +62,6 @@ def task_view(record: TaskRecord, caps: Capabilities | None) -> TaskView:
         billable_seconds=record.billable_seconds,
         error=TaskError.model_validate(record.error) if record.error else None,
         next_check_seconds=next_check,
+        estimated_seconds_left=left,
         notice=notice,
     )

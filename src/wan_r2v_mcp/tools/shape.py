@@ -76,8 +76,10 @@ def summary(view: TaskView) -> str:
         text = f"Task {t} was canceled" + (f" ({view.stage})." if view.stage != "canceled" else ".")
     else:
         pct = f" ({view.progress:.0%})" if view.progress is not None else ""
-        text = (f"Task {t} is {view.status} on {view.provider}: {view.stage}{pct}. Call "
-                f"get_task(task_id=\"{t}\", wait_seconds=50) to wait for it; nothing is lost if you do it later.")
+        left = f" About {view.estimated_seconds_left:.0f} s left (an estimate)." if view.estimated_seconds_left else ""
+        text = (f"Task {t} is {view.status} on {view.provider}: {view.stage}{pct}.{left} Call "
+                f"get_task(task_id=\"{t}\", wait_seconds=50) now: it waits for the end with progress, and "
+                "nothing is lost if you call it later.")
     if view.duplicate:
         text = ("An identical request was already made, so its task is returned instead of paying again "
                 "(pass allow_duplicate=true to generate anew). " + text)
