@@ -291,3 +291,14 @@ async def test_reading_a_video_over_the_inline_cap_says_what_to_do_instead(team)
             with pytest.raises(Exception, match="over the 1,000-byte cap for reading it inline; fetch the task's "
                                                 "download_url"):
                 await alice.read_resource(f"r2v://tasks/{view['task_id']}/video")
+
+
+async def test_smitherys_per_connection_query_parameters_carry_a_callers_key_too(team, dashscope):
+    settings = team.model_copy(update={"dashscope_base_url": dashscope.base_url})
+    with serving(settings) as url:
+        async with client(f"{url}?dashscopeApiKey={DASHSCOPE_KEY}", ALICE) as alice:
+            done = (await call(alice, "generate_r2v", {"prompt": "Image 1", "reference_images": URL_REF,
+                                                       "wait_seconds": 30}))["structuredContent"]
+    assert done["provider"] == "dashscope" and done["status"] == "succeeded"
+    (create,) = dashscope.calls("/api/v1/services")
+    assert create.headers["authorization"] == f"Bearer {DASHSCOPE_KEY}"
