@@ -459,7 +459,13 @@ class Follower:
                     ended_unknown.add(jid)
                 elif c.status in (None, "succeeded"):  # done (its prompt shows now), or a list that does not say
                     await self._pace(provider)
-                    job = await provider.poll(JobRef(jid))
+                    try:
+                        job = await provider.poll(JobRef(jid))
+                    except ProviderError as exc:  # a candidate the host will not show is no evidence either way
+                        if exc.retryable:
+                            raise
+                        ended_unknown.add(jid)
+                        continue
                     shown = job.prompt
                     if shown is None and job.status in ("failed", "canceled"):
                         ended_unknown.add(jid)
