@@ -448,6 +448,8 @@ class Follower:
                       and (c.created_at is None or sent - CLOCK_SKEW <= c.created_at
                            <= sent + self.settings.request_deadline_seconds + CLOCK_SKEW)]
         seen = self._shown_prompts.setdefault(caps.name, {})  # a job's prompt never changes: ask once per process
+        if len(seen) > 10_000:  # bounded: forgetting only means asking the host again
+            seen.clear()
         ended_unknown: set[str] = state.setdefault("ended_unknown", set())  # ended without showing a prompt
         undecided: list[str] = []
         for c in sorted(candidates, key=lambda c: c.created_at or 0):
