@@ -78,16 +78,15 @@ async def bare_httpx_cpu(base_url: str, job_ids: list[str], calls: int) -> float
         return (cpu_seconds() - cpu0) / calls
 
 
-async def list_tasks_seconds(settings, sizes: tuple[int, ...]) -> dict[int, float]:
+async def list_tasks_seconds(sizes: tuple[int, ...]) -> dict[int, float]:
     """list_tasks through the MCP client with the ledger at each size (rows added straight to the ledger)."""
+    from wan_r2v_mcp.config import Settings
     from wan_r2v_mcp.jobs.ledger import Ledger
     from wan_r2v_mcp.server import build_server
 
     out = {}
     folder = Path(tempfile.mkdtemp())
-    s = settings.model_copy(update={"data_dir": folder, "output_dir": folder})
-    s.__dict__.pop("ledger_path", None)
-    s.__dict__.pop("videos_dir", None)
+    s = Settings(data_dir=folder, output_dir=folder)
     ledger = Ledger(s.ledger_path)
     have = 0
     request = {"prompt": "Image 1", "resolution": "720p", "aspect_ratio": "16:9", "duration": 5}
@@ -151,7 +150,7 @@ async def main(tasks: int, lo: float, hi: float, rate: float) -> dict:
         job_ids = [job for job, _, _ in rows if job]
         calls = figures["polls"] + figures["lists"]
         anchor_cpu = await bare_httpx_cpu(base_url, job_ids, min(calls, 3000))
-        list_times = await list_tasks_seconds(settings, (100, 10_000))
+        list_times = await list_tasks_seconds((100, 10_000))
     emu.stdin.close()
     emu.wait(timeout=10)
     task_minutes = tasks * ((lo + hi) / 2 + submitted / 2) / 60  # each task is in flight for its job's length

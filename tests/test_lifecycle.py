@@ -14,6 +14,7 @@ from conftest import DASHSCOPE_KEY, call
 from mcp import Client
 from pydantic import SecretStr
 
+from wan_r2v_mcp.errors import GenerationFailed
 from wan_r2v_mcp.jobs.ledger import Ledger
 from wan_r2v_mcp.jobs.lifecycle import ALLOWED, Lifecycle, Phase
 from wan_r2v_mcp.server import build_server
@@ -51,7 +52,7 @@ def test_a_late_failure_never_undoes_a_cancel_and_nothing_undoes_a_success(tmp_p
     lifecycle = Lifecycle(ledger)
     _row(ledger, "a", Phase.RUNNING)
     assert lifecycle.move("a", Phase.CANCELED, stage="canceled")
-    assert not lifecycle.fail("a", RuntimeErrorLike("the host said FAILED, late"))
+    assert not lifecycle.fail("a", GenerationFailed("the host said FAILED, late", fix="try again"))
     assert not lifecycle.move("a", Phase.RUNNING, stage="a late poll")
     assert ledger.get("a").phase == "canceled" and ledger.get("a").error is None
     _row(ledger, "b", Phase.DOWNLOADING)
@@ -71,16 +72,6 @@ def test_two_tasks_can_never_follow_one_host_job(tmp_path):
     assert ledger.get("b").provider_task_id is None and ledger.get("b").phase == "unknown"
     assert lifecycle.adopt("b", "dashscope", "job-2", Phase.RUNNING, stage="found")
     ledger.close()
-
-
-class RuntimeErrorLike(Exception):
-    """A stand-in error with the attributes a task error is made from."""
-
-    code = "generation_failed"
-
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message, self.fix = message, "try again"
 
 
 # ------------------------------------------------------------------ a paid result is delivered

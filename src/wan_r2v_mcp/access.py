@@ -37,7 +37,7 @@ class CallerVerifier:
     """The SDK's token verifier: operator-listed tokens first, then OAuth JWTs when an issuer is configured."""
 
     def __init__(self, settings: Settings):
-        self._tokens = [(t.encode(), caller) for t, caller in settings.callers().items()]
+        self._tokens = [(t.encode(), caller) for t, caller in settings.callers.items()]
         self._scopes = (settings.oauth_scopes or "").split()
         self._jwt = _JwtChecker(settings) if settings.oauth_issuer else None
 

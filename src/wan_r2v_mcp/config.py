@@ -113,11 +113,12 @@ class Settings(BaseSettings):
             secret = getattr(self, attr)
             if secret is not None:
                 register_secret(secret.get_secret_value())
-        for token in self.callers():
+        for token in self.callers:
             register_secret(token)
 
+    @cached_property
     def callers(self) -> dict[str, str]:
-        """Bearer token -> caller name, from WAN_R2V_HTTP_TOKENS (inline JSON, or a file holding it)."""
+        """Bearer token -> caller name, from WAN_R2V_HTTP_TOKENS (inline JSON, or a file holding it), read once."""
         if self.http_tokens is None:
             return {}
         text = self.http_tokens.get_secret_value().strip()

@@ -158,7 +158,7 @@ def _configured(settings: Settings) -> list[str]:
 def _auth(settings: Settings) -> tuple[CallerVerifier | None, AuthSettings | None]:
     """Bearer tokens and OAuth, when configured: the SDK then refuses any HTTP request without a valid token (401
     with the WWW-Authenticate header the MCP authorization spec asks for)."""
-    if not (settings.callers() or settings.oauth_issuer):
+    if not (settings.callers or settings.oauth_issuer):
         return None, None
     from mcp.server.auth.settings import AuthSettings
 
@@ -178,7 +178,7 @@ def http_app(settings: Settings, host: str = "127.0.0.1"):  # -> Starlette
     from mcp.server.transport_security import TransportSecuritySettings
 
     loopback = host in ("127.0.0.1", "localhost", "::1")
-    if not loopback and not (settings.callers() or settings.oauth_issuer):
+    if not loopback and not (settings.callers or settings.oauth_issuer):
         raise ValueError(f"refusing to serve on {host} with no caller identities: set WAN_R2V_HTTP_TOKENS (or "
                          "WAN_R2V_OAUTH_ISSUER), or serve on 127.0.0.1")
     public_host = urlparse(settings.public_url).netloc if settings.public_url else ""

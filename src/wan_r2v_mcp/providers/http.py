@@ -29,6 +29,7 @@ from ..errors import (
     ResultRejected,
     SubmitUnknown,
     Throttled,
+    UploadRetryable,
 )
 
 TIMEOUT = httpx.Timeout(connect=10.0, read=30.0, write=60.0, pool=10.0)
@@ -218,8 +219,6 @@ async def _download(http: httpx.AsyncClient, url: str, dest: Path, allowed_hosts
 async def put_bytes(http: httpx.AsyncClient, url: str, chunks: Any, *, size: int, content_type: str,
                     deadline: float, what: str) -> httpx.Response:
     """PUT a reference's bytes to a storage URL the host signed (no key goes there), under a deadline."""
-    from ..errors import UploadRetryable
-
     try:
         with anyio.fail_after(deadline):
             return await http.put(url, content=chunks, headers={"Content-Type": content_type,

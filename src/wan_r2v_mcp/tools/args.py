@@ -36,9 +36,9 @@ def model_tool(fn: Callable[..., Any], model: type[BaseModel], output: type[Base
         params.append(inspect.Parameter(field_name, inspect.Parameter.KEYWORD_ONLY, annotation=lenient, default=None))
     fn.__signature__ = inspect.Signature(params, return_annotation=Annotated[CallToolResult, output])  # type: ignore[attr-defined]
     tool = Tool.from_function(fn, name=name, title=title, description=description, annotations=annotations)
-    schema = _without(model.model_json_schema(), "additionalProperties")  # unknown names: `parse` refuses them,
-    for key in ("title", "description"):  # and additionalProperties breaks some clients' schema converters
-        schema.pop(key, None)
+    # Unknown names are refused by `parse`, and additionalProperties breaks some clients' schema converters.
+    schema = _without(model.model_json_schema(), ("additionalProperties", "title"))
+    schema.pop("description", None)
     for prop, text in (short or {}).items():
         schema["properties"][prop]["description"] = text
     props = schema["properties"]
@@ -48,12 +48,19 @@ def model_tool(fn: Callable[..., Any], model: type[BaseModel], output: type[Base
     return tool
 
 
-def _without(schema: Any, key: str) -> Any:
-    if isinstance(schema, dict):
-        return {k: _without(v, key) for k, v in schema.items() if k != key and k != "title"}
+def _without(schema: Any, keys: tuple[str, ...]) -> Any:
+    """A JSON schema without these keywords, at every level; a property that happens to bear such a name stays."""
     if isinstance(schema, list):
-        return [_without(v, key) for v in schema]
-    return schema
+        return [_without(v, keys) for v in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {}
+    for k, v in schema.items():
+        if k in ("properties", "$defs"):
+            out[k] = {name: _without(sub, keys) for name, sub in v.items()}
+        elif k not in keys:
+            out[k] = _without(v, keys)
+    return out
 
 
 def compact_schema(model: type[BaseModel]) -> dict[str, Any]:
