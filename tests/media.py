@@ -20,7 +20,9 @@ def image(path: Path, width: int = 640, height: int = 480, color=(40, 120, 200),
 
 
 def video(path: Path, width: int = 320, height: int = 240, seconds: float = 2.0, fps: int = 15,
-          audio: bool = False, comment: str | None = None) -> Path:
+          audio: bool = False, comment: str | None = None, first=None, hue: int = 0) -> Path:
+    """An H.264 MP4 whose frames change colour; `first` (a PIL image) is its opening frame, as a host's is when
+    given a first_frame; `audio` adds a 440 Hz AAC track as long as the picture."""
     import av
     from PIL import Image
 
@@ -30,12 +32,50 @@ def video(path: Path, width: int = 320, height: int = 240, seconds: float = 2.0,
             out.metadata["comment"] = comment
         stream = out.add_stream("libx264", rate=fps)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        start = first.convert("RGB").resize((width, height)) if first is not None else None
         for i in range(round(seconds * fps)):
-            frame = av.VideoFrame.from_image(Image.new("RGB", (width, height), ((i * 9) % 255, 80, 160)))
+            image = Image.new("RGB", (width, height), ((i * 9 + hue) % 255, 80, (160 + hue) % 255))
+            if start is not None:  # drifts away from the opening frame
+                image = Image.blend(start, image, min(1.0, i / max(round(seconds * fps) - 1, 1)))
+            frame = av.VideoFrame.from_image(image)
             frame.pts = i
             out.mux(stream.encode(frame))
         out.mux(stream.encode(None))
+    if audio:
+        _add_tone(path, seconds)
     return path
+
+
+def _add_tone(path: Path, seconds: float) -> None:
+    """Remux `path` with a tone track of `seconds` (written apart: PyAV wants every stream before the first packet)."""
+    import av
+
+    tmp = path.with_suffix(".tone.mp4")
+    with av.open(str(path)) as src, av.open(str(tmp), "w") as out:
+        v = out.add_stream_from_template(src.streams.video[0])
+        if src.metadata.get("comment"):
+            out.metadata["comment"] = src.metadata["comment"]
+        a = out.add_stream("aac", rate=48000)
+        a.layout = "stereo"
+        for packet in src.demux(src.streams.video[0]):
+            if packet.dts is None:
+                continue
+            packet.stream = v
+            out.mux(packet)
+        total, done = int(seconds * 48000), 0
+        while done < total:
+            n = min(1024, total - done)
+            samples = b"".join(struct.pack("<hh", s, s) for s in
+                               (int(6000 * math.sin(2 * math.pi * 440 * (done + k) / 48000)) for k in range(n)))
+            frame = av.AudioFrame(format="s16", layout="stereo", samples=n)
+            frame.planes[0].update(samples)
+            frame.sample_rate, frame.pts = 48000, done
+            done += n
+            for p in a.encode(frame):
+                out.mux(p)
+        for p in a.encode(None):
+            out.mux(p)
+    tmp.replace(path)
 
 
 def wav(path: Path, seconds: float = 2.0, rate: int = 16000) -> Path:

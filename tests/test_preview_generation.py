@@ -43,10 +43,11 @@ async def test_preview_generation_lands_a_real_mp4_with_the_requested_size_rate_
     ]
     local = Path(view["local_path"])
     assert local == dirs["out"] / f"{view['task_id']}.mp4"
-    assert media.decode(local) == {"width": 720, "height": 1280, "fps": 30.0, "duration": 3.0, "frames": 90,
+    # As the model does, the output takes the first frame's shape (640x480: 4:3), not aspect_ratio's 9:16.
+    assert media.decode(local) == {"width": 1104, "height": 832, "fps": 30.0, "duration": 3.0, "frames": 90,
                                    "codec": "h264"}
     assert "not Wan 2.7 output" in view["notice"] and "not Wan 2.7 output" in text(result)
-    assert text(result).startswith(f"Task {view['task_id']} succeeded on preview: video (720x1280, 3 s) saved to {local}.")
+    assert text(result).startswith(f"Task {view['task_id']} succeeded on preview: video (1104x832, 3 s) saved to {local}.")
 
     link = result["content"][1]
     assert link == {"type": "resource_link", "uri": f"r2v://tasks/{view['task_id']}/video", "name": local.name,

@@ -27,10 +27,18 @@ async def test_tools_list_matches_the_committed_snapshot(client):
 
 async def test_annotations_say_what_each_tool_may_do(client):
     tools = {t.name: t.annotations for t in (await client.list_tools()).tools}
-    gen = tools["generate_r2v"]
-    assert (gen.read_only_hint, gen.destructive_hint, gen.idempotent_hint, gen.open_world_hint) == (False, False, False, True)
-    for name in ("get_task", "list_references", "list_tasks"):
+    defaults = {"read_only_hint": False, "destructive_hint": True, "idempotent_hint": False, "open_world_hint": True}
+
+    def hints(name):  # as a client reads them: a hint not given means the spec's default
+        given = tools[name].model_dump(exclude_none=True)
+        return tuple(given.get(k, v) for k, v in defaults.items())
+
+    assert hints("generate_r2v") == hints("generate_sequence") == (False, False, False, True)
+    for name in ("get_task", "list_references", "list_tasks", "list_characters"):
         assert tools[name].read_only_hint is True, name
+    assert hints("cancel_task") == (False, True, True, True)
+    assert hints("delete_character") == (False, True, True, False)
+    assert hints("save_character")[:2] == hints("stitch")[:2] == (False, False)
 
 
 async def test_the_generate_schema_carries_the_models_limits(client):
@@ -39,14 +47,14 @@ async def test_the_generate_schema_carries_the_models_limits(client):
     assert schema["required"] == ["prompt"]
     assert list(props)[:5] == ["prompt", "reference_images", "reference_videos", "first_frame", "voices"]
     assert (props["prompt"]["minLength"], props["prompt"]["maxLength"]) == (1, 5000)
-    assert props["negative_prompt"]["anyOf"][0]["maxLength"] == 500
+    assert props["negative_prompt"]["maxLength"] == 500
     assert props["aspect_ratio"]["enum"] == ["16:9", "9:16", "1:1", "4:3", "3:4"]
     assert props["resolution"] == {"default": "1080p", "description": "Output resolution.",
                                    "enum": ["720p", "1080p"], "type": "string"}
     assert (props["duration"]["minimum"], props["duration"]["maximum"], props["duration"]["default"]) == (2, 15, 5)
-    assert props["seed"]["anyOf"][0] == {"maximum": 2147483647, "minimum": 0, "type": "integer"}
-    assert 'Named "Image 1", "Image 2"... in this order' in props["reference_images"]["description"]
-    assert "numbered apart from the images" in props["reference_videos"]["description"]
+    assert props["seed"] == {"maximum": 2147483647, "minimum": 0, "type": "integer", "description": "Random when omitted."}
+    assert '"Image 1", "Image 2"... in order' in props["reference_images"]["description"]
+    assert "numbered apart" in props["reference_videos"]["description"]
 
 
 async def test_the_server_runs_as_a_real_stdio_process(dirs, refs):
@@ -58,7 +66,8 @@ async def test_the_server_runs_as_a_real_stdio_process(dirs, refs):
     async with Client(params, mode="legacy") as client:
         assert client.server_info.name == "wan-r2v-mcp"
         names = sorted(t.name for t in (await client.list_tools()).tools)
-        assert names == ["cancel_task", "generate_r2v", "get_task", "list_references", "list_tasks"]
+        assert names == ["cancel_task", "delete_character", "generate_r2v", "generate_sequence", "get_task",
+                     "list_characters", "list_references", "list_tasks", "redo_shot", "save_character", "stitch"]
         progress: list[float] = []
 
         async def on_progress(p, t, m):

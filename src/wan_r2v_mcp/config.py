@@ -141,7 +141,7 @@ class Settings(BaseSettings):
         import platformdirs
 
         folder = self.data_dir or Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
-        folder = folder.expanduser()
+        folder = folder.expanduser().resolve()  # files kept here are handed to hosts and previews by absolute path
         folder.mkdir(parents=True, exist_ok=True)
         return folder / "tasks.sqlite3"
 

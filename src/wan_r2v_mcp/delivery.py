@@ -13,8 +13,9 @@ import hmac
 import os
 import secrets
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 if TYPE_CHECKING:
@@ -22,7 +23,6 @@ if TYPE_CHECKING:
     from starlette.responses import Response
 
     from .config import Settings
-    from .jobs.ledger import Ledger
 
 KINDS = {"mp4": ("local_path", "video/mp4"), "jpg": ("poster_path", "image/jpeg")}
 
@@ -61,7 +61,7 @@ def _kept_secret(path: Path) -> bytes:
         return secrets.token_bytes(32)  # an unreadable folder: URLs last until the server restarts
 
 
-async def serve_file(request: Request, signer: Signer, ledger: Ledger) -> Response:
+async def serve_file(request: Request, signer: Signer, saved: Callable[[str], Any]) -> Response:
     """GET /videos/{task_id}.{mp4|jpg}?c=&e=&s=: the file, for a URL this server signed and that has not expired."""
     from starlette.responses import FileResponse, PlainTextResponse
 
@@ -70,7 +70,7 @@ async def serve_file(request: Request, signer: Signer, ledger: Ledger) -> Respon
     q = request.query_params
     if kind not in KINDS or not signer.check(q.get("c", ""), task_id, kind, q.get("e", ""), q.get("s", "")):
         return PlainTextResponse("This link is not valid or has expired; get_task gives a fresh one.", status_code=403)
-    record = ledger.get(task_id)
+    record = saved(task_id)  # a task's or a sequence's row: its owner, local_path and poster_path
     column, media_type = KINDS[kind]
     path = getattr(record, column) if record is not None and record.owner == q.get("c", "") else None
     if not path or not Path(path).is_file():

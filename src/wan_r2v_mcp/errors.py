@@ -244,6 +244,12 @@ class NotCreated(R2VError):
     code = "not_created"
 
 
+class JoinFailed(R2VError):
+    """Joining videos into one did not give a file whose length is the sum of its parts: nothing was saved."""
+
+    code = "join_failed"
+
+
 # ---------------------------------------------------------------- secrets and remote text
 
 _SECRET_PATTERNS = [

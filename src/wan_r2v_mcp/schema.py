@@ -7,7 +7,7 @@ provider mapping; `TaskView` is what every task tool returns. Limits are Wan 2.7
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -70,8 +70,8 @@ class Voice(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    label: str = Field(description='The reference it voices: "Image 1" or "Video 1".')
-    audio: str = Field(description="The audio: " + _SOURCE + ".")
+    label: str = Field(description='"Image 1", "Video 1"...')
+    audio: str = Field(description="wav or mp3, given as the images.")
 
 
 class ReferenceSet(BaseModel):
@@ -82,31 +82,27 @@ class ReferenceSet(BaseModel):
     reference_images: list[str] = Field(
         default_factory=list,
         description=(
-            f"Images (jpg, png, bmp, webp; 240-8000 px a side; up to 20 MB): {_SOURCE}. Named \"Image 1\", "
-            "\"Image 2\"... in this order; with the videos, 1 to 5 in all."
+            f"Images (jpg, png, bmp, webp; 240-8000 px; 20 MB): {_SOURCE}. \"Image 1\", \"Image 2\"... in order; "
+            "1-5 with the videos."
         ),
     )
     reference_videos: list[str] = Field(
         default_factory=list,
         description=(
-            "Videos (mp4, mov; 1-30 s; 240-4096 px a side; up to 100 MB), given as images are. Named \"Video 1\", "
-            "\"Video 2\"... numbered apart from the images."
+            "Videos (mp4, mov; 1-30 s; 240-4096 px; 100 MB), given as images. \"Video 1\"... numbered apart."
         ),
     )
     first_frame: str | None = Field(
         default=None,
         description=(
-            "An image the video opens on (DashScope, inference.sh); the output then takes its aspect ratio. Not "
-            "one of the 1-5 references, and not named in the prompt."
+            "An image the video opens on (DashScope, inference.sh); the output takes its shape. Not named."
         ),
     )
     voices: list[Voice] = Field(
         default_factory=list,
         description=(
-            'Voice timbre for characters, e.g. [{"label": "Video 1", "audio": "/Users/me/alice.wav"}]: wav or mp3, '
-            "1-10 s, up to 15 MB; the label must be a reference of this request. Only the timbre is used: write "
-            "the lines in the prompt (Image 1 says: \"...\"). DashScope takes one per reference, inference.sh one "
-            "in all; the others none. A map {label: audio} is accepted too."
+            'Voice timbre of a reference\'s character, e.g. [{"label": "Video 1", "audio": "/Users/me/a.wav"}]: wav '
+            "or mp3, 1-10 s. Write the lines in the prompt. DashScope: one per reference; inference.sh: one."
         ),
     )
 
@@ -126,41 +122,37 @@ class R2VRequest(ReferenceSet):
         min_length=1,
         max_length=Limits.PROMPT_MAX,
         description=(
-            'What happens in the video, naming references as "Image 1", "Video 2" (numbered per '
-            "type, in list order), e.g. \"Video 1 hands Image 1 a coffee cup in a sunlit cafe.\" "
-            f"1-{Limits.PROMPT_MAX} characters."
+            'What happens, naming references "Image 1", "Video 1" (numbered per type, in list order) and '
+            'characters @name, e.g. "Video 1 hands Image 1 a cup."'
         ),
     )
     negative_prompt: str | None = Field(
         default=None,
         max_length=Limits.NEGATIVE_PROMPT_MAX,
-        description=f"What to avoid, up to {Limits.NEGATIVE_PROMPT_MAX} characters.",
+        description="What to avoid.",
     )
     resolution: Resolution = Field(default="1080p", description="Output resolution.")
     aspect_ratio: AspectRatio = Field(
-        default="16:9", description="Output aspect ratio (ignored by the model when first_frame is given)."
+        default="16:9", description="Ignored with a first_frame."
     )
     duration: int = Field(
         default=Limits.DURATION_DEFAULT,
         ge=Limits.DURATION_MIN,
         le=Limits.DURATION_MAX,
         description=(
-            f"Length in seconds, {Limits.DURATION_MIN}-{Limits.DURATION_MAX}; at most "
-            f"{Limits.DURATION_MAX_WITH_VIDEO} with any reference video; Replicate and fal: at most 10."
+            f"Seconds; at most {Limits.DURATION_MAX_WITH_VIDEO} with a reference video, or on Replicate and fal."
         ),
     )
     shot_type: ShotType | None = Field(
         default=None,
-        description="single or multi: Replicate and fal only; elsewhere write the shots in the prompt "
-        "(\"Shot 1 [0-3s]: ...\").",
+        description="Replicate, fal only; elsewhere write shots in the prompt (\"Shot 1 [0-3s]: ...\").",
     )
     prompt_extend: bool | None = Field(
-        default=None, description="DashScope, inference.sh: the host rewrites the prompt for detail (on there by "
-        "default); false keeps your words."
+        default=None, description="DashScope, inference.sh: false stops the host rewriting the prompt."
     )
     watermark: bool = Field(default=False, description="Add the host's 'AI generated' mark.")
     seed: int | None = Field(
-        default=None, ge=0, le=Limits.SEED_MAX, description=f"Random seed, 0-{Limits.SEED_MAX}; random when omitted."
+        default=None, ge=0, le=Limits.SEED_MAX, description="Random when omitted."
     )
 
     @property
@@ -171,48 +163,169 @@ class R2VRequest(ReferenceSet):
 class ReferenceQuery(ReferenceSet):
     """`list_references` arguments: references to label and check, and/or a folder to list."""
 
-    prompt: str | None = Field(default=None, description="Optional prompt to check against the references' labels.")
+    prompt: str | None = Field(default=None, description="A prompt to check against the labels.")
     directory: str | None = Field(
-        default=None, description="A folder to list the media files of (not recursive), to find references.")
-    limit: int = Field(default=50, ge=1, le=1000, description="At most this many files from `directory`.")
-    probe_urls: bool = Field(
-        default=False, description="Also read the first bytes of https references to check what they are "
-        "(public addresses only). Off by default: hosts fetch URLs themselves.")
+        default=None, description="A folder whose media files to list.")
+    limit: int = Field(default=50, ge=1, le=1000, description="Files listed at most.")
+    probe_urls: bool = Field(default=False, description="Also read the first bytes of https references.")
 
 
 
-class GenerateOptions(BaseModel):
+class RunOptions(BaseModel):
     """How this call runs, as opposed to what the model makes."""
 
     model_config = ConfigDict(extra="forbid")
 
     provider: str | None = Field(
         default=None,
-        description="preview (free offline draft), dashscope, replicate, inferencesh or fal; default: the "
-        "configured one.",
+        description="preview (free offline draft), dashscope, replicate, inferencesh or fal.",
     )
     wait_seconds: float = Field(
         default=50,
         ge=0,
-        description="Seconds this call waits for the result, with progress (default and cap: 50 s); 0 returns "
-        "the task_id at once.",
+        description="Seconds to wait for the result, with progress (cap 50); 0 returns at once.",
     )
     dry_run: bool = Field(
         default=False,
-        description="Check, label, estimate the cost and show the host payload; nothing is sent or paid.",
+        description="Show labels, cost and the host payload; nothing is sent or paid.",
     )
+
+
+class GenerateOptions(RunOptions):
+    """`generate_r2v`'s call options."""
+
     allow_duplicate: bool = Field(
         default=False,
-        description="Submit even when an identical request is running or just finished (else that task "
-        "comes back).",
+        description="Submit even if an identical request is running or just done.",
     )
 
 
-class GenerateArgs(R2VRequest, GenerateOptions):
+class CastChoice(BaseModel):
+    """Saved characters to bring into a request."""
+
+    characters: list[str] = Field(
+        default_factory=list, max_length=Limits.REFERENCES_MAX,
+        description="Saved characters to add (save_character); the prompt names them @name.")
+
+
+class GenerateArgs(R2VRequest, CastChoice, GenerateOptions):
     """Every `generate_r2v` argument: the request plus the call options."""
 
     def request(self) -> R2VRequest:
         return R2VRequest.model_validate(self.model_dump(include=set(R2VRequest.model_fields)))
+
+
+# ---------------------------------------------------------------- the cast and sequences
+
+CHARACTER_NAME = "1-40 letters, digits, _ or -"
+
+
+class SaveCharacterArgs(BaseModel):
+    """`save_character` arguments."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=100, description=f"How prompts name it, as @name: {CHARACTER_NAME}.")
+    reference: str = Field(min_length=1, description="An image or clip of it, given as generate_r2v's references.")
+    voice: str | None = Field(default=None, description="A voice sample, wav or mp3, 1-10 s.")
+    description: str = Field(default="", max_length=500, description="A note; not sent to the model.")
+    replace: bool = Field(default=False, description="Overwrite a character of that name.")
+
+
+class NoArgs(BaseModel):
+    """A tool that takes no arguments (any given is refused by name)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class CharacterRef(BaseModel):
+    """`delete_character` arguments."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=100, description="The character's name.")
+
+
+class CharacterView(BaseModel):
+    name: str
+    kind: Literal["image", "video"]
+    format: str
+    size_bytes: int
+    width: int | None = None
+    height: int | None = None
+    duration_seconds: float | None = None
+    voice: bool = False
+    voice_seconds: float | None = None
+    description: str = ""
+    thumbnail_path: str | None = None
+    created_at: str
+    last_used_at: str | None = None
+    uses: int = 0
+
+
+class CharacterList(BaseModel):
+    characters: list[CharacterView]
+
+
+class Shot(BaseModel):
+    """One shot of a sequence."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: str = Field(min_length=1, max_length=Limits.PROMPT_MAX, description="What happens, with @names.")
+    duration: int = Field(default=Limits.DURATION_DEFAULT, ge=Limits.DURATION_MIN, le=Limits.DURATION_MAX,
+                          description=f"Seconds, {Limits.DURATION_MIN}-{Limits.DURATION_MAX}.")
+    characters: list[str] | None = Field(default=None, description="This shot's characters (default: the "
+                                         "sequence's).")
+    seed: int | None = Field(default=None, ge=0, le=Limits.SEED_MAX)
+
+
+SHOTS_MAX = 12
+
+
+class SequenceArgs(CastChoice, RunOptions):
+    """`generate_sequence` arguments."""
+
+    shots: list[Shot] = Field(min_length=1, max_length=SHOTS_MAX,
+                              description=f"1-{SHOTS_MAX} shots, in story order.")
+    continuity: bool = Field(default=True, description="Each shot opens on the previous one's last frame "
+                             "(DashScope, inference.sh, preview).")
+    negative_prompt: str | None = Field(default=None, max_length=Limits.NEGATIVE_PROMPT_MAX)
+    resolution: Resolution = "1080p"
+    aspect_ratio: AspectRatio = "16:9"
+    seed: int | None = Field(default=None, ge=0, le=Limits.SEED_MAX, description="For every shot without its own.")
+
+
+class RedoShotArgs(BaseModel):
+    """`redo_shot` arguments."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    task_id: str = Field(min_length=1, max_length=100, description="The sequence's (seq_...).")
+    shot: int = Field(ge=1, le=SHOTS_MAX, description="From 1.")
+    prompt: str | None = Field(default=None, min_length=1, max_length=Limits.PROMPT_MAX, description="Default: the same.")
+    seed: int | None = Field(default=None, ge=0, le=Limits.SEED_MAX, description="Default: random.")
+    wait_seconds: float = Field(default=0, ge=0, description="As get_task.")
+
+
+class StitchArgs(BaseModel):
+    """`stitch` arguments."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    task_ids: list[str] = Field(min_length=2, max_length=50, description="Finished tasks, in order.")
+
+
+class ShotView(BaseModel):
+    shot: int
+    task_id: str | None = None
+    status: str
+    stage: str
+    prompt: str
+    duration: int
+    local_path: str | None = None
+    error: str | None = None
+    earlier_task_ids: list[str] = Field(default_factory=list, description="Takes this shot replaced (redo_shot).")
 
 
 class TaskRef(BaseModel):
@@ -281,9 +394,14 @@ class RequestSummary(BaseModel):
     seed: int | None = None
     width: int
     height: int
+    characters: dict[str, str] | None = Field(default=None, description="Each character's label in the prompt.")
 
 
 class TaskView(BaseModel):
+    # The fields its tools' outputSchema names (each tool's text and this model's docs cover the rest): three tools
+    # return it, and every byte of tools/list is read by every client at every connection.
+    published: ClassVar[tuple[str, ...]] = ("task_id", "status", "stage")
+
     task_id: str
     provider: str
     provider_task_id: str | None = None
@@ -318,6 +436,9 @@ class TaskView(BaseModel):
                             "paying again (allow_duplicate=true submits anyway).")
     dry_run: bool = False
     payload: dict[str, Any] | None = Field(default=None, description="dry_run only: the exact host payload.")
+    shots: list[ShotView] | None = Field(default=None, description="A sequence's shots (task_id seq_...).")
+    shot_payloads: list[dict[str, Any]] | None = Field(default=None, description="dry_run of a sequence: each "
+                                                       "shot's host payload.")
 
 
 class TaskList(BaseModel):

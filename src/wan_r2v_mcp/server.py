@@ -33,7 +33,8 @@ them "Image 1", "Video 1" (numbered per type, in list order); it checks the file
 anything is paid (list_references is an optional look first) and waits up to 50 s with progress. If the \
 task is still running, call get_task(task_id, wait_seconds=50) until it ends: a 3-minute job takes four \
 calls. The video is then on disk at local_path (over HTTP: download_url). provider="preview" is a free \
-offline draft, not the model."""
+offline draft, not the model. save_character keeps a character for reuse as @name; generate_sequence makes \
+several shots joined into one video; stitch joins finished ones."""
 
 
 @dataclass
@@ -70,7 +71,7 @@ def build_server(settings: Settings | None = None) -> MCPServer:
         finally:
             ledger.close()
 
-    from .tools import generate, references, tasks
+    from .tools import cast, generate, references, sequences, tasks
 
     verifier, auth = _auth(settings)
     server = MCPServer(
@@ -80,7 +81,8 @@ def build_server(settings: Settings | None = None) -> MCPServer:
         instructions=INSTRUCTIONS,
         website_url="https://github.com/wan-r2v-mcp/wan-r2v-mcp",
         lifespan=lifespan,
-        tools=[generate.tool(_configured(settings)), references.tool(), *tasks.tools()],
+        tools=[generate.tool(_configured(settings)), references.tool(), *tasks.tools(), *cast.tools(),
+               *sequences.tools()],
         token_verifier=verifier,
         auth=auth,
     )
@@ -123,6 +125,15 @@ def build_server(settings: Settings | None = None) -> MCPServer:
         views, total = current[-1].runner.list(50, None, current_caller())
         return json.dumps({"total": total, "tasks": [v.model_dump(mode="json") for v in views]}, indent=2)
 
+    @server.resource("r2v://characters", name="characters", title="Saved characters", mime_type="application/json",
+                     description="The caller's saved characters (save_character), as list_characters returns them.")
+    async def characters_resource() -> str:
+        from .tools.cast import character_view
+
+        cast = current[-1].runner.cast
+        views = [character_view(cast, c).model_dump(mode="json") for c in cast.list(current_caller())]
+        return json.dumps({"characters": views}, indent=2)
+
     @server.custom_route("/health", methods=["GET"], include_in_schema=False)
     async def health(_request):  # noqa: ANN001 - a Starlette request
         from starlette.responses import JSONResponse
@@ -132,7 +143,7 @@ def build_server(settings: Settings | None = None) -> MCPServer:
     @server.custom_route("/videos/{name}", methods=["GET", "HEAD"], include_in_schema=False)
     async def video_file(request):  # noqa: ANN001 - a Starlette request
         app = current[-1]
-        return await serve_file(request, app.signer, app.ledger)
+        return await serve_file(request, app.signer, app.runner.saved)
 
     # An explicit description: Python 3.13 strips docstring indentation at compile time (What's New in 3.13), so a
     # docstring would read differently there than on 3.10-3.12.

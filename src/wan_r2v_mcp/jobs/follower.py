@@ -93,6 +93,7 @@ class Follower:
         self._swept: dict[str, dict[str, tuple[str, float]]] = {}  # provider -> host job id -> (task id, sent at)
         self._shown_prompts: dict[str, dict[str, str]] = {}  # by provider, the prompts hosts showed for their jobs
         self.late_renewals = 0  # renewals that found a claim already past its end (bench/ reports it)
+        self.listeners: list[Any] = []  # called with a task id whenever that task changes (the sequencer's shots)
 
     def _scaled(self, seconds: float) -> float:
         return seconds * self.settings.time_scale
@@ -136,18 +137,24 @@ class Follower:
         event = self._changed.pop(task_id, None)
         if event is not None:
             event.set()
+        for listener in self.listeners:
+            listener(task_id)
 
     # ------------------------------------------------------------------ submitting
 
-    def submit(self, q: Quote, owner: str) -> str:
-        """Record the intent (before anything leaves the machine) and submit in the background; returns the task id.
-        Takes ownership of the quote's open files."""
-        task_id = f"r2v_{secrets.token_urlsafe(12)}"
+    @staticmethod
+    def new_task_id() -> str:
+        return f"r2v_{secrets.token_urlsafe(12)}"
+
+    def submit(self, q: Quote, owner: str, task_id: str | None = None) -> str:
+        """Record the intent (before anything leaves the machine) and submit in the background; returns the task id
+        (`task_id` when the caller chose it beforehand, as a sequence does). Takes ownership of the quote's files."""
+        task_id = task_id or self.new_task_id()
         try:
             self.ledger.insert(
                 task_id=task_id, provider=q.provider.capabilities.name, phase=Phase.PENDING.value,
                 status=Phase.PENDING.status, stage="recorded; uploading references",
-                request=q.request.model_dump(mode="json"), refs=[v.model_dump(mode="json") for v in q.intake.views],
+                request=q.recorded_request(), refs=[v.model_dump(mode="json") for v in q.intake.views],
                 cost_estimate=q.cost_estimate, billable_seconds=q.billable_seconds, owner=owner,
                 fingerprint=q.fingerprint, key_from=q.key_from)
             self.ledger.take_lease(task_id, self.holder, LEASE_SECONDS, _holder_is_dead)

@@ -142,7 +142,8 @@ class Ledger:
         with self._lock:
             self._db.close()
 
-    def _transaction(self, work: Callable[[sqlite3.Connection], Any]) -> Any:
+    def transaction(self, work: Callable[[sqlite3.Connection], Any]) -> Any:
+        """One short write transaction; the cast and the sequences keep their tables in this same file through it."""
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
@@ -153,6 +154,15 @@ class Ledger:
                 raise
             return result
 
+    def create_tables(self, script: str) -> None:
+        """CREATE ... IF NOT EXISTS statements of a sibling table (executescript runs outside a transaction)."""
+        with self._lock:
+            self._db.executescript(script)
+
+    def read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self._db.execute(sql, params).fetchall()
+
     # -- task rows: written only through jobs.lifecycle
 
     def insert(self, **values: Any) -> None:
@@ -161,13 +171,13 @@ class Ledger:
         values.setdefault("updated_at", now)
         row = {k: _encode(k, values.get(k)) for k in _COLUMNS if k in values}
         sql = f"INSERT INTO tasks ({', '.join(row)}) VALUES ({', '.join('?' for _ in row)})"
-        self._transaction(lambda db: db.execute(sql, tuple(row.values())))
+        self.transaction(lambda db: db.execute(sql, tuple(row.values())))
 
     def transition(self, task_id: str, from_phases: Sequence[str], phase: str, status: str,
                    values: dict[str, Any]) -> bool:
         """Set the task's phase (and columns) only while its phase is one of `from_phases`."""
         sql, params = self._cas(task_id, from_phases, phase, status, values)
-        return self._transaction(lambda db: db.execute(sql, params).rowcount > 0)
+        return self.transaction(lambda db: db.execute(sql, params).rowcount > 0)
 
     def adopt(self, task_id: str, provider: str, provider_task_id: str, from_phases: Sequence[str], phase: str,
               status: str, values: dict[str, Any]) -> bool:
@@ -181,7 +191,7 @@ class Ledger:
                 return taken[0] == task_id and db.execute(sql, params).rowcount > 0
             return db.execute(sql + " AND provider_task_id IS NULL", params).rowcount > 0
 
-        return self._transaction(work)
+        return self.transaction(work)
 
     @staticmethod
     def _cas(task_id: str, from_phases: Sequence[str], phase: str, status: str,
@@ -258,12 +268,12 @@ class Ledger:
                        (task_id, holder, now + seconds))
             return 0.0
 
-        return self._transaction(work)
+        return self.transaction(work)
 
     def renew_leases(self, holder: str, seconds: float) -> int:
         """Extend every claim `holder` has, in one statement, whatever the number of tasks."""
         until = time.time() + seconds
-        return self._transaction(
+        return self.transaction(
             lambda db: db.execute("UPDATE leases SET until = ? WHERE holder = ?", (until, holder)).rowcount)
 
     def holds_lease(self, task_id: str, holder: str) -> bool:
@@ -272,7 +282,7 @@ class Ledger:
         return row is not None and row[0] == holder and row[1] > time.time()
 
     def release_lease(self, task_id: str, holder: str) -> None:
-        self._transaction(lambda db: db.execute("DELETE FROM leases WHERE task_id = ? AND holder = ?",
+        self.transaction(lambda db: db.execute("DELETE FROM leases WHERE task_id = ? AND holder = ?",
                                                 (task_id, holder)))
 
 

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
+from ..cast.store import Cast
+from ..cast.use import cast_into
 from ..config import Settings
 from ..errors import BudgetError, InputError, InputErrors
 from ..providers.base import Provider
@@ -32,14 +35,26 @@ class Quote:
     cost_estimate: float | None
     fingerprint: str
     key_from: str | None = None  # "caller" when the caller's own host key pays for it
+    cast: dict[str, str] | None = None  # each character's label, when the request brought characters
 
     def close(self) -> None:
         self.intake.close()
 
+    def recorded_request(self) -> dict[str, Any]:
+        """The request as the ledger keeps it: the model's inputs, and which label each character got."""
+        body = self.request.model_dump(mode="json")
+        if self.cast:
+            body["characters"] = self.cast
+        return body
+
 
 def quote(args: GenerateArgs, folders: Folders, *, settings: Settings, providers: ProviderRegistry, ledger: Ledger,
-          owner: str = "") -> Quote:
-    """Check everything that needs no network; raises one InputErrors naming every problem at once."""
+          owner: str = "", cast: Cast | None = None) -> Quote:
+    """Check everything that needs no network; raises one InputErrors naming every problem at once. Characters are
+    brought in from `cast` first, so every check applies to the request as it will be sent."""
+    labels: dict[str, str] = {}
+    if cast is not None:
+        args, folders, labels = cast_into(args, cast, owner, folders)
     request = args.request()
     try:
         provider = providers.get(args.provider, caller=owner)
@@ -55,7 +70,7 @@ def quote(args: GenerateArgs, folders: Folders, *, settings: Settings, providers
         check_budget(estimate, settings, ledger, owner)
         name = provider.capabilities.name
         return Quote(request, provider, intake, seconds, estimate, fingerprint(name, request, intake),
-                     "caller" if providers.uses_callers_key(name, owner) else None)
+                     "caller" if providers.uses_callers_key(name, owner) else None, labels or None)
     except BaseException:
         intake.close()
         raise
@@ -92,7 +107,7 @@ def dry_run(q: Quote) -> TaskView:
     record = TaskRecord(
         task_id="dry-run", created_at=now, updated_at=now, finished_at=None,
         provider=q.provider.capabilities.name, provider_task_id=None, status="queued",
-        stage="dry run: nothing submitted", progress=None, request=q.request.model_dump(mode="json"),
+        stage="dry run: nothing submitted", progress=None, request=q.recorded_request(),
         refs=[v.model_dump(mode="json") for v in q.intake.views], payload=payload, fingerprint=None,
         video_url=None, video_url_expires_at=None, local_path=None, poster_path=None, sidecar_path=None,
         cost_estimate=q.cost_estimate, billable_seconds=q.billable_seconds, error=None, owner="",

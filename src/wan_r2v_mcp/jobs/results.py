@@ -30,7 +30,7 @@ def _fsync_replace(part: Path, dest: Path) -> None:
             os.close(fd)
 
 
-def _poster(video: Path, dest: Path) -> Path | None:
+def poster(video: Path, dest: Path) -> Path | None:
     """A JPEG of a frame a quarter of the way in, at most 640 px wide: small enough to show in chat."""
     import av
 
@@ -98,8 +98,8 @@ async def save(task_id: str, folder: Path, write_video: Any,
         await anyio.to_thread.run_sync(_fsync_replace, part, dest)
     finally:
         part.unlink(missing_ok=True)
-    poster = await anyio.to_thread.run_sync(_poster, dest, folder / f"{task_id}.jpg")
-    return dest, poster, facts
+    still = await anyio.to_thread.run_sync(poster, dest, folder / f"{task_id}.jpg")
+    return dest, still, facts
 
 
 def write_sidecar(folder: Path, record: Any, extra: dict[str, Any]) -> Path:
@@ -115,6 +115,11 @@ def write_sidecar(folder: Path, record: Any, extra: dict[str, Any]) -> Path:
         "created_at": iso(record.created_at),
         **extra,
     }
+    return write_json(dest, body)
+
+
+def write_json(dest: Path, body: dict[str, Any]) -> Path:
+    """A JSON file written whole or not at all."""
     part = dest.with_name(f".{dest.name}.{secrets.token_hex(4)}.part")
     part.write_text(json.dumps(body, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     os.replace(part, dest)

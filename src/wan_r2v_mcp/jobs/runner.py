@@ -9,19 +9,23 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import anyio
 from anyio.abc import TaskGroup
 
+from ..cast.store import Cast
 from ..config import Settings
 from ..errors import NotFoundError
 from ..providers.registry import ProviderRegistry
 from ..references.folders import Folders
-from ..schema import GenerateArgs, TaskView
+from ..schema import GenerateArgs, SequenceArgs, TaskView
 from .follower import Follower
 from .ledger import Ledger, TaskRecord
 from .lifecycle import Phase
 from .quote import dry_run, quote
+from .sequencer import Sequencer, is_sequence_id
+from .sequences import SeqPhase
 from .views import TYPICAL_RUN_SECONDS, task_view
 
 ProgressReport = Callable[[float, float | None, str], Awaitable[None]]
@@ -34,9 +38,11 @@ class Runner:
         self.ledger = ledger
         self.providers = ProviderRegistry(settings)
         self.follower = Follower(settings, ledger, self.providers, task_group)
+        self.cast = Cast(ledger, settings.ledger_path.parent / "cast")
+        self.sequencer = Sequencer(settings, ledger, self.providers, self.follower, self.cast, task_group)
 
     def start(self) -> int:
-        return self.follower.start()
+        return self.follower.start() + self.sequencer.start()
 
     async def aclose(self) -> None:
         await self.providers.aclose()
@@ -47,7 +53,7 @@ class Runner:
                        owner: str = "") -> TaskView:
         """Quote, then return a dry run, an identical request's task, or a new task followed in the background."""
         q = await anyio.to_thread.run_sync(lambda: quote(args, folders, settings=self.settings, providers=self.providers,
-                                                         ledger=self.ledger, owner=owner))  # probes and hashes files
+                                                         ledger=self.ledger, owner=owner, cast=self.cast))  # probes
         warnings = [f"{f.message}. Fix: {f.fix}." for f in q.intake.findings if f.severity == "warning"]
         if args.dry_run:
             q.close()
@@ -60,6 +66,8 @@ class Runner:
             task_id = earlier.task_id
         else:
             task_id = self.follower.submit(q, owner)
+            if q.cast:
+                self.cast.used(owner, list(q.cast))
         view = await self.wait(task_id, args.wait_seconds, report, owner, until_at_host=True)
         return view.model_copy(update={"duplicate": earlier is not None, "warnings": warnings})
 
@@ -70,16 +78,55 @@ class Runner:
                                 fix="use a task_id returned by generate_r2v; list_tasks shows recent ones")
         return record
 
+    async def sequence(self, args: SequenceArgs, report: ProgressReport | None, owner: str = "") -> TaskView:
+        """Check every shot, then return a dry run or start the sequence (its shots are made in the background)."""
+        spec, quotes = await anyio.to_thread.run_sync(self.sequencer.plan, args, owner)
+        if args.dry_run:
+            return self.sequencer.dry_run(spec, quotes)
+        sequence_id = self.sequencer.create(spec, quotes, owner)
+        return await self.wait(sequence_id, args.wait_seconds, report, owner)
+
+    async def stitch(self, task_ids: list[str], owner: str = "") -> TaskView:
+        sequence_id = self.sequencer.stitch(task_ids, owner)
+        return await self.wait(sequence_id, self.settings.wait_cap_seconds, None, owner)
+
+    async def redo_shot(self, sequence_id: str, shot: int, prompt: str | None, seed: int | None, wait_seconds: float,
+                        report: ProgressReport | None, owner: str = "") -> TaskView:
+        warnings = await anyio.to_thread.run_sync(self.sequencer.redo, sequence_id, shot, prompt, seed, owner)
+        view = await self.wait(sequence_id, wait_seconds, report, owner)
+        return view.model_copy(update={"warnings": warnings})
+
     def view(self, task_id: str, owner: str = "") -> TaskView:
+        if is_sequence_id(task_id):
+            return self.sequencer.view(task_id, owner)
         record = self.record(task_id, owner)
         return task_view(record, self.providers.capabilities(record.provider))
+
+    def saved(self, task_id: str) -> Any:
+        """The row that says where a task's or sequence's files are, and whose they are."""
+        return self.sequencer.book.get(task_id) if is_sequence_id(task_id) else self.ledger.get(task_id)
+
+    def _state(self, task_id: str, owner: str) -> tuple[TaskView, bool, bool, float]:
+        """The view, whether it has ended, whether the host has it yet, and when it was created (epoch)."""
+        if is_sequence_id(task_id):
+            seq = self.sequencer.record(task_id, owner)
+            return self.sequencer.view(task_id, owner), SeqPhase(seq.phase).terminal, True, seq.created_at
+        record = self.record(task_id, owner)
+        phase = Phase(record.phase)
+        view = task_view(record, self.providers.capabilities(record.provider))
+        return view, phase.terminal, phase not in _BEFORE_HOST, record.created_at
+
+    def _changed(self, task_id: str) -> anyio.Event:
+        if is_sequence_id(task_id):
+            return self.sequencer.changed(task_id)
+        return self.follower.changed(task_id)
 
     async def wait(self, task_id: str, seconds: float, report: ProgressReport | None, owner: str = "", *,
                    until_at_host: bool = False) -> TaskView:
         """Wait up to `seconds` (capped) for the task to end, reporting at each change and every few seconds. With
         `until_at_host`, also wait (within the cap) until the host has the job, so a new task's id comes back."""
-        record = self.record(task_id, owner)
-        if not Phase(record.phase).terminal:
+        view, ended, _, _ = self._state(task_id, owner)
+        if not ended and not is_sequence_id(task_id):
             self.follower.watch(task_id)
         cap = self.settings.wait_cap_seconds
         start = time.monotonic()
@@ -87,14 +134,12 @@ class Runner:
         hard = start + cap
         last_progress = -1.0
         while True:
-            record = self.record(task_id, owner)
-            view = task_view(record, self.providers.capabilities(record.provider))
+            view, ended, at_host, created_at = self._state(task_id, owner)
             now = time.monotonic()
-            phase = Phase(record.phase)
-            if phase.terminal or now >= hard or (now >= deadline and not (until_at_host and phase in _BEFORE_HOST)):
+            if ended or now >= hard or (now >= deadline and not (until_at_host and not at_host)):
                 return view
             if report is not None:
-                since = time.time() - record.created_at
+                since = time.time() - created_at
                 fraction = view.progress if view.progress is not None else min(0.95, since / TYPICAL_RUN_SECONDS)
                 value = max(round(fraction * 100, 1), last_progress + 0.1)
                 last_progress = value
@@ -103,9 +148,13 @@ class Runner:
                                            f"waited {now - start:.0f}s of {max(deadline, start) - start:.0f}s")
             end = deadline if now < deadline else hard
             with anyio.move_on_after(min(end - now, self.settings.progress_interval_seconds)):
-                await self.follower.changed(task_id).wait()
+                await self._changed(task_id).wait()
 
     async def cancel(self, task_id: str, owner: str = "") -> TaskView:
+        if is_sequence_id(task_id):
+            with anyio.move_on_after(self.settings.wait_cap_seconds):
+                await self.sequencer.cancel(task_id, owner)
+            return self.view(task_id, owner)
         record = self.record(task_id, owner)
         if not Phase(record.phase).terminal:
             with anyio.move_on_after(self.settings.wait_cap_seconds):

@@ -26,7 +26,7 @@ def task_view(record: TaskRecord, caps: Capabilities | None) -> TaskView:
         prompt=req["prompt"], negative_prompt=req.get("negative_prompt"), resolution=req["resolution"],
         aspect_ratio=req["aspect_ratio"], duration=req["duration"], shot_type=req.get("shot_type"),
         prompt_extend=req.get("prompt_extend"), watermark=req.get("watermark", False), seed=req.get("seed"),
-        width=width, height=height,
+        width=width, height=height, characters=req.get("characters"),
     )
     finished = record.status in TERMINAL
     next_check = None
@@ -35,11 +35,7 @@ def task_view(record: TaskRecord, caps: Capabilities | None) -> TaskView:
         next_check = 0.0  # get_task waits server-side (wait_seconds=50): call it now, not after a pause
         typical = 15.0 if caps is not None and caps.local else TYPICAL_RUN_SECONDS
         left = max(5.0, round(typical - (time.time() - record.created_at)))
-    notice = None
-    if caps is not None and caps.local:
-        from ..providers.preview import NOTICE
-
-        notice = NOTICE
+    notice = provider_notice(caps)
     return TaskView(
         task_id=record.task_id,
         provider=record.provider,
@@ -65,3 +61,12 @@ def task_view(record: TaskRecord, caps: Capabilities | None) -> TaskView:
         estimated_seconds_left=left,
         notice=notice,
     )
+
+
+def provider_notice(caps: Capabilities | None) -> str | None:
+    """What every result of this provider must say (the preview: that it is not the model's output)."""
+    if caps is not None and caps.local:
+        from ..providers.preview import NOTICE
+
+        return NOTICE
+    return None

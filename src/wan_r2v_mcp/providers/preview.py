@@ -68,6 +68,12 @@ class PreviewProvider(Provider):
                 item["reference_voice"] = urls.get(ref.voice.label, ref.voice.given)
             media.append(item)
         width, height = PIXEL_SIZES[(request.resolution, request.aspect_ratio)]
+        first = next((r for r in intake.references if r.role == "first_frame"), None)
+        if first is not None and first.media is not None and first.media.width and first.media.height:
+            # As the model does, the output takes the first frame's shape: the size of this resolution nearest to it.
+            shape = first.media.width / first.media.height
+            width, height = min((size for (res, _), size in PIXEL_SIZES.items() if res == request.resolution),
+                                key=lambda size: abs(size[0] / size[1] - shape))
         return {
             "model": f"{MODEL_ID} (offline preview)",
             "prompt": request.prompt,
@@ -143,7 +149,8 @@ class PreviewProvider(Provider):
             local = not url.startswith(("https://", "http://"))
             kind = {"reference_video": "video"}.get(item["type"], "image") if local else "remote"
             segments.append(Segment(label=item.get("label", item["type"]), kind=kind,
-                                    path=url if local else None, url=None if local else url))
+                                    path=url if local else None, url=None if local else url,
+                                    opens=item["type"] == "first_frame"))
         state = _Render(total=int(payload.get("fps", OUTPUT_FPS)) * int(payload.get("duration", 5)))
         with self._lock:
             self._renders[job_id] = state

@@ -30,6 +30,7 @@ class Segment:
     kind: str  # image | video | remote
     path: str | None = None
     url: str | None = None
+    opens: bool = False  # the first frame: shown bare as the clip's opening frame
 
 
 def render(segments: list[Segment], prompt: str, size: tuple[int, int], fps: int, seconds: int, out: Path,
@@ -49,8 +50,9 @@ def render(segments: list[Segment], prompt: str, size: tuple[int, int], fps: int
             for frame_image in _frames(segment, count, size, index):
                 if stop is not None and stop.is_set():
                     raise RenderStopped()
-                frame_image.paste(header, (0, 0), header)
-                frame_image.paste(caption, (0, height - caption.height), caption)
+                if not (done == 0 and segment.opens):  # a clip given a first frame opens on it exactly
+                    frame_image.paste(header, (0, 0), header)
+                    frame_image.paste(caption, (0, height - caption.height), caption)
                 frame = av.VideoFrame.from_image(frame_image)
                 frame.pts = done
                 container.mux(stream.encode(frame))

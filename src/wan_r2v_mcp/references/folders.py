@@ -8,8 +8,8 @@ unless the operator configured folders: there a "local path" means the server's 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import ReferenceError
@@ -19,6 +19,9 @@ from ..errors import ReferenceError
 class Folders:
     roots: tuple[Path, ...]
     local_files: bool = True
+    # Files the server keeps itself (a character's media, a sequence's carried-over frame), readable whatever the
+    # folders, by how a request's references list shows them ("@alice").
+    kept: Mapping[Path, str] = field(default_factory=dict)
 
     def check(self, path: Path, shown: str, field: str) -> None:
         """`path` is already resolved (symlinks followed); refuse it unless it lies in a root and is not hidden."""

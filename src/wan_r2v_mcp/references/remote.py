@@ -53,9 +53,10 @@ async def _public_address(host: str, port: int, field: str) -> str:
     return addresses[0]
 
 
-async def fetch_head(url: str, field: str) -> tuple[bytes, int | None]:
-    """The first bytes of a public https resource and its full size when told, following redirects by hand."""
-    async with httpx.AsyncClient(timeout=httpx.Timeout(10.0), follow_redirects=False) as http:
+async def fetch_head(url: str, field: str, limit: int = MAX_BYTES) -> tuple[bytes, int | None]:
+    """The first `limit` bytes of a public https resource and its full size when told, following redirects by
+    hand. `save_character` fetches a whole reference this way, with its kind's size cap as the limit."""
+    async with httpx.AsyncClient(timeout=httpx.Timeout(30.0), follow_redirects=False) as http:
         for _ in range(MAX_HOPS):
             parsed = urlparse(url)
             if parsed.scheme != "https" or not parsed.hostname:
@@ -65,7 +66,7 @@ async def fetch_head(url: str, field: str) -> tuple[bytes, int | None]:
             address = await _public_address(parsed.hostname, port, field)
             netloc = f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
             pinned = parsed._replace(netloc=netloc).geturl()  # connect to the address we checked, not a new lookup
-            headers = {"Host": parsed.netloc.rsplit("@", 1)[-1], "Range": f"bytes=0-{MAX_BYTES - 1}"}
+            headers = {"Host": parsed.netloc.rsplit("@", 1)[-1], "Range": f"bytes=0-{limit - 1}"}
             try:
                 async with http.stream("GET", pinned, headers=headers,
                                        extensions={"sni_hostname": parsed.hostname}) as response:
@@ -79,12 +80,12 @@ async def fetch_head(url: str, field: str) -> tuple[bytes, int | None]:
                     size = int(total) if total.isdigit() else None
                     if size is None and response.status_code == 200 and response.headers.get("content-length", "").isdigit():
                         size = int(response.headers["content-length"])
-                    data = b""
+                    data = bytearray()
                     async for chunk in response.aiter_bytes():
                         data += chunk
-                        if len(data) >= MAX_BYTES:
+                        if len(data) >= limit:
                             break
-                    return data[:MAX_BYTES], size
+                    return bytes(data[:limit]), size
             except httpx.HTTPError as exc:
                 raise ReferenceError(f"could not be fetched ({type(exc).__name__})", field=field,
                                      fix="check the URL; the host fetches it on its own when generating") from None

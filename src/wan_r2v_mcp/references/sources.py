@@ -111,6 +111,8 @@ def parse_source(text: str, field: str, data_dir: Path, folders: Folders | None 
     except (OSError, RuntimeError) as exc:
         raise ReferenceError(f"cannot be opened: {path} ({type(exc).__name__})", field=field,
                              fix="check the path and its permissions") from None
+    if folders is not None and resolved in folders.kept:
+        return Source(given=folders.kept[resolved], location="local", path=resolved)
     if folders is not None:
         folders.check(resolved, str(path), field)
     if not resolved.is_file():

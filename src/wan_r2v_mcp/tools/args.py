@@ -21,12 +21,13 @@ from ..errors import InputError, InputErrors
 M = TypeVar("M", bound=BaseModel)
 
 
-def model_tool(fn: Callable[..., Any], model: type[BaseModel], output: type[BaseModel], *, name: str, title: str,
+def model_tool(fn: Callable[..., Any], model: type[BaseModel], output: type[BaseModel] | None, *, name: str, title: str,
                description: str, annotations: ToolAnnotations, first: tuple[str, ...] = (),
                short: dict[str, str] | None = None) -> Tool:
     """A Tool whose input schema is `model`'s and whose body receives the raw arguments.
 
-    `fn` is `async def fn(ctx: Context, **arguments)`; `first` orders the schema's leading properties; `short`
+    `fn` is `async def fn(ctx: Context, **arguments)`; `output` is the structured result's model (None: publish no
+    output schema); `first` orders the schema's leading properties; `short`
     replaces descriptions that another tool already gives in full.
     """
     params = [inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=Context)]
@@ -34,18 +35,31 @@ def model_tool(fn: Callable[..., Any], model: type[BaseModel], output: type[Base
         lenient = str if info.annotation is str else Any  # str stays str so JSON-looking text is not parsed
         # Nothing required here either: a missing argument is reported by `parse`, in our words.
         params.append(inspect.Parameter(field_name, inspect.Parameter.KEYWORD_ONLY, annotation=lenient, default=None))
-    fn.__signature__ = inspect.Signature(params, return_annotation=Annotated[CallToolResult, output])  # type: ignore[attr-defined]
-    tool = Tool.from_function(fn, name=name, title=title, description=description, annotations=annotations)
+    returns = Annotated[CallToolResult, output] if output is not None else CallToolResult
+    fn.__signature__ = inspect.Signature(params, return_annotation=returns)  # type: ignore[attr-defined]
+    tool = Tool.from_function(fn, name=name, title=title, description=description, annotations=_lean_hints(annotations))
     # Unknown names are refused by `parse`, and additionalProperties breaks some clients' schema converters.
-    schema = _without(model.model_json_schema(), ("additionalProperties", "title"))
+    schema = _lean(_without(model.model_json_schema(), ("additionalProperties", "title")))
     schema.pop("description", None)
     for prop, text in (short or {}).items():
         schema["properties"][prop]["description"] = text
     props = schema["properties"]
     schema["properties"] = {k: props[k] for k in (*first, *[p for p in props if p not in first])}
     tool.parameters = schema
-    tool.fn_metadata.output_schema = compact_schema(output)
+    # A tool whose result is another's shape (a task view) leaves the schema to that one: tools/list stays small.
+    tool.fn_metadata.output_schema = compact_schema(output) if output is not None else None
     return tool
+
+
+# What a client assumes of a tool that does not say (MCP spec, "Tool annotations"): saying it again costs bytes only.
+_HINT_DEFAULTS = {"read_only_hint": False, "destructive_hint": True, "idempotent_hint": False, "open_world_hint": True}
+
+
+def _lean_hints(annotations: ToolAnnotations) -> ToolAnnotations:
+    values = annotations.model_dump(exclude_none=True)
+    if values.get("read_only_hint"):  # the other hints are meaningless on a read-only tool
+        values = {k: v for k, v in values.items() if k not in ("destructive_hint", "idempotent_hint")}
+    return ToolAnnotations(**{k: v for k, v in values.items() if _HINT_DEFAULTS.get(k, object()) != v})
 
 
 def _without(schema: Any, keys: tuple[str, ...]) -> Any:
@@ -63,10 +77,36 @@ def _without(schema: Any, keys: tuple[str, ...]) -> Any:
     return out
 
 
+def _lean(schema: Any) -> Any:
+    """Fewer bytes, the same meaning for a client: an optional `X | None` defaulting to null is just `X` (leaving it
+    out means null), `"default": null` says nothing, and a nested model needs no description of its own."""
+    if isinstance(schema, list):
+        return [_lean(v) for v in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {}
+    for k, v in schema.items():
+        if k in ("properties", "$defs"):
+            out[k] = {name: _lean(sub) for name, sub in v.items()}
+        else:
+            out[k] = _lean(v)
+    options = out.get("anyOf")
+    if isinstance(options, list) and len(options) == 2 and {"type": "null"} in options:
+        other = next(o for o in options if o != {"type": "null"})
+        del out["anyOf"]
+        out = {**other, **out}
+    if "default" in out and out["default"] is None:
+        del out["default"]
+    if "$defs" in out:
+        for sub in out["$defs"].values():
+            sub.pop("description", None)
+    return out
+
+
 def compact_schema(model: type[BaseModel]) -> dict[str, Any]:
-    """An output schema that validates the same results in a fraction of the size: top-level fields with their
-    types (an optional field is named without one), nested objects as plain objects, no descriptions (the tool's
-    description and text explain them)."""
+    """An output schema that validates the same results in a fraction of the size: the required fields with their
+    types (or those of them the model lists in `published`); the others are allowed as they are (no
+    additionalProperties), and no descriptions (the tool's description and text explain them)."""
     full = model.model_json_schema()
 
     def simple(prop: dict[str, Any]) -> dict[str, Any]:
@@ -81,8 +121,8 @@ def compact_schema(model: type[BaseModel]) -> dict[str, Any]:
             out["enum"] = [prop["const"]]
         return out or {}
 
-    return {"type": "object", "properties": {k: simple(v) for k, v in full["properties"].items()},
-            "required": full.get("required", [])}
+    required = [k for k in full.get("required", []) if k in getattr(model, "published", full.get("required", []))]
+    return {"type": "object", "properties": {k: simple(full["properties"][k]) for k in required}, "required": required}
 
 
 # Names agents reach for, and the argument each one means.

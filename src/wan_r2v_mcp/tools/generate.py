@@ -14,12 +14,10 @@ from .args import model_tool, parse
 from .shape import client_roots, fail, owner, state, task_result
 
 DESCRIPTION = """\
-Make a video with Wan 2.7 reference-to-video from 1-5 reference images and videos and a prompt that \
-names them ("Image 1", "Video 1", each numbered in its own list's order). Paid hosts charge per second \
-of output plus up to 5 s of reference video; provider="preview" is a free offline draft. Jobs take 1-5 \
-minutes: this waits up to wait_seconds with progress, then returns the task; call get_task(task_id, \
-wait_seconds=50) until it is done. The video lands on disk (local_path). dry_run=true shows labels, cost \
-and the host payload without paying."""
+Make a video with Wan 2.7 reference-to-video from 1-5 reference images/videos (or saved characters) and a \
+prompt naming them. Paid per output second; provider="preview" is a free offline draft. Jobs take 1-5 \
+minutes: this waits up to wait_seconds with progress; then call get_task(task_id, wait_seconds=50) until \
+done. The video lands on disk (local_path)."""
 
 
 async def generate_r2v(ctx: Context, **arguments: Any) -> CallToolResult:
@@ -38,11 +36,10 @@ def tool(configured: list[str] | None = None) -> Tool:
     made = model_tool(
         generate_r2v, GenerateArgs, TaskView, name="generate_r2v", title="Generate a video from references",
         description=DESCRIPTION, first=("prompt", *R2VRequest.model_fields),
-        annotations=ToolAnnotations(title="Generate a video from references", read_only_hint=False,
+        annotations=ToolAnnotations(read_only_hint=False,
                                     destructive_hint=False, idempotent_hint=False, open_world_hint=True),
     )
     if configured:
         made.parameters["properties"]["provider"]["description"] = (
-            f"Configured here: {', '.join(configured)} (default {configured[0]}). preview is a free offline draft; "
-            "dashscope, replicate, inferencesh and fal need their key.")
+            f"Configured: {', '.join(configured)} (default {configured[0]}). preview is a free offline draft.")
     return made

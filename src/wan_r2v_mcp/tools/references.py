@@ -15,11 +15,9 @@ from .args import model_tool, parse
 from .shape import client_roots, fail, state
 
 DESCRIPTION = """\
-Check references before generating. Given reference_images / reference_videos / first_frame / voices \
-(and optionally the prompt), returns each one's label as the prompt must use it ("Image 1", "Video 1", \
-numbered per type in list order), its kind, size, dimensions and duration, and whether Wan 2.7 accepts \
-it, plus prompt findings (a name like "Video 3" that does not exist). Given a directory, lists the media \
-files in it that could serve as references. Reads only; nothing is uploaded."""
+Check references before generating: each one's label as the prompt must name it ("Image 1", "Video 1"), \
+kind, size and length, whether Wan 2.7 takes it, and prompt findings. Given a directory, lists its media \
+files. Reads only."""
 
 
 async def list_references(ctx: Context, **arguments: Any) -> CallToolResult:
@@ -61,8 +59,7 @@ def tool() -> Tool:
     return model_tool(
         list_references, ReferenceQuery, ReferenceReport, name="list_references", title="Check and label references",
         description=DESCRIPTION, first=("reference_images", "reference_videos", "first_frame", "voices", "prompt"),
-        short={"reference_images": "Images to check, given as generate_r2v takes them.",
-               "reference_videos": "Videos to check, given as generate_r2v takes them.",
-               "first_frame": "A first frame to check.", "voices": "Voices to check, as generate_r2v takes them."},
-        annotations=ToolAnnotations(title="Check and label references", read_only_hint=True, open_world_hint=True),
+        short={"reference_images": "As generate_r2v.", "reference_videos": "As generate_r2v.",
+               "first_frame": "As generate_r2v.", "voices": "As generate_r2v."},
+        annotations=ToolAnnotations(read_only_hint=True, open_world_hint=True),
     )

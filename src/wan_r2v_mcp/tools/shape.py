@@ -48,13 +48,55 @@ def fail(exc: R2VError) -> ToolError:
     return ToolError(exc.tool_message())
 
 
+def _sequence_text(view: TaskView) -> str:
+    t, shots = view.task_id, view.shots or []
+    if view.dry_run:
+        cost = f"${view.cost_estimate_usd:.2f}" if view.cost_estimate_usd is not None else "unknown"
+        lines = [f"Dry run of a {len(shots)}-shot sequence on {view.provider}: nothing uploaded or submitted. "
+                 f"{view.request.duration} s in all, billable {view.billable_seconds:g} s, estimated cost {cost} for "
+                 "the whole. Each shot's exact payload is in shot_payloads."]
+        lines += [f"- Shot {s.shot} ({s.duration} s): {s.prompt}" for s in shots]
+        return "\n".join(lines)
+    states = "; ".join(f"shot {s.shot} {s.status}" for s in shots)
+    if view.status == "succeeded":
+        text = (f"Sequence {t} succeeded on {view.provider}: {len(shots)} shots joined into one video "
+                f"({_what(view)}) saved to {view.local_path}.")
+        if view.download_url:
+            text += f" Download it (this link expires): {view.download_url}."
+        if view.cost_estimate_usd is not None:
+            text += f" Estimated cost ${view.cost_estimate_usd:.2f}."
+        text += " redo_shot(task_id, shot=N) remakes one shot and joins again."
+    elif view.status == "failed":
+        err = view.error
+        text = f"Sequence {t} stopped" + (f" [{err.code}]: {err.message} Hint: {err.hint}" if err else ".")
+        text += f" Shots: {states}."
+    elif view.status == "canceled":
+        text = f"Sequence {t} was canceled. Shots: {states}."
+    else:
+        pct = f" ({view.progress:.0%})" if view.progress is not None else ""
+        text = (f"Sequence {t} is running on {view.provider}{pct}: {view.stage}. Shots: {states}. Call "
+                f"get_task(task_id=\"{t}\", wait_seconds=50) now: it waits with progress.")
+    if view.warnings:
+        text += " Warnings: " + " ".join(view.warnings)
+    if view.notice and view.status not in ("failed", "canceled"):
+        text += f" Note: {view.notice}"
+    return text
+
+
+def _what(view: TaskView) -> str:
+    req = view.request
+    if view.output:  # what really came back
+        return f"{int(view.output['width'])}x{int(view.output['height'])}, {view.output['seconds']:g} s"
+    return f"{req.width}x{req.height}, {req.duration} s"
+
+
 def summary(view: TaskView) -> str:
+    if view.shots is not None:
+        return _sequence_text(view)
     t = view.task_id
     req = view.request
-    what = f"{req.width}x{req.height}, {req.duration} s"
-    if view.output:  # what really came back
-        what = f"{int(view.output['width'])}x{int(view.output['height'])}, {view.output['seconds']:g} s"
-    elif any(r.role == "first_frame" for r in view.references):
+    what = _what(view)
+    if not view.output and any(r.role == "first_frame" for r in view.references):
         what = f"{req.duration} s, shaped like the first frame (aspect_ratio does not apply)"
     if view.dry_run:
         refs = ", ".join(f"{r.label} = {r.source}" for r in view.references) or "none"
@@ -80,6 +122,9 @@ def summary(view: TaskView) -> str:
         text = (f"Task {t} is {view.status} on {view.provider}: {view.stage}{pct}.{left} Call "
                 f"get_task(task_id=\"{t}\", wait_seconds=50) now: it waits for the end with progress, and "
                 "nothing is lost if you call it later.")
+    if view.request.characters:
+        cast = ", ".join(f"@{n} = {label}" for n, label in view.request.characters.items())
+        text += f" Characters: {cast}; the prompt as sent: \"{view.request.prompt}\"."
     if view.duplicate:
         text = ("An identical request was already made, so its task is returned instead of paying again "
                 "(pass allow_duplicate=true to generate anew). " + text)

@@ -62,12 +62,11 @@ async def list_tasks(ctx: Context, **arguments: Any) -> CallToolResult:
 def tools() -> list[Tool]:
     return [
         model_tool(get_task, GetTaskArgs, TaskView, name="get_task", title="Get a generation's status",
-                   description="The state of a generation: status, progress, and when done the video (local_path, "
-                   "and over HTTP a download_url). With wait_seconds it waits for the end, sending progress: one "
-                   "call instead of many polls. Tasks survive server restarts.", annotations=READ_ONLY),
-        model_tool(cancel_task, TaskRef, TaskView, name="cancel_task", title="Cancel a generation",
-                   description="Cancel a queued or running generation at its host. A finished task has nothing to "
-                   "cancel and is left as it is.",
+                   description="A generation's or sequence's state; when done, its video (local_path; over HTTP "
+                   "download_url). With wait_seconds it waits for the end, sending progress. Survives restarts.", annotations=READ_ONLY),
+        model_tool(cancel_task, TaskRef, None, name="cancel_task", title="Cancel a generation",
+                   description="Cancel a generation or sequence still running (returns its task view, as get_task). A "
+                   "finished one is left as it is.",
                    annotations=ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True,
                                                open_world_hint=True)),
         model_tool(list_tasks, ListTasksArgs, TaskList, name="list_tasks", title="List recent generations",

@@ -1,0 +1,1 @@
+"""Characters kept by name and brought into generations as @name."""

@@ -1,0 +1,226 @@
+"""Joining finished videos into one MP4 (hard cuts, audio kept), and a video's last frame for the next shot.
+
+When every part has the same video codec, size, frame rate and codec setup (and the same audio layout),
+the packets are copied: nothing is re-encoded, so nothing is lost and a join of 3 x 10 s at 1080p takes
+well under a second. Otherwise the parts are decoded and encoded once more at the first part's size and
+rate. Either way the joined file is measured afterwards: its frame count and length must be the sum of
+the parts (a join that drops a clip, a known failure of concat done by shelling out, is an error, never
+a file).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from ..errors import JoinFailed
+
+AUDIO_RATE = 48_000
+
+
+@dataclass(frozen=True)
+class Part:
+    path: Path
+    codec: str
+    width: int
+    height: int
+    rate: Fraction
+    setup: bytes  # the codec's extradata (H.264: SPS/PPS): copied streams must share it
+    frames: int
+    seconds: float  # video span: first frame shown to the end of the last
+    origin: float  # the first frame's presentation time
+    audio: tuple[str, int, str, bytes] | None  # codec, sample rate, layout, extradata
+
+    @property
+    def copy_key(self) -> tuple[Any, ...]:
+        return (self.codec, self.width, self.height, self.rate, self.setup, self.audio)
+
+
+def inspect(path: Path) -> Part:
+    """A part's shape and exact length, from its packets (no decoding)."""
+    import av
+
+    try:
+        with av.open(str(path), options={"protocol_whitelist": "file"}) as c:
+            if not c.streams.video:
+                raise JoinFailed(f"{path.name} has no video stream", fix="join only finished generations' videos")
+            v = c.streams.video[0]
+            a = c.streams.audio[0] if c.streams.audio else None
+            first: float | None = None
+            end = 0.0
+            frames = 0
+            for packet in c.demux(v):
+                if packet.pts is None:
+                    continue
+                frames += 1
+                start = float(packet.pts * packet.time_base)
+                first = start if first is None else min(first, start)
+                end = max(end, start + float((packet.duration or 0) * packet.time_base))
+            rate = Fraction(v.average_rate) if v.average_rate else Fraction(30)
+            if first is None:
+                raise JoinFailed(f"{path.name} has no video frames", fix="make that shot again")
+            audio = None
+            if a is not None:
+                ctx = a.codec_context
+                audio = (ctx.name, ctx.sample_rate, ctx.layout.name, bytes(ctx.extradata or b""))
+            return Part(path, v.codec_context.name, v.codec_context.width, v.codec_context.height, rate,
+                        bytes(v.codec_context.extradata or b""), frames, end - first, first, audio)
+    except JoinFailed:
+        raise
+    except Exception as exc:  # a file PyAV cannot read
+        raise JoinFailed(f"{path.name} is not a readable video ({type(exc).__name__})",
+                         fix="make that shot again") from None
+
+
+def join(paths: list[Path], dest: Path) -> dict[str, Any]:
+    """Write the parts, in order, into `dest`; returns what was measured: width, height, seconds, frames, how it was
+    joined (copy or encode), and where each part starts."""
+    parts = [inspect(p) for p in paths]
+    copy = len({p.copy_key for p in parts}) == 1
+    part_file = dest.with_name(f".{dest.name}.{secrets.token_hex(4)}.part")
+    try:
+        (_copy if copy else _encode)(parts, part_file)
+        joined = inspect(part_file)
+        expected = sum(p.seconds for p in parts)
+        frame = 1 / float(parts[0].rate)
+        want_frames = sum(p.frames for p in parts) if copy else sum(round(p.seconds * parts[0].rate) for p in parts)
+        if abs(joined.seconds - expected) > frame + 1e-6 or joined.frames != want_frames:
+            raise JoinFailed(f"the joined video lasts {joined.seconds:.3f} s in {joined.frames} frames, but its parts "
+                             f"add up to {expected:.3f} s in {want_frames}", limit="within one frame of the sum",
+                             fix="nothing was saved; report this with the parts' files")
+        with open(part_file, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(part_file, dest)
+    finally:
+        part_file.unlink(missing_ok=True)
+    starts, at = [], 0.0
+    for p in parts:
+        starts.append(round(at, 3))
+        at += p.seconds
+    return {"width": joined.width, "height": joined.height, "seconds": round(joined.seconds, 3),
+            "frames": joined.frames, "joined_by": "copy" if copy else "encode", "starts": starts}
+
+
+def _copy(parts: list[Part], dest: Path) -> None:
+    """Packets copied, each part's timestamps moved to where the previous parts end; audio that runs past its part's
+    last frame is dropped so sound and picture stay together at every cut."""
+    import av
+
+    with av.open(str(dest), "w", format="mp4", options={"movflags": "+faststart"}) as out, \
+            av.open(str(parts[0].path), options={"protocol_whitelist": "file"}) as template:
+        v_out = out.add_stream_from_template(template.streams.video[0])
+        a_out = out.add_stream_from_template(template.streams.audio[0]) if parts[0].audio else None
+        last_dts: dict[str, int] = {}
+        offset = 0.0
+        for part in parts:
+            with av.open(str(part.path), options={"protocol_whitelist": "file"}) as c:
+                streams = [c.streams.video[0]] + ([c.streams.audio[0]] if a_out is not None else [])
+                for packet in c.demux(*streams):
+                    if packet.dts is None or packet.pts is None:
+                        continue
+                    tb = packet.time_base
+                    is_video = packet.stream.type == "video"
+                    if not is_video and float(packet.pts * tb) - part.origin >= part.seconds:
+                        continue
+                    shift = round((offset - part.origin) / tb)
+                    packet.pts += shift
+                    packet.dts += shift
+                    kind = "v" if is_video else "a"
+                    floor = last_dts.get(kind)
+                    if floor is not None and packet.dts <= floor:  # a cut must never step back in time
+                        step = floor + 1 - packet.dts
+                        packet.dts += step
+                        packet.pts = max(packet.pts, packet.dts)
+                    last_dts[kind] = packet.dts
+                    packet.stream = v_out if is_video else a_out
+                    out.mux(packet)
+            offset += part.seconds
+
+
+def _encode(parts: list[Part], dest: Path) -> None:
+    """Decode every part and encode once at the first part's size and rate; parts without sound get silence."""
+    import av
+
+    first = parts[0]
+    rate = first.rate
+    with_audio = any(p.audio for p in parts)
+    with av.open(str(dest), "w", format="mp4", options={"movflags": "+faststart"}) as out:
+        v_out = out.add_stream("libx264", rate=rate)
+        v_out.width, v_out.height, v_out.pix_fmt = first.width, first.height, "yuv420p"
+        v_out.options = {"preset": "veryfast", "crf": "18"}
+        a_out = None
+        if with_audio:
+            a_out = out.add_stream("aac", rate=AUDIO_RATE)
+            a_out.layout = "stereo"
+        to_s16 = av.AudioResampler(format="s16", layout="stereo", rate=AUDIO_RATE)
+        to_aac = av.AudioResampler(format="fltp", layout="stereo", rate=AUDIO_RATE, frame_size=1024)
+        frame_index = 0
+        sample_index = 0
+        for part in parts:
+            slots = round(part.seconds * rate)
+            pcm = bytearray()
+            with av.open(str(part.path), options={"protocol_whitelist": "file"}) as c:
+                v = c.streams.video[0]
+                slot, held = 0, None
+                for frame in c.decode(v):
+                    t = (frame.time or 0.0) - part.origin
+                    while slot < slots and slot / rate < t - 1e-6 and held is not None:
+                        frame_index = _put_video(out, v_out, held, first, frame_index)
+                        slot += 1
+                    held = frame
+                while slot < slots and held is not None:
+                    frame_index = _put_video(out, v_out, held, first, frame_index)
+                    slot += 1
+                if a_out is not None and c.streams.audio:
+                    c.seek(0)
+                    for frame in c.decode(c.streams.audio[0]):
+                        for resampled in to_s16.resample(frame):
+                            pcm += bytes(resampled.planes[0])[: resampled.samples * 4]
+            if a_out is not None:
+                want = round(part.seconds * AUDIO_RATE) * 4
+                pcm = pcm[:want] + bytes(max(0, want - len(pcm)))  # trimmed or padded to its picture's length
+                for start in range(0, len(pcm), 4096 * 4):
+                    chunk = bytes(pcm[start:start + 4096 * 4])
+                    block = av.AudioFrame(format="s16", layout="stereo", samples=len(chunk) // 4)
+                    block.planes[0].update(chunk)
+                    block.sample_rate = AUDIO_RATE
+                    block.pts = sample_index
+                    sample_index += block.samples
+                    for ready in to_aac.resample(block):
+                        out.mux(a_out.encode(ready))
+        out.mux(v_out.encode(None))
+        if a_out is not None:
+            for ready in to_aac.resample(None):
+                out.mux(a_out.encode(ready))
+            out.mux(a_out.encode(None))
+
+
+def _put_video(out: Any, stream: Any, frame: Any, first: Part, index: int) -> int:
+    shaped = frame.reformat(width=first.width, height=first.height, format="yuv420p")
+    shaped.pts = index
+    shaped.time_base = 1 / first.rate  # a decoded frame carries its source's time base
+    out.mux(stream.encode(shaped))
+    return index + 1
+
+
+def last_frame(video: Path, dest: Path) -> Path:
+    """The video's last frame as a PNG (lossless, so the next shot opens on exactly what this one ended on)."""
+    import av
+
+    with av.open(str(video), options={"protocol_whitelist": "file"}) as c:
+        v = c.streams.video[0]
+        if c.duration:
+            c.seek(max(0, c.duration - 2_000_000), backward=True)  # near the end: decode only the last GOP or so
+        image = None
+        for frame in c.decode(v):
+            image = frame
+        if image is None:
+            raise JoinFailed(f"{video.name} has no frame to carry over", fix="make that shot again")
+        part = dest.with_name(f".{dest.name}.{secrets.token_hex(4)}.part")
+        image.to_image().save(part, format="PNG")
+    os.replace(part, dest)
+    return dest

@@ -1,0 +1,68 @@
+"""`generate_sequence`, `redo_shot` and `stitch`: stories of several shots joined into one video."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.tools import Tool
+from mcp.types import CallToolResult, ToolAnnotations
+
+from ..errors import R2VError
+from ..schema import RedoShotArgs, SequenceArgs, StitchArgs, TaskView
+from .args import model_tool, parse
+from .shape import fail, owner, state, task_result
+
+SEQUENCE = """\
+Several shots (each a generation, naming characters as @name) joined into one MP4. With continuity each \
+shot opens on the previous one's last frame. Returns a task_id (seq_...) for get_task, cancel_task, \
+redo_shot."""
+
+
+async def generate_sequence(ctx: Context, **arguments: Any) -> CallToolResult:
+    app = state(ctx)
+    try:
+        args = parse(SequenceArgs, arguments, ctx)
+        view = await app.runner.sequence(args, ctx.report_progress, owner=owner(ctx))
+    except R2VError as exc:
+        raise fail(exc) from None
+    return task_result(view, ctx, is_error=view.status == "failed")
+
+
+async def redo_shot(ctx: Context, **arguments: Any) -> CallToolResult:
+    app = state(ctx)
+    try:
+        args = parse(RedoShotArgs, arguments, ctx)
+        view = await app.runner.redo_shot(args.task_id, args.shot, args.prompt, args.seed, args.wait_seconds,
+                                          ctx.report_progress, owner=owner(ctx))
+    except R2VError as exc:
+        raise fail(exc) from None
+    return task_result(view, ctx)
+
+
+async def stitch(ctx: Context, **arguments: Any) -> CallToolResult:
+    app = state(ctx)
+    try:
+        args = parse(StitchArgs, arguments, ctx)
+        view = await app.runner.stitch(args.task_ids, owner=owner(ctx))
+    except R2VError as exc:
+        raise fail(exc) from None
+    return task_result(view, ctx, is_error=view.status == "failed")
+
+
+def tools() -> list[Tool]:
+    paid = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=True)
+    return [
+        model_tool(generate_sequence, SequenceArgs, TaskView, name="generate_sequence", title="Generate a sequence",
+                   description=SEQUENCE, annotations=paid, first=("shots", "characters", "continuity"),
+                   short={"provider": "As generate_r2v.", "wait_seconds": "As generate_r2v.",
+                          "dry_run": "As generate_r2v.", "negative_prompt": "As generate_r2v.",
+                          "seed": "For shots without their own."}),
+        model_tool(redo_shot, RedoShotArgs, None, name="redo_shot", title="Redo a shot",
+                   description="Make one shot of a sequence again (new prompt or seed), keep the others, join again.", annotations=paid),
+        model_tool(stitch, StitchArgs, None, name="stitch", title="Join finished videos",
+                   description="Join finished tasks' videos, in order, into one MP4 (sound kept; copied when formats "
+                   "match).",
+                   annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False,
+                                               open_world_hint=False)),
+    ]
