@@ -11,7 +11,9 @@ import argparse
 import json
 import logging
 import os
+import re
 import sys
+from pathlib import Path
 from typing import Any
 
 from . import __version__
@@ -35,6 +37,8 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("-i", "--image", action="append", default=[], help="a reference image (repeat for more)")
     gen.add_argument("-v", "--video", action="append", default=[], help="a reference video (repeat for more)")
     gen.add_argument("--first-frame")
+    gen.add_argument("-c", "--character", action="append", default=[],
+                     help="a saved character, named @name in the prompt (repeat for more)")
     gen.add_argument("--voice", action="append", default=[], metavar="LABEL=AUDIO",
                      help='a voice for a reference, e.g. "Video 1=alice.wav"')
     gen.add_argument("--negative-prompt")
@@ -64,6 +68,50 @@ def _parser() -> argparse.ArgumentParser:
     cancel = sub.add_parser("cancel", help="cancel a task")
     cancel.add_argument("task_id")
     cancel.add_argument("--json", action="store_true")
+
+    character = sub.add_parser("character", help="saved characters: save, list, delete")
+    csub = character.add_subparsers(dest="action", required=True)
+    save = csub.add_parser("save", help="keep a character by name (an image or a clip, and a voice)")
+    save.add_argument("name")
+    save.add_argument("reference", help="an image or a clip of the character")
+    save.add_argument("--voice", help="a voice sample (wav or mp3, 1-10 s)")
+    save.add_argument("--description", default="")
+    save.add_argument("--replace", action="store_true", help="overwrite a character of that name")
+    save.add_argument("--json", action="store_true")
+    listed = csub.add_parser("list", help="the saved characters")
+    listed.add_argument("--json", action="store_true")
+    delete = csub.add_parser("delete", help="forget a character")
+    delete.add_argument("name")
+    delete.add_argument("--json", action="store_true")
+
+    seq = sub.add_parser("sequence", help="several shots joined into one video")
+    seq.add_argument("-s", "--shot", action="append", default=[], metavar="PROMPT",
+                     help='a shot, in order (repeat), naming characters as @name, e.g. -s "@alice walks in"')
+    seq.add_argument("--shots-file", help='a JSON list of shots: [{"prompt": "...", "duration": 5}, ...]')
+    seq.add_argument("--duration", type=int, help="seconds per shot given with -s (default 5)")
+    seq.add_argument("-c", "--character", action="append", default=[], help="a saved character (repeat)")
+    seq.add_argument("--no-continuity", dest="continuity", action="store_false",
+                     help="cut between shots instead of opening each on the last frame of the one before")
+    seq.add_argument("--negative-prompt")
+    seq.add_argument("--resolution", choices=["720p", "1080p"])
+    seq.add_argument("--ratio", dest="aspect_ratio", choices=["16:9", "9:16", "1:1", "4:3", "3:4"])
+    seq.add_argument("--seed", type=int)
+    seq.add_argument("--provider")
+    seq.add_argument("--wait", type=float, default=None, help="seconds to wait (default: until it is done)")
+    seq.add_argument("--dry-run", action="store_true")
+    seq.add_argument("--json", action="store_true")
+
+    redo = sub.add_parser("redo", help="make one shot of a sequence again, and join it again")
+    redo.add_argument("task_id", help="the sequence (seq_...)")
+    redo.add_argument("shot", type=int, help="which shot, from 1")
+    redo.add_argument("--prompt")
+    redo.add_argument("--seed", type=int)
+    redo.add_argument("--wait", type=float, default=None, help="seconds to wait (default: until it is done)")
+    redo.add_argument("--json", action="store_true")
+
+    stitch = sub.add_parser("stitch", help="join finished tasks' videos into one")
+    stitch.add_argument("task_ids", nargs="+")
+    stitch.add_argument("--json", action="store_true")
 
     sub.add_parser("doctor", help="what this server sees: keys, folders, ledger, media libraries, a client config")
 
@@ -166,9 +214,14 @@ def doctor() -> int:
 async def _run_command(args: argparse.Namespace) -> int:
     from mcp import Client
 
+    from .config import Settings
     from .server import build_server
 
-    async with Client(build_server()) as client:
+    # At a terminal the folder the command runs in is the user's own: its files may be references.
+    settings = Settings()
+    settings = settings.model_copy(update={"allowed_dirs": os.pathsep.join(
+        p for p in (settings.allowed_dirs, os.getcwd()) if p)})
+    async with Client(build_server(settings)) as client:
         if args.command == "generate":
             voices = {}
             for item in args.voice:
@@ -178,12 +231,13 @@ async def _run_command(args: argparse.Namespace) -> int:
                     return EXIT_USAGE
                 voices[label.strip()] = path.strip()
             call: dict[str, Any] = {
-                "prompt": args.prompt, "reference_images": args.image, "reference_videos": args.video,
-                "first_frame": args.first_frame, "voices": voices, "negative_prompt": args.negative_prompt,
+                "prompt": args.prompt, "reference_images": [_local(p) for p in args.image],
+                "reference_videos": [_local(p) for p in args.video], "first_frame": _local(args.first_frame),
+                "voices": {k: _local(v) for k, v in voices.items()}, "negative_prompt": args.negative_prompt,
                 "resolution": args.resolution, "aspect_ratio": args.aspect_ratio, "duration": args.duration,
                 "shot_type": args.shot_type, "seed": args.seed, "watermark": args.watermark,
                 "prompt_extend": args.prompt_extend, "provider": args.provider, "dry_run": args.dry_run,
-                "allow_duplicate": args.allow_duplicate,
+                "allow_duplicate": args.allow_duplicate, "characters": args.character,
             }
             call = {k: v for k, v in call.items() if v not in (None, [], {})}
             wait = float("inf") if args.wait is None else args.wait
@@ -194,42 +248,117 @@ async def _run_command(args: argparse.Namespace) -> int:
             result = await _tool(client, "get_task", {"task_id": args.task_id, "wait_seconds": min(args.wait, 50.0)})
             return await _follow(client, result, args.wait - min(args.wait, 50.0), args.json)
         if args.command == "cancel":
-            return _print(await _tool(client, "cancel_task", {"task_id": args.task_id}), args.json)
+            result = await _tool(client, "cancel_task", {"task_id": args.task_id})
+            _print(result, args.json)
+            return EXIT_FAILED if result.is_error else EXIT_OK  # canceled, or had already ended: the job is done
+        if args.command == "character":
+            if args.action == "save":
+                call = {"name": args.name, "reference": _local(args.reference), "voice": _local(args.voice),
+                        "description": args.description, "replace": args.replace}
+                return _print(await _tool(client, "save_character", {k: v for k, v in call.items() if v}), args.json)
+            if args.action == "list":
+                return _print(await _tool(client, "list_characters", {}), args.json)
+            return _print(await _tool(client, "delete_character", {"name": args.name}), args.json)
+        if args.command == "sequence":
+            shots: list[Any] = [{"prompt": p} | ({"duration": args.duration} if args.duration else {}) for p in args.shot]
+            if args.shots_file:
+                try:
+                    shots += json.loads(Path(args.shots_file).read_text(encoding="utf-8"))
+                except (OSError, ValueError) as exc:
+                    print(f"--shots-file: cannot be read as a JSON list of shots ({type(exc).__name__}). Fix: "
+                          '[{"prompt": "@alice walks in", "duration": 5}, ...]', file=sys.stderr)
+                    return EXIT_USAGE
+            call = {"shots": shots, "characters": args.character, "continuity": args.continuity,
+                    "negative_prompt": args.negative_prompt, "resolution": args.resolution,
+                    "aspect_ratio": args.aspect_ratio, "seed": args.seed, "provider": args.provider,
+                    "dry_run": args.dry_run}
+            call = {k: v for k, v in call.items() if v not in (None, [], {}, False) or k in ("shots", "continuity")}
+            wait = float("inf") if args.wait is None else args.wait
+            call["wait_seconds"] = min(wait, 50.0)
+            result = await _tool(client, "generate_sequence", call)
+            return await _follow(client, result, wait - call["wait_seconds"], args.json)
+        if args.command == "redo":
+            wait = float("inf") if args.wait is None else args.wait
+            call = {"task_id": args.task_id, "shot": args.shot, "prompt": args.prompt, "seed": args.seed,
+                    "wait_seconds": min(wait, 50.0)}
+            result = await _tool(client, "redo_shot", {k: v for k, v in call.items() if v is not None})
+            return await _follow(client, result, wait - min(wait, 50.0), args.json)
+        if args.command == "stitch":
+            return _print(await _tool(client, "stitch", {"task_ids": args.task_ids}), args.json)
         if args.command == "tasks":
             call = {"limit": args.limit} | ({"status": args.status} if args.status else {})
             return _print(await _tool(client, "list_tasks", call), args.json)
-        call = {"reference_images": args.image, "reference_videos": args.video, "first_frame": args.first_frame,
-                "prompt": args.prompt, "directory": args.directory}
+        call = {"reference_images": [_local(p) for p in args.image], "reference_videos": [_local(p) for p in args.video],
+                "first_frame": _local(args.first_frame), "prompt": args.prompt, "directory": _local(args.directory)}
         return _print(await _tool(client, "list_references", {k: v for k, v in call.items() if v}), args.json)
 
 
-async def _tool(client: Any, name: str, arguments: dict[str, Any]) -> Any:
-    bar = _ProgressBar()
+def _local(path: str | None) -> str | None:
+    """At a terminal a relative path means the folder the command runs in (the server's tools want absolute ones)."""
+    if not path or path.lower().startswith(("https://", "http://", "data:", "file://", "~")):
+        return path
+    return str(Path(path).resolve()) if not Path(path).is_absolute() else path
+
+
+async def _tool(client: Any, name: str, arguments: dict[str, Any], bar: _ProgressBar | None = None) -> Any:
+    own = bar is None
+    bar = bar or _ProgressBar()
     try:
         return await client.call_tool(name, arguments, progress_callback=bar.update)
     finally:
-        bar.close()
+        if own:
+            bar.close()
 
 
 async def _follow(client: Any, result: Any, more_seconds: float, as_json: bool) -> int:
-    """Keep asking get_task (50 s at a time) while the task runs and the caller wants to wait."""
+    """Keep asking get_task (50 s at a time) while the task runs and the caller wants to wait: one progress bar
+    throughout, not one per call."""
     view = result.structured_content or {}
-    while not result.is_error and view.get("status") in ("queued", "running") and more_seconds > 0 \
-            and not view.get("dry_run"):
-        step = min(more_seconds, 50.0)
-        more_seconds -= step
-        result = await _tool(client, "get_task", {"task_id": view["task_id"], "wait_seconds": step})
-        view = result.structured_content or {}
+    bar = _ProgressBar()
+    try:
+        while not result.is_error and view.get("status") in ("queued", "running") and more_seconds > 0 \
+                and not view.get("dry_run"):
+            step = min(more_seconds, 50.0)
+            more_seconds -= step
+            result = await _tool(client, "get_task", {"task_id": view["task_id"], "wait_seconds": step}, bar)
+            view = result.structured_content or {}
+    finally:
+        bar.close()
     return _print(result, as_json)
 
 
+# Tool-call wording in the server's texts, and what a person types instead.
+_CLI_WORDS = [
+    (re.compile(r'[Cc]all get_task\(task_id="([^"]+)", wait_seconds=50\) now'),
+     r"Follow it with: wan-r2v-mcp get \1 --wait 600"),
+    (re.compile(r"get_task\(task_id, wait_seconds=50\)"), "wan-r2v-mcp get TASK_ID --wait 600"),
+    (re.compile(r"redo_shot\(task_id, shot=(\w+)\)"), r"wan-r2v-mcp redo TASK_ID \1"),
+    (re.compile(r'generate_r2v\(characters=\["([^"]+)"\], prompt="@[^"]+ \.\.\."\)'),
+     r'wan-r2v-mcp generate "@\1 ..." -c \1'),
+    (re.compile(r'save_character\(name="([^"]+)", reference=\.\.\., replace=true\)'),
+     r"wan-r2v-mcp character save \1 FILE --replace"),
+    (re.compile(r"pass replace=true"), "pass --replace"),
+    (re.compile(r"allow_duplicate=true"), "--allow-duplicate"),
+    (re.compile(r"dry_run=true"), "--dry-run"),
+    (re.compile(r"in generate_sequence"), "in wan-r2v-mcp sequence"),
+]
+
+
+def cli_words(text: str) -> str:
+    for pattern, replacement in _CLI_WORDS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
 def _print(result: Any, as_json: bool) -> int:
+    """Print a tool's result for a person (or as JSON); the exit code says whether it did its job."""
     if as_json and result.structured_content is not None:
         print(json.dumps(result.structured_content, indent=2, ensure_ascii=False))
     else:
         for block in result.content:
             if getattr(block, "type", "") == "text":
-                print(block.text.removeprefix("Error executing tool "))
+                print(cli_words(block.text.removeprefix("Error executing tool ")),
+                      file=sys.stderr if result.is_error else sys.stdout)
     status = (result.structured_content or {}).get("status")
     return EXIT_FAILED if result.is_error or status in ("failed", "canceled") else EXIT_OK
 
@@ -243,9 +372,9 @@ class _ProgressBar:
 
     async def update(self, progress: float, total: float | None, message: str | None) -> None:
         fraction = progress / total if total else 0.0
-        if self.tty:
-            filled = int(fraction * 30)
-            sys.stderr.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {fraction:4.0%} {(message or '')[:70]:<70}")
+        if self.tty:  # 80 columns: a 20-cell bar, the percentage, and the message cut to fit
+            filled = int(fraction * 20)
+            sys.stderr.write(f"\r[{'#' * filled}{'.' * (20 - filled)}] {fraction:4.0%} {(message or '')[:52]:<52}")
             self.drawn = True
         else:
             sys.stderr.write(f"{fraction:.0%} {message or ''}\n")

@@ -230,7 +230,9 @@ def _read_multipart(rfile: Any, length: int, boundary: bytes) -> tuple[dict[str,
                     ctype = next((line.split(":", 1)[1].strip() for line in headers.split("\r\n")
                                   if line.lower().startswith("content-type")), "")
                     files[name] = {"filename": params["filename"].strip('"'), "content_type": ctype,
-                                   "size": len(content), "sha256": hashlib.sha256(content).hexdigest()}
+                                   "size": len(content), "sha256": hashlib.sha256(content).hexdigest(),
+                                   # small files are kept whole: a first frame the emulated model opens on
+                                   "content": bytes(content) if len(content) <= 4 << 20 else None}
                 else:
                     form[name] = bytes(content).decode("utf-8", "replace")
                 content.release()

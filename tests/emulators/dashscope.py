@@ -59,6 +59,9 @@ class DashScopeEmulator(Emulator):
         self.next_outcome: list[tuple[str, tuple[str, str] | None]] = []
         self.results_expired = False
         self.uploaded: dict[str, dict[str, Any]] = {}  # oss key -> file facts
+        self.render_results = False  # each job's result rendered for it (else one shared video per length)
+        self.with_audio = False  # rendered results carry a sound track
+        self._rendered: dict[str, bytes] = {}
         self._tasks_lock = threading.Lock()
 
     @property
@@ -185,7 +188,37 @@ class DashScopeEmulator(Emulator):
 
     def result_bytes(self, task: HostTask) -> bytes:
         seconds = task.body.get("parameters", {}).get("duration", 5)
+        first = next((m["url"] for m in task.body.get("input", {}).get("media", []) if m.get("type") == "first_frame"),
+                     None)
+        if self.render_results or first is not None:
+            return self._render(task, seconds, first)
         return self.results(seconds, task.task_id) if self.tag_results else self.results(seconds)
+
+    def _render(self, task: HostTask, seconds: float, first: str | None) -> bytes:
+        """A result of the job's own: with a first_frame it opens on that image at its shape, as Wan 2.7 does
+        (providers.md §1), then drifts to a colour of its own; with `with_audio`, it has a sound track."""
+        import io
+        import tempfile
+        from pathlib import Path
+
+        import media
+        from PIL import Image
+
+        with self._tasks_lock:
+            if task.task_id in self._rendered:
+                return self._rendered[task.task_id]
+        image = None
+        if first is not None and str(first).startswith("oss://"):
+            content = self.uploaded.get(str(first)[6:], {}).get("content")
+            image = Image.open(io.BytesIO(content)).convert("RGB") if content else None
+        width, height = (image.size if image is not None else (480, 270))
+        with tempfile.TemporaryDirectory() as folder:
+            path = media.video(Path(folder) / "r.mp4", width - width % 2, height - height % 2, seconds=float(seconds),
+                               fps=10, audio=self.with_audio, first=image, hue=len(self._rendered) * 70)
+            data = path.read_bytes()
+        with self._tasks_lock:
+            self._rendered[task.task_id] = data
+        return data
 
     def _list(self, req: Received) -> Reply:
         """GET /tasks: start_time and end_time in UTC+8 (YYYYMMDDhhmmss), at most 24 hours apart (providers.md §10)."""

@@ -106,7 +106,7 @@ def _open(text: str, field: str, kinds: tuple[str, ...], data_dir: Path, folders
         wanted = "an image or a clip" if field == "reference" else "a voice sample (wav or mp3)"
         where = "voice" if info.kind == "audio" else "reference"
         errors.append(ReferenceError(f"is {info.kind} ({info.format}), but a character's {field} is {wanted}",
-                                     field=field, fix=f"give it as {where}=..."))
+                                     field=field, fix=f"pass it as {where} instead"))
         return None
     role = {"image": "reference_image", "video": "reference_video", "audio": "voice"}.get(info.kind,
                                                                                        f"reference_{kinds[0]}")

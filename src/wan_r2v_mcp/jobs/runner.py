@@ -93,6 +93,7 @@ class Runner:
     async def redo_shot(self, sequence_id: str, shot: int, prompt: str | None, seed: int | None, wait_seconds: float,
                         report: ProgressReport | None, owner: str = "") -> TaskView:
         warnings = await anyio.to_thread.run_sync(self.sequencer.redo, sequence_id, shot, prompt, seed, owner)
+        self.sequencer.drive(sequence_id)
         view = await self.wait(sequence_id, wait_seconds, report, owner)
         return view.model_copy(update={"warnings": warnings})
 

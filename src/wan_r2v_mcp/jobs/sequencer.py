@@ -204,9 +204,9 @@ class Sequencer:
             field = f"task_ids[{i}]"
             try:
                 path, output, prompt = self._finished_video(task_id, owner)
-            except InputError as exc:
+            except R2VError as exc:  # unknown (or another caller's), unfinished, gone: each named by its place
                 exc.field = field
-                errors.append(exc)
+                errors.append(exc)  # type: ignore[arg-type]
                 continue
             shots.append({"prompt": prompt, "duration": round(float(output.get("seconds") or 0), 3)})
             width, height = int(output.get("width") or 0), int(output.get("height") or 0)
@@ -250,7 +250,8 @@ class Sequencer:
         return Path(path), output or {}, prompt
 
     def redo(self, sequence_id: str, shot: int, prompt: str | None, seed: int | None, owner: str) -> list[str]:
-        """Make one shot again (a new take); the sequence is joined again when it is done. Returns warnings."""
+        """Record one shot's new take, checked (the caller then calls `drive`); the sequence is joined again when it is
+        done. Returns warnings."""
         record = self.record(sequence_id, owner)
         if record.kind != "sequence":
             raise InputErrors([InputError("is a stitch of finished tasks: it has no shots to make again",
@@ -288,7 +289,6 @@ class Sequencer:
         if moved is None:
             raise InputErrors([InputError("the sequence changed while this was being checked", field="task_id",
                                           fix="call redo_shot again")])
-        self._ensure(sequence_id)
         if spec.get("continuity") and index + 1 < len(shots):
             return [f"shot {shot + 1} opens on the last frame of the old shot {shot}; redo it too for a seamless cut"]
         return []
@@ -385,6 +385,10 @@ class Sequencer:
         return min(0.95, (time.time() - task.created_at) / TYPICAL_RUN_SECONDS)
 
     # ------------------------------------------------------------------ driving
+
+    def drive(self, sequence_id: str) -> None:
+        """Make sure a driver follows this sequence (on the event loop's thread)."""
+        self._ensure(sequence_id)
 
     def _ensure(self, sequence_id: str) -> None:
         if sequence_id not in self._driving:

@@ -125,14 +125,19 @@ def compact_schema(model: type[BaseModel]) -> dict[str, Any]:
     return {"type": "object", "properties": {k: simple(full["properties"][k]) for k in required}, "required": required}
 
 
-# Names agents reach for, and the argument each one means.
-ALIASES = {"aspect": "aspect_ratio", "ratio": "aspect_ratio", "length": "duration", "seconds": "duration",
-           "negative": "negative_prompt", "images": "reference_images", "ref_images": "reference_images",
-           "image": "reference_images", "videos": "reference_videos", "ref_videos": "reference_videos",
-           "video": "reference_videos", "voice": "voices", "audio": "voices", "first_image": "first_frame",
-           "start_frame": "first_frame", "wait": "wait_seconds", "timeout": "wait_seconds", "id": "task_id",
-           "task": "task_id", "model": "provider", "host": "provider", "quality": "resolution", "size": "resolution",
-           "folder": "directory", "path": "directory", "dir": "directory", "count": "limit", "shots": "shot_type"}
+# Names agents reach for, and the arguments each one may mean (the first the tool has is suggested).
+ALIASES: dict[str, tuple[str, ...]] = {
+    "aspect": ("aspect_ratio",), "ratio": ("aspect_ratio",), "length": ("duration",), "seconds": ("duration",),
+    "negative": ("negative_prompt",), "images": ("reference_images",), "ref_images": ("reference_images",),
+    "image": ("reference_images", "reference"), "videos": ("reference_videos", "task_ids"),
+    "ref_videos": ("reference_videos",), "video": ("reference_videos", "reference"), "file": ("reference",),
+    "voice": ("voices",), "audio": ("voices", "voice"), "first_image": ("first_frame",), "start_frame": ("first_frame",),
+    "wait": ("wait_seconds",), "timeout": ("wait_seconds",), "id": ("task_id",), "task": ("task_id",),
+    "tasks": ("task_ids",), "clips": ("task_ids",), "model": ("provider",), "host": ("provider",),
+    "quality": ("resolution",), "size": ("resolution",), "folder": ("directory",), "path": ("directory", "reference"),
+    "dir": ("directory",), "count": ("limit",), "shots": ("shot_type",), "scenes": ("shots",),
+    "cast": ("characters",), "names": ("characters",), "character": ("characters", "name"), "overwrite": ("replace",),
+}
 
 
 def parse(model: type[M], arguments: dict[str, Any], ctx: Context | None = None) -> M:
@@ -163,7 +168,7 @@ def _unknown_names(model: type[BaseModel], ctx: Context) -> list[InputError]:
     for name in raw:
         if name in known:
             continue
-        guess = ALIASES.get(str(name).lower()) if ALIASES.get(str(name).lower()) in known else None
+        guess = next((a for a in ALIASES.get(str(name).lower(), ()) if a in known), None)
         guess = guess or next(iter(difflib.get_close_matches(str(name), known, n=1, cutoff=0.6)), None)
         nothing = " Nothing was submitted" if tool == "generate_r2v" else ""
         problems.append(InputError(
@@ -189,8 +194,15 @@ def _explain(model: type[BaseModel], err: Any) -> InputError:
         return InputError(f"is {len(value)} characters", field=field, limit=f"at most {ctx['max_length']} characters",
                           fix="shorten it")
     if kind == "string_too_short":
-        return InputError("is empty", field=field, limit=f"at least {ctx['min_length']} character",
-                          fix="describe the video, naming references as \"Image 1\", \"Video 1\"")
+        fix = "describe the video, naming references as \"Image 1\", \"Video 1\"" if field.endswith("prompt") else \
+            "give a value"
+        return InputError("is empty", field=field, limit=f"at least {ctx['min_length']} character", fix=fix)
+    if kind in ("too_short", "too_long"):
+        count = len(value) if isinstance(value, (list, dict)) else "?"
+        bound = f"at least {ctx.get('min_length')}" if kind == "too_short" else f"at most {ctx.get('max_length')}"
+        fix = "add one" if kind == "too_short" else "keep fewer" + (
+            "; split a longer story into sequences and stitch them" if field == "shots" else "")
+        return InputError(f"has {count} item{'s' if count != 1 else ''}", field=field, limit=bound, fix=fix)
     if kind in ("greater_than_equal", "greater_than") and field == "seed" and value == -1:
         return InputError("is -1", field=field, limit=f"0 to {_bound(info, 'le')}",
                           fix="leave seed out for a random one")

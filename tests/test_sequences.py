@@ -1,0 +1,257 @@
+"""Sequences of shots joined into one video, continuity through last frames, restarts, redoing a shot, stitch."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import anyio
+import media
+import pytest
+from conftest import call, text
+from emulators.dashscope import Timing
+from mcp import Client
+
+from wan_r2v_mcp.server import build_server
+
+pytestmark = pytest.mark.anyio
+
+SHOTS = [{"prompt": "@alice walks into the cafe", "duration": 2},
+         {"prompt": "@alice sits down by the window", "duration": 3},
+         {"prompt": "@alice smiles at the camera", "duration": 2}]
+
+
+def frames(path: Path) -> list:
+    import av
+
+    with av.open(str(path)) as c:
+        return [f.to_image() for f in c.decode(c.streams.video[0])]
+
+
+def difference(a, b) -> float:
+    """Mean absolute difference per channel, 0-255."""
+    from PIL import ImageChops, ImageStat
+
+    return sum(ImageStat.Stat(ImageChops.difference(a.convert("RGB"), b.convert("RGB"))).mean) / 3
+
+
+def streams(path: Path) -> dict[str, float]:
+    import av
+
+    with av.open(str(path)) as c:
+        return {s.type: round(float(s.duration * s.time_base), 3) for s in c.streams}
+
+
+async def finish(client: Client, task_id: str) -> dict:
+    for _ in range(20):
+        r = await call(client, "get_task", {"task_id": task_id, "wait_seconds": 50})
+        if r["structuredContent"]["status"] not in ("queued", "running"):
+            return r
+    raise AssertionError("never finished")
+
+
+def creates(dashscope) -> list[dict]:
+    return [c.json for c in dashscope.calls(method="POST") if dashscope.name_of(c) == "create"]
+
+
+async def test_three_shots_with_continuity_on_dashscope_open_on_each_others_last_frames_and_join_exactly(
+        ds_settings, dashscope, refs, dirs):
+    dashscope.render_results = dashscope.with_audio = True
+    async with Client(build_server(ds_settings)) as client:
+        await call(client, "save_character", {"name": "alice", "reference": str(refs["img1"])})
+        result = await call(client, "generate_sequence", {"shots": SHOTS, "characters": ["alice"],
+                                                          "provider": "dashscope", "resolution": "720p"})
+        done = await finish(client, result["structuredContent"]["task_id"])
+    view = done["structuredContent"]
+    assert view["status"] == "succeeded", text(done)
+    shots = view["shots"]
+    assert [(s["shot"], s["status"], s["prompt"]) for s in shots] == [
+        (1, "succeeded", "Image 1 walks into the cafe"), (2, "succeeded", "Image 1 sits down by the window"),
+        (3, "succeeded", "Image 1 smiles at the camera")]
+
+    sent = creates(dashscope)
+    assert len(sent) == 3
+    assert [m["type"] for m in sent[0]["input"]["media"]] == ["reference_image"]
+    carried = sorted((dirs["data"] / "sequences").glob(f"{view['task_id']}-*-first.png"))
+    assert len(carried) == 2
+    for shot in (1, 2):  # shot N+1's create carries shot N's last frame, byte for byte as extracted
+        first = next(m for m in sent[shot]["input"]["media"] if m["type"] == "first_frame")
+        frame_file = next(p for p in carried if shots[shot]["task_id"] in p.name)
+        assert dashscope.uploaded[first["url"][6:]]["sha256"] == hashlib.sha256(frame_file.read_bytes()).hexdigest()
+        from PIL import Image
+
+        assert difference(Image.open(frame_file), frames(Path(shots[shot - 1]["local_path"]))[-1]) < 1.0
+
+    joined = Path(view["local_path"])
+    assert joined == dirs["out"] / f"{view['task_id']}.mp4"
+    parts = [media.decode(Path(s["local_path"])) for s in shots]
+    whole = media.decode(joined)
+    assert whole["frames"] == sum(p["frames"] for p in parts) == 70
+    assert abs(whole["duration"] - sum(p["duration"] for p in parts)) <= 1 / 10
+    assert streams(joined) == {"video": 7.0, "audio": 7.0}  # sound kept, as long as the picture
+    assert view["output"] == {"width": 480.0, "height": 270.0, "seconds": 7.0}
+    assert view["stage"] == "joined 3 shots (copy)"
+    picture = frames(joined)
+    for cut in (20, 50):  # shot 2 opens where shot 1 ended; shot 3 where shot 2 did
+        assert difference(picture[cut], picture[cut - 1]) < 6.0, cut
+    sidecar = json.loads(Path(view["sidecar_path"]).read_text())
+    assert [(s["shot"], s["task_id"], s["start_seconds"]) for s in sidecar["shots"]] == [
+        (1, shots[0]["task_id"], 0.0), (2, shots[1]["task_id"], 2.0), (3, shots[2]["task_id"], 5.0)]
+    assert Path(view["poster_path"]).is_file()
+    assert text(done).startswith(f"Sequence {view['task_id']} succeeded on dashscope: 3 shots joined into one video "
+                                 f"(480x270, 7 s) saved to {joined}.")
+
+
+async def test_a_dry_run_shows_every_shot_and_the_whole_cost_and_the_caps_apply_to_the_whole(ds_settings, dashscope,
+                                                                                          refs, dirs):
+    async with Client(build_server(ds_settings)) as client:
+        await call(client, "save_character", {"name": "alice", "reference": str(refs["img1"])})
+        dry = await call(client, "generate_sequence", {"shots": SHOTS, "characters": ["alice"],
+                                                       "provider": "dashscope", "dry_run": True})
+        view = dry["structuredContent"]
+        assert view["dry_run"] is True and len(view["shot_payloads"]) == 3
+        assert [s["prompt"] for s in view["shots"]] == ["Image 1 walks into the cafe",
+                                                        "Image 1 sits down by the window", "Image 1 smiles at the camera"]
+        assert [m["type"] for m in view["shot_payloads"][1]["input"]["media"]] == ["reference_image", "first_frame"]
+        assert [r["source"] for r in view["references"] if r["role"] == "first_frame"] == [
+            "last frame of shot 1", "last frame of shot 2"]
+        each = [0.15 * s["duration"] for s in SHOTS]  # DashScope's 1080p price per second
+        assert view["cost_estimate_usd"] == pytest.approx(sum(each))
+        assert "for the whole" in text(dry) and "- Shot 2 (3 s): Image 1 sits down by the window" in text(dry)
+        assert not creates(dashscope) and not dashscope.calls(method="POST")
+
+    capped = ds_settings.model_copy(update={"max_cost_per_task_usd": 0.5})
+    async with Client(build_server(capped)) as client:
+        await call(client, "save_character", {"name": "alice", "reference": str(refs["img1"])})
+        r = await call(client, "generate_sequence", {"shots": SHOTS, "characters": ["alice"], "provider": "dashscope"})
+        assert text(r) == ("Error executing tool generate_sequence: [over_budget] for the whole sequence of 3 shots, "
+                           "the estimated cost $1.05 is over the per-task cap. Limit: $0.50 per task "
+                           "(WAN_R2V_MAX_COST_PER_TASK). Fix: ask for fewer seconds or 720p, or raise the cap.")
+    assert not creates(dashscope)
+
+
+async def test_bad_sequences_are_refused_before_anything_is_paid(hosts_settings, replicate, refs):
+    prefix = "Error executing tool generate_sequence: "
+    async with Client(build_server(hosts_settings)) as client:
+        await call(client, "save_character", {"name": "alice", "reference": str(refs["img1"])})
+        r = await call(client, "generate_sequence", {"shots": SHOTS, "characters": ["alice"], "provider": "replicate"})
+        assert text(r) == (f"{prefix}[invalid_input] continuity: Replicate cannot open a shot on the last frame of the "
+                           "one before (it takes no first_frame). Fix: use provider=dashscope or inferencesh, or "
+                           "pass continuity=false (shots then cut without carrying over).")
+        r = await call(client, "generate_sequence", {"shots": []})
+        assert text(r) == f"{prefix}[invalid_input] shots: has 0 items. Limit: at least 1. Fix: add one."
+        r = await call(client, "generate_sequence", {"shots": [{"prompt": "@alice"}] * 13, "characters": ["alice"]})
+        assert text(r) == (f"{prefix}[invalid_input] shots: has 13 items. Limit: at most 12. Fix: keep fewer; split a "
+                           "longer story into sequences and stitch them.")
+        r = await call(client, "generate_sequence", {"shots": [{"prompt": "@alice", "duration": 12}, {"prompt": "@bob"}],
+                                                     "characters": ["alice"], "provider": "replicate",
+                                                     "continuity": False})
+        assert text(r) == (f"{prefix}[invalid_input] 2 problems with the arguments:\n"
+                           "- shots[0].duration: is 12 s, but Replicate makes at most 10 s. Limit: 2-10 s on replicate. "
+                           "Fix: ask for 10 s or less.\n"
+                           "- shots[1].prompt: names @bob, who is not in characters. Fix: save_character(name=\"bob\", "
+                           "...) and add it to characters, or remove @bob from the prompt.")
+    assert not [c for c in replicate.calls(method="POST")]
+
+
+async def test_a_sequence_is_taken_up_after_a_restart_and_no_shot_is_made_twice(ds_settings, dashscope, refs):
+    dashscope.render_results = True
+    dashscope.timing = Timing(pending=0.5, running=2.0)
+    async with Client(build_server(ds_settings)) as client:
+        await call(client, "save_character", {"name": "alice", "reference": str(refs["img1"])})
+        started = await call(client, "generate_sequence", {"shots": SHOTS, "characters": ["alice"],
+                                                           "provider": "dashscope", "wait_seconds": 0})
+        sequence_id = started["structuredContent"]["task_id"]
+        with anyio.fail_after(30):
+            while len(creates(dashscope)) < 2:  # stopped while shot 2 runs at the host
+                await anyio.sleep(0.1)
+    # A new server process on the same ledger (the old one is gone).
+    async with Client(build_server(ds_settings)) as client:
+        done = await finish(client, sequence_id)
+    assert done["structuredContent"]["status"] == "succeeded", text(done)
+    assert len(creates(dashscope)) == 3  # each shot made once
+    assert [s["earlier_task_ids"] for s in done["structuredContent"]["shots"]] == [[], [], []]
+
+
+async def test_one_shot_is_made_again_and_the_sequence_joined_again_without_redoing_the_others(ds_settings, dashscope,
+                                                                                              refs):
+    dashscope.render_results = True
+    async with Client(build_server(ds_settings)) as client:
+        await call(client, "save_character", {"name": "alice", "reference": str(refs["img1"])})
+        started = await call(client, "generate_sequence", {"shots": SHOTS, "characters": ["alice"],
+                                                           "provider": "dashscope"})
+        first = (await finish(client, started["structuredContent"]["task_id"]))["structuredContent"]
+        joined_before = Path(first["local_path"]).read_bytes()
+        redo = await call(client, "redo_shot", {"task_id": first["task_id"], "shot": 2,
+                                                "prompt": "@alice stands up and leaves", "seed": 7})
+        assert "shot 3 opens on the last frame of the old shot 2; redo it too" in text(redo)
+        again = (await finish(client, first["task_id"]))["structuredContent"]
+        r = await call(client, "redo_shot", {"task_id": first["task_id"], "shot": 4})
+        assert text(r) == ("Error executing tool redo_shot: [invalid_input] shot: is 4, but the sequence has 3 shots. "
+                           "Limit: 1-3. Fix: count shots from 1.")
+    assert again["status"] == "succeeded"
+    before, after = first["shots"], again["shots"]
+    assert [after[0]["task_id"], after[2]["task_id"]] == [before[0]["task_id"], before[2]["task_id"]]
+    assert after[1]["task_id"] != before[1]["task_id"] and after[1]["earlier_task_ids"] == [before[1]["task_id"]]
+    assert after[1]["prompt"] == "Image 1 stands up and leaves"
+    sent = creates(dashscope)
+    assert len(sent) == 4 and sent[3]["input"]["prompt"] == "Image 1 stands up and leaves"
+    assert sent[3]["parameters"]["seed"] == 7
+    assert Path(again["local_path"]).read_bytes() != joined_before
+    assert media.decode(Path(again["local_path"]))["frames"] == 70
+
+
+async def test_canceling_a_sequence_stops_the_shots_not_yet_done(ds_settings, dashscope, refs):
+    dashscope.timing = Timing(pending=5.0, running=5.0)
+    async with Client(build_server(ds_settings)) as client:
+        await call(client, "save_character", {"name": "alice", "reference": str(refs["img1"])})
+        started = await call(client, "generate_sequence", {"shots": SHOTS, "characters": ["alice"],
+                                                           "provider": "dashscope", "wait_seconds": 0})
+        sequence_id = started["structuredContent"]["task_id"]
+        with anyio.fail_after(20):  # shot 1 waits in the host's queue
+            while (await call(client, "get_task", {"task_id": sequence_id}))["structuredContent"]["shots"][0][
+                    "status"] != "queued":
+                await anyio.sleep(0.05)
+        canceled = await call(client, "cancel_task", {"task_id": sequence_id})
+        view = canceled["structuredContent"]
+        assert view["status"] == "canceled"
+        assert [s["status"] for s in view["shots"][1:]] == ["waiting", "waiting"]
+        shot = await finish(client, view["shots"][0]["task_id"])  # its create may still be on its way: it ends too
+        assert shot["structuredContent"]["status"] == "canceled"
+        again = await call(client, "get_task", {"task_id": sequence_id})
+        assert [s["status"] for s in again["structuredContent"]["shots"]] == ["canceled", "waiting", "waiting"]
+        await anyio.sleep(1.0)
+    assert len(creates(dashscope)) == 1  # the later shots were never made
+    assert [c.path.endswith("/cancel") for c in dashscope.calls(method="POST")].count(True) == 1
+
+
+async def test_stitch_joins_finished_tasks_and_refuses_what_cannot_be_joined(client, refs):
+    made = []
+    for prompt, ratio in (("Image 1 waves", "16:9"), ("Image 1 bows", "16:9"), ("Image 1 jumps", "9:16")):
+        r = await call(client, "generate_r2v", {"prompt": prompt, "reference_images": [str(refs["img1"])],
+                                                "resolution": "720p", "aspect_ratio": ratio, "duration": 2})
+        made.append((await finish(client, r["structuredContent"]["task_id"]))["structuredContent"])
+    joined = await call(client, "stitch", {"task_ids": [made[0]["task_id"], made[1]["task_id"], made[0]["task_id"]]})
+    view = joined["structuredContent"]
+    assert view["status"] == "succeeded", text(joined)
+    assert media.decode(Path(view["local_path"]))["frames"] == 180 and view["output"]["seconds"] == 6.0
+    assert [s["task_id"] for s in view["shots"]] == [made[0]["task_id"], made[1]["task_id"], made[0]["task_id"]]
+
+    prefix = "Error executing tool stitch: "
+    r = await call(client, "stitch", {"task_ids": [made[0]["task_id"], made[2]["task_id"]]})
+    assert text(r) == (f"{prefix}[invalid_input] task_ids[1]: is 720x1280, another aspect ratio than task_ids[0] "
+                       "(1280x720). Limit: one aspect ratio for every part. Fix: stitch videos of one aspect ratio "
+                       "(generate again with the same aspect_ratio).")
+    r = await call(client, "stitch", {"task_ids": [made[0]["task_id"], "r2v_nobody"]})
+    assert text(r) == (f"{prefix}[not_found] task_ids[1]: no task \"r2v_nobody\". Fix: use a task_id that "
+                       "generate_r2v or generate_sequence returned; list_tasks shows recent ones.")
+    pending = await call(client, "generate_r2v", {"prompt": "Image 1 sleeps", "reference_images": [str(refs["img1"])],
+                                                  "duration": 15, "wait_seconds": 0})
+    r = await call(client, "stitch", {"task_ids": [made[0]["task_id"], pending["structuredContent"]["task_id"]]})
+    assert "has not finished (" in text(r) and "Limit: only succeeded tasks can be joined." in text(r)
+    r = await call(client, "stitch", {"task_ids": [made[0]["task_id"]]})
+    assert text(r) == f"{prefix}[invalid_input] task_ids: has 1 item. Limit: at least 2. Fix: add one."
+    # A stitch is a task of its own: get_task reads it, and it can be stitched again.
+    again = await call(client, "stitch", {"task_ids": [view["task_id"], made[1]["task_id"]]})
+    assert again["structuredContent"]["output"]["seconds"] == 8.0
