@@ -41,7 +41,8 @@ class Part:
 
 
 def inspect(path: Path) -> Part:
-    """A part's shape and exact length, from its packets (no decoding)."""
+    """A part's shape and exact length: from the container's index (an MP4's sample tables: the count and durations
+    of the frames it holds) when it has one, else from its packets. Nothing is decoded."""
     import av
 
     try:
@@ -53,7 +54,11 @@ def inspect(path: Path) -> Part:
             first: float | None = None
             end = 0.0
             frames = 0
-            for packet in c.demux(v):
+            if v.frames and v.duration and v.time_base is not None:  # indexed: no need to read the packets
+                frames = v.frames
+                first = float((v.start_time or 0) * v.time_base)
+                end = first + float(v.duration * v.time_base)
+            for packet in c.demux(v) if not frames else ():
                 if packet.pts is None:
                     continue
                 frames += 1
