@@ -255,3 +255,52 @@ async def test_stitch_joins_finished_tasks_and_refuses_what_cannot_be_joined(cli
     # A stitch is a task of its own: get_task reads it, and it can be stitched again.
     again = await call(client, "stitch", {"task_ids": [view["task_id"], made[1]["task_id"]]})
     assert again["structuredContent"]["output"]["seconds"] == 8.0
+
+
+@pytest.mark.parametrize("kill_when", ["shot 1 created", "shot 2 answer held"])
+def test_killed_mid_sequence_then_taken_up_with_each_shot_made_once(kill_when, dirs, dashscope, refs):
+    """kill -9 of the process making a sequence (between shots, or while a shot's create answer is on its way),
+    then a new process finishes it: three creates at the host, three shots, one joined video."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from conftest import DASHSCOPE_KEY
+
+    dashscope.render_results = True
+    dashscope.timing = Timing(pending=0.3, running=1.5)
+    env = {**os.environ, "WAN_R2V_DATA_DIR": str(dirs["data"]), "WAN_R2V_OUTPUT_DIR": str(dirs["out"]),
+           "DASHSCOPE_API_KEY": DASHSCOPE_KEY, "DASHSCOPE_BASE_URL": dashscope.base_url, "WAN_R2V_TIME_SCALE": "0.1",
+           "WAN_R2V_ALLOWED_DIRS": str(dirs["refs"])}
+
+    def cli(*args: str) -> subprocess.Popen:
+        return subprocess.Popen([sys.executable, "-m", "wan_r2v_mcp", *args], env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL, text=True)
+
+    assert cli("character", "save", "alice", str(refs["img1"])).wait(timeout=60) == 0
+    if kill_when == "shot 2 answer held":
+        dashscope.fault("create")  # shot 1's create is answered as usual
+        dashscope.fault("create", hold=30)  # the host makes shot 2's job; its answer is held back
+    proc = cli("sequence", "-s", "@alice walks", "-s", "@alice sits", "-s", "@alice smiles", "-c", "alice",
+               "--duration", "2", "--provider", "dashscope", "--wait", "120", "--json")
+    deadline = time.monotonic() + 60
+    while len(creates(dashscope)) < (1 if kill_when == "shot 1 created" else 2):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    import sqlite3
+
+    with sqlite3.connect(dirs["data"] / "tasks.sqlite3") as db:
+        (sequence_id,) = db.execute("SELECT sequence_id FROM sequences").fetchone()
+    again = cli("get", sequence_id, "--wait", "120", "--json")
+    out, _ = again.communicate(timeout=150)
+    view = json.loads(out)
+    assert view["status"] == "succeeded", view
+    assert len(creates(dashscope)) == 3, "a shot must never be made twice"
+    assert len({s["task_id"] for s in view["shots"]}) == 3 and all(not s["earlier_task_ids"] for s in view["shots"])
+    assert media.decode(Path(view["local_path"]))["frames"] == 60
+    with sqlite3.connect(dirs["data"] / "tasks.sqlite3") as db:
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
