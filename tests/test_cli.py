@@ -60,3 +60,99 @@ def test_characters_and_a_sequence_from_the_command_line_with_relative_paths(hom
     assert refused.returncode == 1 and "names @bob, who is not in characters" in refused.stderr
     gone = run(home, "character", "delete", "alice")
     assert gone.returncode == 0 and gone.stdout.startswith("Deleted character @alice.")
+
+
+def test_configuration_mistakes_are_one_line_each_in_doctor_and_when_starting(home, tmp_path):
+    bad = {**home["env"], "WAN_R2V_MAX_COST_PER_TASK": "ten", "WAN_R2V_PRICES": "{bad"}
+    doctor = subprocess.run([sys.executable, "-m", "wan_r2v_mcp", "doctor"], env=bad, capture_output=True, text=True,
+                            timeout=60)
+    assert doctor.returncode == 1 and doctor.stderr == ""
+    assert doctor.stdout.splitlines()[1:] == [
+        "problem: WAN_R2V_MAX_COST_PER_TASK is 'ten', not a number: set a number (e.g. WAN_R2V_MAX_COST_PER_TASK=5) "
+        "or unset it.",
+        'problem: WAN_R2V_PRICES must be JSON like {"dashscope": {"1080p": 0.14}}.',
+        "The server will not start until these are fixed."]
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    wrong = {**home["env"], "WAN_R2V_PROVIDER": "dashscop", "WAN_R2V_OUTPUT_DIR": str(blocked / "videos")}
+    expected = ["WAN_R2V_PROVIDER is 'dashscop', which is not a provider: use one of preview, dashscope, replicate, "
+                "inferencesh, fal, or unset it.",
+                "WAN_R2V_OUTPUT_DIR cannot be created or written (Not a directory): point it at a folder you can write "
+                "to."]
+    doctor = subprocess.run([sys.executable, "-m", "wan_r2v_mcp", "doctor"], env=wrong, capture_output=True, text=True,
+                            timeout=60)
+    assert doctor.returncode == 1 and [f"problem: {line}" for line in expected] == doctor.stdout.splitlines()[1:3]
+    for command in (["serve"], [], ["tasks"], ["serve", "--transport", "http"]):
+        started = subprocess.run([sys.executable, "-m", "wan_r2v_mcp", *command], env=wrong, capture_output=True,
+                                 text=True, timeout=60, stdin=subprocess.DEVNULL)
+        assert started.returncode == 2 and started.stdout == ""
+        assert started.stderr.splitlines() == [f"wan-r2v-mcp: {line}" for line in expected], command  # no traceback
+
+
+def test_a_ready_config_for_each_client(home):
+    env = {**home["env"], "DASHSCOPE_API_KEY": "sk-abcdef0123456789"}
+    for client, key in (("claude-desktop", "mcpServers"), ("claude-code", "mcpServers"), ("cursor", "mcpServers"),
+                        ("vscode", "servers"), ("windsurf", "mcpServers"), ("zed", "context_servers")):
+        out = run({**home, "env": env}, "config", "--client", client)
+        assert out.returncode == 0 and out.stderr.startswith("Add this to "), client
+        config = json.loads(out.stdout)
+        server = config[key]["wan-r2v"]
+        assert Path(server["command"]).is_absolute()  # desktop apps do not see the shell's PATH
+        assert "sk-abcdef" not in out.stdout  # a key is asked for, never printed
+        assert list(server["env"]) == ["DASHSCOPE_API_KEY"], client
+    vscode = json.loads(run({**home, "env": env}, "config", "--client", "vscode").stdout)
+    assert vscode["inputs"] == [{"type": "promptString", "id": "dashscope-key", "password": True,
+                                 "description": "DashScope (Alibaba Model Studio) API key"}]
+    assert vscode["servers"]["wan-r2v"]["env"] == {"DASHSCOPE_API_KEY": "${input:dashscope-key}"}
+    team = json.loads(run(home, "config", "--client", "windsurf", "--http", "https://r2v.example.com/mcp").stdout)
+    assert team == {"mcpServers": {"wan-r2v": {"serverUrl": "https://r2v.example.com/mcp",
+                                               "headers": {"Authorization": "Bearer ${env:R2V_TOKEN}"}}}}
+    # The command it prints really starts this server.
+    desktop = json.loads(run(home, "config", "--client", "claude-desktop").stdout)["mcpServers"]["wan-r2v"]
+    started = subprocess.run([desktop["command"], *desktop["args"], "--version"], capture_output=True, text=True,
+                             timeout=60)
+    assert started.stdout.startswith("wan-r2v-mcp ")
+
+
+def test_exit_codes_say_whether_the_command_did_its_job(home):
+    made = run(home, "generate", "Image 1 waves", "-i", "alice.png", "--duration", "2", "--resolution", "720p",
+               "--json")
+    assert made.returncode == 0, made.stderr
+    task = json.loads(made.stdout)["task_id"]
+    assert run(home, "get", task).returncode == 0
+    assert run(home, "cancel", task).returncode == 0  # nothing left to cancel is not a failure
+    refused = run(home, "generate", "Image 1 waves", "-i", "nothere.png")
+    assert refused.returncode == 1 and "reference_images[0]: file not found" in refused.stderr
+    assert run(home, "get", "r2v_unknown").returncode == 1
+    running = run(home, "generate", "Image 1 sleeps", "-i", "alice.png", "--duration", "15", "--wait", "0")
+    assert running.returncode == 0
+    assert "Follow it with: wan-r2v-mcp get r2v_" in running.stdout and "--wait 600" in running.stdout
+    assert "get_task(" not in running.stdout
+    task = running.stdout.split("wan-r2v-mcp get ")[1].split()[0]
+    canceled = run(home, "cancel", task)
+    assert canceled.returncode == 0 and "canceled" in canceled.stdout
+
+
+def test_the_stdio_server_started_by_hand_says_once_what_it_waits_for(home):
+    import pty
+    import select
+    import signal
+    import time
+
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "wan_r2v_mcp"], stdin=follower, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=home["env"], text=True)
+    try:
+        ready, _, _ = select.select([proc.stderr], [], [], 30)
+        assert ready, "nothing on stderr"
+        line = proc.stderr.readline()
+        assert line.startswith("wan-r2v-mcp: an MCP server, waiting for an MCP client on stdin")
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGINT)  # Ctrl+C stops it, though its stdin reader is blocked on the terminal
+        assert proc.wait(timeout=30) == 130
+        assert "Traceback" not in proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(leader)
+        os.close(follower)

@@ -113,7 +113,12 @@ def _parser() -> argparse.ArgumentParser:
     stitch.add_argument("task_ids", nargs="+")
     stitch.add_argument("--json", action="store_true")
 
-    sub.add_parser("doctor", help="what this server sees: keys, folders, ledger, media libraries, a client config")
+    sub.add_parser("doctor", help="what this server sees (keys, folders, media libraries) and any configuration "
+                                  "mistake")
+    config = sub.add_parser("config", help="print a client's ready configuration block, and the file it goes in")
+    config.add_argument("--client", required=True,
+                        choices=["claude-desktop", "claude-code", "cursor", "vscode", "windsurf", "zed"])
+    config.add_argument("--http", metavar="URL", help="a team server's /mcp address instead of a local process")
 
     refs = sub.add_parser("references", help="label and check references, or list a folder's media")
     refs.add_argument("-i", "--image", action="append", default=[])
@@ -130,51 +135,91 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO if args.command in (None, "serve") else logging.WARNING,
                         stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
 
+    if args.command == "doctor":
+        sys.exit(doctor())
+    if args.command == "config":
+        sys.exit(client_config(args.client, args.http))
+    settings = _settings_or_exit()
     if args.command in (None, "serve"):
-        from .config import Settings
         from .server import build_server
 
         if getattr(args, "transport", "stdio") == "http":
-            sys.exit(_serve_http(args.host, args.port))
-        build_server(Settings()).run()
+            sys.exit(_serve_http(settings, args.host, args.port))
+        if sys.stdin.isatty():  # started by hand: say what it is waiting for, once
+            print("wan-r2v-mcp: an MCP server, waiting for an MCP client on stdin (add it to your client: "
+                  "wan-r2v-mcp config --client NAME; or try wan-r2v-mcp generate --help). Ctrl+C stops it.",
+                  file=sys.stderr)
+        _run_stdio(build_server(settings))
         return
-
-    if args.command == "doctor":
-        sys.exit(doctor())
 
     import anyio
 
-    sys.exit(anyio.run(_run_command, args))
+    sys.exit(anyio.run(_run_command, args, settings))
 
 
-def _serve_http(host: str, port: int) -> int:
+def _run_stdio(server: Any) -> None:
+    """Serve over stdio until the client leaves, or Ctrl+C / SIGTERM. The stdin reader is a thread blocked in read()
+    that nothing can wake, so after a signal the process ends without waiting for it."""
+    import signal
+    import threading
+
+    def stop(signum: int, _frame: Any) -> None:
+        # The server shuts down (tasks are cancelled, the ledger closed: every write is already durable); if the
+        # stdin thread still holds the process a few seconds later, end it.
+        ender = threading.Timer(1.5, os._exit, args=(128 + signum,))
+        ender.daemon = True
+        ender.start()
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+
+
+def _settings_or_exit():  # -> Settings
+    """The checked settings, or one line per mistake on stderr and exit code 2: never a traceback."""
+    from .config import ConfigError, load_settings
+
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"wan-r2v-mcp: {problem}.", file=sys.stderr)
+        sys.exit(EXIT_USAGE)
+
+
+def _serve_http(settings: Any, host: str, port: int) -> int:
     """Streamable HTTP on /mcp, with /health and the signed /videos/ links."""
     import uvicorn
-    from pydantic import ValidationError
 
-    from .config import Settings
     from .server import http_app
 
     try:
-        app = http_app(Settings(), host)
-    except (ValueError, ValidationError) as exc:
-        message = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
-        print(f"wan-r2v-mcp: {message.removeprefix('Value error, ')}", file=sys.stderr)
+        app = http_app(settings, host)
+    except ValueError as exc:
+        print(f"wan-r2v-mcp: {exc}", file=sys.stderr)
         return EXIT_USAGE
     uvicorn.run(app, host=host, port=port, log_level="warning", proxy_headers=True, forwarded_allow_ips="*")
     return EXIT_OK
 
 
 def doctor() -> int:
-    """Print what the server would use, without secrets, and a client config that avoids `spawn uvx ENOENT`."""
-    import shutil
-
-    from .config import PROVIDER_KEYS, Settings
+    """What the server would use, without secrets; each configuration mistake in its own words, and exit 1 if any."""
+    from .config import ConfigError, load_settings
     from .providers import available, provider_class
 
-    settings = Settings()
-    problems = 0
     print(f"wan-r2v-mcp {__version__}, Python {sys.version.split()[0]}")
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"problem: {problem}.")
+        print("The server will not start until these are fixed.")
+        return EXIT_FAILED
+    problems = 0
     print(f"default provider: {settings.default_provider}")
     for name in available():
         caps = provider_class(name).capabilities
@@ -185,10 +230,8 @@ def doctor() -> int:
             print(f"  {name}: {state}")
     print(f"dashscope region: {settings.dashscope_region}" +
           (f", base URL {settings.dashscope_base_url}" if settings.dashscope_base_url else ""))
-    for label, folder in (("ledger", settings.ledger_path.parent), ("output", settings.videos_dir)):
-        writable = os.access(folder, os.W_OK)
-        problems += not writable
-        print(f"{label} folder: {folder} ({'writable' if writable else 'NOT WRITABLE'})")
+    print(f"ledger folder: {settings.ledger_path.parent} (writable)")
+    print(f"output folder: {settings.videos_dir} (writable)")
     print("reference folders: " + ", ".join(str(r) for r in settings.folders().roots))
     try:
         import av
@@ -198,27 +241,36 @@ def doctor() -> int:
               f"{'present' if 'libx264' in av.codecs_available else 'MISSING'}")
     except ImportError as exc:
         problems += 1
-        print(f"media: MISSING ({exc})")
-    uvx = shutil.which("uvx")
-    env = {provider_class(n).capabilities.key_env: "..." for n in PROVIDER_KEYS if settings.api_key(n)}
-    config = {"mcpServers": {"wan-r2v": {"command": uvx or "uvx", "args": ["wan-r2v-mcp"], **({"env": env} if env else {})}}}
-    print("Claude Desktop config (absolute uvx path, so desktop apps find it):")
-    print(json.dumps(config, indent=2))
-    if not uvx:
-        print("note: uvx is not on PATH here; install uv, or point \"command\" at this environment's wan-r2v-mcp: "
-              f"{shutil.which('wan-r2v-mcp') or sys.executable + ' -m wan_r2v_mcp'}")
+        print(f"problem: a media library is missing ({exc}).")
+    from .clients import launcher
+
+    command, args = launcher()
+    print(f"clients start it with: {' '.join([command, *args])}")
+    print("a client's ready config: wan-r2v-mcp config --client claude-desktop (or claude-code, cursor, vscode, "
+          "windsurf, zed)")
     return EXIT_FAILED if problems else EXIT_OK
 
 
+def client_config(client: str, http_url: str | None) -> int:
+    """Print a client's config block on stdout (ready to paste) and which file it goes in on stderr."""
+    from .clients import KEYS, block, where
 
-async def _run_command(args: argparse.Namespace) -> int:
+    keys = [var for var, _, _ in KEYS if os.environ.get(var)]
+    print(json.dumps(block(client, keys, http_url), indent=2))
+    note = f"Add this to {where(client)}, merged with what is there."
+    if not keys and not http_url:
+        note += (" No host key is set here, so it starts with the free offline preview; add one to \"env\" "
+                 "(e.g. DASHSCOPE_API_KEY) for the real model.")
+    print(note, file=sys.stderr)
+    return EXIT_OK
+
+
+async def _run_command(args: argparse.Namespace, settings: Any) -> int:
     from mcp import Client
 
-    from .config import Settings
     from .server import build_server
 
     # At a terminal the folder the command runs in is the user's own: its files may be references.
-    settings = Settings()
     settings = settings.model_copy(update={"allowed_dirs": os.pathsep.join(
         p for p in (settings.allowed_dirs, os.getcwd()) if p)})
     async with Client(build_server(settings)) as client:

@@ -7,7 +7,7 @@ import os
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .errors import register_secret
@@ -183,3 +183,76 @@ class Settings(BaseSettings):
             if self.api_key(name) and name in available():
                 return name
         return "preview"
+
+
+class ConfigError(Exception):
+    """The environment's settings cannot be used: one sentence per problem, each naming the variable and the fix."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+def env_name(field: str) -> str:
+    """The environment variable that sets a field."""
+    alias = Settings.model_fields[field].validation_alias
+    if isinstance(alias, AliasChoices) and isinstance(alias.choices[0], str):
+        return alias.choices[0]
+    return f"WAN_R2V_{field.upper()}"
+
+
+def _sentence(error: dict) -> str:
+    field = str(error["loc"][0]) if error.get("loc") else "?"
+    name = env_name(field) if field in Settings.model_fields else field
+    value = error.get("input")
+    kind = error.get("type", "")
+    if kind == "value_error":
+        return str(error["msg"]).removeprefix("Value error, ")
+    if kind in ("float_parsing", "int_parsing", "float_type", "int_type"):
+        return f"{name} is {value!r}, not a number: set a number (e.g. {name}=5) or unset it"
+    if kind in ("greater_than", "greater_than_equal", "less_than_equal", "less_than"):
+        bound = {"greater_than": "more than", "greater_than_equal": "at least", "less_than_equal": "at most",
+                 "less_than": "less than"}[kind]
+        limit = next(iter((error.get("ctx") or {}).values()), "?")
+        return f"{name} is {value!r}, but it must be {bound} {limit}: change it or unset it"
+    if kind == "bool_parsing":
+        return f"{name} is {value!r}, not true or false"
+    return f"{name}: {error.get('msg', 'is not valid')} (got {value!r})"
+
+
+def _writable(folder_of: str, name: str, settings: Settings) -> str | None:
+    try:
+        folder = getattr(settings, folder_of)  # made on first use
+        folder = folder.parent if folder_of == "ledger_path" else folder
+        probe = folder / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        return (f"{name} cannot be created or written ({exc.strerror or type(exc).__name__}): point it at a folder "
+                "you can write to")
+    return None
+
+
+def load_settings(**overrides: object) -> Settings:
+    """The settings from the environment, checked before anything starts; raises ConfigError naming every problem."""
+    try:
+        settings = Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise ConfigError([_sentence(e) for e in exc.errors(include_url=False)]) from None
+    problems: list[str] = []
+    if settings.provider:
+        from .providers import available
+
+        if settings.provider not in available():
+            problems.append(f"WAN_R2V_PROVIDER is {settings.provider!r}, which is not a provider: use one of "
+                            f"{', '.join(available())}, or unset it")
+    for attr, name in (("ledger_path", "WAN_R2V_DATA_DIR"), ("videos_dir", "WAN_R2V_OUTPUT_DIR")):
+        if (problem := _writable(attr, name, settings)) is not None:
+            problems.append(problem)
+    try:
+        settings.callers  # noqa: B018 - parse the tokens now, not at the first request
+    except ValueError as exc:
+        problems.append(str(exc))
+    if problems:
+        raise ConfigError(problems)
+    return settings
