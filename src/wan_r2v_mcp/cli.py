@@ -135,6 +135,10 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO if args.command in (None, "serve") else logging.WARNING,
                         stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
 
+    if args.command not in (None, "serve") and hasattr(__import__("signal"), "SIGPIPE"):
+        import signal  # a command piped into `head` ends quietly, as command-line tools do
+
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     if args.command == "doctor":
         sys.exit(doctor())
     if args.command == "config":

@@ -7,7 +7,7 @@ import os
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .errors import register_secret
@@ -95,6 +95,16 @@ class Settings(BaseSettings):
     fal_key: SecretStr | None = Field(default=None, validation_alias=_env("FAL_KEY", "fal_key"))
     fal_queue_url: str | None = Field(default=None, validation_alias=_env("FAL_QUEUE_URL", "fal_queue_url"))
     fal_rest_url: str | None = Field(default=None, validation_alias=_env("FAL_REST_URL", "fal_rest_url"))
+
+    @model_validator(mode="before")
+    @classmethod
+    def _unfilled_is_unset(cls, values: object) -> object:
+        """A client that fills a config template may pass an optional value empty, or as its placeholder left
+        unreplaced ("${user_config.fal_key}" from a bundle's unset option): both mean "not set"."""
+        if isinstance(values, dict):
+            return {k: v for k, v in values.items()
+                    if not (isinstance(v, str) and (not v.strip() or v.strip().startswith("${user_config.")))}
+        return values
 
     @field_validator("prices")
     @classmethod

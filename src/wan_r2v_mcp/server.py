@@ -45,6 +45,17 @@ class AppState:
     signer: Signer
 
 
+def _icon():  # -> mcp.types.Icon
+    """The server's icon for clients that show one (a 128 px PNG, about 1.5 KB as a data URI)."""
+    import base64
+
+    from mcp.types import Icon
+
+    data = (Path(__file__).parent / "assets" / "icon-128.png").read_bytes()
+    return Icon(src=f"data:image/png;base64,{base64.b64encode(data).decode()}", mime_type="image/png",
+                sizes=["128x128"])
+
+
 def build_server(settings: Settings | None = None) -> MCPServer:
     settings = settings or Settings()
     logging.getLogger("httpx").setLevel(logging.WARNING)  # its INFO lines carry full URLs
@@ -80,6 +91,7 @@ def build_server(settings: Settings | None = None) -> MCPServer:
         version=__version__,
         instructions=INSTRUCTIONS,
         website_url="https://github.com/wan-r2v-mcp/wan-r2v-mcp",
+        icons=[_icon()],
         lifespan=lifespan,
         tools=[generate.tool(_configured(settings)), references.tool(), *tasks.tools(), *cast.tools(),
                *sequences.tools()],
