@@ -101,8 +101,8 @@ class ReferenceSet(BaseModel):
     voices: list[Voice] = Field(
         default_factory=list,
         description=(
-            'Voice timbre of a reference\'s character, e.g. [{"label": "Video 1", "audio": "/Users/me/a.wav"}]: wav '
-            "or mp3, 1-10 s. Write the lines in the prompt. DashScope: one per reference; inference.sh: one."
+            'A reference\'s voice, e.g. [{"label": "Video 1", "audio": "/Users/me/a.wav"}], 1-10 s; the prompt holds '
+            "the lines. DashScope: one per reference; inference.sh: one."
         ),
     )
 

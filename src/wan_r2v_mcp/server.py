@@ -45,6 +45,33 @@ class AppState:
     signer: Signer
 
 
+PLAYER = "ui://wan-r2v/player.html"
+# Where hosts serve finished videos (each provider's result_domains), for the player's media-src.
+RESULT_ORIGINS = ["https://*.aliyuncs.com", "https://replicate.delivery", "https://*.replicate.delivery",
+                  "https://fal.media", "https://*.fal.media", "https://*.inference.sh"]
+PLAYER_TOOLS = ("generate_r2v", "get_task", "generate_sequence", "stitch")
+
+
+def _player(settings: Settings, tools: list):  # -> mcp.server.apps.Apps
+    """The MCP Apps view (SEP-1865) that plays a finished video in the conversation, bound to the task tools. The
+    text result stands alone in clients without apps; this is an enhancement for those that have them."""
+    from mcp.server.apps import Apps, ResourceCsp
+
+    apps = Apps()
+    origins = list(RESULT_ORIGINS)
+    if settings.public_url:  # over HTTP the view plays this server's own signed download_url
+        parsed = urlparse(settings.public_url)
+        origins.append(f"{parsed.scheme}://{parsed.netloc}")
+    apps.add_html_resource(PLAYER, (Path(__file__).parent / "assets" / "player.html").read_text(encoding="utf-8"),
+                           name="player", title="Video player", prefers_border=True,
+                           description="Plays a finished generation, with its prompt, references and shots.",
+                           csp=ResourceCsp(resource_domains=origins))
+    for tool in tools:
+        if tool.name in PLAYER_TOOLS:
+            tool.meta = {**(tool.meta or {}), "ui": {"resourceUri": PLAYER}}
+    return apps
+
+
 def _icon():  # -> mcp.types.Icon
     """The server's icon for clients that show one (a 128 px PNG, about 1.5 KB as a data URI)."""
     import base64
@@ -85,6 +112,9 @@ def build_server(settings: Settings | None = None) -> MCPServer:
     from .tools import cast, generate, references, sequences, tasks
 
     verifier, auth = _auth(settings)
+    tools = [generate.tool(_configured(settings)), references.tool(), *tasks.tools(), *cast.tools(),
+             *sequences.tools()]
+    apps = _player(settings, tools)
     server = MCPServer(
         name="wan-r2v-mcp",
         title="Wan 2.7 reference-to-video",
@@ -93,8 +123,8 @@ def build_server(settings: Settings | None = None) -> MCPServer:
         website_url="https://github.com/wan-r2v-mcp/wan-r2v-mcp",
         icons=[_icon()],
         lifespan=lifespan,
-        tools=[generate.tool(_configured(settings)), references.tool(), *tasks.tools(), *cast.tools(),
-               *sequences.tools()],
+        tools=tools,
+        extensions=[apps],
         token_verifier=verifier,
         auth=auth,
     )

@@ -41,5 +41,5 @@ def tool(configured: list[str] | None = None) -> Tool:
     )
     if configured:
         made.parameters["properties"]["provider"]["description"] = (
-            f"Configured: {', '.join(configured)} (default {configured[0]}). preview is a free offline draft.")
+            f"Configured: {', '.join(configured)} (the first is the default).")
     return made

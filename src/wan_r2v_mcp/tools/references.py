@@ -16,8 +16,7 @@ from .shape import client_roots, fail, state
 
 DESCRIPTION = """\
 Check references before generating: each one's label as the prompt must name it ("Image 1", "Video 1"), \
-kind, size and length, whether Wan 2.7 takes it, and prompt findings. Given a directory, lists its media \
-files. Reads only."""
+kind, size, length, whether Wan 2.7 takes it, and prompt findings; or list a directory's media files."""
 
 
 async def list_references(ctx: Context, **arguments: Any) -> CallToolResult:

@@ -1,0 +1,219 @@
+"""The MCP Apps player in a real browser: headless Chromium loads the view the server serves, inside a small
+stand-in for a host that speaks the view protocol (ui/initialize, tool-input, tool-result) and passes the
+view's tools/call and resources/read on to the real server. The test reads the page's state, clicks its
+buttons and keeps a screenshot of it playing."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import anyio
+import pytest
+from conftest import call, wire
+from mcp import Client
+
+from wan_r2v_mcp.server import PLAYER, build_server
+
+pytestmark = pytest.mark.anyio
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+HOST_PAGE = """<!doctype html><meta charset="utf-8"><title>host stand-in</title>
+<body style="margin:0"><iframe id="view" src="/view.html" sandbox="allow-scripts" style="width:720px;height:760px;border:0">
+</iframe><script>
+// A stand-in for an MCP Apps host (SEP-1865): answers the view's handshake, hands it the tool's input and result,
+// and proxies its tools/call and resources/read to the server (through the test's /rpc).
+window.hostLog = [];
+const frame = document.getElementById("view");
+const toView = (msg) => frame.contentWindow.postMessage(msg, "*");
+window.addEventListener("message", async (event) => {
+  const msg = event.data;
+  if (!msg || msg.jsonrpc !== "2.0" || !msg.method) return;
+  hostLog.push(msg.method);
+  if (msg.method === "ui/initialize") {
+    toView({jsonrpc: "2.0", id: msg.id, result: {protocolVersion: "2026-01-26", hostInfo: {name: "stand-in",
+            version: "1"}, hostCapabilities: {serverTools: {}, serverResources: {}}, hostContext: {theme: "dark"}}});
+  } else if (msg.method === "ui/notifications/initialized") {
+    const call = await (await fetch("/call.json")).json();
+    toView({jsonrpc: "2.0", method: "ui/notifications/tool-input", params: {arguments: call.arguments}});
+    toView({jsonrpc: "2.0", method: "ui/notifications/tool-result", params: call.result});
+  } else if (msg.method === "tools/call" || msg.method === "resources/read") {
+    hostLog.push(msg.method === "tools/call" ? "call:" + msg.params.name : "read:" + msg.params.uri);
+    const answer = await (await fetch("/rpc", {method: "POST", body: JSON.stringify(msg)})).json();
+    toView({jsonrpc: "2.0", id: msg.id, ...answer});
+  }
+});
+</script></body>"""
+
+
+class Stand_in:
+    """The host's web side on loopback: the page, the view the server serves, the call to show, and /rpc."""
+
+    def __init__(self, view_html: str, call_json: dict, rpc):
+        pages = {"/host.html": HOST_PAGE.encode(), "/view.html": view_html.encode()}
+        self.call = call_json
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):  # quiet
+                pass
+
+            def _send(self, body: bytes, kind: str) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self):  # noqa: N802 - http.server's name
+                if self.path == "/call.json":
+                    return self._send(json.dumps(outer.call).encode(), "application/json")
+                body = pages.get(self.path)
+                if body is None:
+                    self.send_error(404)
+                    return None
+                return self._send(body, "text/html; charset=utf-8")
+
+            def do_POST(self):  # noqa: N802
+                message = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                self._send(json.dumps(rpc(message)).encode(), "application/json")
+
+        outer = self
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/host.html"
+
+    def close(self) -> None:
+        self.server.shutdown()
+
+
+def proxy(client: Client, wait_cap: float | None = None):
+    """The host passing a view's request on to the server, from the stand-in's HTTP thread to this test's loop."""
+    token = anyio.lowlevel.current_token()
+
+    def rpc(message: dict) -> dict:
+        async def forward() -> dict:
+            params = message["params"]
+            if message["method"] == "resources/read":
+                return {"result": wire(await client.read_resource(params["uri"]))}
+            args = dict(params["arguments"])
+            if wait_cap is not None and "wait_seconds" in args:  # keep a follow loop short while the test clicks
+                args["wait_seconds"] = min(args["wait_seconds"], wait_cap)
+            return {"result": wire(await client.call_tool(params["name"], args))}
+
+        return anyio.from_thread.run(forward, token=token)
+
+    return rpc
+
+
+async def _chromium():
+    from playwright.async_api import async_playwright
+
+    manager = async_playwright()
+    playwright = await manager.start()
+    browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=[
+        "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run", "--autoplay-policy=no-user-gesture-required"])
+    return manager, playwright, browser
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed here: .ci/tools.sh installs Debian's")
+async def test_the_player_plays_the_video_shows_the_prompt_and_makes_it_again(settings, refs, tmp_path):
+    async with Client(build_server(settings)) as client:
+        await call(client, "save_character", {"name": "alice", "reference": str(refs["img1"])})
+        arguments = {"prompt": "@alice waves at Video 1", "characters": ["alice"],
+                     "reference_videos": [str(refs["vid1"])], "resolution": "720p", "duration": 2,
+                     "wait_seconds": 45}
+        first = await client.call_tool("generate_r2v", arguments)
+        assert first.structured_content["status"] == "succeeded"
+        html = (await client.read_resource(PLAYER)).contents[0].text
+        host = Stand_in(html, {"arguments": arguments, "result": wire(first)}, proxy(client))
+        manager, playwright, browser = await _chromium()
+        try:
+            page = await browser.new_page(viewport={"width": 740, "height": 780})
+            await page.goto(host.url)
+            view = page.frame_locator("#view")
+            frame = page.frames[1]
+            await frame.wait_for_function("window.playerState && window.playerState.playing", timeout=30_000)
+            state = await frame.evaluate("window.playerState")
+            assert (state["status"], state["source"], state["error"]) == ("succeeded", "resource", None)
+            played = await frame.evaluate("(() => { const v = document.getElementById('video'); "
+                                          "return {t: v.currentTime, w: v.videoWidth, h: v.videoHeight}; })()")
+            assert played["t"] > 0 and (played["w"], played["h"]) == (1280, 720)
+            assert await view.locator("#prompt").inner_text() == "Image 1 waves at Video 1"
+            assert await view.locator("#prompt .label").all_inner_texts() == ["Image 1", "Video 1"]
+            assert await view.locator("#characters").inner_text() == "Characters: @alice = Image 1"
+            assert await view.locator("#references li").all_inner_texts() == ["Image 1: @alice",
+                                                                               f"Video 1: {refs['vid1']}"]
+            assert await view.locator("#cancel").is_hidden()
+            keep = Path(os.environ.get("WAN_R2V_SCREENSHOT_DIR") or tmp_path)  # to look at it: set the variable
+            keep.mkdir(parents=True, exist_ok=True)
+            await page.screenshot(path=str(keep / "player.png"))
+
+            # "Make it again with another seed": the same request through the host, then followed to its end.
+            await view.locator("#again").click()
+            await frame.wait_for_function("window.playerState.calls.length >= 2 && window.playerState.status === "
+                                          "'succeeded' && window.playerState.taskId !== "
+                                          f"{json.dumps(first.structured_content['task_id'])}", timeout=60_000)
+            calls = await frame.evaluate("window.playerState.calls")
+            again = calls[0]
+            assert again["name"] == "generate_r2v" and again["arguments"]["allow_duplicate"] is True
+            assert again["arguments"]["prompt"] == arguments["prompt"] and 0 <= again["arguments"]["seed"]
+            assert {c["name"] for c in calls[1:]} == {"get_task"}
+            log = await page.evaluate("window.hostLog")
+            assert log[:2] == ["ui/initialize", "ui/notifications/initialized"]
+            assert "read:r2v://tasks/" + first.structured_content["task_id"] + "/video" in log
+            await frame.wait_for_function("window.playerState.playing", timeout=30_000)
+        finally:
+            await browser.close()
+            await manager.__aexit__(None, None, None)
+            host.close()
+    tasks = await _tasks(settings)
+    assert len(tasks) == 2 and tasks[0]["request"]["seed"] != tasks[1]["request"]["seed"]
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed here: .ci/tools.sh installs Debian's")
+async def test_the_player_cancels_a_running_task_and_lists_a_sequences_shots(settings, refs):
+    async with Client(build_server(settings)) as client:
+        await call(client, "save_character", {"name": "alice", "reference": str(refs["img1"])})
+        running = await client.call_tool("generate_r2v", {"prompt": "@alice sleeps", "characters": ["alice"],
+                                                          "duration": 15, "wait_seconds": 0})
+        host = Stand_in((await client.read_resource(PLAYER)).contents[0].text,
+                        {"arguments": {"task_id": running.structured_content["task_id"]}, "result": wire(running)},
+                        proxy(client, wait_cap=1))
+        manager, playwright, browser = await _chromium()
+        try:
+            page = await browser.new_page()
+            await page.goto(host.url)
+            frame = page.frames[1]
+            view = page.frame_locator("#view")
+            await view.locator("#cancel").wait_for(state="visible", timeout=30_000)
+            await view.locator("#cancel").click()
+            await frame.wait_for_function("window.playerState.status === 'canceled'", timeout=30_000)
+            assert "cancel_task" in [c["name"] for c in await frame.evaluate("window.playerState.calls")]
+
+            sequence = await client.call_tool("generate_sequence", {
+                "shots": [{"prompt": "@alice walks in", "duration": 2}, {"prompt": "@alice sits", "duration": 2}],
+                "characters": ["alice"], "resolution": "720p", "wait_seconds": 45})
+            assert sequence.structured_content["status"] == "succeeded"
+            host.call = {"arguments": {}, "result": wire(sequence)}
+            await page.reload()
+            frame = page.frames[1]
+            await frame.wait_for_function("window.playerState && window.playerState.playing", timeout=30_000)
+            items = await page.frame_locator("#view").locator("#shots li").all_inner_texts()
+            assert [i.split(" (")[0] for i in items] == ["succeeded: Image 1 walks in", "succeeded: Image 1 sits"]
+            assert all("Redo with another seed" in i for i in items)
+            assert await page.frame_locator("#view").locator("#again").is_hidden()  # a sequence redoes shots instead
+        finally:
+            await browser.close()
+            await manager.__aexit__(None, None, None)
+            host.close()
+
+
+async def _tasks(settings) -> list[dict]:
+    async with Client(build_server(settings)) as client:
+        return (await call(client, "list_tasks", {}))["structuredContent"]["tasks"]
