@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
-# What some tests need beyond PyPI, installed when missing: the real MCPB bundle validator (npm registry) and
-# Chromium for the player view's browser test (Debian's package). Tests that need them skip, saying so, where
-# they cannot be installed (no npm, no root).
+# What some tests need beyond PyPI, installed when missing: the real MCPB bundle validator (npm registry),
+# Chromium for the player view's browser test and a CJK font for the preview's captions (Debian's packages).
+# Tests that need them skip, saying so, where they cannot be installed (no npm, no root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ ! -x .ci/tools/node_modules/.bin/mcpb ] && command -v npm >/dev/null 2>&1; then
   npm install --silent --no-audit --no-fund --prefix .ci/tools @anthropic-ai/mcpb@2.1.2 >/dev/null 2>&1 \
     || echo "note: npm could not install @anthropic-ai/mcpb; the bundle validation test will skip" >&2
 fi
-if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
-  { apt-get install -y -q --no-install-recommends chromium >/dev/null 2>&1 \
-    || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q --no-install-recommends chromium >/dev/null 2>&1; }; } \
-    || echo "note: apt could not install chromium; the browser test will skip" >&2
+# Chromium for the player view; a CJK font so the preview's Chinese captions are drawn (and tested).
+missing=()
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+{ command -v fc-list >/dev/null 2>&1 && [ -n "$(fc-list :lang=zh file 2>/dev/null)" ]; } || missing+=(fonts-wqy-zenhei)
+if [ ${#missing[@]} -gt 0 ] && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  { apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null 2>&1 \
+    || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null 2>&1; }; } \
+    || echo "note: apt could not install ${missing[*]}; the tests that need them will skip" >&2
 fi

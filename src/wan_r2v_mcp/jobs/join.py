@@ -19,8 +19,6 @@ from typing import Any
 
 from ..errors import JoinFailed
 
-AUDIO_RATE = 48_000
-
 
 @dataclass(frozen=True)
 class Part:
@@ -150,28 +148,21 @@ def _encode(parts: list[Part], dest: Path) -> None:
     """Decode every part and encode once at the first part's size and rate; parts without sound get silence."""
     import av
 
+    from .. import audio
+
     first = parts[0]
     rate = first.rate
-    with_audio = any(p.audio for p in parts)
     with av.open(str(dest), "w", format="mp4", options={"movflags": "+faststart"}) as out:
         v_out = out.add_stream("libx264", rate=rate)
         v_out.width, v_out.height, v_out.pix_fmt = first.width, first.height, "yuv420p"
         v_out.options = {"preset": "veryfast", "crf": "18"}
-        a_out = None
-        if with_audio:
-            a_out = out.add_stream("aac", rate=AUDIO_RATE)
-            a_out.layout = "stereo"
-        to_s16 = av.AudioResampler(format="s16", layout="stereo", rate=AUDIO_RATE)
-        to_aac = av.AudioResampler(format="fltp", layout="stereo", rate=AUDIO_RATE, frame_size=1024)
+        sound = audio.AacTrack(out) if any(p.audio for p in parts) else None
         frame_index = 0
-        sample_index = 0
         for part in parts:
             slots = round(part.seconds * rate)
-            pcm = bytearray()
             with av.open(str(part.path), options={"protocol_whitelist": "file"}) as c:
-                v = c.streams.video[0]
                 slot, held = 0, None
-                for frame in c.decode(v):
+                for frame in c.decode(c.streams.video[0]):
                     t = (frame.time or 0.0) - part.origin
                     while slot < slots and slot / rate < t - 1e-6 and held is not None:
                         frame_index = _put_video(out, v_out, held, first, frame_index)
@@ -180,28 +171,11 @@ def _encode(parts: list[Part], dest: Path) -> None:
                 while slot < slots and held is not None:
                     frame_index = _put_video(out, v_out, held, first, frame_index)
                     slot += 1
-                if a_out is not None and c.streams.audio:
-                    c.seek(0)
-                    for frame in c.decode(c.streams.audio[0]):
-                        for resampled in to_s16.resample(frame):
-                            pcm += bytes(resampled.planes[0])[: resampled.samples * 4]
-            if a_out is not None:
-                want = round(part.seconds * AUDIO_RATE) * 4
-                pcm = pcm[:want] + bytes(max(0, want - len(pcm)))  # trimmed or padded to its picture's length
-                for start in range(0, len(pcm), 4096 * 4):
-                    chunk = bytes(pcm[start:start + 4096 * 4])
-                    block = av.AudioFrame(format="s16", layout="stereo", samples=len(chunk) // 4)
-                    block.planes[0].update(chunk)
-                    block.sample_rate = AUDIO_RATE
-                    block.pts = sample_index
-                    sample_index += block.samples
-                    for ready in to_aac.resample(block):
-                        out.mux(a_out.encode(ready))
+            if sound is not None:  # each part's sound, cut or padded to its picture's length
+                sound.write(audio.pcm(part.path, part.seconds) if part.audio else audio.silence(part.seconds))
         out.mux(v_out.encode(None))
-        if a_out is not None:
-            for ready in to_aac.resample(None):
-                out.mux(a_out.encode(ready))
-            out.mux(a_out.encode(None))
+        if sound is not None:
+            sound.close()
 
 
 def _put_video(out: Any, stream: Any, frame: Any, first: Part, index: int) -> int:

@@ -55,6 +55,7 @@ class Runner:
         q = await anyio.to_thread.run_sync(lambda: quote(args, folders, settings=self.settings, providers=self.providers,
                                                          ledger=self.ledger, owner=owner, cast=self.cast))  # probes
         warnings = [f"{f.message}. Fix: {f.fix}." for f in q.intake.findings if f.severity == "warning"]
+        warnings += q.provider.notes(q.request)
         if args.dry_run:
             q.close()
             return dry_run(q).model_copy(update={"warnings": warnings})

@@ -139,6 +139,10 @@ class Provider(ABC):
             ))
         return problems
 
+    def notes(self, request: R2VRequest) -> list[str]:
+        """What may not come out as meant on this host, though nothing stops the request (shown as warnings)."""
+        return []
+
     # -- the host's side
 
     @abstractmethod

@@ -84,6 +84,15 @@ class PreviewProvider(Provider):
             "duration": request.duration,
         }
 
+    def notes(self, request: R2VRequest) -> list[str]:
+        from .preview_render import caption_drawable
+
+        if caption_drawable(request.prompt):
+            return []
+        return ["the preview cannot draw this prompt as its caption: this machine has no font for Chinese, Japanese "
+                "or Korean text, so the video says so instead. Fix: install one (e.g. Noto Sans CJK) or set "
+                "WAN_R2V_CJK_FONT to a font file; the real model reads the prompt either way."]
+
     async def upload(self, ref: Reference, *, scope: str = "") -> str:
         return str(ref.path)  # nothing leaves the machine: the render reads the checked file
 
@@ -137,8 +146,8 @@ class PreviewProvider(Provider):
 
     def _finished(self, job_id: str) -> HostJob:
         out = self._output(job_id)
-        return HostJob(job_id, "succeeded", "rendered", progress=1.0, video_url=out.as_uri(),
-                       billable_seconds=0.0)
+        # No billable seconds of its own: the task keeps what a host would bill, as its dry run said.
+        return HostJob(job_id, "succeeded", "rendered", progress=1.0, video_url=out.as_uri())
 
     def _start(self, job_id: str, payload: dict[str, Any]) -> _Render:
         from .preview_render import Segment
@@ -148,9 +157,11 @@ class PreviewProvider(Provider):
             url = str(item.get("url", ""))
             local = not url.startswith(("https://", "http://"))
             kind = {"reference_video": "video"}.get(item["type"], "image") if local else "remote"
+            voice = str(item.get("reference_voice") or "")
             segments.append(Segment(label=item.get("label", item["type"]), kind=kind,
                                     path=url if local else None, url=None if local else url,
-                                    opens=item["type"] == "first_frame"))
+                                    opens=item["type"] == "first_frame",
+                                    voice=voice if voice and not voice.startswith(("https://", "http://")) else None))
         state = _Render(total=int(payload.get("fps", OUTPUT_FPS)) * int(payload.get("duration", 5)))
         with self._lock:
             self._renders[job_id] = state

@@ -1,23 +1,38 @@
-"""Render the offline preview: an H.264 MP4 composed from the references, with slow camera motion.
+"""Render the offline preview: an H.264 MP4 composed from the references, with a slow pan, and their sound.
 
 It is a storyboard of what was given (the first frame first, then each image, then frames of each
 video), captioned with the prompt and marked as a preview. No model runs here. Synchronous and
 CPU-bound: the preview provider runs it in a worker thread.
+
+How a frame is made, cheaply: each reference is fitted whole (never cropped) over a blurred fill of
+itself on a canvas a little wider than the output, converted to YUV once per segment; per frame the
+camera's window is copied out of it row by row, so nothing is scaled or converted per frame; the two
+bands (badges at the top, the caption at the bottom) are YUV rows made once and copied in. Frames are
+composed in a thread of their own while x264 encodes with frame threads.
 """
 
 from __future__ import annotations
 
+import os
+import re
+import shutil
+import subprocess
 import textwrap
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import av
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 BADGE = "OFFLINE PREVIEW - not Wan 2.7 output"
-ZOOM = 0.12  # how far the camera pushes in over one segment
+PAN = 0.08  # how far the camera travels across one segment, as a share of the output's width
+ENCODER = {"preset": "veryfast", "crf": "23"}
+_CJK = re.compile(r"[\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef\u3000-\u303f]")
+NO_CJK_FONT = "(no font on this machine can draw this caption: set WAN_R2V_CJK_FONT)"
 
 
 class RenderStopped(Exception):
@@ -30,124 +45,253 @@ class Segment:
     kind: str  # image | video | remote
     path: str | None = None
     url: str | None = None
-    opens: bool = False  # the first frame: shown bare as the clip's opening frame
+    opens: bool = False  # the first frame: the clip opens on it exactly, bare
+    voice: str | None = None  # a voice sample heard when this segment starts
 
 
-def render(segments: list[Segment], prompt: str, size: tuple[int, int], fps: int, seconds: int, out: Path,
-           on_progress: Callable[[int, int], None] | None = None, stop: threading.Event | None = None) -> None:
+# ---------------------------------------------------------------- the picture
+
+
+def compose(segments: list[Segment], prompt: str, size: tuple[int, int], fps: int, seconds: int,
+            stop: threading.Event | None = None) -> Iterator[Any]:
+    """The preview's frames, as yuv420p VideoFrames ready for the encoder."""
     width, height = size
-    total = fps * seconds
-    counts = _split(total, len(segments))
-    caption = _caption_band(prompt, width, height)
-    container = av.open(str(out), mode="w", format="mp4", options={"movflags": "+faststart"})
-    try:
-        stream = container.add_stream("libx264", rate=fps)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.options = {"preset": "veryfast", "crf": "23"}
-        done = 0
-        for index, (segment, count) in enumerate(zip(segments, counts)):
-            header = _header_band(segment.label, width, height)
-            for frame_image in _frames(segment, count, size, index):
-                if stop is not None and stop.is_set():
-                    raise RenderStopped()
-                if not (done == 0 and segment.opens):  # a clip given a first frame opens on it exactly
-                    frame_image.paste(header, (0, 0), header)
-                    frame_image.paste(caption, (0, height - caption.height), caption)
-                frame = av.VideoFrame.from_image(frame_image)
-                frame.pts = done
-                container.mux(stream.encode(frame))
-                done += 1
-                if on_progress is not None:
-                    on_progress(done, total)
-        container.mux(stream.encode(None))
-    finally:
-        container.close()
+    counts = split(fps * seconds, len(segments))
+    caption = _yuv(_caption_band(prompt, width, height))
+    done = 0
+    for index, (segment, count) in enumerate(zip(segments, counts)):
+        header = _yuv(_header_band(segment.label, width, height))
+        inset = (header.height, caption.height)  # the reference goes between the bands, whole
+        for i, frame in enumerate(_frames(segment, count, size, index, inset)):
+            if stop is not None and stop.is_set():
+                raise RenderStopped()
+            if not (done == 0 and i == 0 and segment.opens):
+                _paste_rows(frame, header, 0)
+                _paste_rows(frame, caption, height - caption.height)
+            frame.pts = done
+            done += 1
+            yield frame
 
 
-def _split(total: int, parts: int) -> list[int]:
+def split(total: int, parts: int) -> list[int]:
     parts = max(parts, 1)
     base = total // parts
     return [base] * (parts - 1) + [total - base * (parts - 1)]
 
 
-def _frames(segment: Segment, count: int, size: tuple[int, int], index: int):
+def _frames(segment: Segment, count: int, size: tuple[int, int], index: int,
+            inset: tuple[int, int] = (0, 0)) -> Iterator[Any]:
     if count <= 0:
         return
     if segment.kind == "image" and segment.path:
         with Image.open(segment.path) as im:
-            source = _fit_source(im.convert("RGB"), size)
+            canvas = _yuv(_canvas(im.convert("RGB"), size, opens=segment.opens, inset=inset))
         for i in range(count):
-            yield _camera(source, size, i / max(count - 1, 1), index)
+            yield _camera(canvas, size, i / max(count - 1, 1), backwards=index % 2 == 1 and not segment.opens)
     elif segment.kind == "video" and segment.path:
-        for i, still in enumerate(_video_stills(segment.path, count, size)):
-            yield _camera(still, size, i / max(count - 1, 1), index, zoom=ZOOM / 2)
+        last: tuple[Image.Image, Any] | None = None
+        for i, still in enumerate(_video_stills(segment.path, count, size, inset)):
+            if last is None or last[0] is not still:  # a clip's frame held for several frames converts once
+                last = (still, _yuv(still))
+            yield _camera(last[1], size, i / max(count - 1, 1), backwards=index % 2 == 1)
     else:
-        card = _title_card(segment, size)
+        card = _yuv(_title_card(segment, size))
         for i in range(count):
-            yield _camera(card, size, i / max(count - 1, 1), index, zoom=ZOOM / 3)
+            yield _camera(card, size, i / max(count - 1, 1))
 
 
-def _fit_source(im: Image.Image, size: tuple[int, int]) -> Image.Image:
-    """Crop to the output's aspect ratio (cover) and shrink to just above the output size."""
+def _canvas(im: Image.Image, size: tuple[int, int], *, opens: bool = False, fill: Image.Image | None = None,
+            inset: tuple[int, int] = (0, 0)) -> Image.Image:
+    """The reference whole, over a blurred fill of itself, on a canvas (1 + PAN) times as wide as the output. The
+    camera's window (the output's size) pans across it, and the reference sits where every window sees it: the
+    middle, (1 - PAN) of the width, between the bands (`inset`: their heights). A first frame fills the first
+    window exactly instead, so the clip opens on it. A clip's frames share the fill made from its first (`fill`)."""
     width, height = size
-    target = width / height
-    w, h = im.size
-    if w / h > target:
-        new_w = int(h * target)
-        im = im.crop(((w - new_w) // 2, 0, (w - new_w) // 2 + new_w, h))
-    else:
-        new_h = int(w / target)
-        im = im.crop((0, (h - new_h) // 2, w, (h - new_h) // 2 + new_h))
-    scale = (width * (1 + ZOOM)) / im.width
-    if scale < 1:
-        im = im.resize((round(im.width * scale), round(im.height * scale)), Image.Resampling.BILINEAR)
-    return im
+    canvas = (fill or _fill(im, size)).copy()
+    top, bottom = (0, 0) if opens else inset
+    box = (width, height) if opens else (round(width * (1 - PAN)), max(2, height - top - bottom))
+    scale = min(box[0] / im.width, box[1] / im.height)
+    shown = im if scale == 1 else im.resize((max(1, round(im.width * scale)), max(1, round(im.height * scale))),
+                                            Image.Resampling.BILINEAR, reducing_gap=2.0)
+    left = (width - shown.width) // 2 if opens else (canvas.width - shown.width) // 2
+    canvas.paste(shown, (left, top + (box[1] - shown.height) // 2))
+    return canvas
 
 
-def _camera(source: Image.Image, size: tuple[int, int], t: float, index: int, zoom: float = ZOOM) -> Image.Image:
-    """One frame of a slow push-in, drifting left or right by segment."""
-    w, h = source.size
-    scale = 1 / (1 + zoom * t)
-    bw, bh = w * scale, h * scale
-    drift = (w - bw) * (t if index % 2 == 0 else 1 - t)
-    left, top = drift, (h - bh) / 2
-    return source.resize(size, Image.Resampling.BILINEAR, box=(left, top, left + bw, top + bh))
+def _fill(im: Image.Image, size: tuple[int, int]) -> Image.Image:
+    """The image covering the canvas, blurred by scaling a tiny copy up, and darkened."""
+    cw, ch = _even(round(size[0] * (1 + PAN))), size[1]
+    small = (max(cw // 16, 8), max(ch // 16, 8))
+    cover = max(small[0] / im.width, small[1] / im.height)
+    tiny = im.resize((max(1, round(im.width * cover)), max(1, round(im.height * cover))), Image.Resampling.BILINEAR,
+                     reducing_gap=2.0)
+    left, top = (tiny.width - small[0]) // 2, (tiny.height - small[1]) // 2
+    tiny = tiny.crop((left, top, left + small[0], top + small[1])).filter(ImageFilter.GaussianBlur(1.5))
+    return tiny.point(lambda v: v * 7 // 10).resize((cw, ch), Image.Resampling.BILINEAR)
 
 
-def _video_stills(path: str, count: int, size: tuple[int, int]):
-    """`count` frames spread evenly over the video, each fitted to the output."""
+def _camera(canvas: Any, size: tuple[int, int], t: float, *, backwards: bool = False) -> Any:
+    """One frame of a slow pan across a canvas (a yuv420p VideoFrame): the output-sized window at an even offset
+    (so the half-size colour planes line up), copied a row at a time. Nothing is scaled or converted per frame."""
+    width, height = size
+    travel = canvas.width - width
+    left = round(travel * ((1 - t) if backwards else t)) // 2 * 2
+    frame = av.VideoFrame(width, height, "yuv420p")
+    for k, (offset, rows, row) in enumerate(((left, height, width), (left // 2, height // 2, width // 2),
+                                             (left // 2, height // 2, width // 2))):
+        src, dst = canvas.planes[k], frame.planes[k]
+        s, d = memoryview(src), memoryview(dst)
+        for r in range(rows):
+            at = r * src.line_size + offset
+            d[r * dst.line_size:r * dst.line_size + row] = s[at:at + row]
+    return frame
+
+
+def _video_stills(path: str, count: int, size: tuple[int, int],
+                  inset: tuple[int, int] = (0, 0)) -> Iterator[Image.Image]:
+    """`count` canvases from frames spread evenly over the video."""
     with av.open(path, options={"protocol_whitelist": "file"}) as container:
         stream = container.streams.video[0]
         duration = float(container.duration / 1_000_000) if container.duration else None
         targets = [duration * (i + 0.5) / count for i in range(count)] if duration else None
         still: Image.Image | None = None
+        fill: Image.Image | None = None
         emitted = 0
         for frame in container.decode(stream):
-            if targets is None or frame.time is None:
-                due = emitted + 1
-            else:
-                due = sum(1 for t in targets if t <= frame.time)
+            due = emitted + 1 if targets is None or frame.time is None else sum(1 for t in targets if t <= frame.time)
             if due > emitted:
-                still = _fit_source(frame.to_image(), size)
+                if fill is None:
+                    fill = _fill(frame.to_image(), size)
+                box = (round(size[0] * (1 - PAN)), max(2, size[1] - sum(inset)))  # swscale fits it to its box
+                scale = min(box[0] / frame.width, box[1] / frame.height)
+                fitted = frame.reformat(max(2, round(frame.width * scale)), max(2, round(frame.height * scale)),
+                                        "rgb24", interpolation="BILINEAR")
+                still = _canvas(fitted.to_image(), size, fill=fill, inset=inset)
                 while emitted < min(due, count):
                     yield still
                     emitted += 1
             if emitted >= count:
                 return
     if still is None:  # no decodable frame at all
-        still = Image.new("RGB", (int(size[0] * (1 + ZOOM)), int(size[1] * (1 + ZOOM))))
+        still = Image.new("RGB", (_even(round(size[0] * (1 + PAN))), size[1]))
     while emitted < count:  # the clip ran short: hold its last frame
         yield still
         emitted += 1
 
 
-def _font(px: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
-    return ImageFont.load_default(size=px)
+# ---------------------------------------------------------------- bands, text and fonts
+
+
+def _yuv(band: Image.Image) -> Any:
+    return av.VideoFrame.from_image(band).reformat(format="yuv420p")
+
+
+def _paste_rows(frame: Any, band: Any, top: int) -> None:
+    """Copy a band (a yuv420p frame as wide as `frame`) over rows top.. of `frame`, plane by plane."""
+    for k in range(3):
+        dst, src = frame.planes[k], band.planes[k]
+        d, s = memoryview(dst), memoryview(src)
+        row0 = top if k == 0 else top // 2
+        for row in range(src.height):
+            at = (row0 + row) * dst.line_size
+            d[at:at + src.width] = s[row * src.line_size:row * src.line_size + src.width]
+
+
+def _even(n: int) -> int:
+    return n + (n % 2)
+
+
+def _header_band(label: str, width: int, height: int) -> Image.Image:
+    """The preview badge on the left and the segment's label on the right; on two rows when one is too narrow
+    (9:16), so they never overlap."""
+    pad = max(height // 90, 6)
+    font = _font(max(min(height, width * 16 // 9) // 40, 12))
+    draw = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    badge_w = draw.textlength(BADGE, font=font)
+    label_w = draw.textlength(label, font=font)
+    line = font.size + 2 * pad
+    rows = 1 if badge_w + label_w + 4 * pad <= width else 2
+    band = Image.new("RGB", (width, _even(line * rows)), (16, 18, 26))
+    draw = ImageDraw.Draw(band)
+    draw.text((pad, pad), BADGE, font=font, fill=(255, 214, 90))
+    draw.text((width - pad, pad + line * (rows - 1)), label, font=font, fill=(235, 235, 240), anchor="ra")
+    return band
+
+
+def caption_drawable(prompt: str) -> bool:
+    """Whether this machine can draw the prompt as the caption (text in Chinese, Japanese or Korean needs a font)."""
+    return not _CJK.search(prompt) or cjk_font() is not None
+
+
+def _caption_band(prompt: str, width: int, height: int) -> Image.Image:
+    size = max(min(height, width * 16 // 9) // 32, 12)
+    text = " ".join(prompt.split())
+    font = _font(size, text)
+    if _CJK.search(text) and font is None:
+        text, font = NO_CJK_FONT, _font(size)
+    assert font is not None
+    pad = max(height // 60, 6)
+    lines = _wrap(text, font, width - 2 * pad)
+    if len(lines) > 3:
+        lines = lines[:3]
+        lines[2] = lines[2][:-1].rstrip() + "…"
+    line_h = int(font.size * 1.3)
+    band = Image.new("RGB", (width, _even(line_h * len(lines) + 2 * pad)), (16, 18, 26))
+    draw = ImageDraw.Draw(band)
+    for i, line in enumerate(lines):
+        draw.text((width // 2, pad + i * line_h), line, font=font, fill=(255, 255, 255), anchor="ma")
+    return band
+
+
+def _wrap(text: str, font: Any, width: float) -> list[str]:
+    """Lines that fit `width`: by words, or by characters for scripts written without spaces."""
+    draw = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    if not _CJK.search(text):
+        chars = max(int(width / max(draw.textlength("n", font=font), 1)), 10)
+        return textwrap.wrap(text, width=chars) or [""]
+    lines, current = [], ""
+    for ch in text:
+        if draw.textlength(current + ch, font=font) > width and current:
+            lines.append(current)
+            current = ch.lstrip()
+        else:
+            current += ch
+    return [*lines, current]
+
+
+def _font(px: int, text: str = "") -> Any:
+    """Pillow's own font; for text in Chinese, Japanese or Korean, a CJK font of this machine (None without one)."""
+    if not _CJK.search(text):
+        return ImageFont.load_default(size=px)
+    path = cjk_font()
+    return ImageFont.truetype(path, px) if path else None
+
+
+@lru_cache(maxsize=1)
+def cjk_font() -> str | None:
+    """A font file with CJK glyphs: WAN_R2V_CJK_FONT ("none" to use none), else one fontconfig knows, else a usual
+    place of macOS and Windows."""
+    chosen = os.environ.get("WAN_R2V_CJK_FONT", "").strip()
+    if chosen:
+        return chosen if chosen.lower() != "none" and Path(chosen).is_file() else None
+    if shutil.which("fc-list"):
+        try:
+            listed = subprocess.run(["fc-list", ":lang=zh", "file"], capture_output=True, text=True, timeout=10).stdout
+        except (OSError, subprocess.SubprocessError):
+            listed = ""
+        files = sorted(line.split(":")[0].strip() for line in listed.splitlines() if line.strip())
+        if files:
+            return files[0]
+    for candidate in ("/System/Library/Fonts/PingFang.ttc", "/System/Library/Fonts/STHeiti Light.ttc",
+                      "C:\\Windows\\Fonts\\msyh.ttc", "C:\\Windows\\Fonts\\simsun.ttc"):
+        if Path(candidate).is_file():
+            return candidate
+    return None
 
 
 def _title_card(segment: Segment, size: tuple[int, int]) -> Image.Image:
     width, height = size
-    card = Image.new("RGB", (int(width * (1 + ZOOM)), int(height * (1 + ZOOM))), (28, 32, 44))
+    card = Image.new("RGB", (_even(round(width * (1 + PAN))), height), (28, 32, 44))
     draw = ImageDraw.Draw(card)
     big, small = _font(max(height // 12, 16)), _font(max(height // 36, 12))
     draw.text((card.width // 2, card.height // 2 - height // 14), segment.label, font=big, fill=(235, 235, 240),
@@ -160,30 +304,104 @@ def _title_card(segment: Segment, size: tuple[int, int]) -> Image.Image:
     return card
 
 
-def _header_band(label: str, width: int, height: int) -> Image.Image:
-    pad = max(height // 60, 6)
-    font = _font(max(height // 34, 12))
-    band = Image.new("RGBA", (width, font.size + 2 * pad), (0, 0, 0, 0))
-    draw = ImageDraw.Draw(band)
-    for text, x, anchor in ((BADGE, pad, "la"), (label, width - pad, "ra")):
-        box = draw.textbbox((x, pad), text, font=font, anchor=anchor)
-        draw.rounded_rectangle((box[0] - pad // 2, box[1] - pad // 2, box[2] + pad // 2, box[3] + pad // 2),
-                               radius=pad // 2, fill=(0, 0, 0, 150))
-        draw.text((x, pad), text, font=font, fill=(255, 255, 255, 255), anchor=anchor)
-    return band
+# ---------------------------------------------------------------- the file
 
 
-def _caption_band(prompt: str, width: int, height: int) -> Image.Image:
-    font = _font(max(height // 30, 12))
-    pad = max(height // 50, 6)
-    chars = max(int(width / (font.size * 0.55)), 20)
-    lines = textwrap.wrap(" ".join(prompt.split()), width=chars)
-    if len(lines) > 3:
-        lines = lines[:3]
-        lines[2] = lines[2][: max(chars - 1, 1)].rstrip() + "…"
-    line_h = int(font.size * 1.3)
-    band = Image.new("RGBA", (width, line_h * len(lines) + 2 * pad), (0, 0, 0, 140))
-    draw = ImageDraw.Draw(band)
-    for i, line in enumerate(lines):
-        draw.text((width // 2, pad + i * line_h), line, font=font, fill=(255, 255, 255, 255), anchor="ma")
-    return band
+def encoder(container: Any, size: tuple[int, int], fps: int) -> Any:
+    """The video stream every preview is written with (the bench's floor uses it too)."""
+    stream = container.add_stream("libx264", rate=fps)
+    stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
+    stream.options = dict(ENCODER)
+    stream.codec_context.thread_type = "FRAME"  # x264's frame threads: every core encodes
+    stream.codec_context.thread_count = 0
+    return stream
+
+
+def soundtrack(segments: list[Segment], counts: list[int], fps: int) -> bytes | None:
+    """Each segment's sound (its voice sample, else its clip's own sound), cut to the segment; None when silent."""
+    from .. import audio
+
+    if not any(s.voice or (s.kind == "video" and s.path and _has_audio(s.path)) for s in segments):
+        return None
+    parts = []
+    for segment, count in zip(segments, counts):
+        seconds = count / fps
+        if segment.voice:
+            parts.append(audio.pcm(Path(segment.voice), seconds))
+        elif segment.kind == "video" and segment.path:
+            parts.append(audio.pcm(Path(segment.path), seconds))
+        else:
+            parts.append(audio.silence(seconds))
+    return b"".join(parts)
+
+
+def _has_audio(path: str) -> bool:
+    try:
+        with av.open(path, options={"protocol_whitelist": "file"}) as container:
+            return bool(container.streams.audio)
+    except Exception:
+        return False
+
+
+def _ahead(frames: Iterator[Any], depth: int = 8) -> Iterator[Any]:
+    """Compose the next frames in a thread of their own while the encoder works on these: swscale and x264 run
+    outside the GIL, so the two overlap on separate cores."""
+    import queue
+
+    box: queue.Queue = queue.Queue(maxsize=depth)
+    done = object()
+    failure: list[BaseException] = []
+    halt = threading.Event()
+
+    def produce() -> None:
+        try:
+            for frame in frames:
+                while not halt.is_set():
+                    try:
+                        box.put(frame, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if halt.is_set():
+                    return
+        except BaseException as exc:  # RenderStopped, or a bad reference: raised where the frames are used
+            failure.append(exc)
+        finally:
+            box.put(done)
+
+    worker = threading.Thread(target=produce, name="preview-compose", daemon=True)
+    worker.start()
+    try:
+        while (item := box.get()) is not done:
+            yield item
+        if failure:
+            raise failure[0]
+    finally:
+        halt.set()
+        while worker.is_alive():  # unblock a producer waiting for room, then let it end
+            try:
+                box.get_nowait()
+            except queue.Empty:
+                worker.join(0.05)
+
+
+def render(segments: list[Segment], prompt: str, size: tuple[int, int], fps: int, seconds: int, out: Path,
+           on_progress: Callable[[int, int], None] | None = None, stop: threading.Event | None = None) -> None:
+    from .. import audio
+
+    total = fps * seconds
+    pcm = soundtrack(segments, split(total, len(segments)), fps)
+    container = av.open(str(out), mode="w", format="mp4", options={"movflags": "+faststart"})
+    try:
+        stream = encoder(container, size, fps)
+        sound = audio.AacTrack(container) if pcm is not None else None
+        for done, frame in enumerate(_ahead(compose(segments, prompt, size, fps, seconds, stop)), start=1):
+            container.mux(stream.encode(frame))
+            if on_progress is not None:
+                on_progress(done, total)
+        container.mux(stream.encode(None))
+        if sound is not None and pcm is not None:
+            sound.write(audio.fit(pcm, seconds))
+            sound.close()
+    finally:
+        container.close()
