@@ -304,3 +304,24 @@ def test_killed_mid_sequence_then_taken_up_with_each_shot_made_once(kill_when, d
     assert media.decode(Path(view["local_path"]))["frames"] == 60
     with sqlite3.connect(dirs["data"] / "tasks.sqlite3") as db:
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+async def test_a_shot_that_could_not_be_made_stops_the_sequence_and_redo_makes_it(client, refs):
+    """A character deleted while the sequence runs: the next shot cannot be made; the sequence says which and
+    why, and once the character is back, redo_shot makes that shot and the sequence is joined."""
+    await call(client, "save_character", {"name": "alice", "reference": str(refs["img1"])})
+    await call(client, "save_character", {"name": "bob", "reference": str(refs["img2"])})
+    started = await call(client, "generate_sequence", {
+        "shots": [{"prompt": "@alice walks in", "duration": 2}, {"prompt": "@bob waves", "duration": 2,
+                                                                  "characters": ["bob"]}],
+        "characters": ["alice"], "resolution": "720p", "wait_seconds": 0})
+    await call(client, "delete_character", {"name": "bob"})
+    stopped = (await finish(client, started["structuredContent"]["task_id"]))["structuredContent"]
+    assert stopped["status"] == "failed" and stopped["shots"][1]["status"] == "waiting"
+    assert stopped["error"]["message"].startswith("[invalid_input] shots[1].characters[0]: no character is named "
+                                                  "'bob'")
+    assert stopped["stage"] == "shot 2 could not be made"
+    await call(client, "save_character", {"name": "bob", "reference": str(refs["img2"])})
+    await call(client, "redo_shot", {"task_id": stopped["task_id"], "shot": 2})
+    done = (await finish(client, stopped["task_id"]))["structuredContent"]
+    assert done["status"] == "succeeded" and media.decode(Path(done["local_path"]))["frames"] == 120

@@ -267,7 +267,8 @@ class Sequencer:
                                           fix="generate_sequence again")])
         current = record.current(index)
         task = self.ledger.get(current) if current else None
-        if task is None or task.status not in TERMINAL:
+        never_made = task is None and phase is SeqPhase.FAILED  # it could not be made (a deleted character...)
+        if not never_made and (task is None or task.status not in TERMINAL):
             state = "has not been started yet" if task is None else f"is still being made ({task.status})"
             raise InputErrors([InputError(f"shot {shot} {state}", field="shot",
                                           fix="wait until it ends (get_task on the sequence), then redo it")])
@@ -492,7 +493,7 @@ class Sequencer:
                 if takes[index] and takes[index][-1] == task_id:
                     takes[index].pop()  # never created: nothing to follow
                 self.book.move(fresh, SeqPhase.FAILED, takes=takes, stage=f"shot {index + 1} could not be made",
-                               error={"code": exc.code, "message": f"shot {index + 1}: {exc.tool_message()}",
+                               error={"code": exc.code, "message": exc.tool_message(),  # names shots[i]
                                       "hint": f"fix it, then redo_shot(task_id, shot={index + 1})"})
             return
         fresh = self.book.get(record.sequence_id)
