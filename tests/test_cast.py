@@ -155,3 +155,16 @@ async def test_characters_belong_to_their_caller(dirs, refs):
     cast.delete("ann", "hero")
     assert cast.get("ben", "hero") is not None and (dirs["data"] / "cast" / cast.get("ben", "hero").media).is_file()
     ledger.close()
+
+
+async def test_names_in_any_script_are_found_where_they_end(client, refs):
+    """Chinese is written without spaces: "@小明走进咖啡馆" is 小明 walking into the cafe. A Latin name still ends
+    where its word does, and an e-mail address is not a mention."""
+    await call(client, "save_character", {"name": "小明", "reference": str(refs["img1"])})
+    await call(client, "save_character", {"name": "al", "reference": str(refs["img2"])})
+    await call(client, "save_character", {"name": "alice", "reference": str(refs["vid1"])})
+    r = await call(client, "generate_r2v", {"prompt": "@小明走进咖啡馆，@Alice 和 @al 说话；写信给 me@alice.com",
+                                            "characters": ["小明", "al", "alice"], "dry_run": True})
+    assert r["structuredContent"]["request"]["prompt"] == "Image 1走进咖啡馆，Video 1 和 Image 2 说话；写信给 me@alice.com"
+    r = await call(client, "generate_r2v", {"prompt": "@alice2 waves", "characters": ["alice"], "dry_run": True})
+    assert "prompt: names @alice2, who is not in characters" in text(r)

@@ -19,11 +19,36 @@ from ..references.labels import image_label, video_label
 from ..schema import GenerateArgs, Limits, Voice
 from .store import Cast, Character, check_name, name_key
 
-MENTION = re.compile(r"(?<![\w@.])@([^\W_][\w-]*)")  # @alice, not an e-mail address (me@alice.com)
+AT = re.compile(r"(?<![\w@.])@")  # an @ that starts a mention, not one inside an e-mail address (me@alice.com)
+NAME = re.compile(r"[^\W_][\w-]*")
 
 
-def mentions(prompt: str) -> list[str]:
-    return [m.group(1) for m in MENTION.finditer(prompt)]
+def scan(prompt: str, names: list[str]) -> list[tuple[int, int, str]]:
+    """Each @mention as (start, end, name). A known name is matched first, the longest first and whatever its case,
+    so "@小明走进来" is 小明 walking in (scripts without spaces have no word end to find); a Latin name must end
+    where a word does ("@alice2" is not alice). An unknown mention is taken to its word's end."""
+    found = []
+    ordered = sorted(names, key=len, reverse=True)
+    for at in AT.finditer(prompt):
+        rest = prompt[at.end():]
+        match = None
+        for name in ordered:
+            after = rest[len(name):len(name) + 1]
+            latin_end = name[-1:].isascii() and after.isascii() and (after.isalnum() or after in "_-") and after
+            if rest[:len(name)].casefold() == name.casefold() and not latin_end:
+                match = name
+                break
+        if match is None:
+            word = NAME.match(rest)
+            if word is None:
+                continue
+            match = word.group(0)
+        found.append((at.start(), at.end() + len(match), match))
+    return found
+
+
+def mentions(prompt: str, names: list[str] | None = None) -> list[str]:
+    return [name for _, _, name in scan(prompt, names or [])]
 
 
 def kept_files(cast: Cast, characters: list[Character]) -> dict[Path, str]:
@@ -67,7 +92,8 @@ def resolve(cast: Cast, owner: str, names: list[str], prompt: str, field: str = 
                                            "replace=true)"))
             continue
         found.append(character)
-    for name in dict.fromkeys(mentions(prompt)):
+    saved = saved if saved is not None else [c.name for c in cast.list(owner)]
+    for name in dict.fromkeys(mentions(prompt, saved)):
         if name_key(name) not in seen:
             known = cast.get(owner, name) is not None
             errors.append(InputError(
@@ -82,7 +108,12 @@ def resolve(cast: Cast, owner: str, names: list[str], prompt: str, field: str = 
 def rewrite(prompt: str, labels: dict[str, str]) -> str:
     """@name -> its label, whatever the case it is written in."""
     by_key = {name_key(n): label for n, label in labels.items()}
-    return MENTION.sub(lambda m: by_key.get(name_key(m.group(1)), m.group(0)), prompt)
+    out, at = [], 0
+    for start, end, name in scan(prompt, list(labels)):
+        if name_key(name) in by_key:
+            out += [prompt[at:start], by_key[name_key(name)]]
+            at = end
+    return "".join(out) + prompt[at:]
 
 
 def cast_into(args: GenerateArgs, cast: Cast, owner: str, folders: Folders) -> tuple[GenerateArgs, Folders, dict[str, str]]:
