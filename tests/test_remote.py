@@ -302,3 +302,34 @@ async def test_smitherys_per_connection_query_parameters_carry_a_callers_key_too
     assert done["provider"] == "dashscope" and done["status"] == "succeeded"
     (create,) = dashscope.calls("/api/v1/services")
     assert create.headers["authorization"] == f"Bearer {DASHSCOPE_KEY}"
+
+
+async def test_characters_and_sequences_belong_to_their_caller(team, dirs):
+    hero = media.image(dirs["refs"] / "hero.png", 640, 480)
+    with serving(team) as url:
+        async with client(url, ALICE) as alice, client(url, BOB) as bob:
+            saved = await call(alice, "save_character", {"name": "hero", "reference": str(hero)})
+            assert saved["isError"] is False
+            assert (await call(bob, "list_characters", {}))["structuredContent"] == {"characters": []}
+            assert json.loads((await bob.read_resource("r2v://characters")).contents[0].text) == {"characters": []}
+            r = await call(bob, "generate_r2v", {"prompt": "@hero waves", "characters": ["hero"], **QUICK})
+            assert "characters[0]: no character is named 'hero'. Limit: saved: none yet." in text(r)
+            r = await call(bob, "delete_character", {"name": "hero"})
+            assert "no character is named 'hero'" in text(r)
+            assert [c["name"] for c in (await call(alice, "list_characters", {}))["structuredContent"][
+                "characters"]] == ["hero"]
+
+            seq = (await call(alice, "generate_sequence", {
+                "shots": [{"prompt": "@hero walks", "duration": 2}, {"prompt": "@hero sits", "duration": 2}],
+                "characters": ["hero"], "resolution": "720p", "wait_seconds": 45}))["structuredContent"]
+            assert seq["status"] == "succeeded" and seq["download_url"]
+            unknown = text(await call(bob, "get_task", {"task_id": "seq_nope"}))
+            assert text(await call(bob, "get_task", {"task_id": seq["task_id"]})) == unknown.replace(
+                "seq_nope", seq["task_id"])
+            r = await call(bob, "stitch", {"task_ids": [s["task_id"] for s in seq["shots"]]})
+            assert text(r).count("no task \"r2v_") == 2
+            r = await call(bob, "redo_shot", {"task_id": seq["task_id"], "shot": 1})
+            assert "[not_found]" in text(r)
+            async with httpx.AsyncClient() as http:
+                got = await http.get(seq["download_url"])
+                assert got.status_code == 200 and got.content == Path(seq["local_path"]).read_bytes()
