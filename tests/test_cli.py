@@ -156,3 +156,36 @@ def test_the_stdio_server_started_by_hand_says_once_what_it_waits_for(home):
             proc.kill()
         os.close(leader)
         os.close(follower)
+
+
+def test_at_a_terminal_one_progress_bar_fits_80_columns_through_a_long_wait(home):
+    """stderr on a terminal: the bar redraws in place (carriage returns), never wider than 80 columns, and is not
+    started again by each 50 s get_task call behind a long --wait (one newline at the end, not one per call)."""
+    import pty
+    import select
+
+    leader, follower = pty.openpty()
+    env = {**home["env"], "WAN_R2V_WAIT_CAP": "1", "WAN_R2V_PROGRESS_INTERVAL": "0.2"}  # a call ends every second
+    proc = subprocess.Popen([sys.executable, "-m", "wan_r2v_mcp", "generate", "Image 1 waves", "-i", "alice.png",
+                             "--duration", "6", "--resolution", "720p"], cwd=home["folder"], env=env,
+                            stdout=subprocess.PIPE, stderr=follower, text=True)
+    os.close(follower)
+    drawn = b""
+    while True:
+        ready, _, _ = select.select([leader], [], [], 60)
+        if not ready:
+            break
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # the command ended and closed the terminal
+            break
+        if not chunk:
+            break
+        drawn += chunk
+    out, _ = proc.communicate(timeout=60)
+    os.close(leader)
+    assert proc.returncode == 0 and "succeeded on preview" in out
+    screen = drawn.decode().replace("\r\n", "\n")
+    assert screen.count("\n") == 1 and screen.endswith("\n")  # one bar, ended once
+    frames = [f for f in screen.rstrip("\n").split("\r") if f]
+    assert len(frames) > 3 and all(len(f) <= 80 for f in frames)
