@@ -146,10 +146,8 @@ class Sequencer:
                     errors.extend(exc.errors)
             if errors:
                 raise InputErrors(errors)
-            costs = [q.cost_estimate for q in quotes]
-            total = None if any(c is None for c in costs) else round(sum(c for c in costs if c is not None), 4)
             try:
-                check_budget(total, self.settings, self.ledger, owner)
+                check_budget(_total_cost(quotes), self.settings, self.ledger, owner)
             except InputErrors as exc:
                 for error in exc.errors:
                     error.message = f"for the whole sequence of {len(quotes)} shots, {error.message}"
@@ -185,8 +183,7 @@ class Sequencer:
     def _new_record(self, sequence_id: str, owner: str, kind: str, spec: dict[str, Any], takes: list[list[str]],
                     quotes: list[Quote] | None = None, phase: SeqPhase = SeqPhase.RUNNING) -> SequenceRecord:
         now = time.time()
-        costs = [q.cost_estimate for q in quotes or []]
-        cost = None if not costs or any(c is None for c in costs) else round(sum(c for c in costs if c is not None), 4)
+        cost = _total_cost(quotes) if quotes else None
         billable = sum(q.billable_seconds for q in quotes) if quotes else None
         return SequenceRecord(
             sequence_id=sequence_id, owner=owner, kind=kind, created_at=now, updated_at=now, finished_at=None,
@@ -543,6 +540,12 @@ class Sequencer:
         task_id = record.current(index) or ""
         path, _, _ = self._finished_video(task_id, record.owner)
         return path
+
+
+def _total_cost(quotes: list[Quote]) -> float | None:
+    """The whole sequence's estimate: unknown when any shot's is."""
+    costs = [q.cost_estimate for q in quotes]
+    return None if any(c is None for c in costs) else round(sum(c for c in costs if c is not None), 4)
 
 
 def _facts(output: dict[str, Any] | None) -> dict[str, float] | None:
