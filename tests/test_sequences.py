@@ -255,6 +255,8 @@ async def test_stitch_joins_finished_tasks_and_refuses_what_cannot_be_joined(cli
     # A stitch is a task of its own: get_task reads it, and it can be stitched again.
     again = await call(client, "stitch", {"task_ids": [view["task_id"], made[1]["task_id"]]})
     assert again["structuredContent"]["output"]["seconds"] == 8.0
+    assert [(s["task_id"], s["status"]) for s in again["structuredContent"]["shots"]] == [
+        (view["task_id"], "succeeded"), (made[1]["task_id"], "succeeded")]
 
 
 @pytest.mark.parametrize("kill_when", ["shot 1 created", "shot 2 answer held"])

@@ -63,7 +63,7 @@ class Sequencer:
     def start(self) -> int:
         pending = self.book.unfinished()
         for record in pending:
-            self._ensure(record.sequence_id)
+            self.drive(record.sequence_id)
         return len(pending)
 
     # ------------------------------------------------------------------ waking
@@ -177,7 +177,7 @@ class Sequencer:
             q.close()  # each shot is checked again when it is made, with the frame it then opens on
         sequence_id = f"seq_{secrets.token_urlsafe(12)}"
         self.book.insert(self._new_record(sequence_id, owner, "sequence", spec, [[] for _ in quotes], quotes))
-        self._ensure(sequence_id)
+        self.drive(sequence_id)
         return sequence_id
 
     def _new_record(self, sequence_id: str, owner: str, kind: str, spec: dict[str, Any], takes: list[list[str]],
@@ -221,7 +221,7 @@ class Sequencer:
         sequence_id = f"seq_{secrets.token_urlsafe(12)}"
         self.book.insert(self._new_record(sequence_id, owner, "stitch", spec, [[t] for t in task_ids],
                                           phase=SeqPhase.JOINING))
-        self._ensure(sequence_id)
+        self.drive(sequence_id)
         return sequence_id
 
     def _finished_video(self, task_id: str, owner: str) -> tuple[Path, dict[str, Any], str]:
@@ -330,9 +330,17 @@ class Sequencer:
             for i, shot in enumerate(shots):
                 task_id = record.current(i)
                 task = self.ledger.get(task_id) if task_id else None
-                views.append(self._shot_view(i, shot, task_id, task, record.takes[i][:-1]))
+                if task is None and task_id and is_sequence_id(task_id):  # a stitch's part may be a sequence
+                    part = self.book.get(task_id)
+                    views.append(ShotView(shot=i + 1, task_id=task_id, prompt=shot["prompt"], duration=shot["duration"],
+                                          status=SeqPhase(part.phase).status if part else "gone",
+                                          stage=part.stage if part else "no longer recorded",
+                                          local_path=part.local_path if part else None))
+                    done += shot["duration"]
+                else:
+                    views.append(self._shot_view(i, shot, task_id, task, record.takes[i][:-1]))
+                    done += shot["duration"] * self._fraction(task)
                 weights += shot["duration"]
-                done += shot["duration"] * self._fraction(task)
         phase = SeqPhase(record.phase)
         progress = None
         if shot_views is None:
@@ -386,9 +394,6 @@ class Sequencer:
 
     def drive(self, sequence_id: str) -> None:
         """Make sure a driver follows this sequence (on the event loop's thread)."""
-        self._ensure(sequence_id)
-
-    def _ensure(self, sequence_id: str) -> None:
         if sequence_id not in self._driving:
             self._driving.add(sequence_id)
             self._tg.start_soon(self._drive_loop, sequence_id)
