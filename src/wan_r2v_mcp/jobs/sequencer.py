@@ -540,6 +540,8 @@ class Sequencer:
         self.book.move(record, SeqPhase.SUCCEEDED, stage=f"joined {len(parts)} shots ({facts['joined_by']})",
                        local_path=str(dest), poster_path=str(poster) if poster else None, sidecar_path=str(sidecar),
                        output=facts, billable_seconds=sum(b for b in billable if b is not None) if billable else None)
+        for carried in self.folder.glob(f"{record.sequence_id}-*-first.png"):  # a redo extracts its frame anew
+            carried.unlink(missing_ok=True)
 
     def _part(self, record: SequenceRecord, index: int) -> Path:
         task_id = record.current(index) or ""
