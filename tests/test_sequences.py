@@ -327,3 +327,15 @@ async def test_a_shot_that_could_not_be_made_stops_the_sequence_and_redo_makes_i
     await call(client, "redo_shot", {"task_id": stopped["task_id"], "shot": 2})
     done = (await finish(client, stopped["task_id"]))["structuredContent"]
     assert done["status"] == "succeeded" and media.decode(Path(done["local_path"]))["frames"] == 120
+
+
+async def test_list_tasks_shows_sequences_beside_their_shots(client, refs):
+    await call(client, "save_character", {"name": "alice", "reference": str(refs["img1"])})
+    seq = await call(client, "generate_sequence", {"shots": [{"prompt": "@alice walks", "duration": 2}],
+                                                   "characters": ["alice"], "resolution": "720p", "wait_seconds": 45})
+    listed = (await call(client, "list_tasks", {}))["structuredContent"]
+    assert listed["total"] == 2
+    assert [t["task_id"] for t in listed["tasks"]] == [seq["structuredContent"]["shots"][0]["task_id"],
+                                                       seq["structuredContent"]["task_id"]]  # newest first
+    running = (await call(client, "list_tasks", {"status": "running"}))["structuredContent"]
+    assert running == {"tasks": [], "total": 0}

@@ -164,5 +164,10 @@ class Runner:
         return self.view(task_id, owner)
 
     def list(self, limit: int, status: str | None, owner: str = "") -> tuple[list[TaskView], int]:
+        """The caller's newest tasks, sequences among them (their shots are tasks too), newest first."""
         records, total = self.ledger.list(limit=limit, status=status, owner=owner)
-        return [task_view(r, self.providers.capabilities(r.provider)) for r in records], total
+        sequences, more = self.sequencer.book.newest(owner, limit, status)
+        views = [(r.created_at, task_view(r, self.providers.capabilities(r.provider))) for r in records]
+        views += [(r.created_at, self.sequencer.view(r.sequence_id, owner)) for r in sequences]
+        views.sort(key=lambda pair: pair[0], reverse=True)
+        return [view for _, view in views[:limit]], total + more

@@ -116,6 +116,18 @@ class SequenceBook:
         rows = self.ledger.read(f"SELECT {', '.join(_COLUMNS)} FROM sequences WHERE sequence_id = ?", (sequence_id,))
         return _decode(rows[0]) if rows else None
 
+    def newest(self, owner: str, limit: int, status: str | None = None) -> tuple[list[SequenceRecord], int]:
+        """A caller's newest sequences and stitches (status as the task views say it: running covers joining)."""
+        phases = {"running": ("running", "joining"), None: None}.get(status, (status,))
+        where, params = "owner = ?", [owner]
+        if phases:
+            where += f" AND phase IN ({', '.join('?' for _ in phases)})"
+            params += list(phases)
+        total = self.ledger.read(f"SELECT COUNT(*) FROM sequences WHERE {where}", params)[0][0]
+        rows = self.ledger.read(f"SELECT {', '.join(_COLUMNS)} FROM sequences WHERE {where} "
+                                "ORDER BY created_at DESC LIMIT ?", [*params, limit])
+        return [_decode(r) for r in rows], total
+
     def unfinished(self) -> list[SequenceRecord]:
         rows = self.ledger.read(f"SELECT {', '.join(_COLUMNS)} FROM sequences WHERE phase IN ('running', 'joining')")
         return [_decode(r) for r in rows]
