@@ -173,7 +173,8 @@ def _unknown_names(model: type[BaseModel], ctx: Context) -> list[InputError]:
         nothing = " Nothing was submitted" if tool == "generate_r2v" else ""
         problems.append(InputError(
             f"is not an argument of {tool}" + (f"; did you mean {guess}?" if guess else "") + nothing,
-            field=str(name)[:60], fix=f"use {guess}" if guess else f"the arguments are {', '.join(known)}"))
+            field=str(name)[:60], fix=f"use {guess}" if guess else
+            (f"the arguments are {', '.join(known)}" if known else f"{tool} takes no arguments")))
     return problems
 
 
@@ -188,7 +189,7 @@ def _field_path(loc: tuple[Any, ...]) -> str:
 def _explain(model: type[BaseModel], err: Any) -> InputError:
     kind, ctx, value = err["type"], err.get("ctx") or {}, err.get("input")
     field = _field_path(tuple(err["loc"]))
-    info = model.model_fields.get(str(err["loc"][0])) if err["loc"] else None
+    owner, info = _located(model, tuple(err["loc"]))
     shown = repr(value) if not isinstance(value, str) or len(value) <= 40 else f"{len(value)} characters"
     if kind == "string_too_long":
         return InputError(f"is {len(value)} characters", field=field, limit=f"at most {ctx['max_length']} characters",
@@ -203,7 +204,7 @@ def _explain(model: type[BaseModel], err: Any) -> InputError:
         fix = "add one" if kind == "too_short" else "keep fewer" + (
             "; split a longer story into sequences and stitch them" if field == "shots" else "")
         return InputError(f"has {count} item{'s' if count != 1 else ''}", field=field, limit=bound, fix=fix)
-    if kind in ("greater_than_equal", "greater_than") and field == "seed" and value == -1:
+    if kind in ("greater_than_equal", "greater_than") and field.endswith("seed") and value == -1:
         return InputError("is -1", field=field, limit=f"0 to {_bound(info, 'le')}",
                           fix="leave seed out for a random one")
     if kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
@@ -225,15 +226,45 @@ def _explain(model: type[BaseModel], err: Any) -> InputError:
     if kind == "missing":
         return InputError("is required", field=field, fix=f"pass {field}" + (f": {info.description}" if info and info.description else ""))
     if kind == "extra_forbidden":
-        known = ", ".join(model.model_fields)
-        return InputError("is not an argument of this tool", field=field, fix=f"remove it; the arguments are {known}")
+        known = ", ".join(owner.model_fields)
+        what = "an argument of this tool" if owner is model else f"a field of {owner.__name__.lower()}"
+        return InputError(f"is not {what}", field=field, fix=f"remove it; the fields are {known}" if owner is not model
+                          else f"remove it; the arguments are {known}")
     expected = {"int_parsing": "a whole number", "int_type": "a whole number", "int_from_float": "a whole number",
                 "bool_parsing": "true or false", "bool_type": "true or false", "string_type": "a string",
-                "list_type": "a list of strings", "dict_type": "an object mapping labels to files",
+                "list_type": _list_of(info), "dict_type": "an object mapping labels to files",
                 "float_parsing": "a number", "float_type": "a number"}.get(kind)
     if expected:
         return InputError(f"is {shown}, not {expected}", field=field, fix=f"pass {expected}")
     return InputError(f"{err['msg']} (got {shown})", field=field, fix="correct this argument")
+
+
+def _located(model: type[BaseModel], loc: tuple[Any, ...]) -> tuple[type[BaseModel], Any]:
+    """The model that holds the field an error is about (a shot, within a sequence's shots), and that field."""
+    import typing
+
+    owner, info = model, None
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        info = owner.model_fields.get(str(part))
+        if info is None:
+            break
+        nested = [a for a in typing.get_args(info.annotation) or (info.annotation,)
+                  if isinstance(a, type) and issubclass(a, BaseModel)]
+        if nested and part != loc[-1]:
+            owner = nested[0]
+    return owner, info
+
+
+def _list_of(info: Any) -> str:
+    import typing
+
+    items = [a for a in typing.get_args(getattr(info, "annotation", None)) if isinstance(a, type)]
+    if items and issubclass(items[0], BaseModel):
+        fields = list(items[0].model_fields)
+        return f"a list of objects with {', '.join(fields)}"
+    return "a list of strings"
 
 
 def _bound(info: Any, name: str) -> Any:
