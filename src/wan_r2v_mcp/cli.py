@@ -298,11 +298,10 @@ async def _run_command(args: argparse.Namespace, settings: Any) -> int:
             call = {k: v for k, v in call.items() if v not in (None, [], {})}
             wait = float("inf") if args.wait is None else args.wait
             call["wait_seconds"] = min(wait, 50.0)
-            result = await _tool(client, "generate_r2v", call)
-            return await _follow(client, result, wait - call["wait_seconds"], args.json)
+            return await _follow(client, "generate_r2v", call, wait - call["wait_seconds"], args.json)
         if args.command == "get":
-            result = await _tool(client, "get_task", {"task_id": args.task_id, "wait_seconds": min(args.wait, 50.0)})
-            return await _follow(client, result, args.wait - min(args.wait, 50.0), args.json)
+            return await _follow(client, "get_task", {"task_id": args.task_id, "wait_seconds": min(args.wait, 50.0)},
+                                 args.wait - min(args.wait, 50.0), args.json)
         if args.command == "cancel":
             result = await _tool(client, "cancel_task", {"task_id": args.task_id})
             _print(result, args.json)
@@ -331,14 +330,13 @@ async def _run_command(args: argparse.Namespace, settings: Any) -> int:
             call = {k: v for k, v in call.items() if v not in (None, [], {}, False) or k in ("shots", "continuity")}
             wait = float("inf") if args.wait is None else args.wait
             call["wait_seconds"] = min(wait, 50.0)
-            result = await _tool(client, "generate_sequence", call)
-            return await _follow(client, result, wait - call["wait_seconds"], args.json)
+            return await _follow(client, "generate_sequence", call, wait - call["wait_seconds"], args.json)
         if args.command == "redo":
             wait = float("inf") if args.wait is None else args.wait
             call = {"task_id": args.task_id, "shot": args.shot, "prompt": args.prompt, "seed": args.seed,
                     "wait_seconds": min(wait, 50.0)}
-            result = await _tool(client, "redo_shot", {k: v for k, v in call.items() if v is not None})
-            return await _follow(client, result, wait - min(wait, 50.0), args.json)
+            return await _follow(client, "redo_shot", {k: v for k, v in call.items() if v is not None},
+                                 wait - min(wait, 50.0), args.json)
         if args.command == "stitch":
             return _print(await _tool(client, "stitch", {"task_ids": args.task_ids}), args.json)
         if args.command == "tasks":
@@ -366,12 +364,13 @@ async def _tool(client: Any, name: str, arguments: dict[str, Any], bar: _Progres
             bar.close()
 
 
-async def _follow(client: Any, result: Any, more_seconds: float, as_json: bool) -> int:
-    """Keep asking get_task (50 s at a time) while the task runs and the caller wants to wait: one progress bar
-    throughout, not one per call."""
-    view = result.structured_content or {}
+async def _follow(client: Any, tool: str, arguments: dict[str, Any], more_seconds: float, as_json: bool) -> int:
+    """Call the tool, then keep asking get_task (50 s at a time) while the task runs and the caller wants to wait:
+    one progress bar throughout, not one per call."""
     bar = _ProgressBar()
     try:
+        result = await _tool(client, tool, arguments, bar)
+        view = result.structured_content or {}
         while not result.is_error and view.get("status") in ("queued", "running") and more_seconds > 0 \
                 and not view.get("dry_run"):
             step = min(more_seconds, 50.0)
