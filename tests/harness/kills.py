@@ -7,10 +7,13 @@ Run it (about two minutes for 50 kills):
 Each round starts the command line (`wan-r2v-mcp generate ... --wait 60`) as its own process against the
 DashScope emulator, with a unique prompt, a local reference (so an upload happens) or a URL, and faults
 that hold the host's answers open so a kill can land between a create and the storing of its id, or in the
-middle of a download; then kills it with SIGKILL at a random moment. Every new process takes up what the
-killed ones left. At the end a server is started once more and every task is followed to its end. Then it
-counts what must be zero: paid jobs orphaned at the host, jobs created twice, wrong videos, tasks not
-terminal, half-written files; and runs `PRAGMA integrity_check`. A short version runs in the default suite.
+middle of a download; then kills it with SIGKILL at a random moment. A quarter of the rounds make a
+3-shot sequence with continuity instead (`wan-r2v-mcp sequence ...`, a saved character), so kills land
+between shots, while a shot's frame is carried over and while shots are joined. Every new process takes up
+what the killed ones left. At the end a server is started once more and every task and sequence is
+followed to its end. Then it counts what must be zero: paid jobs orphaned at the host, jobs created twice,
+wrong videos, tasks or sequences not terminal, sequences whose joined video is not the sum of its shots,
+half-written files; and runs `PRAGMA integrity_check`. A short version runs in the default suite.
 """
 
 from __future__ import annotations
@@ -49,6 +52,8 @@ class Figures:
     duplicate_creates: int = 0
     wrong_videos: int = 0
     not_terminal: int = 0
+    sequences: int = 0
+    sequences_not_joined: int = 0  # every shot done, and no joined video that is the sum of them
     half_written_files: int = 0
     integrity_check: str = ""
     outcomes: dict[str, int] = field(default_factory=dict)
@@ -57,7 +62,7 @@ class Figures:
     @property
     def ok(self) -> bool:
         return not (self.orphaned_paid_jobs or self.duplicate_creates or self.wrong_videos or self.not_terminal
-                    or self.half_written_files) and self.integrity_check == "ok"
+                    or self.half_written_files or self.sequences_not_joined) and self.integrity_check == "ok"
 
 
 def run(kills: int = 50, *, seed: int = 11, folder: Path | None = None) -> Figures:
@@ -71,7 +76,22 @@ def run(kills: int = 50, *, seed: int = 11, folder: Path | None = None) -> Figur
                "WAN_R2V_ALLOWED_DIRS": str(dirs["refs"]), "DASHSCOPE_API_KEY": KEY,
                "DASHSCOPE_BASE_URL": host.base_url, "WAN_R2V_TIME_SCALE": "0.05",
                "WAN_R2V_REQUEST_DEADLINE": "3"}
+        saved = subprocess.run([sys.executable, "-m", "wan_r2v_mcp", "character", "save", "hero", str(image)], env=env,
+                               capture_output=True, timeout=120)
+        assert saved.returncode == 0, saved.stderr
         for i in range(kills):
+            if rng.random() < 0.25:  # a sequence round: kills land between shots, in carrying a frame, in the join
+                shots = [f"walks, sequence round {i} of run {seed}, shot {k}" for k in (1, 2, 3)]
+                prompts.update(f"Image 1 {shot}" for shot in shots)
+                command = ["sequence", *[a for shot in shots for a in ("-s", f"@hero {shot}")], "-c", "hero",
+                           "--duration", "2"]
+                proc = subprocess.Popen([sys.executable, "-m", "wan_r2v_mcp", *command, "--provider", "dashscope",
+                                         "--resolution", "720p", "--wait", "60"], env=env,
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                time.sleep(rng.uniform(0.6, 4.0))
+                os.kill(proc.pid, signal.SIGKILL)
+                proc.wait()
+                continue
             where = rng.choice(["create", "create", "result", "poll", "upload", "anywhere"])
             if where == "create":
                 host.fault("create", hold=2.0)  # the job is made; its answer is held while the kill lands
@@ -100,9 +120,34 @@ def run(kills: int = 50, *, seed: int = 11, folder: Path | None = None) -> Figur
         figures.duplicate_creates, figures.wrong_videos, figures.not_terminal = (seen.created_twice, seen.wrong_videos,
                                                                                  seen.not_terminal)
         figures.integrity_check, figures.outcomes = seen.integrity_check, seen.outcomes
+        figures.sequences, unjoined, unfinished = _sequences(dirs["data"] / "tasks.sqlite3")
+        figures.sequences_not_joined, figures.not_terminal = unjoined, figures.not_terminal + unfinished
         figures.half_written_files = sum(1 for p in dirs["out"].iterdir() if p.name.endswith(".part"))
     figures.seconds = round(time.monotonic() - started, 1)
     return figures
+
+
+def _sequences(ledger: Path) -> tuple[int, int, int]:
+    """(sequences, those whose shots all succeeded without a joined video of exactly their frames, unfinished)."""
+    import sqlite3
+
+    import media
+
+    with sqlite3.connect(ledger) as db:
+        rows = db.execute("SELECT phase, takes, local_path FROM sequences").fetchall()
+        status = dict(db.execute("SELECT task_id, status FROM tasks").fetchall())
+        paths = dict(db.execute("SELECT task_id, local_path FROM tasks").fetchall())
+    unjoined = unfinished = 0
+    for phase, takes, local_path in rows:
+        current = [t[-1] for t in json.loads(takes) if t]
+        if phase in ("running", "joining"):
+            unfinished += 1
+        all_done = len(current) == 3 and all(status.get(t) == "succeeded" for t in current)
+        if all_done:
+            frames = sum(media.decode(Path(paths[t]))["frames"] for t in current)
+            if phase != "succeeded" or not local_path or media.decode(Path(local_path))["frames"] != frames:
+                unjoined += 1
+    return len(rows), unjoined, unfinished
 
 
 async def _finish_everything(settings: Settings) -> None:
