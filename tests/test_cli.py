@@ -189,3 +189,13 @@ def test_at_a_terminal_one_progress_bar_fits_80_columns_through_a_long_wait(home
     assert screen.count("\n") == 1 and screen.endswith("\n")  # one bar, ended once
     frames = [f for f in screen.rstrip("\n").split("\r") if f]
     assert len(frames) > 3 and all(len(f) <= 80 for f in frames)
+
+
+def test_allowed_folders_as_a_json_list_work_with_relative_paths_and_a_broken_list_is_one_line(home):
+    listed = run({**home, "env": {**home["env"], "WAN_R2V_ALLOWED_DIRS": json.dumps([str(home["out"])])}},
+                 "references", "-i", "alice.png", "--json")
+    assert listed.returncode == 0 and json.loads(listed.stdout)["ok"] is True
+    broken = run({**home, "env": {**home["env"], "WAN_R2V_ALLOWED_DIRS": "[oops"}}, "tasks")
+    assert broken.returncode == 2 and broken.stderr == (
+        "wan-r2v-mcp: WAN_R2V_ALLOWED_DIRS starts with [ but is not a JSON list of folders: write "
+        "[\"/path/one\", \"/path/two\"], or the folders separated by ':'.\n")

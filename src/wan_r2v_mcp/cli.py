@@ -275,8 +275,8 @@ async def _run_command(args: argparse.Namespace, settings: Any) -> int:
     from .server import build_server
 
     # At a terminal the folder the command runs in is the user's own: its files may be references.
-    settings = settings.model_copy(update={"allowed_dirs": os.pathsep.join(
-        p for p in (settings.allowed_dirs, os.getcwd()) if p)})
+    folders = [str(p) for p in settings.allowed_folders] + [os.getcwd()]  # as a JSON list: any separator in names
+    settings = settings.model_copy(update={"allowed_dirs": json.dumps(folders)})
     async with Client(build_server(settings)) as client:
         if args.command == "generate":
             voices = {}

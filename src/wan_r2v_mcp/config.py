@@ -263,6 +263,12 @@ def load_settings(**overrides: object) -> Settings:
         settings.callers  # noqa: B018 - parse the tokens now, not at the first request
     except ValueError as exc:
         problems.append(str(exc))
+    try:
+        folders = settings.allowed_folders
+        assert all(isinstance(p, Path) for p in folders)
+    except (ValueError, TypeError, AssertionError):
+        problems.append("WAN_R2V_ALLOWED_DIRS starts with [ but is not a JSON list of folders: write "
+                        '["/path/one", "/path/two"], or the folders separated by ' + repr(os.pathsep))
     if problems:
         raise ConfigError(problems)
     return settings
