@@ -8,9 +8,11 @@ Each job gets a unique prompt, and random faults are queued on the routes its re
 storms with Retry-After, 5xx before and after the host makes the job, connection resets before and after,
 stalls past the request deadline, malformed and HTML bodies, wrong content types, drip-fed, truncated and
 oversized downloads, hanging upload policies; foreign pending jobs are made on the same key, and pairs of
-jobs lose their create answers at the same moment. Then it counts what must be zero: paid jobs lost, jobs
-created twice, wrong jobs adopted, wrong videos delivered, tasks left unfinished, and tool calls that ran
-past the wait cap. A short version runs in the default suite (tests/test_harness.py).
+jobs lose their create answers at the same moment. One job in ten is a 2-shot sequence with continuity (a
+saved character), whose shots meet the same faults. Then it counts what must be zero: paid jobs lost, jobs
+created twice, wrong jobs adopted, wrong videos delivered, tasks and sequences left unfinished, sequences
+whose joined video is not the sum of their shots, and tool calls that ran past the wait cap. A short
+version runs in the default suite (tests/test_harness.py).
 """
 
 from __future__ import annotations
@@ -80,6 +82,9 @@ class Figures:
     wrong_videos: int = 0
     not_terminal: int = 0
     calls_past_cap: int = 0
+    sequences: int = 0
+    sequence_outcomes: dict[str, int] = field(default_factory=dict)
+    sequences_not_joined: int = 0
     longest_call_seconds: float = 0.0
     foreign_jobs: int = 0
     faults_injected: int = 0
@@ -89,7 +94,7 @@ class Figures:
     @property
     def ok(self) -> bool:
         return not (self.paid_jobs_lost or self.created_twice or self.wrong_jobs_adopted or self.wrong_videos
-                    or self.not_terminal or self.calls_past_cap)
+                    or self.not_terminal or self.calls_past_cap or self.sequences_not_joined)
 
 
 async def run(jobs: int = 500, *, concurrency: int = 20, seed: int = 7, folder: Path | None = None) -> Figures:
@@ -118,6 +123,16 @@ async def run(jobs: int = 500, *, concurrency: int = 20, seed: int = 7, folder: 
             async with limiter:
                 for route, kw in faults:
                     host.fault(route, **kw)
+                if rng.random() < 0.1:  # a sequence: its shots meet the faults too
+                    shots = [f"waves, soak sequence {i} of run {seed}, shot {k}" for k in (1, 2)]
+                    for shot in shots:
+                        prompts[f"Image 1 {shot}"] = i
+                    view = await timed(client, "generate_sequence", {
+                        "shots": [{"prompt": f"@hero {shot}", "duration": 2} for shot in shots],
+                        "characters": ["hero"], "provider": "dashscope", "resolution": "720p", "wait_seconds": 0})
+                    while view["status"] in ("queued", "running"):
+                        view = await timed(client, "get_task", {"task_id": view["task_id"], "wait_seconds": CAP})
+                    return
                 prompt = f"Image 1 waves, soak job {i} of run {seed}"
                 prompts[prompt] = i
                 local = rng.random() < 0.3
@@ -129,6 +144,8 @@ async def run(jobs: int = 500, *, concurrency: int = 20, seed: int = 7, folder: 
                     view = await timed(client, "get_task", {"task_id": view["task_id"], "wait_seconds": CAP})
 
         async with Client(build_server(settings)) as client:
+            saved = await client.call_tool("save_character", {"name": "hero", "reference": str(image)})
+            assert not saved.is_error, saved.content
             async with anyio.create_task_group() as tg:
                 i = 0
                 while i < jobs:
@@ -157,6 +174,9 @@ async def run(jobs: int = 500, *, concurrency: int = 20, seed: int = 7, folder: 
                                                                                       seen.wrong_videos,
                                                                                       seen.not_terminal)
             figures.outcomes = seen.outcomes
+            figures.sequences, figures.sequences_not_joined, unfinished, figures.sequence_outcomes = truth.sequences(
+                settings.ledger_path)
+            figures.not_terminal += unfinished
     figures.calls_past_cap = sum(d > CAP + SLACK for d in durations)
     figures.longest_call_seconds = round(max(durations, default=0.0), 2)
     figures.seconds = round(time.monotonic() - started, 1)

@@ -53,6 +53,7 @@ class Figures:
     wrong_videos: int = 0
     not_terminal: int = 0
     sequences: int = 0
+    sequence_outcomes: dict[str, int] = field(default_factory=dict)
     sequences_not_joined: int = 0  # every shot done, and no joined video that is the sum of them
     half_written_files: int = 0
     integrity_check: str = ""
@@ -120,34 +121,12 @@ def run(kills: int = 50, *, seed: int = 11, folder: Path | None = None) -> Figur
         figures.duplicate_creates, figures.wrong_videos, figures.not_terminal = (seen.created_twice, seen.wrong_videos,
                                                                                  seen.not_terminal)
         figures.integrity_check, figures.outcomes = seen.integrity_check, seen.outcomes
-        figures.sequences, unjoined, unfinished = _sequences(dirs["data"] / "tasks.sqlite3")
+        figures.sequences, unjoined, unfinished, figures.sequence_outcomes = truth.sequences(
+            dirs["data"] / "tasks.sqlite3")
         figures.sequences_not_joined, figures.not_terminal = unjoined, figures.not_terminal + unfinished
         figures.half_written_files = sum(1 for p in dirs["out"].iterdir() if p.name.endswith(".part"))
     figures.seconds = round(time.monotonic() - started, 1)
     return figures
-
-
-def _sequences(ledger: Path) -> tuple[int, int, int]:
-    """(sequences, those whose shots all succeeded without a joined video of exactly their frames, unfinished)."""
-    import sqlite3
-
-    import media
-
-    with sqlite3.connect(ledger) as db:
-        rows = db.execute("SELECT phase, takes, local_path FROM sequences").fetchall()
-        status = dict(db.execute("SELECT task_id, status FROM tasks").fetchall())
-        paths = dict(db.execute("SELECT task_id, local_path FROM tasks").fetchall())
-    unjoined = unfinished = 0
-    for phase, takes, local_path in rows:
-        current = [t[-1] for t in json.loads(takes) if t]
-        if phase in ("running", "joining"):
-            unfinished += 1
-        all_done = len(current) == 3 and all(status.get(t) == "succeeded" for t in current)
-        if all_done:
-            frames = sum(media.decode(Path(paths[t]))["frames"] for t in current)
-            if phase != "succeeded" or not local_path or media.decode(Path(local_path))["frames"] != frames:
-                unjoined += 1
-    return len(rows), unjoined, unfinished
 
 
 async def _finish_everything(settings: Settings) -> None:

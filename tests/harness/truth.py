@@ -65,3 +65,24 @@ def compare(ledger: Path, emulator: DashScopeEmulator, prompts: set[str]) -> Tru
         if row["status"] == "succeeded" and media.comment(Path(row["local_path"])) != row["provider_task_id"]:
             truth.wrong_videos += 1
     return truth
+
+
+def sequences(ledger: Path) -> tuple[int, int, int, dict[str, int]]:
+    """(sequences, those whose shots all succeeded without a joined video of exactly their frames, unfinished, and
+    how they ended)."""
+    with sqlite3.connect(ledger) as db:
+        rows = db.execute("SELECT phase, takes, local_path FROM sequences").fetchall()
+        ended = Counter(p for (p,) in db.execute("SELECT phase FROM sequences"))
+        status = dict(db.execute("SELECT task_id, status FROM tasks").fetchall())
+        paths = dict(db.execute("SELECT task_id, local_path FROM tasks").fetchall())
+    unjoined = unfinished = 0
+    for phase, takes, local_path in rows:
+        shots = json.loads(takes)
+        current = [t[-1] for t in shots if t]
+        if phase in ("running", "joining"):
+            unfinished += 1
+        if len(current) == len(shots) and all(status.get(t) == "succeeded" for t in current):
+            frames = sum(media.decode(Path(paths[t]))["frames"] for t in current)
+            if phase != "succeeded" or not local_path or media.decode(Path(local_path))["frames"] != frames:
+                unjoined += 1
+    return len(rows), unjoined, unfinished, dict(ended)

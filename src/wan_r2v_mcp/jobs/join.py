@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import JoinFailed
+from ..schema import Limits
 
 
 @dataclass(frozen=True)
@@ -199,7 +200,11 @@ def last_frame(video: Path, dest: Path) -> Path:
             image = frame
         if image is None:
             raise JoinFailed(f"{video.name} has no frame to carry over", fix="make that shot again")
+        picture = image.to_image()
+        if min(picture.size) < Limits.IMAGE_SIDE[0]:  # a first frame must be 240 px a side: scale up a tiny clip's
+            scale = Limits.IMAGE_SIDE[0] / min(picture.size)
+            picture = picture.resize((round(picture.width * scale), round(picture.height * scale)))
         part = dest.with_name(f".{dest.name}.{secrets.token_hex(4)}.part")
-        image.to_image().save(part, format="PNG")
+        picture.save(part, format="PNG")
     os.replace(part, dest)
     return dest
