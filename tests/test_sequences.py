@@ -339,3 +339,21 @@ async def test_list_tasks_shows_sequences_beside_their_shots(client, refs):
                                                        seq["structuredContent"]["task_id"]]  # newest first
     running = (await call(client, "list_tasks", {"status": "running"}))["structuredContent"]
     assert running == {"tasks": [], "total": 0}
+
+
+async def test_a_shot_smaller_than_the_first_frame_minimum_is_carried_over_scaled_up(ds_settings, dashscope, refs):
+    """A tiny clip (160x96) ends on a frame below Wan 2.7's 240 px minimum for a first frame: the carried frame is
+    scaled up to the minimum, not refused."""
+    dashscope.tag_results = True  # results of 160x96
+    async with Client(build_server(ds_settings)) as client:
+        await call(client, "save_character", {"name": "alice", "reference": str(refs["img1"])})
+        started = await call(client, "generate_sequence", {"shots": SHOTS[:2], "characters": ["alice"],
+                                                           "provider": "dashscope", "resolution": "720p"})
+        done = (await finish(client, started["structuredContent"]["task_id"]))["structuredContent"]
+    assert done["status"] == "succeeded", done["error"]
+    import io
+
+    from PIL import Image
+
+    first = next(m for m in creates(dashscope)[1]["input"]["media"] if m["type"] == "first_frame")
+    assert Image.open(io.BytesIO(dashscope.uploaded[first["url"][6:]]["content"])).size == (400, 240)
