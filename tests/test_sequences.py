@@ -357,3 +357,21 @@ async def test_a_shot_smaller_than_the_first_frame_minimum_is_carried_over_scale
 
     first = next(m for m in creates(dashscope)[1]["input"]["media"] if m["type"] == "first_frame")
     assert Image.open(io.BytesIO(dashscope.uploaded[first["url"][6:]]["content"])).size == (400, 240)
+
+
+async def test_a_shot_whose_uploads_failed_is_made_again_on_its_own(ds_settings, dashscope, refs):
+    """Nothing is made or paid when a shot's uploads fail: the sequence makes that shot again, a few times at most,
+    instead of stopping."""
+    dashscope.timing = Timing(pending=0.2, running=1.0)
+    async with Client(build_server(ds_settings)) as client:
+        await call(client, "save_character", {"name": "alice", "reference": str(refs["img1"])})
+        started = await call(client, "generate_sequence", {"shots": SHOTS[:2], "characters": ["alice"],
+                                                           "provider": "dashscope", "resolution": "720p",
+                                                           "wait_seconds": 0})
+        with anyio.fail_after(30):
+            while not creates(dashscope):  # shot 1 is made (its uploads are behind it)
+                await anyio.sleep(0.05)
+        dashscope.fault("upload", status=503, body=b"<Error><Code>ServiceUnavailable</Code></Error>", times=3)
+        done = (await finish(client, started["structuredContent"]["task_id"]))["structuredContent"]
+    assert done["status"] == "succeeded", done["error"]
+    assert len(done["shots"][1]["earlier_task_ids"]) == 1 and len(creates(dashscope)) == 2

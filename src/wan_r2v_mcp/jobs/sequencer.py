@@ -33,6 +33,9 @@ from .views import TYPICAL_RUN_SECONDS
 
 log = logging.getLogger(__name__)
 
+NOTHING_MADE = frozenset({"interrupted", "upload_failed"})  # task errors that leave no job at the host
+RETAKES = 3  # takes of one shot, at most, when each ended before any job was made
+
 
 def is_sequence_id(task_id: str) -> bool:
     return task_id.startswith("seq_")
@@ -446,6 +449,16 @@ class Sequencer:
                 await self._make(record, index, task_id)
                 return True
             tasks.append(task)
+        for index, task in enumerate(tasks):
+            # A shot that ended before any job was made (the server stopped, or its uploads failed: nothing paid) is
+            # simply made again, a few times at most: the sequence is what was asked for.
+            code = (task.error or {}).get("code") if task is not None and task.status == "failed" else None
+            if code in NOTHING_MADE and len(record.takes[index]) < RETAKES:
+                takes = [list(t) for t in record.takes]
+                takes[index].append(self.follower.new_task_id())
+                self.book.move(record, SeqPhase.RUNNING, takes=takes,
+                               stage=f"making shot {index + 1} again: the last try ended before any job was made")
+                return True
         ended_badly = [i for i, t in enumerate(tasks) if t is not None and t.status in ("failed", "canceled")]
         active = [t for t in tasks if t is not None and t.status not in TERMINAL]
         if ended_badly and not active:
