@@ -21,6 +21,7 @@ from ..schema import Limits, SaveCharacterArgs
 from .store import Cast, Character, check_name, name_key
 
 THUMBNAIL_SIDE = 256
+FETCH_SECONDS = 60.0  # a reference given as a URL is fetched within this, or refused: the call never hangs
 
 
 async def save_character(cast: Cast, owner: str, args: SaveCharacterArgs, folders: Folders,
@@ -41,9 +42,15 @@ async def save_character(cast: Cast, owner: str, args: SaveCharacterArgs, folder
     for field, text in given.items():
         if isinstance(text, str) and text.strip().lower().startswith(("https://", "http://")):
             try:  # the cast keeps its own copy, so a URL is fetched once, now, with the usual guards
-                path = await _fetch(text.strip(), field, data_dir)
+                with anyio.fail_after(FETCH_SECONDS):
+                    path = await _fetch(text.strip(), field, data_dir)
             except InputError as exc:
                 errors.append(exc)
+                given[field] = None
+                continue
+            except TimeoutError:
+                errors.append(ReferenceError(f"took over {FETCH_SECONDS:.0f} s to fetch", field=field,
+                                             fix="download the file and pass its path"))
                 given[field] = None
                 continue
             kept[path.resolve()] = text.strip()[:200]
