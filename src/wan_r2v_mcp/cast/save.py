@@ -18,7 +18,7 @@ from ..references.opened import OpenedFile
 from ..references.probe import MediaInfo, probe
 from ..references.sources import _EXT, parse_source
 from ..schema import Limits, SaveCharacterArgs
-from .store import Cast, Character, check_name, name_key
+from .store import Cast, Character, check_name, name_key, taken
 
 THUMBNAIL_SIDE = 256
 FETCH_SECONDS = 60.0  # a reference given as a URL is fetched within this, or refused: the call never hangs
@@ -35,8 +35,7 @@ async def save_character(cast: Cast, owner: str, args: SaveCharacterArgs, folder
         errors.append(exc)
         name = ""
     if name and not args.replace and cast.get(owner, name) is not None:
-        errors.append(InputError(f"'{name}' is already a character", field="name",
-                                 fix="pick another name, or pass replace=true to overwrite it"))
+        errors.append(taken(name))  # said before anything is copied; the store says it again if a race wins
     kept: dict[Path, str] = {}
     given = {"reference": args.reference, "voice": args.voice}
     for field, text in given.items():

@@ -102,6 +102,11 @@ def check_name(name: object, field: str = "name") -> str:
     return name
 
 
+def taken(name: str) -> InputError:
+    return InputError(f"'{name}' is already a character", field="name",
+                      fix="pick another name, or pass replace=true to overwrite it")
+
+
 class Cast:
     def __init__(self, ledger: Ledger, folder: Path):
         self.ledger = ledger
@@ -161,8 +166,7 @@ class Cast:
                              (character.owner, character.key)).fetchone()
             old = Character(*row) if row else None
             if old is not None and not replace:
-                raise InputError(f"'{old.name}' is already a character", field="name",
-                                 fix="pick another name, or pass replace=true to overwrite it")
+                raise taken(old.name)
             if old is None:
                 count = db.execute("SELECT COUNT(*) FROM characters WHERE owner = ?", (character.owner,)).fetchone()[0]
                 if count >= CAST_MAX:

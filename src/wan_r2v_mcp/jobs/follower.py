@@ -13,6 +13,7 @@ import os
 import secrets
 import socket
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
@@ -60,6 +61,20 @@ def _holder_is_dead(holder: str) -> bool:
     except PermissionError:
         return False
     return False
+
+
+async def until_done(work: Callable[[], Awaitable[None]], what: str, time_scale: float) -> None:
+    """Run `work` to its end; a bug or an unexpected answer is logged and it starts again after a growing pause, so
+    nothing unfinished is ever left unfollowed (a task's watcher, a sequence's driver)."""
+    failures = 0
+    while True:
+        try:
+            await work()
+            return
+        except Exception:
+            failures += 1
+            log.exception("%s failed (%d); starting again", what, failures)
+            await anyio.sleep(time_scale * min(5.0 * failures, 60.0))
 
 
 class Pacer:
@@ -247,16 +262,8 @@ class Follower:
             self._tg.start_soon(self._watch_loop, task_id)
 
     async def _watch_loop(self, task_id: str) -> None:
-        failures = 0
         try:
-            while True:
-                try:
-                    await self._follow(task_id)
-                    return
-                except Exception:  # a bug or an unexpected answer: log it and start again, never leave it unfollowed
-                    failures += 1
-                    log.exception("following %s failed (%d); starting again", task_id, failures)
-                    await anyio.sleep(self._scaled(min(5.0 * failures, 60.0)))
+            await until_done(lambda: self._follow(task_id), f"following {task_id}", self.settings.time_scale)
         finally:
             self._watching.discard(task_id)
             self._wake.pop(task_id, None)

@@ -8,7 +8,6 @@ decides comes from the ledger, so after a restart `start` takes every sequence u
 
 from __future__ import annotations
 
-import logging
 import secrets
 import time
 from pathlib import Path
@@ -24,14 +23,12 @@ from ..providers.registry import ProviderRegistry
 from ..references.folders import Folders
 from ..schema import PIXEL_SIZES, TERMINAL, GenerateArgs, SequenceArgs, ShotView, TaskError, TaskView
 from . import results
-from .follower import LEASE_SECONDS, Follower, _holder_is_dead
+from .follower import LEASE_SECONDS, Follower, _holder_is_dead, until_done
 from .join import join, last_frame
 from .ledger import Ledger, TaskRecord
 from .quote import Quote, check_budget, dry_run, quote
 from .sequences import SeqPhase, SequenceBook, SequenceRecord
 from .views import TYPICAL_RUN_SECONDS
-
-log = logging.getLogger(__name__)
 
 NOTHING_MADE = frozenset({"interrupted", "upload_failed"})  # task errors that leave no job at the host
 RETAKES = 3  # takes of one shot, at most, when each ended before any job was made
@@ -402,16 +399,8 @@ class Sequencer:
             self._tg.start_soon(self._drive_loop, sequence_id)
 
     async def _drive_loop(self, sequence_id: str) -> None:
-        failures = 0
         try:
-            while True:
-                try:
-                    await self._drive(sequence_id)
-                    return
-                except Exception:  # a bug or a full disk: log it and start again, never leave a sequence undriven
-                    failures += 1
-                    log.exception("driving %s failed (%d); starting again", sequence_id, failures)
-                    await anyio.sleep(self.settings.time_scale * min(5.0 * failures, 60.0))
+            await until_done(lambda: self._drive(sequence_id), f"driving {sequence_id}", self.settings.time_scale)
         finally:
             self._driving.discard(sequence_id)
             self.ledger.release_lease(sequence_id, self.follower.holder)
