@@ -518,6 +518,8 @@ class Sequencer:
                            error={"code": exc.code, "message": exc.message, "hint": exc.fix})
             return
         folder = self.settings.videos_dir
+        for leftover in folder.glob(f".{record.sequence_id}.*.part"):  # a join (or its poster) a kill cut short
+            leftover.unlink(missing_ok=True)
         dest = folder / f"{record.sequence_id}.mp4"
         try:
             facts = await anyio.to_thread.run_sync(join, parts, dest)
