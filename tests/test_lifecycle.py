@@ -10,7 +10,7 @@ from pathlib import Path
 import anyio
 import media
 import pytest
-from conftest import DASHSCOPE_KEY, call
+from conftest import DASHSCOPE_KEY, call, text
 from mcp import Client
 from pydantic import SecretStr
 
@@ -188,18 +188,19 @@ async def test_a_reference_swapped_for_a_symlink_after_its_check_is_not_what_get
 
 # ------------------------------------------------------------------ what the hosts receive is what their docs say
 
-async def test_dashscope_refusing_six_media_items_says_the_first_frame_counts(ds_settings, dashscope):
-    dashscope.fault("create", status=400, body={"code": "InvalidParameter",
-                                                "message": "input.media: must contain at most 5 items"})
+async def test_five_references_and_a_first_frame_are_refused_before_anything_is_sent_to_dashscope(ds_settings,
+                                                                                                     dashscope):
+    # DashScope's create schema caps `input.media` at 5 items; whether the first frame counts is unconfirmed
+    # (providers.md §11), so the stricter reading is planned for, before anything is uploaded or paid.
     async with Client(build_server(ds_settings)) as client:
         r = await call(client, "generate_r2v", {"prompt": "Image 1 and Image 5", "reference_images": URL_REF * 5,
                                                 "first_frame": "https://cdn.example.com/f.png", "wait_seconds": 10})
-    assert r["structuredContent"]["error"] == {
-        "code": "host_invalid_parameter",
-        "message": "DashScope refused 6 media items: its create schema takes at most 5, counting the first frame with "
-                   "the references (host said: DashScope rejected a parameter. DashScope said: input.media: must "
-                   "contain at most 5 items)",
-        "hint": "give at most 4 references with a first_frame, or drop the first_frame"}
+    assert r["isError"] and text(r) == (
+        "Error executing tool generate_r2v: [invalid_input] first_frame: with a first frame, DashScope takes at most 4 "
+        "references, and this request has 5. Limit: 5 media items in all on dashscope, the first frame counted (the "
+        "host's schema caps the list; whether the frame counts is not confirmed, so the stricter reading is used). "
+        "Fix: keep at most 4 references with a first frame, or leave first_frame out.")
+    assert dashscope.calls(CREATE) == []
 
 
 async def test_the_dashscope_upload_cache_is_never_shared_across_keys(ds_settings, dashscope, refs):
@@ -300,7 +301,7 @@ def test_every_error_class_has_one_meaning_and_the_wire_codes_are_pinned():
     assert all(c.__doc__ and c.__doc__.strip() for c in classes), [c.__name__ for c in classes if not c.__doc__]
     # A new code is a change to what agents read: add it here on purpose.
     assert sorted({c.code for c in classes}) == [
-        "access_denied", "auth_failed", "billing", "content_moderation", "download_failed", "generation_failed",
+        "access_denied", "auth_failed", "billing", "content_moderation", "download_failed", "following_failed", "generation_failed",
         "host_error", "host_invalid_parameter", "host_unavailable", "host_unreachable", "interrupted",
         "invalid_input", "invalid_reference", "join_failed", "model_unavailable", "not_configured", "not_created", "not_found",
         "over_budget", "poll_failed", "provider_error", "provider_unavailable", "rate_limited", "result_expired",

@@ -119,7 +119,10 @@ def _row(dirs) -> dict | None:
         return None
     with sqlite3.connect(path) as db:
         db.row_factory = sqlite3.Row
-        row = db.execute("SELECT * FROM tasks").fetchone()
+        try:
+            row = db.execute("SELECT * FROM tasks").fetchone()
+        except sqlite3.OperationalError:  # the file exists, its tables not yet: the server is still starting
+            return None
     return dict(row) if row else None
 
 

@@ -212,9 +212,11 @@ class ResultRejected(ProviderError):
 
 
 class ResultInvalid(ProviderError):
-    """What was downloaded is not the video asked for (not a video, wrong length, too large)."""
+    """What was downloaded is not a video (HTML, a cut-off body, more bytes than any the model makes): fetching it
+    again may pass. A readable video that differs from the request is never this: it is kept."""
 
     code = "result_invalid"
+    retryable = True
 
 
 class DownloadInterrupted(ProviderError):
@@ -236,6 +238,12 @@ class Interrupted(R2VError):
     """The server stopped before the task's create was sent: nothing was sent or paid."""
 
     code = "interrupted"
+
+
+class FollowingFailed(R2VError):
+    """Following a task or sequence kept failing with an unexpected error; it was stopped rather than retried forever."""
+
+    code = "following_failed"
 
 
 class NotCreated(R2VError):

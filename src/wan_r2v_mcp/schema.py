@@ -275,8 +275,8 @@ class Shot(BaseModel):
     prompt: str = Field(min_length=1, max_length=Limits.PROMPT_MAX, description="What happens, with @names.")
     duration: int = Field(default=Limits.DURATION_DEFAULT, ge=Limits.DURATION_MIN, le=Limits.DURATION_MAX,
                           description=f"Seconds, {Limits.DURATION_MIN}-{Limits.DURATION_MAX}.")
-    characters: list[str] | None = Field(default=None, description="This shot's characters (default: the "
-                                         "sequence's).")
+    characters: list[str] | None = Field(default=None, description="This shot's characters (default: those of "
+                                         "the sequence's its prompt names).")
     seed: int | None = Field(default=None, ge=0, le=Limits.SEED_MAX)
 
 
@@ -424,8 +424,13 @@ class TaskView(BaseModel):
     poster_path: str | None = None
     sidecar_path: str | None = None
     cost_estimate_usd: float | None = None
+    cost_made_usd: float | None = Field(default=None, description="A sequence: what its takes cost, redos included "
+                                        "(made or being made).")
+    cost_planned_usd: float | None = Field(default=None, description="A sequence: what the shots still to make "
+                                           "will cost.")
     billable_seconds: float | None = None
     error: TaskError | None = None
+    stitched: bool = Field(default=False, description="A join of finished videos (stitch): no shots to redo.")
     next_check_seconds: float | None = Field(
         default=None, description="When unfinished: 0, call get_task(task_id, wait_seconds=50) now (it waits).")
     estimated_seconds_left: float | None = None

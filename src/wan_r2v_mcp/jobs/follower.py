@@ -21,19 +21,20 @@ from anyio.abc import TaskGroup
 
 from ..config import Settings
 from ..errors import (
-    DownloadInterrupted,
+    FollowingFailed,
+    HostAnswerMalformed,
     InputError,
     Interrupted,
     NotCreated,
     ProviderError,
     R2VError,
-    ResultInvalid,
     SubmitUnknown,
 )
 from ..providers.base import HostCandidate, HostJob, JobRef, Provider
 from ..providers.registry import ProviderRegistry
+from ..schema import PIXEL_SIZES
 from . import results
-from .ledger import Ledger, TaskRecord
+from .ledger import Ledger, Spend, TaskRecord
 from .lifecycle import AT_HOST, Lifecycle, Phase
 from .quote import Quote, remote_addresses
 
@@ -46,6 +47,7 @@ RECONCILE_GIVE_UP = 6 * 3600.0  # a create's fate still undecided after this lon
 EMPTY_LISTS_PROVE = 3  # the host's list, read this many times over half a minute, shows no job: none was made
 UPLOAD_ATTEMPTS = 3
 MAX_CREATES = 2  # a create proven (by the host's job list) to have made nothing is sent once more
+RESTARTS = 5  # a watcher or driver that failed unexpectedly this many times in a row ends its work with the error
 
 
 def _holder_is_dead(holder: str) -> bool:
@@ -63,16 +65,21 @@ def _holder_is_dead(holder: str) -> bool:
     return False
 
 
-async def until_done(work: Callable[[], Awaitable[None]], what: str, time_scale: float) -> None:
-    """Run `work` to its end; a bug or an unexpected answer is logged and it starts again after a growing pause, so
-    nothing unfinished is ever left unfollowed (a task's watcher, a sequence's driver)."""
+async def until_done(work: Callable[[], Awaitable[None]], what: str, time_scale: float,
+                     give_up: Callable[[Exception], None]) -> None:
+    """Run `work` to its end; a bug or an unexpected answer is logged and it starts again after a growing pause. After
+    `RESTARTS` such failures `give_up` ends the work with a true error, so no watcher or driver runs forever."""
     failures = 0
     while True:
         try:
             await work()
             return
-        except Exception:
+        except Exception as exc:
             failures += 1
+            if failures > RESTARTS:
+                log.exception("%s failed %d times; giving up", what, failures)
+                give_up(exc)
+                return
             log.exception("%s failed (%d); starting again", what, failures)
             await anyio.sleep(time_scale * min(5.0 * failures, 60.0))
 
@@ -107,6 +114,8 @@ class Follower:
         self._wake: dict[str, anyio.Event] = {}  # a watcher's nap, cut short when a sweep sees its job end
         self._swept: dict[str, dict[str, tuple[str, float]]] = {}  # provider -> host job id -> (task id, sent at)
         self._shown_prompts: dict[str, dict[str, str]] = {}  # by provider, the prompts hosts showed for their jobs
+        # By provider: when its job list was last read whole, and the followed jobs it showed unfinished then.
+        self._listed: dict[str, tuple[float, frozenset[str]]] = {}
         self.late_renewals = 0  # renewals that found a claim already past its end (bench/ reports it)
         self.listeners: list[Any] = []  # called with a task id whenever that task changes (the sequencer's shots)
 
@@ -161,17 +170,26 @@ class Follower:
     def new_task_id() -> str:
         return f"r2v_{secrets.token_urlsafe(12)}"
 
-    def submit(self, q: Quote, owner: str, task_id: str | None = None) -> str:
-        """Record the intent (before anything leaves the machine) and submit in the background; returns the task id
-        (`task_id` when the caller chose it beforehand, as a sequence does). Takes ownership of the quote's files."""
+    def submit(self, q: Quote, owner: str, task_id: str | None = None, *, check: Callable[[Spend], None],
+               duplicate_of: tuple[str, float] | None = None, sequence_id: str | None = None,
+               shot: int | None = None) -> tuple[str, bool]:
+        """Admit and record the intent (before anything leaves the machine), then submit in the background. The
+        duplicate guard and the caps (`check`) are decided with the insert in one transaction; a take of a sequence's
+        shot uses up that shot's reservation. Returns the task id (`task_id` when the caller chose it beforehand, as
+        a sequence does) and whether it is an identical earlier request's task instead. Takes ownership of the
+        quote's files."""
         task_id = task_id or self.new_task_id()
         try:
-            self.ledger.insert(
+            earlier = self.ledger.admit(owner=owner, check=check, duplicate_of=duplicate_of, sequence_id=sequence_id,
+                                        shot=shot, task=dict(
                 task_id=task_id, provider=q.provider.capabilities.name, phase=Phase.PENDING.value,
                 status=Phase.PENDING.status, stage="recorded; uploading references",
                 request=q.recorded_request(), refs=[v.model_dump(mode="json") for v in q.intake.views],
                 cost_estimate=q.cost_estimate, billable_seconds=q.billable_seconds, owner=owner,
-                fingerprint=q.fingerprint, key_from=q.key_from)
+                fingerprint=q.fingerprint, key_from=q.key_from, sequence_id=sequence_id))
+            if earlier is not None:
+                q.close()
+                return earlier.task_id, True
             self.ledger.take_lease(task_id, self.holder, LEASE_SECONDS, _holder_is_dead)
         except BaseException:
             q.close()
@@ -179,7 +197,7 @@ class Follower:
         self._submitting.add(task_id)
         self._watching.add(task_id)
         self._tg.start_soon(self._submit_then_follow, q, task_id, owner)
-        return task_id
+        return task_id, False
 
     async def _submit_then_follow(self, q: Quote, task_id: str, owner: str) -> None:
         try:
@@ -263,7 +281,8 @@ class Follower:
 
     async def _watch_loop(self, task_id: str) -> None:
         try:
-            await until_done(lambda: self._follow(task_id), f"following {task_id}", self.settings.time_scale)
+            await until_done(lambda: self._follow(task_id), f"following {task_id}", self.settings.time_scale,
+                             lambda exc: self._give_up(task_id, exc))
         finally:
             self._watching.discard(task_id)
             self._wake.pop(task_id, None)
@@ -275,9 +294,26 @@ class Follower:
                 self.ledger.release_lease(task_id, self.holder)
             self._notify(task_id)
 
+    def _give_up(self, task_id: str, exc: Exception) -> None:
+        """End a task whose following keeps failing, saying what is known of its job at the host."""
+        record = self.ledger.get(task_id)
+        if record is None or Phase(record.phase).terminal:
+            return
+        why = f"{type(exc).__name__}: {exc}"[:200]
+        if Phase(record.phase) in AT_HOST:
+            where = f"job {record.provider_task_id} at {record.provider}" if record.provider_task_id else \
+                f"a job at {record.provider} made at {results.iso(record.submitted_at)}"
+            fix = (f"the server stopped following it; {where} may still finish and is billed by the host: look for it "
+                   "in the host's console before generating again")
+        else:
+            fix = "nothing was sent to a host; generate again"
+        self.lifecycle.fail(task_id, FollowingFailed(f"following this task failed {RESTARTS + 1} times ({why})",
+                                                     fix=fix), default_code="following_failed")
+
     async def _follow(self, task_id: str) -> None:
         delay = None
-        poll_now = False  # woken by a sweep (or its safety interval ran out): ask the host now
+        poll_now = False  # woken by a sweep, the list cannot vouch for the job, or the safety interval ran out
+        last_poll = time.monotonic()  # the create's answer (or the last poll) said how the job stands
         state: dict[str, Any] = {}  # reconciliation's memory between rounds
         transient = 0
         while True:
@@ -319,13 +355,18 @@ class Follower:
                 elif phase is Phase.DOWNLOADING:
                     await self._download(record, provider)
                 elif caps.sweep_seconds and not poll_now and phase is not Phase.CANCELING:
-                    # The sweep watches it, and wakes this watcher when the host lists it as ended: no poll until
-                    # then (the create's answer, or the last poll, said how it stands), or until the safety interval.
+                    # The sweep reads the host's job list and wakes this watcher when the list shows the job ended.
+                    # The list only speeds this up: each nap lasts one of the host's documented poll intervals, and
+                    # the job is polled after it unless the list's last good reading showed the job unfinished
+                    # (then it waits for the list, or for the safety interval). A list that is forbidden, failing,
+                    # garbled or silent about the job so leaves it polled at the host's own pace.
                     self._sweep(provider, task_id, record.provider_task_id, record.submitted_at or record.created_at)
-                    await self._nap(task_id, self._scaled(caps.sweep_safety_seconds))
-                    poll_now = True
+                    woken = await self._nap(task_id, self._scaled(caps.poll_max_seconds))
+                    poll_now = woken or not self._vouched(caps, record.provider_task_id) or \
+                        time.monotonic() - last_poll >= self._scaled(caps.sweep_safety_seconds)
                 else:
                     poll_now = False
+                    last_poll = time.monotonic()
                     await self._pace(provider)
                     job = await provider.poll(JobRef(record.provider_task_id, record.payload))
                     if phase is Phase.CANCELING and job.status in ("queued", "running") and not caps.cancel_is_request:
@@ -348,12 +389,21 @@ class Follower:
     def _provider_of(self, record: TaskRecord) -> Provider:
         return self.providers.get(record.provider, caller=record.owner, callers_key_only=record.key_from == "caller")
 
-    async def _nap(self, task_id: str, seconds: float) -> None:
+    async def _nap(self, task_id: str, seconds: float) -> bool:
+        """Sleep up to `seconds`; True when a sweep woke this watcher because the host's list shows its job ended."""
         event = self._wake.setdefault(task_id, anyio.Event())
         with anyio.move_on_after(seconds):
             await event.wait()
         if event.is_set():
             self._wake.pop(task_id, None)
+            return True
+        return False
+
+    def _vouched(self, caps: Any, job_id: str) -> bool:
+        """Whether the host's job list, read whole and recently, showed this job still unfinished."""
+        read_at, unfinished = self._listed.get(caps.name, (0.0, frozenset()))
+        fresh = time.monotonic() - read_at <= self._scaled(2 * caps.sweep_seconds + caps.poll_max_seconds)
+        return fresh and job_id in unfinished
 
     # ------------------------------------------------------------------ sweeping a host's job list
 
@@ -374,20 +424,34 @@ class Follower:
             await anyio.sleep(self._scaled(caps.sweep_seconds))
             if not swept:
                 continue
-            now = time.time()
-            since = max(min(sent for _, sent in swept.values()) - CLOCK_SKEW, now - 23 * 3600)
-            for _ in range(len(swept) // 100 + 1):
-                await self._pace(provider)
             try:
-                listed = await provider.find_submitted(since=since, until=now + CLOCK_SKEW)
-            except ProviderError as exc:  # the watchers' own safety polls go on meanwhile
-                log.warning("sweeping %s's job list: %s", caps.title, exc.message)
+                await self._sweep_once(provider, swept)
+            except Exception as exc:  # forbidden, failing, garbled: the watchers poll at the host's pace meanwhile
+                self._listed.pop(caps.name, None)
+                message = exc.message if isinstance(exc, R2VError) else f"{type(exc).__name__}: {exc}"
+                log.warning("sweeping %s's job list: %s", caps.title, message)
+
+    async def _sweep_once(self, provider: Provider, swept: dict[str, tuple[str, float]]) -> None:
+        caps = provider.capabilities
+        now = time.time()
+        since = max(min(sent for _, sent in swept.values()) - CLOCK_SKEW, now - 23 * 3600)
+        for _ in range(len(swept) // 100 + 1):
+            await self._pace(provider)
+        read_at = time.monotonic()
+        listed = await provider.find_submitted(since=since, until=now + CLOCK_SKEW)
+        if listed is None:
+            raise HostAnswerMalformed(f"{caps.title} did not list its jobs")
+        unfinished = set()
+        for c in listed:
+            if c.provider_task_id not in swept:
                 continue
-            for c in listed or []:
-                if c.status in ("succeeded", "failed", "canceled") and c.provider_task_id in swept:
-                    event = self._wake.get(swept.pop(c.provider_task_id)[0])
-                    if event is not None:
-                        event.set()
+            if c.status in ("succeeded", "failed", "canceled"):
+                event = self._wake.get(swept.pop(c.provider_task_id)[0])
+                if event is not None:
+                    event.set()
+            elif c.status in ("queued", "running"):
+                unfinished.add(c.provider_task_id)
+        self._listed[caps.name] = (read_at, frozenset(unfinished))
 
     async def _pace(self, provider: Provider) -> None:
         caps = provider.capabilities
@@ -539,24 +603,30 @@ class Follower:
     # ------------------------------------------------------------------ downloading
 
     async def _download(self, record: TaskRecord, provider: Provider) -> None:
-        """Save a paid result: transient failures are tried again with backoff until its URL expires."""
+        """Save a paid result. What may pass (5xx, resets, truncation, timeouts, HTML) is tried again with backoff for
+        as long as the host serves the result; a readable video is kept whatever its length or size (fetching it
+        again cannot change those bytes), and only a result the host no longer serves ends the task without it."""
         task_id = record.task_id
         folder = self.settings.videos_dir
         for leftover in folder.glob(f".{task_id}.*.part"):  # a previous process's interrupted download
             leftover.unlink(missing_ok=True)
         job = HostJob(record.provider_task_id or "", "succeeded", record.stage, video_url=record.video_url,
-                      video_url_expires_at=record.video_url_expires_at, billable_seconds=record.billable_seconds)
+                      video_url_expires_at=record.video_url_expires_at, billable_seconds=record.billable_seconds,
+                      extra={"payload": record.payload})
         expires = record.video_url_expires_at or (record.updated_at + 3600)
+        request = record.request or {}
+        size = None if request.get("first_frame") else PIXEL_SIZES.get((request.get("resolution"),
+                                                                         request.get("aspect_ratio")))
         attempt = 0
         while True:
             try:
                 video, poster, facts = await results.save(task_id, folder, lambda part: provider.download(job, part),
-                                                          float(record.request.get("duration") or 5))
+                                                          float(request.get("duration") or 5), size)
                 break
-            except (DownloadInterrupted, ResultInvalid) as exc:
+            except ProviderError as exc:
                 attempt += 1
                 wait = self._scaled(min(2.0 * 2 ** attempt, 60.0))
-                if time.time() + wait >= expires or attempt >= 12:
+                if not exc.retryable or time.time() + wait >= expires:  # expired, refused, too large: it cannot pass
                     self.lifecycle.fail(task_id, exc, only_from=frozenset({Phase.DOWNLOADING}))
                     return
                 self.lifecycle.note(task_id, Phase.DOWNLOADING,
@@ -564,9 +634,6 @@ class Follower:
                                           f"trying again in {wait:.0f} s")
                 self._notify(task_id)
                 await anyio.sleep(wait)
-            except ProviderError as exc:  # expired, refused, not a result host: it will not pass
-                self.lifecycle.fail(task_id, exc, only_from=frozenset({Phase.DOWNLOADING}))
-                return
         finished = time.time()
         record = self.ledger.get(task_id) or record
         sidecar = results.write_sidecar(folder, record, {

@@ -45,7 +45,8 @@ CREATE TABLE IF NOT EXISTS tasks (
     candidates TEXT,
     key_from TEXT,
     creates INTEGER NOT NULL DEFAULT 0,
-    output TEXT
+    output TEXT,
+    sequence_id TEXT
 );
 CREATE TABLE IF NOT EXISTS leases (
     task_id TEXT PRIMARY KEY,
@@ -53,6 +54,39 @@ CREATE TABLE IF NOT EXISTS leases (
     until REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS leases_by_holder ON leases(holder);
+CREATE TABLE IF NOT EXISTS sequences (
+    sequence_id TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    finished_at REAL,
+    phase TEXT NOT NULL,
+    stage TEXT NOT NULL,
+    provider TEXT NOT NULL,
+    spec TEXT NOT NULL,
+    takes TEXT NOT NULL,
+    cost_estimate REAL,
+    billable_seconds REAL,
+    local_path TEXT,
+    poster_path TEXT,
+    sidecar_path TEXT,
+    output TEXT,
+    error TEXT,
+    version INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS sequences_by_phase ON sequences(phase);
+CREATE INDEX IF NOT EXISTS sequences_by_owner ON sequences(owner, created_at);
+-- Money planned but not yet recorded as a task: one row per shot of a sequence whose next take is still to be made.
+-- It counts against the caps while its sequence is running, so a sequence is admitted once, as the whole of its work.
+CREATE TABLE IF NOT EXISTS reservations (
+    sequence_id TEXT NOT NULL,
+    shot INTEGER NOT NULL,
+    owner TEXT NOT NULL,
+    usd REAL NOT NULL,
+    PRIMARY KEY (sequence_id, shot)
+);
+CREATE INDEX IF NOT EXISTS reservations_by_owner ON reservations(owner);
 """
 
 # Made after any migration, since older ledgers lack some of these columns.
@@ -61,6 +95,7 @@ CREATE INDEX IF NOT EXISTS tasks_by_owner_created ON tasks(owner, created_at);
 CREATE INDEX IF NOT EXISTS tasks_by_owner_status_created ON tasks(owner, status, created_at);
 CREATE INDEX IF NOT EXISTS tasks_by_phase ON tasks(phase);
 CREATE INDEX IF NOT EXISTS tasks_by_fingerprint ON tasks(fingerprint);
+CREATE INDEX IF NOT EXISTS tasks_by_sequence ON tasks(sequence_id) WHERE sequence_id IS NOT NULL;
 CREATE UNIQUE INDEX IF NOT EXISTS tasks_by_host_job ON tasks(provider, provider_task_id)
     WHERE provider_task_id IS NOT NULL;
 """
@@ -77,6 +112,7 @@ _MIGRATIONS = {
     "key_from": None,
     "creates": None,
     "output": None,
+    "sequence_id": None,
 }
 
 _JSON_COLUMNS = ("request", "refs", "payload", "error", "candidates", "output")
@@ -111,7 +147,8 @@ class TaskRecord:
     candidates: list[str] | None
     key_from: str | None  # "caller": the caller's own host key, held in memory only; else the operator's
     creates: int  # create requests sent: a second only after the host's list proved the first made nothing
-    output: dict[str, Any] | None  # the saved video as measured: width, height, seconds
+    output: dict[str, Any] | None  # the saved video as measured: width, height, seconds (and how it differs)
+    sequence_id: str | None = None  # the sequence this task is a take of a shot of
 
 
 _COLUMNS = [f.name for f in fields(TaskRecord)]
@@ -220,22 +257,72 @@ class Ledger:
                                     [*params, limit]).fetchall()
         return [_decode(r) for r in rows], total
 
-    def find_duplicate(self, fingerprint: str, owner: str, succeeded_since: float) -> TaskRecord | None:
-        with self._lock:
-            row = self._db.execute(
-                f"{_SELECT} WHERE fingerprint = ? AND owner = ? AND "
-                "(status IN ('queued', 'running') OR (status = 'succeeded' AND finished_at >= ?)) "
-                "ORDER BY created_at DESC LIMIT 1", (fingerprint, owner, succeeded_since)).fetchone()
-        return _decode(row) if row else None
+    # -- money: the duplicate guard and the caps, checked and recorded in one transaction
 
-    def spent_since(self, since: float, owner: str = "") -> float:
-        """Estimated spend of the tasks created since `since` that may have reached a host."""
+    def admit(self, *, owner: str, check: Callable[[Spend], None], task: dict[str, Any] | None = None,
+              duplicate_of: tuple[str, float] | None = None, sequence_id: str | None = None, shot: int | None = None,
+              reserve: dict[int, float] | None = None, then: Callable[[sqlite3.Connection], bool] | None = None,
+              ) -> TaskRecord | None:
+        """Decide a spend atomically: inside one write transaction, return an identical recent request's task
+        (`duplicate_of`: fingerprint, succeeded since) if there is one; else give `check` what is already spent and
+        planned (it raises to refuse), record `task` (a take of `shot` uses up that shot's reservation), set the
+        sequence's reservations (`reserve`: shot -> USD) and run `then` (False undoes it all and raises Conflict).
+        Concurrent admissions, in this process or another on the same file, are decided one after the other."""
+        now = time.time()
+
+        def work(db: sqlite3.Connection) -> TaskRecord | None:
+            if duplicate_of is not None:
+                row = db.execute(
+                    f"{_SELECT} WHERE fingerprint = ? AND owner = ? AND (status IN ('queued', 'running') OR "
+                    "(status = 'succeeded' AND finished_at >= ?)) ORDER BY created_at DESC LIMIT 1",
+                    (duplicate_of[0], owner, duplicate_of[1])).fetchone()
+                if row is not None:
+                    return _decode(row)
+            released = 0.0  # the shot's reservation, used up by its take
+            if sequence_id is not None and shot is not None and task is not None:
+                row = db.execute("SELECT usd FROM reservations WHERE sequence_id = ? AND shot = ?",
+                                 (sequence_id, shot)).fetchone()
+                released = float(row[0]) if row else 0.0
+            replaced = 0.0  # reservations that `reserve` replaces
+            if sequence_id is not None and reserve:
+                marks = ", ".join("?" for _ in reserve)
+                replaced = float(db.execute(
+                    f"SELECT COALESCE(SUM(usd), 0) FROM reservations WHERE sequence_id = ? AND shot IN ({marks})",
+                    (sequence_id, *reserve)).fetchone()[0])
+            day, whole = _spend(db, owner, now - 86400, sequence_id)
+            freed = released + replaced
+            check(Spend(day=day - freed, sequence=None if whole is None else whole - freed))
+            if task is not None:
+                row = {k: _encode(k, task.get(k)) for k in _COLUMNS if k in task}
+                row.setdefault("created_at", now)
+                row.setdefault("updated_at", now)
+                db.execute(f"INSERT INTO tasks ({', '.join(row)}) VALUES ({', '.join('?' for _ in row)})",
+                           tuple(row.values()))
+                if released:
+                    db.execute("DELETE FROM reservations WHERE sequence_id = ? AND shot = ?", (sequence_id, shot))
+            for index, usd in (reserve or {}).items():
+                db.execute("INSERT OR REPLACE INTO reservations (sequence_id, shot, owner, usd) VALUES (?, ?, ?, ?)",
+                           (sequence_id, index, owner, usd))
+            if then is not None and not then(db):
+                raise _Undo
+            return None
+
+        try:
+            return self.transaction(work)
+        except _Undo:
+            raise Conflict("the sequence changed while this was being decided") from None
+
+    def spent(self, owner: str = "", sequence_id: str | None = None) -> Spend:
+        """What counts against the caps now: the caller's last 24 hours with what running sequences plan, and one
+        sequence's whole (its takes and its plan)."""
         with self._lock:
-            row = self._db.execute(
-                "SELECT COALESCE(SUM(cost_estimate), 0) FROM tasks WHERE owner = ? AND created_at >= ? AND "
-                "(status IN ('queued', 'running', 'succeeded') OR (phase = 'canceled' AND provider_task_id IS NOT NULL))",
-                (owner, since)).fetchone()
-        return float(row[0])
+            day, whole = _spend(self._db, owner, time.time() - 86400, sequence_id)
+        return Spend(day=day, sequence=whole)
+
+    def sequence_cost(self, sequence_id: str) -> tuple[float, float]:
+        """A sequence's money: what its takes cost (made, or being made), and what its shots still to make plan."""
+        with self._lock:
+            return _sequence_cost(self._db, sequence_id)
 
     def followed(self, provider: str, provider_task_ids: Sequence[str]) -> set[str]:
         """Which of these host jobs a task already follows."""
@@ -284,6 +371,51 @@ class Ledger:
     def release_lease(self, task_id: str, holder: str) -> None:
         self.transaction(lambda db: db.execute("DELETE FROM leases WHERE task_id = ? AND holder = ?",
                                                 (task_id, holder)))
+
+
+@dataclass(frozen=True)
+class Spend:
+    """USD counted against the caps: `day`, the caller's last 24 hours (tasks that may have reached a host, and the
+    planned shots of running sequences); `sequence`, one sequence's whole (every take and the shots still planned)."""
+
+    day: float
+    sequence: float | None = None
+
+
+class Conflict(Exception):
+    """A row changed between reading it and deciding on it: read it again."""
+
+
+class _Undo(Exception):
+    pass
+
+
+# A task counts once it may have reached a host (a failure before any job was made costs nothing).
+_COUNTS = "(status IN ('queued', 'running', 'succeeded') OR (phase = 'canceled' AND provider_task_id IS NOT NULL))"
+
+
+def _spend(db: sqlite3.Connection, owner: str, since: float, sequence_id: str | None) -> tuple[float, float | None]:
+    tasks = db.execute(f"SELECT COALESCE(SUM(cost_estimate), 0) FROM tasks WHERE owner = ? AND created_at >= ? AND "
+                       f"{_COUNTS}", (owner, since)).fetchone()[0]
+    # Planned shots count while their sequence runs; the sequence being decided counts whatever its phase (a redo
+    # brings a failed one back to life).
+    planned = db.execute(
+        "SELECT COALESCE(SUM(r.usd), 0) FROM reservations r JOIN sequences s ON s.sequence_id = r.sequence_id "
+        "WHERE r.owner = ? AND (s.phase IN ('running', 'joining') OR s.sequence_id = ?)",
+        (owner, sequence_id)).fetchone()[0]
+    day = float(tasks) + float(planned)
+    if sequence_id is None:
+        return day, None
+    made, planned = _sequence_cost(db, sequence_id)
+    return day, made + planned
+
+
+def _sequence_cost(db: sqlite3.Connection, sequence_id: str) -> tuple[float, float]:
+    made = db.execute(f"SELECT COALESCE(SUM(cost_estimate), 0) FROM tasks WHERE sequence_id = ? AND {_COUNTS}",
+                      (sequence_id,)).fetchone()[0]
+    planned = db.execute("SELECT COALESCE(SUM(usd), 0) FROM reservations WHERE sequence_id = ?",
+                         (sequence_id,)).fetchone()[0]
+    return round(float(made), 4), round(float(planned), 4)
 
 
 def _encode(column: str, value: Any) -> Any:

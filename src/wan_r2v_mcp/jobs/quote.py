@@ -6,6 +6,7 @@ Nothing here uploads, submits or writes the ledger: a quote can be thrown away a
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +21,7 @@ from ..references.intake import Intake, admit
 from ..schema import GenerateArgs, R2VRequest, TaskView
 from . import cost, prices
 from .fingerprint import fingerprint
-from .ledger import Ledger, TaskRecord
+from .ledger import Ledger, Spend, TaskRecord
 from .views import task_view
 
 
@@ -67,7 +68,7 @@ def quote(args: GenerateArgs, folders: Folders, *, settings: Settings, providers
         seconds = cost.billable_seconds(videos, request.duration)
         rate = prices.price_per_second(provider.capabilities.name, request.resolution, settings.prices)
         estimate = cost.estimate_usd(rate, seconds)
-        check_budget(estimate, settings, ledger, owner)
+        budget_check(estimate, settings)(ledger.spent(owner))  # early word; admission decides, atomically
         name = provider.capabilities.name
         return Quote(request, provider, intake, seconds, estimate, fingerprint(name, request, intake),
                      "caller" if providers.uses_callers_key(name, owner) else None, labels or None)
@@ -76,21 +77,34 @@ def quote(args: GenerateArgs, folders: Folders, *, settings: Settings, providers
         raise
 
 
-def check_budget(estimate: float | None, settings: Settings, ledger: Ledger, owner: str) -> None:
+def budget_check(estimate: float | None, settings: Settings, what: str = "") -> Callable[[Spend], None]:
+    """The caps as a check of a spend of `estimate` USD against what is already spent and planned (`Spend`); it raises
+    `InputErrors` to refuse. The ledger runs it inside the transaction that records the spend. `what` names the work
+    when it is part of a sequence ("shot 2", "the whole sequence of 3 shots")."""
     per_task, per_day = settings.max_cost_per_task_usd, settings.max_cost_per_day_usd
-    if estimate is None or (per_task is None and per_day is None):
-        return
-    if per_task is not None and estimate > per_task:
-        raise InputErrors([BudgetError(
-            f"the estimated cost ${estimate:.2f} is over the per-task cap", limit=f"${per_task:.2f} per task "
-            "(WAN_R2V_MAX_COST_PER_TASK)", fix="ask for fewer seconds or 720p, or raise the cap")])
-    if per_day is not None:
-        spent = ledger.spent_since(time.time() - 86400, owner)
-        if spent + estimate > per_day:
+    prefix = f"for {what}, " if what else ""
+
+    def check(spend: Spend) -> None:
+        if estimate is None or (per_task is None and per_day is None):
+            return
+        whole = estimate if spend.sequence is None else spend.sequence + estimate
+        if per_task is not None and whole > per_task + 1e-9:
+            made = "" if spend.sequence is None else \
+                f" (with the ${spend.sequence:.2f} its sequence has made and still plans, ${whole:.2f})"
             raise InputErrors([BudgetError(
-                f"the estimated cost ${estimate:.2f} would bring the last 24 hours to ${spent + estimate:.2f}",
-                limit=f"${per_day:.2f} per day (WAN_R2V_MAX_COST_PER_DAY)",
+                f"{prefix}the estimated cost ${estimate:.2f}{made} is over the per-task cap",
+                limit=f"${per_task:.2f} per task{', a sequence counting as one' if what else ''} "
+                      "(WAN_R2V_MAX_COST_PER_TASK)",
+                fix="ask for fewer seconds or 720p, or raise the cap")])
+        if per_day is not None and spend.day + estimate > per_day + 1e-9:
+            raise InputErrors([BudgetError(
+                f"{prefix}the estimated cost ${estimate:.2f} would bring the last 24 hours to "
+                f"${spend.day + estimate:.2f}",
+                limit=f"${per_day:.2f} per day, counting the shots running sequences still plan "
+                      "(WAN_R2V_MAX_COST_PER_DAY)" if what else f"${per_day:.2f} per day (WAN_R2V_MAX_COST_PER_DAY)",
                 fix="wait until earlier tasks fall out of the 24-hour window, or raise the cap")])
+
+    return check
 
 
 def remote_addresses(intake: Intake) -> dict[str, str]:

@@ -58,9 +58,10 @@ def iso(ts: float | None) -> str | None:
     return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="seconds") if ts is not None else None
 
 
-def check_video(path: Path, expected_seconds: float) -> dict[str, float]:
-    """What was downloaded counts only if it is a video of about the length asked for; returns its real size and
-    length ({"width", "height", "seconds"})."""
+def check_video(path: Path, expected_seconds: float, expected_size: tuple[int, int] | None = None) -> dict[str, Any]:
+    """What was downloaded counts if it is a readable video; returns its real size and length ({"width", "height",
+    "seconds"}), and under "differs" how it differs from what was asked. A paid video is never turned away for its
+    length or size: downloading again cannot change those bytes, so it is kept and the task says so."""
     import av
 
     from ..errors import ResultInvalid
@@ -68,7 +69,7 @@ def check_video(path: Path, expected_seconds: float) -> dict[str, float]:
     try:
         with av.open(str(path), options={"protocol_whitelist": "file"}) as container:
             if not container.streams.video:
-                raise ResultInvalid("the result has no video stream", fix="the server tries again on its own")
+                raise ResultInvalid("the result has no video stream", fix="the server fetches it again on its own")
             stream = container.streams.video[0]
             width, height = stream.codec_context.width, stream.codec_context.height
             seconds = container.duration / 1_000_000 if container.duration else None
@@ -78,23 +79,33 @@ def check_video(path: Path, expected_seconds: float) -> dict[str, float]:
         raise
     except Exception as exc:  # HTML, a truncated body, anything PyAV cannot open
         raise ResultInvalid(f"the result is not a readable video ({type(exc).__name__})",
-                            fix="the server tries again on its own") from None
-    tolerance = max(1.5, 0.25 * expected_seconds)
-    if seconds is None or abs(seconds - expected_seconds) > tolerance:
-        got = "an unknown length" if seconds is None else f"{seconds:.1f} s"
-        raise ResultInvalid(f"the result lasts {got}, not the {expected_seconds:g} s asked",
-                            limit=f"within {tolerance:g} s of the duration asked", fix="the server tries again on its own")
-    return {"width": width, "height": height, "seconds": round(seconds, 2)}
+                               fix="the server fetches it again on its own") from None
+    if not width or not height:
+        raise ResultInvalid("the result's video stream has no picture size",
+                               fix="the server fetches it again on its own")
+    facts: dict[str, Any] = {"width": width, "height": height}
+    differs = []
+    if seconds is not None:
+        facts["seconds"] = round(seconds, 2)
+        if abs(seconds - expected_seconds) > max(1.5, 0.25 * expected_seconds):
+            differs.append(f"it lasts {seconds:.1f} s, not the {expected_seconds:g} s asked")
+    else:
+        differs.append("its length could not be read")
+    if expected_size is not None and sorted((width, height)) != sorted(expected_size):
+        differs.append(f"it is {width}x{height}, not the {expected_size[0]}x{expected_size[1]} asked")
+    if differs:
+        facts["differs"] = "; ".join(differs)
+    return facts
 
 
-async def save(task_id: str, folder: Path, write_video: Any,
-               expected_seconds: float) -> tuple[Path, Path | None, dict[str, float]]:
+async def save(task_id: str, folder: Path, write_video: Any, expected_seconds: float,
+               expected_size: tuple[int, int] | None = None) -> tuple[Path, Path | None, dict[str, Any]]:
     """Run `write_video(part_path)`, check the video, and move it into place; returns (video, poster, its facts)."""
     dest = folder / f"{task_id}.mp4"
     part = folder / f".{task_id}.{secrets.token_hex(4)}.part"
     try:
         await write_video(part)
-        facts = await anyio.to_thread.run_sync(check_video, part, expected_seconds)
+        facts = await anyio.to_thread.run_sync(check_video, part, expected_seconds, expected_size)
         await anyio.to_thread.run_sync(_fsync_replace, part, dest)
     finally:
         part.unlink(missing_ok=True)

@@ -23,7 +23,7 @@ from ..schema import GenerateArgs, SequenceArgs, TaskView
 from .follower import Follower
 from .ledger import Ledger, TaskRecord
 from .lifecycle import Phase
-from .quote import dry_run, quote
+from .quote import budget_check, dry_run, quote
 from .sequencer import Sequencer, is_sequence_id
 from .sequences import SeqPhase
 from .views import TYPICAL_RUN_SECONDS, task_view
@@ -59,18 +59,17 @@ class Runner:
         if args.dry_run:
             q.close()
             return dry_run(q).model_copy(update={"warnings": warnings})
-        # No await between the duplicate check and the insert: ten identical calls at once make one task.
-        earlier = None if args.allow_duplicate else self.ledger.find_duplicate(
-            q.fingerprint, owner, time.time() - self.settings.duplicate_window_seconds)
-        if earlier is not None:
-            q.close()
-            task_id = earlier.task_id
-        else:
-            task_id = self.follower.submit(q, owner)
-            if q.cast:
-                self.cast.used(owner, list(q.cast))
+        # The duplicate guard, the caps and the insert are one transaction: ten identical calls at once make one task,
+        # and concurrent calls can never together pass a cap.
+        cast = list(q.cast or ())
+        task_id, duplicate = self.follower.submit(
+            q, owner, check=budget_check(q.cost_estimate, self.settings),
+            duplicate_of=None if args.allow_duplicate else (
+                q.fingerprint, time.time() - self.settings.duplicate_window_seconds))
+        if cast and not duplicate:
+            self.cast.used(owner, cast)
         view = await self.wait(task_id, args.wait_seconds, report, owner, until_at_host=True)
-        return view.model_copy(update={"duplicate": earlier is not None, "warnings": warnings})
+        return view.model_copy(update={"duplicate": duplicate, "warnings": warnings + view.warnings})
 
     def record(self, task_id: str, owner: str = "") -> TaskRecord:
         record = self.ledger.get(task_id)
@@ -96,7 +95,7 @@ class Runner:
         warnings = await anyio.to_thread.run_sync(self.sequencer.redo, sequence_id, shot, prompt, seed, owner)
         self.sequencer.drive(sequence_id)
         view = await self.wait(sequence_id, wait_seconds, report, owner)
-        return view.model_copy(update={"warnings": warnings})
+        return view.model_copy(update={"warnings": warnings + view.warnings})
 
     def view(self, task_id: str, owner: str = "") -> TaskView:
         if is_sequence_id(task_id):

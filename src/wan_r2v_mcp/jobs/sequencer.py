@@ -16,17 +16,18 @@ from typing import Any
 import anyio
 from anyio.abc import TaskGroup
 
-from ..cast.store import Cast
+from ..cast.store import Cast, name_key
+from ..cast.use import mentions
 from ..config import Settings
-from ..errors import InputError, InputErrors, JoinFailed, NotFoundError, R2VError
+from ..errors import FollowingFailed, InputError, InputErrors, JoinFailed, NotFoundError, R2VError
 from ..providers.registry import ProviderRegistry
 from ..references.folders import Folders
 from ..schema import PIXEL_SIZES, TERMINAL, GenerateArgs, SequenceArgs, ShotView, TaskError, TaskView
 from . import results
-from .follower import LEASE_SECONDS, Follower, _holder_is_dead, until_done
+from .follower import LEASE_SECONDS, RESTARTS, Follower, _holder_is_dead, until_done
 from .join import join, last_frame
-from .ledger import Ledger, TaskRecord
-from .quote import Quote, check_budget, dry_run, quote
+from .ledger import Conflict, Ledger, TaskRecord
+from .quote import Quote, budget_check, dry_run, quote
 from .sequences import SeqPhase, SequenceBook, SequenceRecord
 from .views import TYPICAL_RUN_SECONDS
 
@@ -90,7 +91,7 @@ class Sequencer:
         return GenerateArgs(
             prompt=shot["prompt"], duration=shot["duration"], negative_prompt=spec.get("negative_prompt"),
             resolution=spec["resolution"], aspect_ratio=spec["aspect_ratio"], seed=seed,
-            characters=shot["characters"] if shot.get("characters") is not None else spec.get("characters", []),
+            characters=shot["characters"] if shot.get("characters") is not None else named(spec, index),
             first_frame=str(first_frame) if first_frame else None, provider=spec["provider"], allow_duplicate=True,
             wait_seconds=0)
 
@@ -117,6 +118,10 @@ class Sequencer:
                          providers=self.providers, ledger=self.ledger, owner=owner, cast=self.cast)
         except InputErrors as exc:
             for error in exc.errors:  # say which shot it is about
+                if error.field == "first_frame" and first_frame is not None:  # the frame continuity carries over
+                    error.field = "continuity"
+                    error.message = f"shot {index + 1} opens on the last frame of shot {index}: {error.message}"
+                    error.fix = "name fewer characters in this shot, or pass continuity=false"
                 error.field = f"shots[{index}].{error.field}" if error.field else f"shots[{index}]"
             raise
 
@@ -146,12 +151,9 @@ class Sequencer:
                     errors.extend(exc.errors)
             if errors:
                 raise InputErrors(errors)
-            try:
-                check_budget(_total_cost(quotes), self.settings, self.ledger, owner)
-            except InputErrors as exc:
-                for error in exc.errors:
-                    error.message = f"for the whole sequence of {len(quotes)} shots, {error.message}"
-                raise
+            # An early word; `create` decides it again, atomically, as the whole of the sequence's work.
+            budget_check(_total_cost(quotes), self.settings, f"the whole sequence of {len(quotes)} shots")(
+                self.ledger.spent(owner))
         except BaseException:
             for q in quotes:
                 q.close()
@@ -173,10 +175,16 @@ class Sequencer:
                                        "next_check_seconds": None, "estimated_seconds_left": None})
 
     def create(self, spec: dict[str, Any], quotes: list[Quote], owner: str) -> str:
+        """Record the sequence with every shot's cost reserved, in the one transaction that checks the caps: the
+        sequence is admitted as the whole of its work, and each shot's take later uses up its reservation."""
         for q in quotes:
             q.close()  # each shot is checked again when it is made, with the frame it then opens on
         sequence_id = f"seq_{secrets.token_urlsafe(12)}"
-        self.book.insert(self._new_record(sequence_id, owner, "sequence", spec, [[] for _ in quotes], quotes))
+        record = self._new_record(sequence_id, owner, "sequence", spec, [[] for _ in quotes], quotes)
+        total = _total_cost(quotes)
+        self.ledger.admit(owner=owner, sequence_id=sequence_id, then=self.book.inserting(record),
+                          check=budget_check(total, self.settings, f"the whole sequence of {len(quotes)} shots"),
+                          reserve={i: q.cost_estimate for i, q in enumerate(quotes) if q.cost_estimate})
         self.drive(sequence_id)
         return sequence_id
 
@@ -197,15 +205,17 @@ class Sequencer:
         errors: list[InputError] = []
         shapes: list[tuple[int, int]] = []
         shots = []
+        providers: list[str] = []
         for i, task_id in enumerate(task_ids):
             field = f"task_ids[{i}]"
             try:
-                path, output, prompt = self._finished_video(task_id, owner)
+                path, output, prompt, provider = self._finished_video(task_id, owner)
             except R2VError as exc:  # unknown (or another caller's), unfinished, gone: each named by its place
                 exc.field = field
                 errors.append(exc)  # type: ignore[arg-type]
                 continue
             shots.append({"prompt": prompt, "duration": round(float(output.get("seconds") or 0), 3)})
+            providers.append(provider)
             width, height = int(output.get("width") or 0), int(output.get("height") or 0)
             if shapes and width and height and abs(width * shapes[0][1] - height * shapes[0][0]) > 0.01 * width * \
                     shapes[0][1]:
@@ -217,15 +227,17 @@ class Sequencer:
         if errors:
             raise InputErrors(errors)
         spec = {"shots": shots, "continuity": False, "resolution": "", "aspect_ratio": "",
-                "size": list(shapes[0])}
+                "size": list(shapes[0]), "provider": "+".join(dict.fromkeys(p for part in providers
+                                                                             for p in part.split("+")))}
         sequence_id = f"seq_{secrets.token_urlsafe(12)}"
         self.book.insert(self._new_record(sequence_id, owner, "stitch", spec, [[t] for t in task_ids],
                                           phase=SeqPhase.JOINING))
         self.drive(sequence_id)
         return sequence_id
 
-    def _finished_video(self, task_id: str, owner: str) -> tuple[Path, dict[str, Any], str]:
-        """The saved video of a finished task or sequence of `owner`, with its measured facts and its prompt."""
+    def _finished_video(self, task_id: str, owner: str) -> tuple[Path, dict[str, Any], str, str]:
+        """The saved video of a finished task or sequence of `owner`, with its measured facts, its prompt and the
+        provider(s) that made it."""
         unknown = NotFoundError(f"no task \"{task_id}\"", fix="use a task_id that generate_r2v or generate_sequence "
                                 "returned; list_tasks shows recent ones")
         if is_sequence_id(task_id):
@@ -234,17 +246,19 @@ class Sequencer:
                 raise unknown
             status, path, output, prompt = SeqPhase(seq.phase).status, seq.local_path, seq.output, \
                 f"sequence {task_id}"
+            provider = seq.provider
         else:
             task = self.ledger.get(task_id)
             if task is None or task.owner != owner:
                 raise unknown
             status, path, output, prompt = task.status, task.local_path, task.output, task.request.get("prompt", "")
+            provider = task.provider
         if status != "succeeded":
             raise InputError(f"{task_id} has not finished ({status})", limit="only succeeded tasks can be joined",
                              fix="wait for it with get_task, or leave it out")
         if not path or not Path(path).is_file():
             raise InputError(f"{task_id}'s video is no longer on disk ({path})", fix="leave it out, or make it again")
-        return Path(path), output or {}, prompt
+        return Path(path), output or {}, prompt, provider
 
     def redo(self, sequence_id: str, shot: int, prompt: str | None, seed: int | None, owner: str) -> list[str]:
         """Record one shot's new take, checked (the caller then calls `drive`); the sequence is joined again when it is
@@ -279,14 +293,22 @@ class Sequencer:
         if spec.get("seed") is not None and seed is None:
             spec["shots"][index]["seed"] = secrets.randbelow(2**31 - 1)
         first = self._placeholder(spec) if spec.get("continuity") and index > 0 else None
-        self._quote_shot(spec, index, owner, first).close()  # the new take is checked before anything is paid
+        q = self._quote_shot(spec, index, owner, first)  # the new take is checked before anything is paid
+        q.close()
         takes = [list(t) for t in record.takes]
         takes[index].append(self.follower.new_task_id())
-        moved = self.book.move(record, SeqPhase.RUNNING, spec=spec, takes=takes, error=None, finished_at=None,
-                               stage=f"making shot {shot} again")
-        if moved is None:
-            raise InputErrors([InputError("the sequence changed while this was being checked", field="task_id",
+        changed = InputErrors([InputError("the sequence changed while this was being checked", field="task_id",
                                           fix="call redo_shot again")])
+        move = self.book.moving(record, SeqPhase.RUNNING, spec=spec, takes=takes, error=None, finished_at=None,
+                                stage=f"making shot {shot} again")
+        if move is None:
+            raise changed
+        try:  # the new take is reserved, against the caps with everything the sequence made and plans, as it moves
+            self.ledger.admit(owner=owner, sequence_id=sequence_id, then=move,
+                              check=budget_check(q.cost_estimate, self.settings, f"shot {shot}'s new take"),
+                              reserve={index: q.cost_estimate or 0.0})
+        except Conflict:
+            raise changed from None
         if spec.get("continuity") and index + 1 < len(shots):
             return [f"shot {shot + 1} opens on the last frame of the old shot {shot}; redo it too for a seamless cut"]
         return []
@@ -355,17 +377,25 @@ class Sequencer:
             aspect_ratio=spec.get("aspect_ratio") or "as the parts", duration=int(sum(s["duration"] for s in shots)),
             seed=spec.get("seed"), width=width, height=height)
         unfinished = not phase.terminal
+        cost, made, planned = record.cost_estimate, None, None
+        if record.kind == "sequence" and shot_views is None:  # a recorded sequence: what it made and still plans
+            made, planned = self.ledger.sequence_cost(record.sequence_id)
+            planned = planned if unfinished else 0.0
+            cost = round(made + planned, 4) if record.cost_estimate is not None else None
+        providers = record.provider.split("+")  # a stitch of parts from several hosts names each
+        notices = [n for n in dict.fromkeys(provider_notice(self.providers.capabilities(p)) for p in providers) if n]
         return TaskView(
             task_id=record.sequence_id, provider=record.provider, status=phase.status,  # type: ignore[arg-type]
             stage=record.stage, progress=progress, created_at=results.iso(record.created_at) or "",
             updated_at=results.iso(record.updated_at) or "", finished_at=results.iso(record.finished_at),
             request=summary, local_path=record.local_path, output=_facts(record.output),
-            poster_path=record.poster_path, sidecar_path=record.sidecar_path, cost_estimate_usd=record.cost_estimate,
-            billable_seconds=record.billable_seconds,
+            poster_path=record.poster_path, sidecar_path=record.sidecar_path, cost_estimate_usd=cost,
+            cost_made_usd=made, cost_planned_usd=planned, billable_seconds=record.billable_seconds,
+            stitched=record.kind == "stitch",
             error=TaskError.model_validate(record.error) if record.error else None,
             next_check_seconds=0.0 if unfinished else None,
             estimated_seconds_left=max(5.0, round(TYPICAL_RUN_SECONDS * (1 - (progress or 0)))) if unfinished else None,
-            notice=provider_notice(self.providers.capabilities(record.provider)), shots=views)
+            notice=" ".join(notices) or None, shots=views)
 
     @staticmethod
     def _shot_view(index: int, shot: dict[str, Any], task_id: str | None, task: TaskRecord | None,
@@ -400,11 +430,22 @@ class Sequencer:
 
     async def _drive_loop(self, sequence_id: str) -> None:
         try:
-            await until_done(lambda: self._drive(sequence_id), f"driving {sequence_id}", self.settings.time_scale)
+            await until_done(lambda: self._drive(sequence_id), f"driving {sequence_id}", self.settings.time_scale,
+                             lambda exc: self._give_up(sequence_id, exc))
         finally:
             self._driving.discard(sequence_id)
             self.ledger.release_lease(sequence_id, self.follower.holder)
             self._notify(sequence_id)
+
+    def _give_up(self, sequence_id: str, exc: Exception) -> None:
+        """End a sequence whose driver keeps failing; the shots already made stay on disk, redo_shot takes it up."""
+        record = self.book.get(sequence_id)
+        if record is None or SeqPhase(record.phase).terminal:
+            return
+        error = FollowingFailed(f"making this sequence failed {RESTARTS + 1} times ({type(exc).__name__}: {exc})"[:300],
+                                fix="the shots already made are kept; redo_shot makes a missing shot again")
+        self.book.move(record, SeqPhase.FAILED, stage="stopped after repeated failures",
+                       error={"code": error.code, "message": error.message, "hint": error.fix})
 
     async def _drive(self, sequence_id: str) -> None:
         while True:
@@ -430,14 +471,18 @@ class Sequencer:
     async def _step(self, record: SequenceRecord) -> bool:
         """One decision; True when something was written (read the row again), False to wait for a shot."""
         shots = record.spec["shots"]
-        tasks: list[TaskRecord | None] = []
-        for index in range(len(shots)):
-            task_id = record.current(index)
-            task = self.ledger.get(task_id) if task_id else None
-            if task_id is not None and task is None:  # recorded, never created (a crash, or a redo): make it now
-                await self._make(record, index, task_id)
-                return True
-            tasks.append(task)
+        ids = [record.current(index) for index in range(len(shots))]
+        tasks: list[TaskRecord | None] = [self.ledger.get(task_id) if task_id else None for task_id in ids]
+        for index, (task_id, task) in enumerate(zip(ids, tasks)):
+            if task_id is None or task is not None:
+                continue
+            # Recorded, never created (a crash, or a redo): make it now, unless it opens on the last frame of a shot
+            # that is still being made (a redo beside a redo): then it waits for that shot.
+            before = tasks[index - 1] if index else None
+            if record.spec.get("continuity") and index and (before is None or before.status != "succeeded"):
+                continue
+            await self._make(record, index, task_id)
+            return True
         for index, task in enumerate(tasks):
             # A shot that ended before any job was made (the server stopped, or its uploads failed: nothing paid) is
             # simply made again, a few times at most: the sequence is what was asked for.
@@ -480,7 +525,8 @@ class Sequencer:
         return False
 
     async def _make(self, record: SequenceRecord, index: int, task_id: str) -> None:
-        """Create the shot's task under the id already recorded in the sequence."""
+        """Create the shot's task under the id already recorded in the sequence, admitted against the caps with its
+        reservation used up."""
         first = None
         try:
             if record.spec.get("continuity") and index > 0:
@@ -490,6 +536,17 @@ class Sequencer:
                 first = self.folder / f"{record.sequence_id}-{task_id}-first.png"
                 await anyio.to_thread.run_sync(last_frame, Path(before.local_path), first)
             q = await anyio.to_thread.run_sync(self._quote_shot, record.spec, index, record.owner, first)
+            fresh = self.book.get(record.sequence_id)
+            if fresh is None or SeqPhase(fresh.phase).terminal or fresh.current(index) != task_id \
+                    or self.ledger.get(task_id) is not None:
+                q.close()  # canceled meanwhile, or made already: nothing to send
+                return
+            self._shot_of[task_id] = record.sequence_id
+            cast = list(q.cast or ())
+            self.follower.submit(q, record.owner, task_id=task_id, sequence_id=record.sequence_id, shot=index,
+                                 check=budget_check(q.cost_estimate, self.settings, f"shot {index + 1}"))
+            if cast:
+                self.cast.used(record.owner, cast)
         except R2VError as exc:  # a character deleted since, a cap reached meanwhile: say which shot and why
             fresh = self.book.get(record.sequence_id)
             if fresh is not None and not SeqPhase(fresh.phase).terminal:
@@ -499,16 +556,6 @@ class Sequencer:
                 self.book.move(fresh, SeqPhase.FAILED, takes=takes, stage=f"shot {index + 1} could not be made",
                                error={"code": exc.code, "message": exc.tool_message(),  # names shots[i]
                                       "hint": f"fix it, then redo_shot(task_id, shot={index + 1})"})
-            return
-        fresh = self.book.get(record.sequence_id)
-        if fresh is None or SeqPhase(fresh.phase).terminal or fresh.current(index) != task_id \
-                or self.ledger.get(task_id) is not None:
-            q.close()  # canceled meanwhile, or made already: nothing to send
-            return
-        self._shot_of[task_id] = record.sequence_id
-        self.follower.submit(q, record.owner, task_id=task_id)
-        if q.cast:
-            self.cast.used(record.owner, list(q.cast))
 
     async def _join(self, record: SequenceRecord) -> None:
         try:
@@ -549,8 +596,14 @@ class Sequencer:
 
     def _part(self, record: SequenceRecord, index: int) -> Path:
         task_id = record.current(index) or ""
-        path, _, _ = self._finished_video(task_id, record.owner)
-        return path
+        return self._finished_video(task_id, record.owner)[0]
+
+
+def named(spec: dict[str, Any], index: int) -> list[str]:
+    """The sequence's characters that shot `index` names (@name): a shot brings, and pays for, only its own cast."""
+    listed = list(spec.get("characters") or [])
+    said = {name_key(name) for name in mentions(spec["shots"][index]["prompt"], listed)}
+    return [name for name in listed if name_key(name) in said]
 
 
 def _total_cost(quotes: list[Quote]) -> float | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from enum import Enum
 from typing import Any
@@ -42,31 +43,6 @@ ALLOWED: dict[SeqPhase, frozenset[SeqPhase]] = {
     SeqPhase.CANCELED: frozenset(),
 }
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS sequences (
-    sequence_id TEXT PRIMARY KEY,
-    owner TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    updated_at REAL NOT NULL,
-    finished_at REAL,
-    phase TEXT NOT NULL,
-    stage TEXT NOT NULL,
-    provider TEXT NOT NULL,
-    spec TEXT NOT NULL,
-    takes TEXT NOT NULL,
-    cost_estimate REAL,
-    billable_seconds REAL,
-    local_path TEXT,
-    poster_path TEXT,
-    sidecar_path TEXT,
-    output TEXT,
-    error TEXT,
-    version INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS sequences_by_phase ON sequences(phase);
-CREATE INDEX IF NOT EXISTS sequences_by_owner ON sequences(owner, created_at);
-"""
 _JSON = ("spec", "takes", "output", "error")
 
 
@@ -104,13 +80,22 @@ class SequenceBook:
     """The sequences table, in the ledger's file; its only writer."""
 
     def __init__(self, ledger: Ledger):
-        self.ledger = ledger
-        ledger.create_tables(_SCHEMA)
+        self.ledger = ledger  # whose schema has the sequences table
 
     def insert(self, record: SequenceRecord) -> None:
+        self.ledger.transaction(self.inserting(record))
+
+    @staticmethod
+    def inserting(record: SequenceRecord) -> Callable[[sqlite3.Connection], bool]:
+        """The insert as a step of a larger transaction (a sequence is recorded with its reservations)."""
         values = [_encode(c, getattr(record, c)) for c in _COLUMNS]
-        self.ledger.transaction(lambda db: db.execute(
-            f"INSERT INTO sequences ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' for _ in _COLUMNS)})", values))
+
+        def work(db: sqlite3.Connection) -> bool:
+            db.execute(f"INSERT INTO sequences ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' for _ in _COLUMNS)})",
+                       values)
+            return True
+
+        return work
 
     def get(self, sequence_id: str) -> SequenceRecord | None:
         rows = self.ledger.read(f"SELECT {', '.join(_COLUMNS)} FROM sequences WHERE sequence_id = ?", (sequence_id,))
@@ -135,6 +120,15 @@ class SequenceBook:
     def move(self, record: SequenceRecord, to: SeqPhase, **values: Any) -> SequenceRecord | None:
         """Move from the phase `record` was read in, only if nothing wrote the row since (its version); returns the
         row as written, or None when it changed meanwhile or the move is not allowed."""
+        work = self.moving(record, to, **values)
+        if work is None or not self.ledger.transaction(work):
+            return None
+        return self.get(record.sequence_id)
+
+    @staticmethod
+    def moving(record: SequenceRecord, to: SeqPhase, **values: Any) -> Callable[[sqlite3.Connection], bool] | None:
+        """The guarded move as a step of a larger transaction (a redo is recorded with its reservation); None when
+        the state machine does not have it."""
         if to not in ALLOWED[SeqPhase(record.phase)]:
             return None
         values = {**values, "phase": to.value, "updated_at": time.time(), "version": record.version + 1}
@@ -146,9 +140,7 @@ class SequenceBook:
         def work(db: sqlite3.Connection) -> bool:
             return db.execute(f"UPDATE sequences SET {sets} WHERE sequence_id = ? AND version = ?", params).rowcount > 0
 
-        if not self.ledger.transaction(work):
-            return None
-        return self.get(record.sequence_id)
+        return work
 
 
 def _encode(column: str, value: Any) -> Any:

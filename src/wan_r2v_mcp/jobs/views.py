@@ -51,7 +51,7 @@ def task_view(record: TaskRecord, caps: Capabilities | None) -> TaskView:
         video_url=record.video_url if caps is None or not caps.local else None,
         video_url_expires_at=iso(record.video_url_expires_at),
         local_path=record.local_path,
-        output=record.output,
+        output=measured(record.output),
         poster_path=record.poster_path,
         sidecar_path=record.sidecar_path,
         cost_estimate_usd=record.cost_estimate,
@@ -60,7 +60,16 @@ def task_view(record: TaskRecord, caps: Capabilities | None) -> TaskView:
         next_check_seconds=next_check,
         estimated_seconds_left=left,
         notice=notice,
+        warnings=[f"the video the host made differs from the request: {differs}; it is kept as delivered (and paid)"]
+        if (differs := (record.output or {}).get("differs")) else [],
     )
+
+
+def measured(output: dict | None) -> dict[str, float] | None:
+    """The saved video's measured facts (width, height, seconds), without the note of how it differs."""
+    if not output:
+        return None
+    return {k: float(v) for k, v in output.items() if k in ("width", "height", "seconds")}
 
 
 def provider_notice(caps: Capabilities | None) -> str | None:

@@ -44,6 +44,9 @@ class Capabilities:
     duration_max: int = Limits.DURATION_MAX
     duration_max_with_video: int = Limits.DURATION_MAX_WITH_VIDEO
     max_voices: int = Limits.REFERENCES_MAX
+    # Media items one request may carry, the first frame included, where the host's schema caps them (DashScope's
+    # `input.media` has maxItems 5; whether the first frame counts is unconfirmed, so the stricter reading is kept).
+    media_max: int | None = None
     poll_initial_seconds: float = 3.0  # then x1.5 per poll up to poll_max_seconds
     poll_max_seconds: float = 15.0
     max_polls_per_second: float = 10.0  # our pace for this host's status calls, all tasks together
@@ -126,6 +129,14 @@ class Provider(ABC):
                 f"{caps.title} takes at most {caps.max_voices} voice{'s' if caps.max_voices != 1 else ''}",
                 field="voices", limit=f"{caps.max_voices} on {caps.name}",
                 fix="keep fewer voices, or use provider=dashscope"))
+        references = len(request.reference_images) + len(request.reference_videos)
+        if caps.media_max and request.first_frame is not None and references + 1 > caps.media_max:
+            problems.append(InputError(
+                f"with a first frame, {caps.title} takes at most {caps.media_max - 1} references, and this request "
+                f"has {references}", field="first_frame",
+                limit=f"{caps.media_max} media items in all on {caps.name}, the first frame counted (the host's schema "
+                      "caps the list; whether the frame counts is not confirmed, so the stricter reading is used)",
+                fix=f"keep at most {caps.media_max - 1} references with a first frame, or leave first_frame out"))
         with_video = bool(request.reference_videos)
         limit = caps.duration_max_with_video if with_video else caps.duration_max
         if request.duration > limit:

@@ -76,6 +76,7 @@ class DashScopeProvider(HostedProvider):
         supports=frozenset({"negative_prompt", "first_frame", "voices", "prompt_extend", "watermark", "seed"}),
         model=MODEL_ID,
         sweep_seconds=4.0,
+        media_max=5,
     )
 
     def __init__(self, settings: Any):
@@ -219,16 +220,17 @@ class DashScopeProvider(HostedProvider):
             params = {"start_time": time.strftime(fmt, time.gmtime(since + 8 * 3600)),
                       "end_time": time.strftime(fmt, time.gmtime(until + 8 * 3600)),
                       "model_name": MODEL_ID, "page_no": page, "page_size": 100}
-            body = await self._call("GET", "/tasks", params=params)
-            rows = body.get("data") or (body.get("output") or {}).get("data") or []
+            rows = _list_rows(await self._call("GET", "/tasks", params=params))
             for row in rows:
                 task_id = str(row.get("task_id") or "")
                 if not _TASK_ID.match(task_id):
                     continue
                 created = row.get("gmt_create")
+                # List rows say `status`; the completion event says `task_status` (providers.md §11): read both.
+                raw = row.get("status") or row.get("task_status") or ""
                 found.append(HostCandidate(task_id, created / 1000 if isinstance(created, (int, float)) else None,
                                            row.get("model_name"), None,  # the prompt shows only on success
-                                           STATUS.get(str(row.get("status") or "").upper())))  # type: ignore[arg-type]
+                                           STATUS.get(str(raw).upper())))  # type: ignore[arg-type]
             if len(rows) < 100:
                 return found
         # A partial list proves nothing: never conclude from it that a job was not made.
@@ -273,6 +275,18 @@ class DashScopeProvider(HostedProvider):
         err = _task_error(code, body.get("message"), self.region, response.status_code)
         cls = ERROR_CLASSES.get(err.code, HostUnavailable if response.status_code >= 500 else HostRefused)
         return cls(err.message, fix=err.hint)
+
+
+def _list_rows(body: Any) -> list[dict[str, Any]]:
+    """The rows of one page of `GET /tasks`; an answer of another shape proves nothing, so it is an error."""
+    rows: Any = None
+    if isinstance(body, dict):
+        output = body.get("output")
+        rows = body.get("data") or (output.get("data") if isinstance(output, dict) else None) or []
+    if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
+        raise HostAnswerMalformed("DashScope's job list came back in a shape it does not document",
+                                  fix="the server follows each job by polling it meanwhile")
+    return rows
 
 
 # Our wire codes (from `_task_error`) and the error class of each meaning.

@@ -48,6 +48,7 @@ class InferenceShProvider(HostedProvider):
         key_env="INFERENCE_API_KEY",
         supports=frozenset({"negative_prompt", "first_frame", "voices", "prompt_extend", "watermark", "seed"}),
         max_voices=1,
+        media_max=5,
         model=APP,
     )
 

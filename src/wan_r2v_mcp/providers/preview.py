@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..errors import DownloadInterrupted, ResultExpired
 from ..schema import MODEL_ID, OUTPUT_FPS, PIXEL_SIZES, R2VRequest, TaskError
 from .base import Capabilities, HostJob, JobRef, ProgressFn, Provider
 
@@ -131,7 +132,22 @@ class PreviewProvider(Provider):
         return HostJob(job_id, "canceled", "canceled")
 
     async def download(self, job: HostJob, dest: Path, progress: ProgressFn | None = None) -> None:
-        shutil.move(self._output(job.provider_task_id), dest)  # the render is not kept twice
+        out = self._output(job.provider_task_id)
+        if not out.exists():  # a process killed while saving it took the render along: render it again
+            import anyio
+
+            payload = job.extra.get("payload")
+            if not payload:
+                raise ResultExpired("the preview's render is gone and its request was not recorded",
+                                    fix="generate again (the preview is free)")
+            state = self._start(job.provider_task_id, payload)
+            await anyio.to_thread.run_sync(state.thread.join)  # type: ignore[union-attr]
+            if state.stop.is_set():  # the server is stopping: the next one renders it
+                raise DownloadInterrupted("the preview's render was stopped", fix="it is rendered again on its own")
+            if state.error or not out.exists():
+                raise ResultExpired(f"rendering the preview again failed: {state.error or 'it stopped'}",
+                                    fix="check that every reference file still exists, then generate again")
+        shutil.move(out, dest)  # the render is not kept twice
 
     async def aclose(self) -> None:
         with self._lock:

@@ -58,23 +58,30 @@ def _sequence_text(view: TaskView) -> str:
         lines += [f"- Shot {s.shot} ({s.duration} s): {s.prompt}" for s in shots]
         return "\n".join(lines)
     states = "; ".join(f"shot {s.shot} {s.status}" for s in shots)
+    cost = ""
+    if view.cost_made_usd is not None:
+        cost = f" Estimated cost ${view.cost_made_usd:.2f} for the takes made (redos included)"
+        cost += f", ${view.cost_planned_usd:.2f} more planned." if view.cost_planned_usd else "."
+    elif view.cost_estimate_usd is not None:
+        cost = f" Estimated cost ${view.cost_estimate_usd:.2f}."
     if view.status == "succeeded":
-        text = (f"Sequence {t} succeeded on {view.provider}: {len(shots)} shots joined into one video "
+        what = "videos stitched" if view.stitched else "shots joined"
+        text = (f"Sequence {t} succeeded on {view.provider}: {len(shots)} {what} into one video "
                 f"({_what(view)}) saved to {view.local_path}.")
         if view.download_url:
             text += f" Download it (this link expires): {view.download_url}."
-        if view.cost_estimate_usd is not None:
-            text += f" Estimated cost ${view.cost_estimate_usd:.2f}."
-        text += " redo_shot(task_id, shot=N) remakes one shot and joins again."
+        text += cost
+        if not view.stitched:
+            text += " redo_shot(task_id, shot=N) remakes one shot and joins again."
     elif view.status == "failed":
         err = view.error
         text = f"Sequence {t} stopped" + (f" [{err.code}]: {err.message} Hint: {err.hint}" if err else ".")
-        text += f" Shots: {states}."
+        text += f" Shots: {states}.{cost}"
     elif view.status == "canceled":
         text = f"Sequence {t} was canceled. Shots: {states}."
     else:
         pct = f" ({view.progress:.0%})" if view.progress is not None else ""
-        text = (f"Sequence {t} is running on {view.provider}{pct}: {view.stage}. Shots: {states}. Call "
+        text = (f"Sequence {t} is running on {view.provider}{pct}: {view.stage}. Shots: {states}.{cost} Call "
                 f"get_task(task_id=\"{t}\", wait_seconds=50) now: it waits with progress.")
     if view.warnings:
         text += " Warnings: " + " ".join(view.warnings)
