@@ -17,6 +17,7 @@ from ..errors import BudgetError, InputError, InputErrors
 from ..providers.base import Provider
 from ..providers.registry import ProviderRegistry
 from ..references.folders import Folders
+from ..references.flatten import flatten_alpha
 from ..references.intake import Intake, admit
 from ..schema import GenerateArgs, R2VRequest, TaskView
 from . import cost, prices
@@ -63,6 +64,8 @@ def quote(args: GenerateArgs, folders: Folders, *, settings: Settings, providers
         raise InputErrors([exc]) from None
     intake = admit(request, request.prompt, settings.ledger_path.parent, folders, extra=provider.refusals(request))
     try:
+        if not provider.capabilities.local:  # the preview reads the files as they are
+            intake.findings.extend(flatten_alpha(intake, settings.ledger_path.parent / "tmp"))
         videos = [r.media.duration_seconds if r.media else None for r in intake.references
                   if r.role == "reference_video"]
         seconds = cost.billable_seconds(videos, request.duration)

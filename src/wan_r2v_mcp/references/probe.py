@@ -24,6 +24,7 @@ class MediaInfo:
     duration_seconds: float | None = None
     fps: float | None = None
     has_audio: bool | None = None
+    has_alpha: bool | None = None  # an image with an alpha channel (DashScope takes PNG only without one)
     error: str | None = None  # the file claims a format but could not be read as it
 
 
@@ -89,7 +90,8 @@ def _measure(file: OpenedFile, info: MediaInfo) -> MediaInfo:
 
             Image.MAX_IMAGE_PIXELS = None  # we read the size from the header and judge it ourselves
             with Image.open(file.reader()) as im:  # lazy: reads the header, decodes no pixels
-                return replace(info, width=im.width, height=im.height)
+                alpha = im.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in im.info
+                return replace(info, width=im.width, height=im.height, has_alpha=alpha)
         import av
 
         # A file object, not a name: PyAV reads only these bytes and follows no playlist or protocol.
