@@ -16,8 +16,8 @@ from ..config import Settings
 from ..errors import BudgetError, InputError, InputErrors
 from ..providers.base import Provider
 from ..providers.registry import ProviderRegistry
-from ..references.folders import Folders
 from ..references.flatten import flatten_alpha
+from ..references.folders import Folders
 from ..references.intake import Intake, admit
 from ..schema import GenerateArgs, R2VRequest, TaskView
 from . import cost, prices

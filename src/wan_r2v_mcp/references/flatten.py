@@ -9,7 +9,6 @@ request's open files, and nothing is left in the data folder.
 
 from __future__ import annotations
 
-import os
 import secrets
 from dataclasses import replace
 from pathlib import Path
