@@ -54,7 +54,7 @@ def test_characters_and_a_sequence_from_the_command_line_with_relative_paths(hom
     assert media.decode(Path(view["local_path"]))["frames"] == 120
 
     stitched = run(home, "stitch", view["shots"][0]["task_id"], view["shots"][1]["task_id"])
-    assert stitched.returncode == 0 and "succeeded on preview: 2 shots joined" in stitched.stdout
+    assert stitched.returncode == 0 and "succeeded on preview: 2 videos stitched" in stitched.stdout
 
     refused = run(home, "sequence", "-s", "@bob waves")
     assert refused.returncode == 1 and "names @bob, who is not in characters" in refused.stderr

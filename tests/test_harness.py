@@ -16,6 +16,18 @@ async def test_a_short_fault_soak_loses_nothing_pays_nothing_twice_and_adopts_no
     assert figures.host_jobs >= 30 and figures.faults_injected >= 20, asdict(figures)
 
 
+async def test_short_rounds_with_the_job_list_failing_for_good_deliver_every_job(tmp_path):
+    lists = await faults.run_list_failing(4, seed=3, folder=tmp_path)
+    assert [f.mode for f in lists] == ["forbidden", "failing", "garbled"]
+    assert all(f.ok for f in lists), [asdict(f) for f in lists]
+
+
+async def test_requests_sequences_and_redos_straddling_the_caps_never_pass_them(tmp_path):
+    figures = await faults.run_caps(seed=3, folder=tmp_path)
+    assert figures.ok, asdict(figures)
+    assert figures.jobs_made == 5 and figures.refused_over_budget == 15 and figures.spent == 1.0, asdict(figures)
+
+
 def test_a_short_kill_loop_leaves_no_orphan_no_duplicate_and_no_wrong_video(tmp_path):
     figures = kills.run(6, seed=5, folder=tmp_path)
     assert figures.ok, asdict(figures)

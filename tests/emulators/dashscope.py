@@ -60,6 +60,8 @@ class DashScopeEmulator(Emulator):
         self.results_expired = False
         self.uploaded: dict[str, dict[str, Any]] = {}  # oss key -> file facts
         self.render_results = False  # each job's result rendered for it (else one shared video per length)
+        # How long a job's result really lasts, given the seconds asked (a host may deliver shorter or longer).
+        self.length_of: Callable[[HostTask, float], float] | None = None
         self.with_audio = False  # rendered results carry a sound track
         self._rendered: dict[str, bytes] = {}
         self._tasks_lock = threading.Lock()
@@ -188,6 +190,8 @@ class DashScopeEmulator(Emulator):
 
     def result_bytes(self, task: HostTask) -> bytes:
         seconds = task.body.get("parameters", {}).get("duration", 5)
+        if self.length_of is not None:
+            seconds = self.length_of(task, seconds)
         first = next((m["url"] for m in task.body.get("input", {}).get("media", []) if m.get("type") == "first_frame"),
                      None)
         if self.render_results or first is not None:

@@ -11,14 +11,23 @@ oversized downloads, hanging upload policies; foreign pending jobs are made on t
 jobs lose their create answers at the same moment. One job in ten is a 2-shot sequence with continuity (a
 saved character), whose shots meet the same faults. Then it counts what must be zero: paid jobs lost, jobs
 created twice, wrong jobs adopted, wrong videos delivered, tasks and sequences left unfinished, sequences
-whose joined video is not the sum of their shots, and tool calls that ran past the wait cap. A short
-version runs in the default suite (tests/test_harness.py).
+whose joined video is not the sum of their shots, and tool calls that ran past the wait cap. One result in
+ten lasts shorter or longer than asked: it must be kept, not fetched again until it expires.
+
+Then three more rounds, in the same command:
+- the job list forbidden (403), failing (500) and garbled for good, one after the other: every job must still
+  land on disk, polled at the host's own pace; it reports the time from the host finishing to the file on disk;
+- 20 concurrent requests straddling a daily cap: the jobs made must never together pass it;
+- sequences and redos straddling both caps at once: no sequence past the per-task cap, nothing past the daily one.
+
+A short version runs in the default suite (tests/test_harness.py).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import random
 import sys
 import time
@@ -87,6 +96,8 @@ class Figures:
     sequences_not_joined: int = 0
     longest_call_seconds: float = 0.0
     foreign_jobs: int = 0
+    results_of_another_length: int = 0  # asked one length, served another
+    results_not_kept: int = 0  # of those, not saved with a note of how they differ
     faults_injected: int = 0
     outcomes: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
@@ -94,7 +105,8 @@ class Figures:
     @property
     def ok(self) -> bool:
         return not (self.paid_jobs_lost or self.created_twice or self.wrong_jobs_adopted or self.wrong_videos
-                    or self.not_terminal or self.calls_past_cap or self.sequences_not_joined)
+                    or self.not_terminal or self.calls_past_cap or self.sequences_not_joined
+                    or self.results_not_kept)
 
 
 async def run(jobs: int = 500, *, concurrency: int = 20, seed: int = 7, folder: Path | None = None) -> Figures:
@@ -103,6 +115,15 @@ async def run(jobs: int = 500, *, concurrency: int = 20, seed: int = 7, folder: 
     figures = Figures(jobs=jobs)
     started = time.monotonic()
     with truth.host(KEY, dirs, pending=0.2, running=0.3) as host:
+        skewed: set[str] = set()
+
+        def length_of(task: Any, seconds: float) -> float:
+            if rng.random() < 0.1:
+                skewed.add(task.task_id)
+                return max(1.0, seconds * rng.choice([0.5, 2.5]))
+            return seconds
+
+        host.length_of = length_of
         settings = Settings(data_dir=dirs["data"], output_dir=dirs["out"], allowed_dirs=str(dirs["refs"]),
                             dashscope_api_key=KEY, dashscope_base_url=host.base_url, wait_cap_seconds=CAP,
                             progress_interval_seconds=1.0, request_deadline_seconds=DEADLINE,
@@ -177,9 +198,202 @@ async def run(jobs: int = 500, *, concurrency: int = 20, seed: int = 7, folder: 
             figures.sequences, figures.sequences_not_joined, unfinished, figures.sequence_outcomes = truth.sequences(
                 settings.ledger_path)
             figures.not_terminal += unfinished
+            figures.results_of_another_length = len(skewed)
+            figures.results_not_kept = _not_kept(settings.ledger_path, skewed)
     figures.calls_past_cap = sum(d > CAP + SLACK for d in durations)
     figures.longest_call_seconds = round(max(durations, default=0.0), 2)
     figures.seconds = round(time.monotonic() - started, 1)
+    return figures
+
+
+def _not_kept(ledger: Path, jobs: set[str]) -> int:
+    """Results of another length than asked whose task did not save them, saying how they differ."""
+    import sqlite3
+
+    with sqlite3.connect(ledger) as db:
+        rows = dict(db.execute("SELECT provider_task_id, output FROM tasks WHERE provider_task_id IS NOT NULL"))
+    return sum(1 for job in jobs if job in rows and "differs" not in json.loads(rows[job] or "{}"))
+
+
+# ------------------------------------------------------------------ the job list failing for good
+
+LIST_FAULTS = {
+    "forbidden": {"status": 403, "body": {"code": "AccessDenied", "message": "this key may not list tasks"}},
+    "failing": {"status": 500, "body": {"code": "InternalError", "message": "list unavailable"}},
+    "garbled": {"raw": b"{\"data\": [{\"task_id\": ", "headers": {"Content-Type": "application/json"}},
+}
+
+
+@dataclass
+class ListFigures:
+    mode: str
+    jobs: int = 0
+    delivered: int = 0
+    poll_interval_seconds: float = 0.0  # DashScope's documented 15 s, compressed like every timing here
+    done_to_disk_median: float = 0.0  # seconds from the host finishing a job to its video on disk
+    done_to_disk_max: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.delivered == self.jobs and self.done_to_disk_max <= 2 * self.poll_interval_seconds + 2.0
+
+
+async def run_list_failing(jobs: int = 20, *, seed: int = 7, folder: Path | None = None) -> list[ListFigures]:
+    import sqlite3
+    import statistics
+
+    rng = random.Random(seed)
+    found = []
+    for mode, fault in LIST_FAULTS.items():
+        dirs, _ = truth.workspace(folder / mode if folder else None, f"r2v-list-{mode}-")
+        scale = 0.05
+        with truth.host(KEY, dirs, pending=0.2, running=0.3) as host:
+            host.job_timing = lambda: (rng.uniform(0.2, 1.0), rng.uniform(0.3, 2.0))
+            host.fault("list", times=10**9, **fault)
+            settings = Settings(data_dir=dirs["data"], output_dir=dirs["out"], dashscope_api_key=KEY,
+                                dashscope_base_url=host.base_url, wait_cap_seconds=CAP, progress_interval_seconds=1.0,
+                                request_deadline_seconds=DEADLINE, download_deadline_seconds=3.0, time_scale=scale)
+            figures = ListFigures(mode=mode, jobs=jobs, poll_interval_seconds=15.0 * scale)
+            async with Client(build_server(settings)) as client:
+                async def one(i: int) -> None:
+                    result = await client.call_tool("generate_r2v", {
+                        "prompt": f"Image 1 waves, list {mode} job {i}", "provider": "dashscope", "duration": 2,
+                        "resolution": "720p", "reference_images": ["https://cdn.example.com/ref.png"],
+                        "wait_seconds": 0, "allow_duplicate": True})
+                    view = result.structured_content or {}
+                    while view.get("status") in ("queued", "running"):
+                        view = (await client.call_tool("get_task", {"task_id": view["task_id"],
+                                                                    "wait_seconds": CAP})).structured_content or {}
+
+                async with anyio.create_task_group() as tg:
+                    for i in range(jobs):
+                        tg.start_soon(one, i)
+            with sqlite3.connect(settings.ledger_path) as db:
+                rows = db.execute("SELECT provider_task_id, status, finished_at FROM tasks").fetchall()
+            delays = []
+            for job_id, status, finished in rows:
+                task = host.tasks.get(job_id or "")
+                if task is not None and status == "succeeded":
+                    figures.delivered += 1
+                    delays.append(max(0.0, finished - task.done_at(host.timing)))
+            figures.done_to_disk_median = round(statistics.median(delays), 2) if delays else 0.0
+            figures.done_to_disk_max = round(max(delays, default=0.0), 2)
+        found.append(figures)
+    return found
+
+
+# ------------------------------------------------------------------ the caps, straddled
+
+@dataclass
+class CapFigures:
+    requests: int = 0
+    jobs_made: int = 0
+    refused_over_budget: int = 0
+    daily_cap: float = 0.0
+    spent: float = 0.0  # what the jobs made cost, by the same estimates the caps use
+    past_daily_cap: int = 0
+    sequences: int = 0
+    redos_asked: int = 0
+    redos_made: int = 0
+    per_task_cap: float = 0.0
+    sequences_past_task_cap: int = 0
+    other_errors: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not (self.past_daily_cap or self.sequences_past_task_cap or self.other_errors)
+
+
+async def run_caps(*, seed: int = 7, folder: Path | None = None) -> CapFigures:
+    """20 concurrent $0.20 requests under a $1.00 daily cap; then, with a fresh budget, five concurrent $0.40
+    sequences and redo storms under a $0.80 per-task cap and a $2.40 daily cap."""
+    import sqlite3
+
+    rng = random.Random(seed)
+    figures = CapFigures(daily_cap=1.0, per_task_cap=0.8)
+    dirs, image = truth.workspace(folder / "single" if folder else None, "r2v-caps-")
+    with truth.host(KEY, dirs, pending=0.1, running=0.2) as host:
+        settings = Settings(data_dir=dirs["data"], output_dir=dirs["out"], allowed_dirs=str(dirs["refs"]),
+                            dashscope_api_key=KEY, dashscope_base_url=host.base_url, wait_cap_seconds=CAP,
+                            progress_interval_seconds=1.0, time_scale=0.05, max_cost_per_day_usd=1.0)
+        async with Client(build_server(settings)) as client:
+            async def one(i: int) -> None:
+                result = await client.call_tool("generate_r2v", {
+                    "prompt": f"Image 1 waves, cap request {i}", "provider": "dashscope", "duration": 2,
+                    "resolution": "720p", "reference_images": ["https://cdn.example.com/ref.png"], "wait_seconds": 0})
+                words = result.content[0].text if result.content else ""
+                if result.is_error:
+                    if "[over_budget]" in words:
+                        figures.refused_over_budget += 1
+                    else:
+                        figures.other_errors.append(words[:200])
+
+            figures.requests = 20
+            async with anyio.create_task_group() as tg:
+                for i in range(figures.requests):
+                    tg.start_soon(one, i)
+        with sqlite3.connect(settings.ledger_path) as db:
+            costs = [c for (c,) in db.execute("SELECT cost_estimate FROM tasks")]
+        figures.jobs_made = len(host.tasks)
+        figures.spent = round(sum(costs), 2)
+        figures.past_daily_cap = int(figures.spent > figures.daily_cap + 1e-9) + abs(len(costs) - figures.jobs_made)
+
+    dirs, image = truth.workspace(folder / "sequences" if folder else None, "r2v-caps-seq-")
+    with truth.host(KEY, dirs, pending=0.1, running=0.3) as host:
+        settings = Settings(data_dir=dirs["data"], output_dir=dirs["out"], allowed_dirs=str(dirs["refs"]),
+                            dashscope_api_key=KEY, dashscope_base_url=host.base_url, wait_cap_seconds=CAP,
+                            progress_interval_seconds=1.0, time_scale=0.05, max_cost_per_task_usd=0.8,
+                            max_cost_per_day_usd=2.4)
+        async with Client(build_server(settings)) as client:
+            await client.call_tool("save_character", {"name": "hero", "reference": str(image)})
+
+            async def sequence(i: int) -> None:  # $0.40: two 2 s shots at 720p
+                result = await client.call_tool("generate_sequence", {
+                    "shots": [{"prompt": f"@hero walks, sequence {i} shot {k}", "duration": 2} for k in (1, 2)],
+                    "characters": ["hero"], "provider": "dashscope", "resolution": "720p", "wait_seconds": 0})
+                if result.is_error:
+                    words = result.content[0].text
+                    if "[over_budget]" not in words:
+                        figures.other_errors.append(words[:200])
+                    return
+                figures.sequences += 1
+                seq = (result.structured_content or {})["task_id"]
+
+                async def settle() -> None:
+                    view = {"status": "running"}
+                    while view.get("status") in ("queued", "running"):
+                        view = (await client.call_tool("get_task", {"task_id": seq, "wait_seconds": CAP})
+                                ).structured_content or {}
+
+                async def redo(shot: int) -> None:
+                    figures.redos_asked += 1
+                    answer = await client.call_tool("redo_shot", {"task_id": seq, "shot": shot})
+                    words = answer.content[0].text if answer.content else ""
+                    if not answer.is_error:
+                        figures.redos_made += 1
+                    elif not any(w in words for w in ("[over_budget]", "is still being made", "has not been started",
+                                                      "being joined", "changed while")):
+                        figures.other_errors.append(words[:200])
+
+                await settle()
+                for _ in range(rng.choice([1, 2])):  # a storm: both shots redone at once, the second opening on
+                    async with anyio.create_task_group() as storm:  # the first's new take
+                        for shot in rng.sample([1, 2], rng.choice([1, 2])):
+                            storm.start_soon(redo, shot)
+                    await settle()
+
+            async with anyio.create_task_group() as tg:
+                for i in range(5):
+                    tg.start_soon(sequence, i)
+        with sqlite3.connect(settings.ledger_path) as db:
+            rows = db.execute("SELECT sequence_id, cost_estimate, status, phase, provider_task_id FROM tasks").fetchall()
+        counted = [(s, c) for s, c, status, phase, job in rows
+                   if status in ("queued", "running", "succeeded") or (phase == "canceled" and job)]
+        by_sequence: dict[str, float] = {}
+        for sequence_id, cost in counted:
+            by_sequence[sequence_id] = by_sequence.get(sequence_id, 0.0) + cost
+        figures.sequences_past_task_cap = sum(total > 0.8 + 1e-9 for total in by_sequence.values())
+        figures.past_daily_cap += int(sum(c for _, c in counted) > 2.4 + 1e-9)
     return figures
 
 
@@ -188,10 +402,20 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=500)
     parser.add_argument("--concurrency", type=int, default=20)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--list-jobs", type=int, default=30, help="jobs per job-list fault")
     args = parser.parse_args()
-    figures = anyio.run(lambda: run(args.jobs, concurrency=args.concurrency, seed=args.seed))
-    print(json.dumps({**asdict(figures), "ok": figures.ok}, indent=2))
-    return 0 if figures.ok else 1
+
+    async def everything() -> tuple[Figures, list[ListFigures], CapFigures]:
+        return (await run(args.jobs, concurrency=args.concurrency, seed=args.seed),
+                await run_list_failing(args.list_jobs, seed=args.seed), await run_caps(seed=args.seed))
+
+    logging.basicConfig(level=logging.ERROR)  # refused calls are the point here, not news
+    figures, lists, caps = anyio.run(everything)
+    ok = figures.ok and caps.ok and all(f.ok for f in lists)
+    print(json.dumps({"soak": {**asdict(figures), "ok": figures.ok},
+                      "job_list_failing": [{**asdict(f), "ok": f.ok} for f in lists],
+                      "caps": {**asdict(caps), "ok": caps.ok}, "ok": ok}, indent=2))
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":
