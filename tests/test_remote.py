@@ -239,8 +239,10 @@ async def test_after_a_restart_a_task_on_a_callers_key_waits_until_the_caller_br
                                                           "wait_seconds": 0}))["structuredContent"]["task_id"]
     with serving(settings) as url:  # a new process: the key was held in memory only
         async with client(url, ALICE) as alice:
-            await anyio.sleep(1.0)
-            waiting = (await call(alice, "get_task", {"task_id": task_id}))["structuredContent"]
+            with anyio.fail_after(30):  # the new process takes the task up, and finds no key for it
+                while not (waiting := (await call(alice, "get_task", {"task_id": task_id}))["structuredContent"])[
+                        "stage"].startswith("waiting:"):
+                    await anyio.sleep(0.05)
             assert waiting["status"] in ("queued", "running")
             assert waiting["stage"] == ("waiting: this task was submitted with its caller's own DashScope key, which "
                                         "the server no longer holds (it restarted since); call any tool again with "

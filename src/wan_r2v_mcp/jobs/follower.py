@@ -28,6 +28,7 @@ from ..errors import (
     NotCreated,
     ProviderError,
     R2VError,
+    ResultExpired,
     SubmitUnknown,
 )
 from ..providers.base import HostCandidate, HostJob, JobRef, Provider
@@ -626,8 +627,15 @@ class Follower:
             except ProviderError as exc:
                 attempt += 1
                 wait = self._scaled(min(2.0 * 2 ** attempt, 60.0))
-                if not exc.retryable or time.time() + wait >= expires:  # expired, refused, too large: it cannot pass
+                if not exc.retryable:  # expired, refused: it cannot pass
                     self.lifecycle.fail(task_id, exc, only_from=frozenset({Phase.DOWNLOADING}))
+                    return
+                if time.time() + wait >= expires:
+                    self.lifecycle.fail(task_id, ResultExpired(
+                        f"the paid result could not be saved before the host's URL for it expired (the last try: "
+                        f"{exc.message})", fix=f"generate again; the job was {record.provider_task_id} at "
+                        f"{provider.capabilities.title}, whose console may still show it"),
+                        only_from=frozenset({Phase.DOWNLOADING}))
                     return
                 self.lifecycle.note(task_id, Phase.DOWNLOADING,
                                     stage=f"downloading the result: attempt {attempt} failed ({exc.message}); "

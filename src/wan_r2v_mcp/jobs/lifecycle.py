@@ -133,4 +133,8 @@ def task_error(error: R2VError | TaskError, default_code: str) -> TaskError:
     message = error.message
     if isinstance(error, ProviderError) and error.host_message:
         message += f" (host said: {error.host_message})"
-    return TaskError(code=code, message=clean_remote_text(message), hint=error.fix or "see the message")
+    hint = error.fix or "see the message"
+    if isinstance(error, ProviderError) and error.retryable:
+        # Its fix speaks of the server trying again; the task has ended, so the hint says what really comes next.
+        hint = "this is final: the server tried again for as long as it could and stopped; generate again"
+    return TaskError(code=code, message=clean_remote_text(message), hint=hint)
