@@ -255,7 +255,7 @@ async def run_list_failing(jobs: int = 20, *, seed: int = 7, folder: Path | None
                                 request_deadline_seconds=DEADLINE, download_deadline_seconds=3.0, time_scale=scale)
             figures = ListFigures(mode=mode, jobs=jobs, poll_interval_seconds=15.0 * scale)
             async with Client(build_server(settings)) as client:
-                async def one(i: int) -> None:
+                async def one(i: int, mode: str = mode) -> None:
                     result = await client.call_tool("generate_r2v", {
                         "prompt": f"Image 1 waves, list {mode} job {i}", "provider": "dashscope", "duration": 2,
                         "resolution": "720p", "reference_images": ["https://cdn.example.com/ref.png"],
