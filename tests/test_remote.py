@@ -23,6 +23,7 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from wan_r2v_mcp.config import Settings
+from wan_r2v_mcp.http_guard import server_config
 from wan_r2v_mcp.server import http_app
 
 pytestmark = pytest.mark.anyio
@@ -43,7 +44,7 @@ def _free_port() -> int:
 def serving(settings: Settings, host: str = "127.0.0.1") -> Iterator[str]:
     """The real HTTP app under uvicorn on a loopback port, in a thread; yields its /mcp URL."""
     port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(http_app(settings, host), host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(server_config(http_app(settings, host), "127.0.0.1", port))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10

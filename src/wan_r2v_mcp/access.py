@@ -24,6 +24,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+MAX_TOKEN_CHARS = 8192  # longer bearer values are refused unread
+MAX_KEY_CHARS = 1024  # a host key a caller brings in a header
+OAUTH_PREFIX = "oauth:"  # OAuth subjects are callers of their own kind: "oauth:alice" is not the token caller "alice"
+ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA")
+
 # Per-caller host keys: the request header for each host, and Smithery's query parameter (providers.md, ecosystem.md).
 KEY_HEADERS: dict[str, tuple[str, str]] = {
     "dashscope": ("X-DashScope-Api-Key", "dashscopeApiKey"),
@@ -42,6 +47,8 @@ class CallerVerifier:
         self._jwt = _JwtChecker(settings) if settings.oauth_issuer else None
 
     async def verify_token(self, token: str) -> AccessToken | None:
+        if len(token) > MAX_TOKEN_CHARS:  # never read further: a listed token or a JWT is far shorter
+            return None
         given = token.encode()
         found = None
         for known, caller in self._tokens:  # every entry is compared, so the time says nothing about which matched
@@ -69,16 +76,23 @@ class _JwtChecker:
 
         try:
             key = await anyio.to_thread.run_sync(self._jwks.get_signing_key_from_jwt, token)
-            claims = jwt.decode(token, key.key, algorithms=["RS256", "RS384", "RS512", "ES256", "ES384", "EdDSA"],
+            # Only the algorithm the issuer's key is for (a token signed another way is refused, not an error).
+            algorithms = [key.algorithm_name] if getattr(key, "algorithm_name", None) else list(ALGORITHMS)
+            claims = jwt.decode(token, key.key, algorithms=[a for a in algorithms if a in ALGORITHMS],
                                 issuer=self.issuer, audience=self.audience,
                                 options={"require": ["exp", "iss", "sub", "aud"]})
-        except (jwt.PyJWTError, OSError) as exc:
+        except Exception as exc:  # a bad token, a JWKS key that will not load, an issuer away: refused, said briefly
             log.info("refused an OAuth token: %s", type(exc).__name__)  # never the token itself
             return None
+        subject = claims.get("sub")
+        if not isinstance(subject, str) or not subject.strip() or len(subject) > 256:
+            log.info("refused an OAuth token: its subject is empty, not a string or too long")
+            return None
         # Missing scopes are the SDK's to refuse (403 insufficient_scope), after the token itself checked out.
-        granted = set(str(claims.get("scope") or "").split()) | set(claims.get("scp") or [])
-        subject = str(claims["sub"])
-        return AccessToken(token=token, client_id=subject, scopes=sorted(granted), expires_at=int(claims["exp"]),
+        scopes = claims.get("scp") if isinstance(claims.get("scp"), list) else []
+        granted = set(str(claims.get("scope") or "").split()) | {str(s) for s in scopes}
+        caller = OAUTH_PREFIX + subject  # its own namespace: never a listed token's caller, never the stdio owner
+        return AccessToken(token=token, client_id=caller, scopes=sorted(granted), expires_at=int(claims["exp"]),
                            resource=self.audience, subject=subject, claims={"iss": claims.get("iss")})
 
 
@@ -104,10 +118,10 @@ class CallerKeys:
         from .errors import register_secret
 
         for provider, (header, query) in KEY_HEADERS.items():
-            value = request.headers.get(header) or request.query_params.get(query)
-            if value and value.strip():
-                register_secret(value.strip())
-                self._keys[(caller, provider)] = value.strip()
+            value = (request.headers.get(header) or request.query_params.get(query) or "").strip().strip("'\"")
+            if value and len(value) <= MAX_KEY_CHARS:  # a longer one is no host's key: the host key stays as it was
+                register_secret(value, from_caller=True)
+                self._keys[(caller, provider)] = value
         self._seen[caller] = time.time()
 
     def get(self, caller: str, provider: str) -> str | None:

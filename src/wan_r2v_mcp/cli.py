@@ -28,9 +28,9 @@ def _parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", help="run the MCP server (the default: stdio)")
     serve.add_argument("--transport", choices=["stdio", "http"], default="stdio")
-    serve.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"),
-                       help="address to listen on over HTTP (anything but loopback needs WAN_R2V_HTTP_TOKENS or OAuth)")
-    serve.add_argument("--port", type=int, default=int(os.environ.get("PORT") or 8000))
+    serve.add_argument("--host", default=None, help="address to listen on over HTTP (default WAN_R2V_HOST, else "
+                       "127.0.0.1; anything but loopback needs WAN_R2V_HTTP_TOKENS or OAuth)")
+    serve.add_argument("--port", type=int, default=None, help="default WAN_R2V_PORT or $PORT, else 8000")
 
     gen = sub.add_parser("generate", help="make a video from references")
     gen.add_argument("prompt", help='what happens, naming references "Image 1", "Video 1"')
@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> None:
         from .server import build_server
 
         if getattr(args, "transport", "stdio") == "http":
-            sys.exit(_serve_http(settings, args.host, args.port))
+            sys.exit(_serve_http(settings, args.host or settings.http_host, args.port or settings.port))
         if sys.stdin.isatty():  # started by hand: say what it is waiting for, once
             print("wan-r2v-mcp: an MCP server, waiting for an MCP client on stdin (add it to your client: "
                   "wan-r2v-mcp config --client NAME; or try wan-r2v-mcp generate --help). Ctrl+C stops it.",
@@ -199,6 +199,7 @@ def _serve_http(settings: Any, host: str, port: int) -> int:
     """Streamable HTTP on /mcp, with /health and the signed /videos/ links."""
     import uvicorn
 
+    from .http_guard import server_config
     from .server import http_app
 
     try:
@@ -206,7 +207,7 @@ def _serve_http(settings: Any, host: str, port: int) -> int:
     except ValueError as exc:
         print(f"wan-r2v-mcp: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    uvicorn.run(app, host=host, port=port, log_level="warning", proxy_headers=True, forwarded_allow_ips="*")
+    uvicorn.Server(server_config(app, host, port, proxy_headers=True, forwarded_allow_ips="*")).run()
     return EXIT_OK
 
 

@@ -7,7 +7,15 @@ import os
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .errors import register_secret
@@ -23,8 +31,10 @@ PROVIDER_KEYS: dict[str, str] = {
 }
 
 
-def _env(*names: str) -> AliasChoices:
-    return AliasChoices(*names)
+def _env(name: str) -> AliasChoices:
+    """The one environment variable a field is read from: never a bare name another app might set (ALLOWED_HOSTS,
+    HTTP_TOKENS); in code the field's own name works too."""
+    return AliasChoices(name)
 
 
 class Settings(BaseSettings):
@@ -36,65 +46,69 @@ class Settings(BaseSettings):
     allowed_dirs: str | None = Field(
         default=None, description="Folders references may come from, separated by the OS path separator.")
     remote: bool = Field(default=False, description="Serving over HTTP: local files are off unless folders are set.")
-    wait_cap_seconds: float = Field(default=50.0, gt=0, validation_alias=_env("WAN_R2V_WAIT_CAP", "wait_cap_seconds"))
+    wait_cap_seconds: float = Field(default=50.0, gt=0, validation_alias=_env("WAN_R2V_WAIT_CAP"))
     max_cost_per_task_usd: float | None = Field(
-        default=None, ge=0, validation_alias=_env("WAN_R2V_MAX_COST_PER_TASK", "max_cost_per_task_usd"))
+        default=None, ge=0, validation_alias=_env("WAN_R2V_MAX_COST_PER_TASK"))
     max_cost_per_day_usd: float | None = Field(
-        default=None, ge=0, validation_alias=_env("WAN_R2V_MAX_COST_PER_DAY", "max_cost_per_day_usd"))
+        default=None, ge=0, validation_alias=_env("WAN_R2V_MAX_COST_PER_DAY"))
     duplicate_window_seconds: float = Field(
-        default=900.0, ge=0, validation_alias=_env("WAN_R2V_DUPLICATE_WINDOW", "duplicate_window_seconds"))
+        default=900.0, ge=0, validation_alias=_env("WAN_R2V_DUPLICATE_WINDOW"))
     prices: str | None = Field(default=None, description="JSON overriding the price table, by provider and resolution.")
     progress_interval_seconds: float = Field(
-        default=5.0, gt=0, validation_alias=_env("WAN_R2V_PROGRESS_INTERVAL", "progress_interval_seconds")
+        default=5.0, gt=0, validation_alias=_env("WAN_R2V_PROGRESS_INTERVAL")
     )
     request_deadline_seconds: float = Field(
-        default=60.0, gt=0, validation_alias=_env("WAN_R2V_REQUEST_DEADLINE", "request_deadline_seconds"),
+        default=60.0, gt=0, validation_alias=_env("WAN_R2V_REQUEST_DEADLINE"),
         description="The most one API request to a host may take in all, however slowly it answers.")
     upload_deadline_seconds: float = Field(
-        default=900.0, gt=0, validation_alias=_env("WAN_R2V_UPLOAD_DEADLINE", "upload_deadline_seconds"))
+        default=900.0, gt=0, validation_alias=_env("WAN_R2V_UPLOAD_DEADLINE"))
     download_deadline_seconds: float = Field(
-        default=900.0, gt=0, validation_alias=_env("WAN_R2V_DOWNLOAD_DEADLINE", "download_deadline_seconds"))
+        default=900.0, gt=0, validation_alias=_env("WAN_R2V_DOWNLOAD_DEADLINE"))
     time_scale: float = Field(
-        default=1.0, gt=0, le=1, validation_alias=_env("WAN_R2V_TIME_SCALE", "time_scale"),
+        default=1.0, gt=0, le=1, validation_alias=_env("WAN_R2V_TIME_SCALE"),
         description="Shrinks the follower's own waits (poll backoff, retries, reconciliation): for compressed "
                     "emulator timings in tests and soaks only.")
 
     # -- serving over HTTP (serve --transport http)
     http_tokens: SecretStr | None = Field(
-        default=None, validation_alias=_env("WAN_R2V_HTTP_TOKENS", "http_tokens"),
+        default=None, validation_alias=_env("WAN_R2V_HTTP_TOKENS"),
         description='Callers and their bearer tokens: JSON {"<token>": "<caller>"}, or the path of a file holding it.')
-    oauth_issuer: str | None = Field(default=None, validation_alias=_env("WAN_R2V_OAUTH_ISSUER", "oauth_issuer"))
-    oauth_audience: str | None = Field(default=None, validation_alias=_env("WAN_R2V_OAUTH_AUDIENCE", "oauth_audience"))
-    oauth_jwks_url: str | None = Field(default=None, validation_alias=_env("WAN_R2V_OAUTH_JWKS_URL", "oauth_jwks_url"))
-    oauth_scopes: str | None = Field(default=None, validation_alias=_env("WAN_R2V_OAUTH_SCOPES", "oauth_scopes"),
+    oauth_issuer: str | None = Field(default=None, validation_alias=_env("WAN_R2V_OAUTH_ISSUER"))
+    oauth_audience: str | None = Field(default=None, validation_alias=_env("WAN_R2V_OAUTH_AUDIENCE"))
+    oauth_jwks_url: str | None = Field(default=None, validation_alias=_env("WAN_R2V_OAUTH_JWKS_URL"))
+    oauth_scopes: str | None = Field(default=None, validation_alias=_env("WAN_R2V_OAUTH_SCOPES"),
                                      description="Scopes every OAuth token must carry, separated by spaces.")
-    public_url: str | None = Field(default=None, validation_alias=_env("WAN_R2V_PUBLIC_URL", "public_url"),
+    public_url: str | None = Field(default=None, validation_alias=_env("WAN_R2V_PUBLIC_URL"),
                                    description="Where clients reach this server (its /mcp endpoint's origin).")
-    allowed_hosts: str | None = Field(default=None, validation_alias=_env("WAN_R2V_ALLOWED_HOSTS", "allowed_hosts"))
+    allowed_hosts: str | None = Field(default=None, validation_alias=_env("WAN_R2V_ALLOWED_HOSTS"))
     allowed_origins: str | None = Field(default=None,
-                                        validation_alias=_env("WAN_R2V_ALLOWED_ORIGINS", "allowed_origins"))
+                                        validation_alias=_env("WAN_R2V_ALLOWED_ORIGINS"))
     max_body_bytes: int = Field(default=1024 * 1024, gt=0,
-                                validation_alias=_env("WAN_R2V_MAX_BODY_BYTES", "max_body_bytes"))
+                                validation_alias=_env("WAN_R2V_MAX_BODY_BYTES"))
     video_url_seconds: float = Field(default=3600.0, gt=0,
-                                     validation_alias=_env("WAN_R2V_VIDEO_URL_SECONDS", "video_url_seconds"))
+                                     validation_alias=_env("WAN_R2V_VIDEO_URL_SECONDS"))
     resource_max_bytes: int = Field(default=8 * 1024 * 1024, gt=0,
-                                    validation_alias=_env("WAN_R2V_RESOURCE_MAX_BYTES", "resource_max_bytes"))
+                                    validation_alias=_env("WAN_R2V_RESOURCE_MAX_BYTES"))
+    http_host: str = Field(default="127.0.0.1", validation_alias=_env("WAN_R2V_HOST"),
+                           description="The address `serve --transport http` listens on.")
+    # $PORT is what container platforms set; it is read only for the HTTP server's port.
+    port: int = Field(default=8000, validation_alias=AliasChoices("WAN_R2V_PORT", "PORT"))
 
-    dashscope_api_key: SecretStr | None = Field(default=None, validation_alias=_env("DASHSCOPE_API_KEY", "dashscope_api_key"))
-    dashscope_region: str = Field(default="singapore", validation_alias=_env("DASHSCOPE_REGION", "dashscope_region"))
-    dashscope_base_url: str | None = Field(default=None, validation_alias=_env("DASHSCOPE_BASE_URL", "dashscope_base_url"))
+    dashscope_api_key: SecretStr | None = Field(default=None, validation_alias=_env("DASHSCOPE_API_KEY"))
+    dashscope_region: str = Field(default="singapore", validation_alias=_env("DASHSCOPE_REGION"))
+    dashscope_base_url: str | None = Field(default=None, validation_alias=_env("DASHSCOPE_BASE_URL"))
     dashscope_workspace_id: str | None = Field(
-        default=None, validation_alias=_env("DASHSCOPE_WORKSPACE_ID", "dashscope_workspace_id")
+        default=None, validation_alias=_env("DASHSCOPE_WORKSPACE_ID")
     )
     replicate_api_token: SecretStr | None = Field(
-        default=None, validation_alias=_env("REPLICATE_API_TOKEN", "replicate_api_token")
+        default=None, validation_alias=_env("REPLICATE_API_TOKEN")
     )
-    replicate_base_url: str | None = Field(default=None, validation_alias=_env("REPLICATE_BASE_URL", "replicate_base_url"))
-    inference_api_key: SecretStr | None = Field(default=None, validation_alias=_env("INFERENCE_API_KEY", "inference_api_key"))
-    inference_base_url: str | None = Field(default=None, validation_alias=_env("INFERENCE_BASE_URL", "inference_base_url"))
-    fal_key: SecretStr | None = Field(default=None, validation_alias=_env("FAL_KEY", "fal_key"))
-    fal_queue_url: str | None = Field(default=None, validation_alias=_env("FAL_QUEUE_URL", "fal_queue_url"))
-    fal_rest_url: str | None = Field(default=None, validation_alias=_env("FAL_REST_URL", "fal_rest_url"))
+    replicate_base_url: str | None = Field(default=None, validation_alias=_env("REPLICATE_BASE_URL"))
+    inference_api_key: SecretStr | None = Field(default=None, validation_alias=_env("INFERENCE_API_KEY"))
+    inference_base_url: str | None = Field(default=None, validation_alias=_env("INFERENCE_BASE_URL"))
+    fal_key: SecretStr | None = Field(default=None, validation_alias=_env("FAL_KEY"))
+    fal_queue_url: str | None = Field(default=None, validation_alias=_env("FAL_QUEUE_URL"))
+    fal_rest_url: str | None = Field(default=None, validation_alias=_env("FAL_REST_URL"))
 
     @model_validator(mode="before")
     @classmethod
@@ -105,6 +119,53 @@ class Settings(BaseSettings):
             return {k: v for k, v in values.items()
                     if not (isinstance(v, str) and (not v.strip() or v.strip().startswith("${user_config.")))}
         return values
+
+    @field_validator("dashscope_api_key", "replicate_api_token", "inference_api_key", "fal_key", mode="before")
+    @classmethod
+    def _key_as_pasted(cls, value: object, info: ValidationInfo) -> object:
+        """A key pasted with quotes or a trailing newline is the key; one with a space or quote inside is refused."""
+        if not isinstance(value, str):
+            return value
+        name = env_name(info.field_name or "")
+        key = value.strip()
+        if len(key) >= 2 and key[0] == key[-1] and key[0] in "'\"":
+            key = key[1:-1].strip()
+        if any(c.isspace() or c in "'\"" for c in key):
+            raise ValueError(f"{name} has a space or a quote inside it: set it to the key alone, as the host's "
+                             "console shows it")
+        return key
+
+    @field_validator("port", mode="before")
+    @classmethod
+    def _port_number(cls, value: object) -> object:
+        text = str(value).strip()
+        if not text.isdigit() or not 1 <= int(text) <= 65535:
+            raise ValueError(f"the HTTP port (WAN_R2V_PORT, or PORT) is {value!r}: set a number from 1 to 65535, "
+                             "or unset it")
+        return int(text)
+
+    @field_validator("oauth_issuer", "oauth_jwks_url", "public_url", "dashscope_base_url", "replicate_base_url",
+                     "inference_base_url", "fal_queue_url", "fal_rest_url")
+    @classmethod
+    def _whole_url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """An address the server calls or publishes: a whole http(s) URL with a host, https unless on loopback."""
+        if value is None:
+            return None
+        from urllib.parse import urlsplit
+
+        name = env_name(info.field_name or "")
+        text = value.strip()
+        try:
+            parts = urlsplit(text)
+            host, _ = parts.hostname or "", parts.port
+        except ValueError:
+            host, parts = "", None
+        if parts is None or parts.scheme not in ("https", "http") or not host or parts.username or parts.password:
+            raise ValueError(f"{name} is {value!r}, not a whole URL: write it with its scheme and host, like "
+                             "https://example.com")
+        if parts.scheme == "http" and host not in ("127.0.0.1", "localhost", "::1"):
+            raise ValueError(f"{name} is {value!r}: use https (plain http only on 127.0.0.1 or localhost)")
+        return text
 
     @field_validator("prices")
     @classmethod
@@ -139,11 +200,14 @@ class Settings(BaseSettings):
                 raise ValueError(f"WAN_R2V_HTTP_TOKENS names a file that cannot be read ({type(exc).__name__})") from None
         try:
             table = json.loads(text)
-            assert isinstance(table, dict) and all(isinstance(k, str) and isinstance(v, str) and len(k) >= 16 and v
-                                                   for k, v in table.items())
+            assert isinstance(table, dict) and all(isinstance(k, str) and isinstance(v, str) and 16 <= len(k) <= 4096
+                                                   and v.strip() and len(v) <= 256 for k, v in table.items())
         except (ValueError, AssertionError):
-            raise ValueError('WAN_R2V_HTTP_TOKENS must be JSON like {"<token of 16+ characters>": "<caller>"}, '
+            raise ValueError('WAN_R2V_HTTP_TOKENS must be JSON like {"<token of 16-4096 characters>": "<caller>"}, '
                              "or the path of a file holding it") from None
+        if any(caller.startswith("oauth:") for caller in table.values()):
+            raise ValueError("WAN_R2V_HTTP_TOKENS names a caller starting with 'oauth:', which is kept for OAuth "
+                             "subjects: rename that caller")
         return table
 
     @cached_property

@@ -7,6 +7,7 @@ any `R2VError` into one tool error text (`tool_message`); anything else is a bug
 from __future__ import annotations
 
 import re
+from collections import OrderedDict
 
 
 class R2VError(Exception):
@@ -264,18 +265,37 @@ _SECRET_PATTERNS = [
     (re.compile(r"(?i)\b(bearer|key|token)(\s+)[A-Za-z0-9._\-:]{12,}"), r"\1\2***"),
     (re.compile(r"\b(sk-|r8_|inf_)[A-Za-z0-9]{8,}"), r"\1***"),
 ]
-_known_secrets: set[str] = set()
+_operator_secrets: set[str] = set()  # the server's own keys and tokens: a fixed few
+_caller_secrets: OrderedDict[str, None] = OrderedDict()  # keys callers brought, the most recent few thousand
+CALLER_SECRETS_KEPT = 2000
+# Only a value of a key's shape is ever replaced: long enough, one run of key characters, with a digit, so a
+# caller who sends "not_found" or "invalid_input" as a key cannot rewrite the words of anyone's errors.
+_KEY_SHAPE = re.compile(r"[A-Za-z0-9._\-:+/=]{16,4096}")
 
 
-def register_secret(value: str | None) -> None:
-    """Remember a configured secret so `redact` removes it wherever it shows up."""
-    if value and len(value) >= 6:
-        _known_secrets.add(value)
+def looks_like_a_key(value: str) -> bool:
+    return bool(_KEY_SHAPE.fullmatch(value)) and any(c.isdigit() for c in value)
+
+
+def register_secret(value: str | None, *, from_caller: bool = False) -> None:
+    """Remember a secret so `redact` removes it wherever it shows up: the operator's for the server's life, a caller's
+    among the most recent `CALLER_SECRETS_KEPT` (a key shown after that is still caught by the key patterns)."""
+    if not value or not looks_like_a_key(value):
+        return
+    if not from_caller:
+        _operator_secrets.add(value)
+        return
+    _caller_secrets[value] = None
+    _caller_secrets.move_to_end(value)
+    while len(_caller_secrets) > CALLER_SECRETS_KEPT:
+        _caller_secrets.popitem(last=False)
 
 
 def redact(text: str) -> str:
-    for secret in _known_secrets:
-        text = text.replace(secret, "***")
+    if _operator_secrets or _caller_secrets:
+        for secret in (*_operator_secrets, *_caller_secrets):
+            if secret in text:
+                text = text.replace(secret, "***")
     for pattern, replacement in _SECRET_PATTERNS:
         text = pattern.sub(replacement, text)
     return text

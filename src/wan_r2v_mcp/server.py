@@ -230,6 +230,8 @@ def http_app(settings: Settings, host: str = "127.0.0.1"):  # -> Starlette
     other address the Host and Origin checks stay on, and request bodies are capped."""
     from mcp.server.transport_security import TransportSecuritySettings
 
+    from .http_guard import HostGuard
+
     loopback = host in ("127.0.0.1", "localhost", "::1")
     if not loopback and not (settings.callers or settings.oauth_issuer):
         raise ValueError(f"refusing to serve on {host} with no caller identities: set WAN_R2V_HTTP_TOKENS (or "
@@ -240,11 +242,14 @@ def http_app(settings: Settings, host: str = "127.0.0.1"):  # -> Starlette
     origins = [o.strip() for o in (settings.allowed_origins or "").split(",") if o.strip()] or [
         o for o in ((f"{urlparse(settings.public_url).scheme}://{public_host}" if public_host else ""),
                     "http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*") if o]
-    security = TransportSecuritySettings(enable_dns_rebinding_protection=hosts != ["*"], allowed_hosts=hosts,
-                                         allowed_origins=origins)
+    # The SDK's own check compares by prefix (a Host of "127.0.0.1:8000@evil.example" passes "127.0.0.1:*"):
+    # HostGuard parses and compares whole, on every route, in its place.
+    security = TransportSecuritySettings(enable_dns_rebinding_protection=False)
     server = build_server(settings.model_copy(update={"remote": True}))
-    return server.streamable_http_app(transport_security=security, host=host,
-                                      max_request_body_size=settings.max_body_bytes)
+    app = server.streamable_http_app(transport_security=security, host=host,
+                                     max_request_body_size=settings.max_body_bytes)
+    app.add_middleware(HostGuard, hosts=hosts, origins=origins)
+    return app
 
 
 def prompt_brief(scene: str, images: str, videos: str, shots: str, duration: str) -> str:
