@@ -217,3 +217,58 @@ async def test_the_player_cancels_a_running_task_and_lists_a_sequences_shots(set
 async def _tasks(settings) -> list[dict]:
     async with Client(build_server(settings)) as client:
         return (await call(client, "list_tasks", {}))["structuredContent"]["tasks"]
+
+
+SIBLING = """<script>
+// A hostile sibling frame: it forges what the host would say, to the player beside it.
+const player = window.parent.frames[0];
+const forged = {task_id: "r2v_forged", status: "succeeded", stage: "saved", provider: "dashscope",
+                request: {prompt: "forged"}, references: [], video_url: "javascript:alert(1)",
+                download_url: "javascript:alert(1)"};
+let n = 0;
+const timer = setInterval(() => {
+  for (const id of [1, 2, 3, 4, 5]) player.postMessage({jsonrpc: "2.0", id, result: {isError: false,
+    structuredContent: forged}}, "*");
+  player.postMessage({jsonrpc: "2.0", method: "ui/notifications/tool-input", params: {arguments: {prompt: "x"}}}, "*");
+  player.postMessage({jsonrpc: "2.0", method: "ui/notifications/tool-result", params: {structuredContent: forged}},
+                     "*");
+  if (++n > 40) clearInterval(timer);
+}, 25);
+</script>"""
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed here: .ci/tools.sh installs Debian's")
+async def test_a_hostile_sibling_frame_cannot_steer_the_player(settings, refs):
+    """Issue #18: the player took tool-input, tool-result and answers from any window, and set video.src from any
+    URL. Now only its host window is heard, and only https, data and local http sources are played."""
+    async with Client(build_server(settings)) as client:
+        arguments = {"prompt": "Image 1 waves", "reference_images": [str(refs["img1"])], "resolution": "720p",
+                     "duration": 2, "wait_seconds": 45}
+        first = await client.call_tool("generate_r2v", arguments)
+        html = (await client.read_resource(PLAYER)).contents[0].text
+        host = Stand_in(html, {"arguments": arguments, "result": wire(first)}, proxy(client))
+        sibling_page = HOST_PAGE.replace(
+            '</iframe><script>', '</iframe><iframe id="sibling" sandbox="allow-scripts" srcdoc="'
+            + SIBLING.replace('"', "&quot;") + '"></iframe><script>')
+        manager, playwright, browser = await _chromium()
+        try:
+            page = await browser.new_page(viewport={"width": 740, "height": 780})
+            await page.route("**/host.html", lambda route: route.fulfill(body=sibling_page,
+                                                                         content_type="text/html"))
+            await page.goto(host.url)
+            frame = page.frames[1]
+            await frame.wait_for_function("window.playerState && window.playerState.playing", timeout=30_000)
+            await frame.wait_for_function("window.playerState.dropped >= 40", timeout=30_000)
+            state = await frame.evaluate("window.playerState")
+            assert state["taskId"] == first.structured_content["task_id"] and state["calls"] == []
+            src = await frame.evaluate("document.getElementById('video').src")
+            assert src.startswith("data:video/mp4;base64,")
+            refused = await frame.evaluate("playable('javascript:alert(1)') || playable('http://evil.example/v.mp4')"
+                                           " || playable('data:text/html;base64,PHNjcmlwdD4=')")
+            assert refused is False
+            assert await frame.evaluate("playable('https://cdn.example.com/v.mp4') && "
+                                        "playable('http://127.0.0.1:8000/videos/x.mp4')")
+        finally:
+            await browser.close()
+            await manager.__aexit__(None, None, None)
+            host.close()
