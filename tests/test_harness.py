@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 
 import pytest
-from harness import faults, kills
+from harness import faults, kills, toctou
 
 pytestmark = pytest.mark.anyio
 
@@ -30,4 +30,9 @@ async def test_requests_sequences_and_redos_straddling_the_caps_never_pass_them(
 
 def test_a_short_kill_loop_leaves_no_orphan_no_duplicate_and_no_wrong_video(tmp_path):
     figures = kills.run(6, seed=5, folder=tmp_path)
+    assert figures.ok, asdict(figures)
+
+
+async def test_references_swapped_for_symlinks_while_checked_never_let_a_file_from_outside_through(tmp_path):
+    figures = await toctou.run(150, folder=tmp_path)
     assert figures.ok, asdict(figures)

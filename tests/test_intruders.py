@@ -214,5 +214,5 @@ async def test_a_callers_odd_key_never_rewrites_another_callers_errors_and_keys_
 
 def test_tokens_of_a_bad_shape_in_the_operators_list_are_one_line(dirs):
     with pytest.raises(ValueError, match="rename that caller"):
-        Settings(data_dir=dirs["data"], output_dir=dirs["out"],
-                 http_tokens=json.dumps({"t" * 20: "oauth:alice"})).callers
+        _ = Settings(data_dir=dirs["data"], output_dir=dirs["out"],
+                     http_tokens=json.dumps({"t" * 20: "oauth:alice"})).callers

@@ -61,6 +61,21 @@ async def test_a_job_list_that_fails_for_good_never_holds_a_finished_job_back(ds
     assert len(dashscope.calls("/api/v1/tasks/", "GET")) <= 6  # polled at the host's pace, not hammered
 
 
+async def test_a_lost_create_answer_with_a_forbidden_job_list_says_the_job_may_exist(ds_settings, dashscope):
+    dashscope.fault("create", drop=True)  # the host makes the job; its answer never comes
+    dashscope.fault("list", times=10**6, **LIST_FAULTS["forbidden"])
+    async with Client(build_server(ds_settings)) as client:
+        r = await call(client, "generate_r2v", {"prompt": "Image 1 waves", "reference_images": URL_REF,
+                                                "wait_seconds": 0})
+        done = await finish(client, r["structuredContent"]["task_id"])
+    error = done["structuredContent"]["error"]
+    assert error["code"] == "submit_unknown"  # not the list's access_denied, whose hint would mislead
+    assert error["message"].startswith("the create request may or may not have reached the host, and its job list "
+                                       "cannot be read (DashScope denied access")
+    assert error["hint"].startswith("it was not sent again; look in DashScope's console for a job made at 20")
+    assert len(creates(dashscope)) == 1
+
+
 def test_list_rows_are_read_by_status_or_task_status(ds_settings):
     from wan_r2v_mcp.providers.dashscope import _list_rows
 

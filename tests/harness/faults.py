@@ -254,9 +254,10 @@ async def run_list_failing(jobs: int = 20, *, seed: int = 7, folder: Path | None
         with truth.host(KEY, dirs, pending=0.2, running=0.3) as host:
             host.job_timing = lambda: (rng.uniform(0.2, 1.0), rng.uniform(0.3, 2.0))
             host.fault("list", times=10**9, **fault)
+            # Creates keep their answers here (losing them is the main soak's part): this round is about the list.
             settings = Settings(data_dir=dirs["data"], output_dir=dirs["out"], dashscope_api_key=KEY,
                                 dashscope_base_url=host.base_url, wait_cap_seconds=CAP, progress_interval_seconds=1.0,
-                                request_deadline_seconds=DEADLINE, download_deadline_seconds=3.0, time_scale=scale)
+                                request_deadline_seconds=20.0, download_deadline_seconds=20.0, time_scale=scale)
             figures = ListFigures(mode=mode, jobs=jobs, poll_interval_seconds=15.0 * scale)
             async with Client(build_server(settings)) as client:
                 async def one(i: int, mode: str = mode) -> None:

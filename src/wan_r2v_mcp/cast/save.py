@@ -58,46 +58,70 @@ async def save_character(cast: Cast, owner: str, args: SaveCharacterArgs, folder
 
     def check_and_keep() -> tuple[Character, bool]:
         opened: list[OpenedFile] = []
+        inline: list[Path] = []
         try:
-            media = _open(given["reference"], "reference", ("image", "video"), data_dir, folders, opened, errors) \
-                if given["reference"] is not None else None
-            voice = _open(given["voice"], "voice", ("audio",), data_dir, folders, opened, errors) \
+            media = _open(given["reference"], "reference", ("image", "video"), data_dir, folders, opened, errors,
+                          inline) if given["reference"] is not None else None
+            voice = _open(given["voice"], "voice", ("audio",), data_dir, folders, opened, errors, inline) \
                 if given["voice"] is not None else None
             if errors:
                 raise InputErrors(errors)
             assert media is not None
             (ref_file, ref_info) = media
-            media_name = cast.keep(ref_file, ref_info.format or "")
-            voice_name = cast.keep(voice[0], voice[1].format or "") if voice else None
-            thumb = _thumbnail(cast.folder / media_name, ref_info.kind)
-            now = time.time()
-            old = cast.get(owner, name)
-            character = Character(
-                owner=owner, key=name_key(name), name=name, description=args.description.strip(),
-                kind=ref_info.kind, format=ref_info.format or "", media=media_name, size_bytes=ref_info.size_bytes,
-                width=ref_info.width, height=ref_info.height,
-                seconds=round(ref_info.duration_seconds, 3) if ref_info.duration_seconds else None,
-                voice=voice_name, voice_format=voice[1].format if voice else None,
-                voice_seconds=round(voice[1].duration_seconds, 3) if voice and voice[1].duration_seconds else None,
-                thumbnail=thumb, created_at=now, last_used_at=old.last_used_at if old else None,
-                uses=old.uses if old else 0)
-            replaced = cast.save(character, replace=args.replace)
-            return character, replaced is not None
+            cast.check_room(owner, name, ref_info.size_bytes + (voice[1].size_bytes if voice else 0),
+                            replace=args.replace)  # before anything is copied
+            copied: list[str] = []
+            try:
+                return _keep(cast, owner, name, args, ref_file, ref_info, voice, copied)
+            except BaseException:
+                cast.forget_files(copied)  # a refused save leaves nothing behind (unless another character uses it)
+                raise
         finally:
             for f in opened:
                 f.close()
             for path in kept:  # the fetched bytes now live in the cast folder
                 path.unlink(missing_ok=True)
+            for path in inline:  # a data: URI's bytes likewise
+                path.unlink(missing_ok=True)
 
     return await anyio.to_thread.run_sync(check_and_keep)
 
 
+def _keep(cast: Cast, owner: str, name: str, args: SaveCharacterArgs, ref_file: OpenedFile, ref_info: MediaInfo,
+          voice: tuple[OpenedFile, MediaInfo] | None, copied: list[str]) -> tuple[Character, bool]:
+    """Copy the checked files into the cast (naming each in `copied` as it lands) and record the character."""
+    media_name = cast.keep(ref_file, ref_info.format or "")
+    copied.append(media_name)
+    voice_name = cast.keep(voice[0], voice[1].format or "") if voice else None
+    if voice_name:
+        copied.append(voice_name)
+    thumb = _thumbnail(cast.folder / media_name, ref_info.kind)
+    if thumb:
+        copied.append(thumb)
+    now = time.time()
+    old = cast.get(owner, name)
+    character = Character(
+        owner=owner, key=name_key(name), name=name, description=args.description.strip(),
+        kind=ref_info.kind, format=ref_info.format or "", media=media_name, size_bytes=ref_info.size_bytes,
+        width=ref_info.width, height=ref_info.height,
+        seconds=round(ref_info.duration_seconds, 3) if ref_info.duration_seconds else None,
+        voice=voice_name, voice_format=voice[1].format if voice else None,
+        voice_seconds=round(voice[1].duration_seconds, 3) if voice and voice[1].duration_seconds else None,
+        thumbnail=thumb, created_at=now, last_used_at=old.last_used_at if old else None,
+        uses=old.uses if old else 0)
+    replaced = cast.save(character, replace=args.replace)
+    return character, replaced is not None
+
+
 def _open(text: str, field: str, kinds: tuple[str, ...], data_dir: Path, folders: Folders,
-          opened: list[OpenedFile], errors: list[InputError]) -> tuple[OpenedFile, MediaInfo] | None:
-    """Parse, open (no symlinks) and judge one file as a reference of the kind it is; None after an error."""
+          opened: list[OpenedFile], errors: list[InputError], inline: list[Path]) -> tuple[OpenedFile, MediaInfo] | None:
+    """Parse, open (no symlinks) and judge one file as a reference of the kind it is; None after an error. A data: URI's
+    bytes land in `inline`, to be removed once copied."""
     try:
         source = parse_source(text, field, data_dir, folders)
         assert source.path is not None
+        if source.location == "data":
+            inline.append(source.path)
         file = OpenedFile(source.path)
     except InputError as exc:
         errors.append(exc)
@@ -137,6 +161,9 @@ async def _fetch(url: str, field: str, data_dir: Path) -> Path:
     if len(data) > cap or (size is not None and size > cap):
         raise ReferenceError(f"is {size or len(data):,} bytes", field=field, limit=f"at most {cap:,} bytes",
                              fix="pass a smaller file")
+    if size is not None and len(data) < size:  # a 206 with part of the file: never keep a cut-off copy
+        raise ReferenceError(f"arrived cut short ({len(data):,} of {size:,} bytes)", field=field,
+                             fix="try again, or download the file and pass its path")
     kind, fmt = sniff(data[:64])
     folder = data_dir / "inline"
     folder.mkdir(parents=True, exist_ok=True)

@@ -23,6 +23,8 @@ from ..references.opened import OpenedFile
 
 NAME_MAX = 40
 CAST_MAX = 200  # characters per caller: a list an agent can still read whole
+CAST_MAX_BYTES = 2 * 1024**3  # a caller's cast files on the server's disk
+CAST_TOTAL_BYTES = 20 * 1024**3  # every caller's together
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS characters (
@@ -107,6 +109,20 @@ def taken(name: str) -> InputError:
                       fix="pick another name, or pass replace=true to overwrite it")
 
 
+def _refuse_beyond(count: int, mine: int, everyone: int, size: int) -> None:
+    if count >= CAST_MAX:
+        raise InputError(f"the cast already has {count} characters", field="name", limit=f"at most {CAST_MAX}",
+                         fix="delete_character the ones no longer used")
+    if mine + size > CAST_MAX_BYTES:
+        raise InputError(f"the cast's files would come to {(mine + size) / 1024**2:,.0f} MB", field="reference",
+                         limit=f"at most {CAST_MAX_BYTES // 1024**3} GB of files per caller",
+                         fix="delete_character the ones no longer used, or save a smaller file")
+    if everyone + size > CAST_TOTAL_BYTES:
+        raise InputError("the server's cast folder is full", field="reference",
+                         limit=f"at most {CAST_TOTAL_BYTES // 1024**3} GB for every caller together",
+                         fix="ask the operator to make room, or save a smaller file")
+
+
 class Cast:
     def __init__(self, ledger: Ledger, folder: Path):
         self.ledger = ledger
@@ -159,6 +175,26 @@ class Cast:
         finally:
             part.unlink(missing_ok=True)
 
+    def check_room(self, owner: str, name: str, size: int, *, replace: bool) -> None:
+        """Refuse, before anything is copied, a character the cast has no room for (`save` decides it again)."""
+        count, mine, everyone = self._room(owner, name)
+        _refuse_beyond(count if self.get(owner, name) is None else 0, mine, everyone, size)
+
+    def _room(self, owner: str, name: str) -> tuple[int, int, int]:
+        rows = self.ledger.read(
+            "SELECT (SELECT COUNT(*) FROM characters WHERE owner = ?), "
+            "(SELECT COALESCE(SUM(size_bytes), 0) FROM characters WHERE owner = ? AND key != ?), "
+            "(SELECT COALESCE(SUM(size_bytes), 0) FROM characters)", (owner, owner, name_key(name)))
+        return int(rows[0][0]), int(rows[0][1]), int(rows[0][2])
+
+    def forget_files(self, names: list[str]) -> None:
+        """Remove cast files that no character uses (what a refused save had copied)."""
+        for name in names:
+            rows = self.ledger.read("SELECT 1 FROM characters WHERE media = ? OR voice = ? OR thumbnail = ? LIMIT 1",
+                                    (name, name, name))
+            if not rows:
+                (self.folder / name).unlink(missing_ok=True)
+
     def save(self, character: Character, *, replace: bool) -> Character | None:
         """Insert the character; with `replace`, overwrite one of that name. Returns the one it replaced, if any."""
         def work(db: sqlite3.Connection) -> Character | None:
@@ -167,11 +203,11 @@ class Cast:
             old = Character(*row) if row else None
             if old is not None and not replace:
                 raise taken(old.name)
-            if old is None:
-                count = db.execute("SELECT COUNT(*) FROM characters WHERE owner = ?", (character.owner,)).fetchone()[0]
-                if count >= CAST_MAX:
-                    raise InputError(f"the cast already has {count} characters", field="name",
-                                     limit=f"at most {CAST_MAX}", fix="delete_character the ones no longer used")
+            count = db.execute("SELECT COUNT(*) FROM characters WHERE owner = ?", (character.owner,)).fetchone()[0]
+            mine = db.execute("SELECT COALESCE(SUM(size_bytes), 0) FROM characters WHERE owner = ? AND key != ?",
+                              (character.owner, character.key)).fetchone()[0]
+            everyone = db.execute("SELECT COALESCE(SUM(size_bytes), 0) FROM characters").fetchone()[0]
+            _refuse_beyond(count if old is None else 0, int(mine), int(everyone), character.size_bytes)
             values = [getattr(character, c) for c in _COLUMNS]
             db.execute(f"INSERT OR REPLACE INTO characters ({', '.join(_COLUMNS)}) VALUES "
                        f"({', '.join('?' for _ in _COLUMNS)})", values)

@@ -513,7 +513,17 @@ class Follower:
                 "this task's", fix=f"it was not sent again; candidate jobs at {caps.title}: {ids}; check its console "
                 "before generating again"))
             return None
-        listed = await self._list_jobs(provider, sent)
+        try:
+            listed = await self._list_jobs(provider, sent)
+        except ProviderError as exc:
+            if exc.retryable:  # it may come back: the watcher asks again after a pause
+                raise
+            # Forbidden (a RAM or sub-workspace key) or refused for good: the job cannot be found, and may exist.
+            self.lifecycle.fail(task_id, SubmitUnknown(
+                f"the create request may or may not have reached the host, and its job list cannot be read "
+                f"({exc.message})", fix=f"it was not sent again; look in {caps.title}'s console for a job made at "
+                f"{results.iso(sent)} before generating again"))
+            return None
         if listed is None:
             self.lifecycle.fail(task_id, SubmitUnknown(
                 "the create request may or may not have reached the host",

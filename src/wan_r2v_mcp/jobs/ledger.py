@@ -319,6 +319,16 @@ class Ledger:
             day, whole = _spend(self._db, owner, time.time() - 86400, sequence_id)
         return Spend(day=day, sequence=whole)
 
+    def free_work_since(self, owner: str, since: float, providers: Sequence[str]) -> int:
+        """How many free things (tasks of these local providers, and stitches) a caller started since `since`."""
+        marks = ", ".join("?" for _ in providers) or "''"
+        with self._lock:
+            tasks = self._db.execute(f"SELECT COUNT(*) FROM tasks WHERE owner = ? AND created_at >= ? AND provider IN "
+                                     f"({marks}) AND sequence_id IS NULL", (owner, since, *providers)).fetchone()[0]
+            stitches = self._db.execute("SELECT COUNT(*) FROM sequences WHERE owner = ? AND created_at >= ? AND "
+                                        "kind = 'stitch'", (owner, since)).fetchone()[0]
+        return int(tasks) + int(stitches)
+
     def sequence_cost(self, sequence_id: str) -> tuple[float, float]:
         """A sequence's money: what its takes cost (made, or being made), and what its shots still to make plan."""
         with self._lock:

@@ -110,6 +110,20 @@ def budget_check(estimate: float | None, settings: Settings, what: str = "") -> 
     return check
 
 
+FREE_PER_DAY = 200  # previews and stitches a caller may start in 24 hours: they cost no host, but disk and CPU
+STITCH_MAX_SECONDS = 600  # a stitch's length: joins are free, so nesting them must not grow without end
+
+
+def check_free_work(ledger: Ledger, owner: str, local_providers: list[str], what: str) -> None:
+    """Refuse free work (a preview, a stitch) past the caller's daily bound."""
+    started = ledger.free_work_since(owner, time.time() - 86400, local_providers)
+    if started >= FREE_PER_DAY:
+        raise InputErrors([BudgetError(
+            f"{what}: {started} previews and stitches were started in the last 24 hours",
+            limit=f"at most {FREE_PER_DAY} a day per caller (they cost no host, but the server's disk and time)",
+            fix="wait until earlier ones fall out of the 24-hour window, or use a host provider")])
+
+
 def remote_addresses(intake: Intake) -> dict[str, str]:
     """References given as URLs go to the host as they are."""
     return {r.label: r.source.url for r in intake.all_references if r.source is not None and r.source.url}

@@ -23,7 +23,7 @@ from ..schema import GenerateArgs, SequenceArgs, TaskView
 from .follower import Follower
 from .ledger import Ledger, TaskRecord
 from .lifecycle import Phase
-from .quote import budget_check, dry_run, quote
+from .quote import budget_check, check_free_work, dry_run, quote
 from .sequencer import Sequencer, is_sequence_id
 from .sequences import SeqPhase
 from .views import TYPICAL_RUN_SECONDS, task_view
@@ -59,6 +59,12 @@ class Runner:
         if args.dry_run:
             q.close()
             return dry_run(q).model_copy(update={"warnings": warnings})
+        if q.provider.capabilities.local:
+            try:
+                check_free_work(self.ledger, owner, [q.provider.capabilities.name], "a preview")
+            except BaseException:
+                q.close()
+                raise
         # The duplicate guard, the caps and the insert are one transaction: ten identical calls at once make one task,
         # and concurrent calls can never together pass a cap.
         cast = list(q.cast or ())

@@ -27,7 +27,7 @@ from . import results
 from .follower import LEASE_SECONDS, RESTARTS, Follower, _holder_is_dead, until_done
 from .join import join, last_frame
 from .ledger import Conflict, Ledger, TaskRecord
-from .quote import Quote, budget_check, dry_run, quote
+from .quote import STITCH_MAX_SECONDS, Quote, budget_check, check_free_work, dry_run, quote
 from .sequences import SeqPhase, SequenceBook, SequenceRecord
 from .views import TYPICAL_RUN_SECONDS
 
@@ -224,8 +224,17 @@ class Sequencer:
                     field=field, limit="one aspect ratio for every part",
                     fix="stitch videos of one aspect ratio (generate again with the same aspect_ratio)"))
             shapes.append((width, height))
+        total = sum(s["duration"] for s in shots)
+        if not errors and total > STITCH_MAX_SECONDS:
+            errors.append(InputError(f"together last {total:.0f} s", field="task_ids",
+                                     limit=f"at most {STITCH_MAX_SECONDS} s in one stitch",
+                                     fix="stitch fewer or shorter videos"))
         if errors:
             raise InputErrors(errors)
+        from ..providers import available
+
+        local = [n for n in available() if (caps := self.providers.capabilities(n)) is not None and caps.local]
+        check_free_work(self.ledger, owner, local, "a stitch")
         spec = {"shots": shots, "continuity": False, "resolution": "", "aspect_ratio": "",
                 "size": list(shapes[0]), "provider": "+".join(dict.fromkeys(p for part in providers
                                                                              for p in part.split("+")))}

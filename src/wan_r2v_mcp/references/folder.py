@@ -27,9 +27,15 @@ def list_folder(directory: str, limit: int, folders: Folders) -> tuple[str, list
     if not path.is_absolute():
         raise ReferenceError(f"'{directory}' is a relative path", field="directory",
                              fix="give an absolute folder path (or one starting with ~/)")
-    if not path.is_dir():
-        raise ReferenceError(f"is not a folder: {path}", field="directory", fix="give an existing folder's path")
-    folders.check(path.resolve(), str(path), "directory")
+    try:
+        if not path.is_dir():
+            raise ReferenceError(f"is not a folder: {path}", field="directory", fix="give an existing folder's path")
+        path = path.resolve()  # checked and scanned as one path: the folder the check allowed is the one listed
+        folders.check(path, str(path), "directory")
+    except ReferenceError:
+        if folders.remote and folders.local_files:
+            raise folders.unreadable(str(path), "directory") from None
+        raise
     found: list[tuple[tuple[int, int, float], ReferenceView]] = []
     with os.scandir(path) as entries:
         for entry in entries:

@@ -22,6 +22,15 @@ class Folders:
     # Files the server keeps itself (a character's media, a sequence's carried-over frame), readable whatever the
     # folders, by how a request's references list shows them ("@alice").
     kept: Mapping[Path, str] = field(default_factory=dict)
+    # Reached over HTTP: a caller must not learn which paths exist on the server's disk, so "missing", "outside"
+    # and "hidden" read the same.
+    remote: bool = False
+
+    def unreadable(self, shown: str, field: str) -> ReferenceError:
+        """The one answer a remote caller gets for a path it may not read, whatever the reason."""
+        return ReferenceError(f"{shown} is not a file this server may read", field=field,
+                              limit="allowed: " + (", ".join(str(r) for r in self.roots) or "none"),
+                              fix="pass a media file inside one of those folders, an https URL, or a small data: URI")
 
     def check(self, path: Path, shown: str, field: str) -> None:
         """`path` is already resolved (symlinks followed); refuse it unless it lies in a root and is not hidden."""
@@ -71,11 +80,11 @@ def build_folders(configured: Iterable[Path], output_dir: Path, *, remote: bool,
     configured = _resolved(configured)
     if remote:
         if not configured:
-            return Folders(roots=(), local_files=False)
+            return Folders(roots=(), local_files=False, remote=True)
         offered = _resolved(client_roots)
         if not offered:
-            return Folders(roots=tuple(configured))
+            return Folders(roots=tuple(configured), remote=True)
         narrowed = [r for r in offered if any(r == c or r.is_relative_to(c) for c in configured)]
         narrowed += [c for c in configured if any(c.is_relative_to(r) for r in offered) and c not in narrowed]
-        return Folders(roots=tuple(narrowed), local_files=bool(narrowed))
+        return Folders(roots=tuple(narrowed), local_files=bool(narrowed), remote=True)
     return Folders(roots=tuple(_resolved([*configured, output_dir, *default_folders(), *client_roots])))

@@ -36,6 +36,12 @@ class OpenedFile:
         if not stat.S_ISREG(st.st_mode):
             os.close(self._fd)
             raise NotARegularFile(f"{path} is not a regular file")
+        real = _real_path(self._fd)
+        if real is not None and path.is_absolute() and real != str(path):
+            # A folder above the file was swapped for a symlink between the check and the open: O_NOFOLLOW guards
+            # only the last component, so the descriptor's own path is what decides.
+            os.close(self._fd)
+            raise NotARegularFile(f"{path} changed while it was being checked (it now leads elsewhere)")
         self.size = st.st_size
         self.identity = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
         self._lock = threading.Lock()  # Windows has no pread: seek + read under a lock
@@ -85,6 +91,22 @@ class OpenedFile:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _real_path(fd: int) -> str | None:
+    """Where an open descriptor really is, on systems that say (Linux's /proc, macOS's F_GETPATH); else None."""
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        pass
+    try:
+        import fcntl
+
+        if hasattr(fcntl, "F_GETPATH"):
+            return fcntl.fcntl(fd, fcntl.F_GETPATH, bytes(1024)).split(b"\0", 1)[0].decode()  # type: ignore[attr-defined]
+    except (OSError, ImportError, UnicodeDecodeError):
+        pass
+    return None
 
 
 class FileReader:

@@ -58,11 +58,15 @@ async def fetch_head(url: str, field: str, limit: int = MAX_BYTES) -> tuple[byte
     hand. `save_character` fetches a whole reference this way, with its kind's size cap as the limit."""
     async with httpx.AsyncClient(timeout=httpx.Timeout(30.0), follow_redirects=False) as http:
         for _ in range(MAX_HOPS):
-            parsed = urlparse(url)
+            try:
+                parsed = urlparse(url)
+                port = parsed.port or 443  # .port raises on one out of range, urlparse on a broken [IPv6]
+            except ValueError:
+                raise ReferenceError("is not a valid URL (or redirects to one that is not)", field=field,
+                                     fix="give a full https:// URL") from None
             if parsed.scheme != "https" or not parsed.hostname:
                 raise ReferenceError("leads to a URL that is not https", field=field,
                                      fix="pass an https URL, or the file by path")
-            port = parsed.port or 443
             address = await _public_address(parsed.hostname, port, field)
             netloc = f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
             pinned = parsed._replace(netloc=netloc).geturl()  # connect to the address we checked, not a new lookup

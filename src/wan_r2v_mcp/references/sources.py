@@ -9,6 +9,9 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import os
+import secrets
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -44,7 +47,11 @@ def local_path(text: str) -> Path:
     import re
 
     if text[:7].lower() == "file://":
-        parsed = urlparse(text)
+        try:
+            parsed = urlparse(text)
+        except ValueError:  # file://[x/y.png: a bracket that opens no IPv6 address
+            raise ReferenceError(f"'{text[:200]}' is not a valid file:// URL",
+                                 fix="give the path itself, or file:///absolute/path") from None
         raw = unquote(parsed.path)
         if "\x00" in raw:
             raise ReferenceError("contains a NUL character (%00)", fix="pass the path exactly as it is on disk")
@@ -101,6 +108,15 @@ def parse_source(text: str, field: str, data_dir: Path, folders: Folders | None 
             field=field, fix=f"did you mean {_shown(found)}? Give the absolute path" if found else
             "give an absolute path (or one starting with ~/)",
         )
+    try:
+        return _local_source(text, path, field, folders)
+    except ReferenceError:
+        if folders is not None and folders.remote and folders.local_files:
+            raise folders.unreadable(str(path), field) from None
+        raise
+
+
+def _local_source(text: str, path: Path, field: str, folders: Folders | None) -> Source:
     try:
         resolved = path.resolve(strict=True)
     except (FileNotFoundError, NotADirectoryError):
@@ -169,7 +185,30 @@ def _from_data_uri(text: str, field: str, data_dir: Path) -> Source:
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"{digest}{_EXT.get(fmt or '', '.bin')}"
     if not target.exists():
-        tmp = target.with_suffix(target.suffix + ".part")
+        _prune(folder)
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(3)}.part")
         tmp.write_bytes(data)
         tmp.replace(target)
+    else:
+        os.utime(target)  # used again: the newest to keep
     return Source(given=text, location="data", path=target)
+
+
+INLINE_KEPT_SECONDS = 48 * 3600  # a data: URI's bytes outlive the request only to be uploaded or rendered
+INLINE_KEPT_BYTES = 256 * 1024 * 1024
+
+
+def _prune(folder: Path) -> None:
+    """Keep the inline folder bounded: files older than two days go, then the oldest until it fits. A task that
+    still reads one holds it open, so removing the name takes nothing from it."""
+    now = time.time()
+    try:
+        files = sorted(((p.stat().st_mtime, p.stat().st_size, p) for p in folder.iterdir() if p.is_file()),
+                       key=lambda item: item[0])
+    except OSError:
+        return
+    total = sum(size for _, size, _ in files)
+    for mtime, size, path in files:
+        if now - mtime > INLINE_KEPT_SECONDS or total > INLINE_KEPT_BYTES - Limits.DATA_URI_MAX_BYTES:
+            path.unlink(missing_ok=True)
+            total -= size
