@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 
 import pytest
-from harness import faults, kills, toctou
+from harness import faults, fuzz, kills, toctou
 
 pytestmark = pytest.mark.anyio
 
@@ -35,4 +35,9 @@ def test_a_short_kill_loop_leaves_no_orphan_no_duplicate_and_no_wrong_video(tmp_
 
 async def test_references_swapped_for_symlinks_while_checked_never_let_a_file_from_outside_through(tmp_path):
     figures = await toctou.run(150, folder=tmp_path)
+    assert figures.ok, asdict(figures)
+
+
+async def test_no_input_to_any_tool_ends_in_an_unhandled_error(tmp_path):
+    figures = await fuzz.run(15, folder=tmp_path)
     assert figures.ok, asdict(figures)

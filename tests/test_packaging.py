@@ -181,3 +181,31 @@ def _list_tools(command: str, args: list[str], env: dict[str, str]) -> None:
             return sorted(t.name for t in (await client.list_tools()).tools)
 
     assert anyio.run(listing) == TOOLS
+
+
+def test_the_bundle_holds_only_the_packages_declared_files_never_strays_beside_them(tmp_path):
+    """Issue #18: every file under src/wan_r2v_mcp went into the .mcpb, a stray .env or secrets.json included."""
+    import importlib.util
+
+    repo = tmp_path / "repo"
+    cloned = subprocess.run(["git", "clone", "-q", "--no-hardlinks", str(ROOT), str(repo)], capture_output=True,
+                            text=True, timeout=120)
+    if cloned.returncode != 0:
+        pytest.skip(f"git cannot clone this checkout here: {cloned.stderr.strip()[:200]}")
+    package = repo / "src" / "wan_r2v_mcp"
+    strays = {".env": "DASHSCOPE_API_KEY=sk-planted0123456789", "secrets.json": "{}", "server.py.orig": "x",
+              ".DS_Store": "x", "assets/notes.txt": "x"}
+    for name, body in strays.items():
+        (package / name).write_text(body)
+    spec = importlib.util.spec_from_file_location("build_bundle", ROOT / "scripts" / "build_bundle.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    bundle = module.build(tmp_path / "dist", root=repo)
+    with zipfile.ZipFile(bundle) as archive:
+        names = set(archive.namelist())
+        body = b"".join(archive.read(n) for n in names)
+    assert not {f"src/wan_r2v_mcp/{name}" for name in strays} & names
+    assert b"sk-planted" not in body
+    tracked = subprocess.run(["git", "ls-files", "src/wan_r2v_mcp"], cwd=repo, capture_output=True, text=True,
+                             check=True).stdout.split()
+    assert {n for n in names if n.startswith("src/")} == set(tracked)

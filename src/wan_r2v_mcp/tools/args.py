@@ -14,7 +14,7 @@ from typing import Annotated, Any, TypeVar
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.tools import Tool
 from mcp.types import CallToolResult, ToolAnnotations
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ValidationError, WrapValidator
 
 from ..errors import InputError, InputErrors
 
@@ -32,7 +32,9 @@ def model_tool(fn: Callable[..., Any], model: type[BaseModel], output: type[Base
     """
     params = [inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=Context)]
     for field_name, info in model.model_fields.items():
-        lenient = str if info.annotation is str else Any  # str stays str so JSON-looking text is not parsed
+        # str stays str to the SDK, so JSON-looking text is not parsed into an object; but any value passes here (a
+        # wrap validator that never calls the str check), and `parse` refuses a wrong type in our own words.
+        lenient = Annotated[str, WrapValidator(_as_given)] if info.annotation is str else Any
         # Nothing required here either: a missing argument is reported by `parse`, in our words.
         params.append(inspect.Parameter(field_name, inspect.Parameter.KEYWORD_ONLY, annotation=lenient, default=None))
     returns = Annotated[CallToolResult, output] if output is not None else CallToolResult
@@ -49,6 +51,10 @@ def model_tool(fn: Callable[..., Any], model: type[BaseModel], output: type[Base
     # A tool whose result is another's shape (a task view) leaves the schema to that one: tools/list stays small.
     tool.fn_metadata.output_schema = compact_schema(output) if output is not None else None
     return tool
+
+
+def _as_given(value: Any, _handler: Any) -> Any:
+    return value
 
 
 # What a client assumes of a tool that does not say (MCP spec, "Tool annotations"): saying it again costs bytes only.
