@@ -79,6 +79,8 @@ class Emulator:
             do_GET = do_POST = do_PUT = do_DELETE = _handle
 
         class Server(ThreadingHTTPServer):
+            request_queue_size = 128  # a host takes many connections at once; the default backlog of 5 resets them
+
             def handle_error(self, request: Any, client_address: Any) -> None:
                 pass  # clients that hang up (as the fault switches make them) are expected here
 

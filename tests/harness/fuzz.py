@@ -77,9 +77,11 @@ def _draw(schema: dict[str, Any], examples: int) -> list[dict[str, Any]]:
     from hypothesis import strategies as st
     from hypothesis_jsonschema import from_schema
 
+    def nested(kids: Any) -> Any:
+        return st.lists(kids, max_size=4) | st.dictionaries(st.text(max_size=10), kids, max_size=4)
+
     json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) |
-                               st.text(max_size=60), lambda kids: st.lists(kids, max_size=4) |
-                               st.dictionaries(st.text(max_size=10), kids, max_size=4), max_leaves=8)
+                               st.text(max_size=60), nested, max_leaves=8)
     names = sorted((schema.get("properties") or {}).keys()) or ["x"]
     beyond = st.dictionaries(st.sampled_from(names) | st.text(max_size=12), json_values, max_size=6)
     drawn: list[dict[str, Any]] = []
