@@ -216,3 +216,62 @@ def test_tokens_of_a_bad_shape_in_the_operators_list_are_one_line(dirs):
     with pytest.raises(ValueError, match="rename that caller"):
         _ = Settings(data_dir=dirs["data"], output_dir=dirs["out"],
                      http_tokens=json.dumps({"t" * 20: "oauth:alice"})).callers
+
+
+# ------------------------------------------------------------------ nothing written for a refused request
+
+def _tree(folder) -> dict[str, int]:
+    return {str(p.relative_to(folder)): p.stat().st_size for p in folder.rglob("*") if p.is_file()
+            and "tasks.sqlite3" not in p.name}
+
+
+async def test_refused_saves_leave_the_data_folder_as_it_was(settings, refs, dirs, monkeypatch):
+    """Issue #18: 800 saves refused by the cast's cap left 1,600 copies and thumbnails behind."""
+    import base64
+
+    from mcp import Client
+
+    from wan_r2v_mcp.cast import store
+    from wan_r2v_mcp.server import build_server
+
+    monkeypatch.setattr(store, "CAST_MAX", 1)
+    inline = "data:image/png;base64," + base64.b64encode(refs["img1"].read_bytes()).decode()
+    async with Client(build_server(settings)) as client:
+        assert not (await call(client, "save_character", {"name": "first", "reference": inline}))["isError"]
+        before = _tree(dirs["data"])
+        assert not any(name.startswith("inline/") for name in before)  # a data: URI's copy is gone once kept
+        for i in range(20):
+            given = str(refs["vid1"]) if i % 2 else inline
+            r = await call(client, "save_character", {"name": f"c{i}", "reference": given})
+            assert text(r).startswith("Error executing tool save_character: [invalid_input] name: the cast already "
+                                      "has 1 characters. Limit: at most 1.")
+        assert _tree(dirs["data"]) == before
+
+
+async def test_a_remote_caller_cannot_tell_missing_paths_from_forbidden_ones(dirs):
+    settings = Settings(data_dir=dirs["data"], output_dir=dirs["out"], http_tokens=TOKENS,
+                        allowed_dirs=str(dirs["refs"]), time_scale=0.1)
+    (dirs["data"] / "secret.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"0" * 100)
+    with serving(settings) as url:
+        async with client(url, ALICE) as alice:
+            words = []
+            for path in (dirs["data"] / "secret.png", dirs["data"] / "nothing.png", dirs["refs"] / "nothing.png",
+                         dirs["refs"] / ".hidden.png"):
+                r = await call(alice, "generate_r2v", {"prompt": "Image 1", "reference_images": [str(path)]})
+                words.append(text(r).replace(str(path), "<path>"))
+            listed = await call(alice, "list_references", {"directory": str(dirs["data"] / "nope")})
+    assert len(set(words)) == 1, words
+    assert words[0].startswith("Error executing tool generate_r2v: [invalid_reference] reference_images[0]: <path> "
+                               "is not a file this server may read.")
+    assert "is not a file this server may read" in text(listed)
+
+
+async def test_stitching_is_bounded_however_it_is_nested(client, refs):
+    made = await call(client, "generate_r2v", {"prompt": "Image 1 waves", "reference_images": [str(refs["img1"])],
+                                               "resolution": "720p", "duration": 2, "wait_seconds": 45})
+    task_id = made["structuredContent"]["task_id"]
+    once = await call(client, "stitch", {"task_ids": [task_id] * 50})
+    assert once["structuredContent"]["status"] == "succeeded"
+    again = await call(client, "stitch", {"task_ids": [once["structuredContent"]["task_id"]] * 10})
+    assert text(again) == ("Error executing tool stitch: [invalid_input] task_ids: together last 1000 s. Limit: at "
+                           "most 600 s in one stitch. Fix: stitch fewer or shorter videos.")
