@@ -114,6 +114,22 @@ def test_a_ready_config_for_each_client(home):
     assert started.stdout.startswith("wan-r2v-mcp ")
 
 
+def test_uvx_on_the_path_is_not_printed_unless_it_started_this_server(home, tmp_path):
+    """Issue #19: with uv installed, the printed `uvx wan-r2v-mcp` failed ("not found in the package registry")."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "uvx"
+    fake.write_text("#!/bin/sh\necho 'error: wan-r2v-mcp was not found in the package registry' >&2\nexit 2\n")
+    fake.chmod(0o755)
+    env = {**home["env"], "PATH": f"{bin_dir}{os.pathsep}{home['env'].get('PATH', '')}"}
+    printed = json.loads(run({**home, "env": env}, "config", "--client", "claude-desktop").stdout)
+    server = printed["mcpServers"]["wan-r2v"]
+    assert Path(server["command"]).resolve() != fake.resolve()
+    started = subprocess.run([server["command"], *server["args"], "--version"], capture_output=True, text=True,
+                             timeout=60)
+    assert started.returncode == 0 and started.stdout.startswith("wan-r2v-mcp "), started.stderr
+
+
 def test_exit_codes_say_whether_the_command_did_its_job(home):
     made = run(home, "generate", "Image 1 waves", "-i", "alice.png", "--duration", "2", "--resolution", "720p",
                "--json")

@@ -25,15 +25,23 @@ KEYS = [("DASHSCOPE_API_KEY", "dashscope-key", "DashScope (Alibaba Model Studio)
 
 
 def launcher() -> tuple[str, list[str]]:
-    """How a client starts this server: uvx by absolute path, else this installation's own script."""
+    """How a client starts this server, as this machine is: uvx (by absolute path) only when this very process was
+    started by uvx, so uvx demonstrably finds the package; else this installation's own script. uvx being
+    installed proves nothing: it fetches from a package index, which may not have the package (or this version)."""
     uvx = shutil.which("uvx")
-    if uvx:
+    if uvx and started_by_uvx():
         return str(Path(uvx).resolve()), ["wan-r2v-mcp"]
     beside = Path(sys.executable).parent / ("wan-r2v-mcp.exe" if os.name == "nt" else "wan-r2v-mcp")
     script = shutil.which("wan-r2v-mcp") or (str(beside) if beside.is_file() else None)
     if script:
         return str(Path(script).absolute()), []
     return sys.executable, ["-m", "wan_r2v_mcp"]
+
+
+def started_by_uvx() -> bool:
+    """uvx runs a tool from an environment it builds in uv's cache (`.../uv/archive-v0/<hash>`)."""
+    parts = Path(sys.prefix).parts
+    return "uv" in parts and any(p.startswith("archive-v") for p in parts)
 
 
 def where(client: str) -> str:
