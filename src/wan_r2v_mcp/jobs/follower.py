@@ -79,7 +79,10 @@ async def until_done(work: Callable[[], Awaitable[None]], what: str, time_scale:
             failures += 1
             if failures > RESTARTS:
                 log.exception("%s failed %d times; giving up", what, failures)
-                give_up(exc)
+                try:
+                    give_up(exc)
+                except Exception:  # the ledger itself failing: the next start or sweep takes the work up again
+                    log.exception("%s: recording the failure failed too", what)
                 return
             log.exception("%s failed (%d); starting again", what, failures)
             await anyio.sleep(time_scale * min(5.0 * failures, 60.0))
