@@ -44,7 +44,8 @@ async def test_task_tools_speak_the_field_limit_fix_language_not_pydantics(clien
                        "value from 1 to 100.")
     r = await call(client, "list_tasks", {"status": "done"})
     assert text(r).startswith("Error executing tool list_tasks: [invalid_input] status: 'done' is not an accepted "
-                              "value. Limit: one of 'queued', 'running', 'succeeded', 'failed' or 'canceled'.")
+                              "value. Limit: one of 'all', 'queued', 'running', 'succeeded', 'failed' or "
+                              "'canceled'.")
 
 
 async def test_seed_minus_one_says_to_leave_it_out_and_1080P_is_accepted(client, refs):
@@ -136,3 +137,44 @@ async def test_a_bare_file_name_gets_the_path_it_most_likely_meant(client, refs)
     assert text(r) == ("Error executing tool generate_r2v: [invalid_reference] reference_images[0]: 'alice.png' is a "
                        "relative path, and the server's working folder is not yours. Fix: did you mean "
                        f"{refs['img1']}? Give the absolute path.")
+
+
+async def test_every_tool_is_strict_on_the_openai_agents_mcp_path_and_fully_usable_with_nulls(tmp_path):
+    """Issue #19: on the SDK's own MCP path (`convert_schemas_to_strict`) three tools stayed non-strict ($refs), and
+    where strict applied a model had to send every field: no character without a voice, no listing of all tasks."""
+    import os
+    import sys
+
+    import media
+    from agents import Agent, RunContextWrapper
+    from agents.mcp import MCPServerStdio
+    from agents.tool_context import ToolContext
+
+    picture = media.image(tmp_path / "refs" / "alice.png", 640, 480)
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("WAN_R2V_")},
+           "WAN_R2V_DATA_DIR": str(tmp_path / "data"), "WAN_R2V_OUTPUT_DIR": str(tmp_path / "out"),
+           "WAN_R2V_ALLOWED_DIRS": str(tmp_path / "refs")}
+    server = MCPServerStdio(params={"command": sys.executable, "args": ["-m", "wan_r2v_mcp"], "env": env},
+                            name="wan-r2v")  # the SDK's defaults, its 5 s call timeout included
+    async with server:
+        agent = Agent(name="director", mcp_servers=[server], mcp_config={"convert_schemas_to_strict": True})
+        tools = {t.name: t for t in await agent.get_all_tools(RunContextWrapper(None))}
+        assert len(tools) == 11 and all(t.strict_json_schema for t in tools.values()), [
+            n for n, t in tools.items() if not t.strict_json_schema]
+
+        async def invoke(tool: str, **given):  # what a strict model sends: every field, null where it means unset
+            schema = tools[tool].params_json_schema
+            assert set(schema["required"]) == set(schema["properties"])
+            args = json.dumps({k: given.get(k) for k in schema["properties"]})
+            context = ToolContext(context=None, tool_name=tool, tool_call_id="call-1", tool_arguments=args)
+            return await tools[tool].on_invoke_tool(context, args)
+
+        saved = await invoke("save_character", name="alice", reference=str(picture), voice="", description="barista",
+                             replace=False)
+        assert "Saved character @alice" in str(saved), saved
+        listed = await invoke("list_tasks", limit=20, status="all")
+        assert "No tasks yet." in str(listed), listed
+        dry = await invoke("generate_r2v", prompt="@alice waves", characters=["alice"], dry_run=True, voices=[],
+                           reference_images=[], reference_videos=[], resolution="720p", aspect_ratio="16:9",
+                           duration=2, watermark=False, allow_duplicate=False, wait_seconds=0)
+        assert "Dry run on preview" in str(dry), dry

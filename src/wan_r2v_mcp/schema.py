@@ -62,7 +62,7 @@ class Limits:
     ASPECT_EXTREME = 8.0
 
 
-_SOURCE = "absolute paths (or ~/...), file:// or https URLs, or small data: URIs"
+_SOURCE = "absolute paths (or ~/), file:// or https URLs, or small data: URIs"
 
 
 class Voice(BaseModel):
@@ -89,7 +89,7 @@ class ReferenceSet(BaseModel):
     reference_videos: list[str] = Field(
         default_factory=list,
         description=(
-            "Videos (mp4, mov; 1-30 s; 240-4096 px; 100 MB), given as images. \"Video 1\"... numbered apart."
+            "Videos (mp4, mov; 1-30 s; 240-4096 px; 100 MB), given like images; \"Video 1\"..."
         ),
     )
     first_frame: str | None = Field(
@@ -232,10 +232,12 @@ class SaveCharacterArgs(BaseModel):
     replace: bool = Field(default=False, description="Overwrite a character of that name.")
 
 
-class NoArgs(BaseModel):
-    """A tool that takes no arguments (any given is refused by name)."""
+class ListCharactersArgs(BaseModel):
+    """`list_characters` arguments (one, so that strict converters see a closed object: an empty one is open)."""
 
     model_config = ConfigDict(extra="forbid")
+
+    limit: int = Field(default=200, ge=1, le=200, description="How many, A to Z.")
 
 
 class CharacterRef(BaseModel):
@@ -275,8 +277,8 @@ class Shot(BaseModel):
     prompt: str = Field(min_length=1, max_length=Limits.PROMPT_MAX, description="What happens, with @names.")
     duration: int = Field(default=Limits.DURATION_DEFAULT, ge=Limits.DURATION_MIN, le=Limits.DURATION_MAX,
                           description=f"Seconds, {Limits.DURATION_MIN}-{Limits.DURATION_MAX}.")
-    characters: list[str] | None = Field(default=None, description="This shot's characters (default: those of "
-                                         "the sequence's its prompt names).")
+    characters: list[str] | None = Field(default=None, description="This shot's characters (default: the "
+                                         "sequence's it names).")
     seed: int | None = Field(default=None, ge=0, le=Limits.SEED_MAX)
 
 
@@ -339,8 +341,8 @@ class TaskRef(BaseModel):
 class GetTaskArgs(TaskRef):
     """`get_task` arguments."""
 
-    wait_seconds: float = Field(default=0, ge=0, description="Wait server-side up to this long (capped, 50 s by "
-                                "default) for the task to end, sending progress; 0 answers at once.")
+    wait_seconds: float = Field(default=0, ge=0, description="Wait up to this long (capped, 50 s by default) for "
+                                "the end, with progress; 0 answers at once.")
 
 
 class ListTasksArgs(BaseModel):
@@ -349,7 +351,8 @@ class ListTasksArgs(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     limit: int = Field(default=20, ge=1, le=100, description="How many of the newest tasks to return.")
-    status: Status | None = Field(default=None, description="Only tasks in this status.")
+    status: Literal["all", "queued", "running", "succeeded", "failed", "canceled"] = Field(
+        default="all", description="Only tasks in this status.")
 
 
 # ---------------------------------------------------------------- what the tools return

@@ -41,7 +41,7 @@ def model_tool(fn: Callable[..., Any], model: type[BaseModel], output: type[Base
     fn.__signature__ = inspect.Signature(params, return_annotation=returns)  # type: ignore[attr-defined]
     tool = Tool.from_function(fn, name=name, title=title, description=description, annotations=_lean_hints(annotations))
     # Unknown names are refused by `parse`, and additionalProperties breaks some clients' schema converters.
-    schema = _lean(_without(model.model_json_schema(), ("additionalProperties", "title")))
+    schema = _inline(_lean(_without(model.model_json_schema(), ("additionalProperties", "title"))))
     schema.pop("description", None)
     for prop, text in (short or {}).items():
         schema["properties"][prop]["description"] = text
@@ -98,15 +98,38 @@ def _lean(schema: Any) -> Any:
             out[k] = _lean(v)
     options = out.get("anyOf")
     if isinstance(options, list) and len(options) == 2 and {"type": "null"} in options:
+        # `X | None` is X that may be null: a strict client (which must send every field) sends null for "unset".
         other = next(o for o in options if o != {"type": "null"})
         del out["anyOf"]
         out = {**other, **out}
+        if isinstance(other.get("type"), str):
+            out["type"] = [other["type"], "null"]
+        elif "enum" in other:
+            out["enum"] = [*other["enum"], None]
     if "default" in out and out["default"] is None:
         del out["default"]
     if "$defs" in out:
         for sub in out["$defs"].values():
             sub.pop("description", None)
     return out
+
+
+def _inline(schema: dict[str, Any]) -> dict[str, Any]:
+    """The schema with every `$ref` replaced by its definition and no `$defs`: strict converters (the OpenAI Agents
+    SDK's on its MCP path) leave a schema with references non-strict."""
+    defs = schema.pop("$defs", {})
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        if not isinstance(node, dict):
+            return node
+        if "$ref" in node:
+            target = walk(defs[node["$ref"].rsplit("/", 1)[-1]])
+            return {**target, **{k: walk(v) for k, v in node.items() if k != "$ref"}}
+        return {k: ({n: walk(sub) for n, sub in v.items()} if k == "properties" else walk(v)) for k, v in node.items()}
+
+    return walk(schema)
 
 
 def compact_schema(model: type[BaseModel]) -> dict[str, Any]:
@@ -150,7 +173,7 @@ def parse(model: type[M], arguments: dict[str, Any], ctx: Context | None = None)
     """Validate tool arguments, turning pydantic's errors into ours (field, limit, fix). With `ctx`, argument names
     the tool does not have are refused too (the SDK drops them before the tool sees them), naming the closest."""
     problems = _unknown_names(model, ctx) if ctx is not None else []
-    given = {k: v for k, v in arguments.items() if v is not None}
+    given = _unset(model, arguments)
     if isinstance(given.get("resolution"), str):
         given["resolution"] = given["resolution"].strip().lower()  # "1080P", as DashScope writes it
     try:
@@ -161,6 +184,25 @@ def parse(model: type[M], arguments: dict[str, Any], ctx: Context | None = None)
     if problems or parsed is None:
         raise InputErrors(problems)
     return parsed
+
+
+def _unset(model: type[BaseModel], arguments: dict[str, Any]) -> dict[str, Any]:
+    """What a strict client sends for "not set" means not set: null for any optional field (nested ones too), and ""
+    for an optional one whose default is none (a voice, a first frame)."""
+    def clean(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: clean(v) for k, v in value.items() if v is not None}
+        if isinstance(value, list):
+            return [clean(v) for v in value]
+        return value
+
+    given = {}
+    for name, value in arguments.items():
+        info = model.model_fields.get(name)
+        if value is None or (value == "" and info is not None and not info.is_required() and info.default is None):
+            continue
+        given[name] = clean(value)
+    return given
 
 
 def _unknown_names(model: type[BaseModel], ctx: Context) -> list[InputError]:

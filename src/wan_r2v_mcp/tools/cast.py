@@ -12,7 +12,7 @@ from ..cast.save import save_character as save
 from ..cast.store import Cast, Character
 from ..errors import NotFoundError, R2VError
 from ..jobs.results import iso
-from ..schema import CharacterList, CharacterRef, CharacterView, NoArgs, SaveCharacterArgs
+from ..schema import CharacterList, CharacterRef, CharacterView, ListCharactersArgs, SaveCharacterArgs
 from .args import model_tool, parse
 from .shape import client_roots, fail, owner, state
 
@@ -68,11 +68,11 @@ async def save_character(ctx: Context, **arguments: Any) -> CallToolResult:
 async def list_characters(ctx: Context, **arguments: Any) -> CallToolResult:
     app = state(ctx)
     try:
-        parse(NoArgs, arguments, ctx)
+        args = parse(ListCharactersArgs, arguments, ctx)
     except R2VError as exc:
         raise fail(exc) from None
     cast = app.runner.cast
-    views = [character_view(cast, c) for c in cast.list(owner(ctx))]
+    views = [character_view(cast, c) for c in cast.list(owner(ctx))[:args.limit]]
     if views:
         text = f"{len(views)} character(s); name them @name in a prompt and list them in characters:\n" + \
             "\n".join(f"- {_line(v)}" for v in views)
@@ -109,8 +109,8 @@ def tools() -> list[Tool]:
                    description="Keep a character (an image or clip, and a voice) by name for reuse: prompts write "
                    "@name and pass characters=[name].",
                    annotations=write),
-        model_tool(list_characters, NoArgs, CharacterList, name="list_characters", title="List saved characters",
-                   description="The saved characters, with thumbnails.",
+        model_tool(list_characters, ListCharactersArgs, CharacterList, name="list_characters", title="List saved characters",
+                   description="Saved characters, with thumbnails.",
                    annotations=ToolAnnotations(read_only_hint=True, open_world_hint=False)),
         model_tool(delete_character, CharacterRef, None, name="delete_character", title="Delete a character",
                    description="Forget a saved character and its files.",

@@ -14,8 +14,8 @@ from .args import model_tool, parse
 from .shape import client_roots, fail, owner, state, task_result
 
 DESCRIPTION = """\
-Make a video with Wan 2.7 reference-to-video from 1-5 reference images/videos (or saved characters) and a \
-prompt naming them. Paid per output second; provider="preview" is a free offline draft. Jobs take 1-5 \
+Wan 2.7 reference-to-video: a video from 1-5 reference images/videos (or saved characters) and a prompt \
+naming them. Paid per output second; provider="preview" is a free offline draft. Jobs take 1-5 \
 minutes: this waits up to wait_seconds with progress; then call get_task(task_id, wait_seconds=50) until \
 done. The video lands on disk (local_path)."""
 

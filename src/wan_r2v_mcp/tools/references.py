@@ -15,8 +15,8 @@ from .args import model_tool, parse
 from .shape import client_roots, fail, state
 
 DESCRIPTION = """\
-Check references before generating: each one's label as the prompt must name it ("Image 1", "Video 1"), \
-kind, size, length, whether Wan 2.7 takes it, and prompt findings; or list a directory's media files."""
+Check references before generating: each one's label ("Image 1", "Video 1"), kind, size, length, whether \
+Wan 2.7 takes it, and prompt findings; or list a directory's media files."""
 
 
 async def list_references(ctx: Context, **arguments: Any) -> CallToolResult:

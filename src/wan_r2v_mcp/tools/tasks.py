@@ -45,7 +45,8 @@ async def list_tasks(ctx: Context, **arguments: Any) -> CallToolResult:
         args = parse(ListTasksArgs, arguments, ctx)
     except R2VError as exc:
         raise fail(exc) from None
-    views, total = app.runner.list(args.limit, args.status, owner=owner(ctx))
+    status = None if args.status == "all" else args.status
+    views, total = app.runner.list(args.limit, status, owner=owner(ctx))
     if views:
         lines = [f"{len(views)} of {total} task(s), newest first:"]
         for v in views:
@@ -53,7 +54,7 @@ async def list_tasks(ctx: Context, **arguments: Any) -> CallToolResult:
             lines.append(f"- {v.task_id} [{v.status}] {v.provider}, {v.created_at}: {v.request.prompt[:60]!r}{where}")
         text = "\n".join(lines)
     else:
-        text = "No tasks yet." if not args.status else f"No {args.status} tasks."
+        text = "No tasks yet." if status is None else f"No {status} tasks."
     result = TaskList(tasks=views, total=total)
     return CallToolResult(content=[TextContent(type="text", text=text)],
                           structured_content=result.model_dump(mode="json"))
