@@ -34,6 +34,9 @@ def anyio_backend():
 def clean_env(monkeypatch):
     for name in PROVIDER_ENV:
         monkeypatch.delenv(name, raising=False)
+    # The tests' own clients ask for no progress, which would cap every wait at WAN_R2V_QUIET_WAIT (4 s): they wait
+    # as a progress-listening client may. The quiet default is tested on its own, with openai-agents on its defaults.
+    monkeypatch.setenv("WAN_R2V_QUIET_WAIT", "600")
 
 
 @pytest.fixture

@@ -178,3 +178,50 @@ async def test_every_tool_is_strict_on_the_openai_agents_mcp_path_and_fully_usab
                            reference_images=[], reference_videos=[], resolution="720p", aspect_ratio="16:9",
                            duration=2, watermark=False, allow_duplicate=False, wait_seconds=0)
         assert "Dry run on preview" in str(dry), dry
+
+
+async def test_an_agent_on_openai_agents_defaults_gets_its_video_without_a_timed_out_call(tmp_path, dashscope):
+    """Issue #19: openai-agents waits 5 s per call by default; generate_r2v (default wait 50 s) and the
+    get_task(wait_seconds=50) our words ask for timed out there, unanswered, while the task ran on and was paid.
+    A client that asks for no progress is now answered within WAN_R2V_QUIET_WAIT (4 s)."""
+    import os
+    import re
+    import sys
+
+    from agents import Agent, RunContextWrapper
+    from agents.mcp import MCPServerStdio
+    from agents.tool_context import ToolContext
+    from conftest import DASHSCOPE_KEY
+    from emulators.dashscope import Timing
+
+    url_ref = ["https://cdn.example.com/a.png"]
+    dashscope.timing = Timing(pending=3.0, running=9.0)  # a 12 s job: longer than two of the client's timeouts
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("WAN_R2V_")},
+           "WAN_R2V_DATA_DIR": str(tmp_path / "data"), "WAN_R2V_OUTPUT_DIR": str(tmp_path / "out"),
+           "DASHSCOPE_API_KEY": DASHSCOPE_KEY, "DASHSCOPE_BASE_URL": dashscope.base_url, "WAN_R2V_TIME_SCALE": "0.1"}
+    server = MCPServerStdio(params={"command": sys.executable, "args": ["-m", "wan_r2v_mcp"], "env": env},
+                            name="wan-r2v")  # client_session_timeout_seconds: its default, 5 s
+    calls = []
+    async with server:
+        agent = Agent(name="director", mcp_servers=[server])
+        tools = {t.name: t for t in await agent.get_all_tools(RunContextWrapper(None))}
+
+        async def invoke(tool: str, args: dict) -> str:
+            raw = json.dumps(args)
+            context = ToolContext(context=None, tool_name=tool, tool_call_id=f"call-{len(calls)}", tool_arguments=raw)
+            answer = str(await tools[tool].on_invoke_tool(context, raw))
+            calls.append((tool, answer[:200]))
+            assert "timed out" not in answer.lower(), answer
+            return answer
+
+        # Only what our words say: generate, then get_task(task_id, wait_seconds=50) until it is done.
+        first = await invoke("generate_r2v", {"prompt": "Image 1 waves", "reference_images": url_ref,
+                                              "provider": "dashscope", "resolution": "720p", "duration": 2})
+        task_id = re.search(r"r2v_[A-Za-z0-9_-]+", first).group(0)
+        answer = first
+        while "succeeded" not in answer.split(".")[0]:
+            assert len(calls) < 40, calls
+            answer = await invoke("get_task", {"task_id": task_id, "wait_seconds": 50})
+    assert "saved to" in answer
+    assert len(dashscope.calls("/api/v1/services/aigc/video-generation/video-synthesis", "POST")) == 1
+    assert 3 <= len(calls) <= 8, calls  # about one call per 4 s of the job

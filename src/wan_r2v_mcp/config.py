@@ -47,6 +47,9 @@ class Settings(BaseSettings):
         default=None, description="Folders references may come from, separated by the OS path separator.")
     remote: bool = Field(default=False, description="Serving over HTTP: local files are off unless folders are set.")
     wait_cap_seconds: float = Field(default=50.0, gt=0, validation_alias=_env("WAN_R2V_WAIT_CAP"))
+    quiet_wait_seconds: float = Field(
+        default=4.0, gt=0, validation_alias=_env("WAN_R2V_QUIET_WAIT"),
+        description="The most a call waits for a client that asked for no progress (below openai-agents' 5 s).")
     max_cost_per_task_usd: float | None = Field(
         default=None, ge=0, validation_alias=_env("WAN_R2V_MAX_COST_PER_TASK"))
     max_cost_per_day_usd: float | None = Field(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
@@ -32,6 +33,15 @@ ProgressReport = Callable[[float, float | None, str], Awaitable[None]]
 _BEFORE_HOST = frozenset({Phase.PENDING, Phase.CREATING, Phase.UNKNOWN})
 
 
+@dataclass(frozen=True)
+class Patience:
+    """How long one call may wait on a task, and how it reports while it does (None: the client asked for no
+    progress). The tools decide it from the request; the runner only honours it."""
+
+    report: ProgressReport | None
+    cap: float  # seconds: no call answers later than this, whatever wait_seconds asks
+
+
 class Runner:
     def __init__(self, settings: Settings, ledger: Ledger, task_group: TaskGroup):
         self.settings = settings
@@ -49,8 +59,7 @@ class Runner:
 
     # ------------------------------------------------------------------ the tools' verbs
 
-    async def generate(self, args: GenerateArgs, folders: Folders, report: ProgressReport | None,
-                       owner: str = "") -> TaskView:
+    async def generate(self, args: GenerateArgs, folders: Folders, patience: Patience, owner: str = "") -> TaskView:
         """Quote, then return a dry run, an identical request's task, or a new task followed in the background."""
         q = await anyio.to_thread.run_sync(lambda: quote(args, folders, settings=self.settings, providers=self.providers,
                                                          ledger=self.ledger, owner=owner, cast=self.cast))  # probes
@@ -74,7 +83,7 @@ class Runner:
                 q.fingerprint, time.time() - self.settings.duplicate_window_seconds))
         if cast and not duplicate:
             self.cast.used(owner, cast)
-        view = await self.wait(task_id, args.wait_seconds, report, owner, until_at_host=True)
+        view = await self.wait(task_id, args.wait_seconds, patience, owner, until_at_host=True)
         return view.model_copy(update={"duplicate": duplicate, "warnings": warnings + view.warnings})
 
     def record(self, task_id: str, owner: str = "") -> TaskRecord:
@@ -84,23 +93,23 @@ class Runner:
                                 fix="use a task_id returned by generate_r2v; list_tasks shows recent ones")
         return record
 
-    async def sequence(self, args: SequenceArgs, report: ProgressReport | None, owner: str = "") -> TaskView:
+    async def sequence(self, args: SequenceArgs, patience: Patience, owner: str = "") -> TaskView:
         """Check every shot, then return a dry run or start the sequence (its shots are made in the background)."""
         spec, quotes = await anyio.to_thread.run_sync(self.sequencer.plan, args, owner)
         if args.dry_run:
             return self.sequencer.dry_run(spec, quotes)
         sequence_id = self.sequencer.create(spec, quotes, owner)
-        return await self.wait(sequence_id, args.wait_seconds, report, owner)
+        return await self.wait(sequence_id, args.wait_seconds, patience, owner)
 
-    async def stitch(self, task_ids: list[str], owner: str = "") -> TaskView:
+    async def stitch(self, task_ids: list[str], patience: Patience, owner: str = "") -> TaskView:
         sequence_id = self.sequencer.stitch(task_ids, owner)
-        return await self.wait(sequence_id, self.settings.wait_cap_seconds, None, owner)
+        return await self.wait(sequence_id, patience.cap, patience, owner)
 
     async def redo_shot(self, sequence_id: str, shot: int, prompt: str | None, seed: int | None, wait_seconds: float,
-                        report: ProgressReport | None, owner: str = "") -> TaskView:
+                        patience: Patience, owner: str = "") -> TaskView:
         warnings = await anyio.to_thread.run_sync(self.sequencer.redo, sequence_id, shot, prompt, seed, owner)
         self.sequencer.drive(sequence_id)
-        view = await self.wait(sequence_id, wait_seconds, report, owner)
+        view = await self.wait(sequence_id, wait_seconds, patience, owner)
         return view.model_copy(update={"warnings": warnings + view.warnings})
 
     def view(self, task_id: str, owner: str = "") -> TaskView:
@@ -128,14 +137,16 @@ class Runner:
             return self.sequencer.changed(task_id)
         return self.follower.changed(task_id)
 
-    async def wait(self, task_id: str, seconds: float, report: ProgressReport | None, owner: str = "", *,
+    async def wait(self, task_id: str, seconds: float, patience: Patience, owner: str = "", *,
                    until_at_host: bool = False) -> TaskView:
-        """Wait up to `seconds` (capped) for the task to end, reporting at each change and every few seconds. With
-        `until_at_host`, also wait (within the cap) until the host has the job, so a new task's id comes back."""
+        """Wait up to `seconds` (and never past `patience.cap`) for the task to end, reporting at each change and
+        every few seconds. With `until_at_host`, also wait (within the cap) until the host has the job, so a new
+        task's id comes back."""
+        report = patience.report
         view, ended, _, _ = self._state(task_id, owner)
         if not ended and not is_sequence_id(task_id):
             self.follower.watch(task_id)
-        cap = self.settings.wait_cap_seconds
+        cap = patience.cap
         start = time.monotonic()
         deadline = start + max(0.0, min(seconds, cap))
         hard = start + cap
@@ -157,14 +168,14 @@ class Runner:
             with anyio.move_on_after(min(end - now, self.settings.progress_interval_seconds)):
                 await self._changed(task_id).wait()
 
-    async def cancel(self, task_id: str, owner: str = "") -> TaskView:
+    async def cancel(self, task_id: str, patience: Patience, owner: str = "") -> TaskView:
         if is_sequence_id(task_id):
-            with anyio.move_on_after(self.settings.wait_cap_seconds):
+            with anyio.move_on_after(patience.cap):
                 await self.sequencer.cancel(task_id, owner)
             return self.view(task_id, owner)
         record = self.record(task_id, owner)
         if not Phase(record.phase).terminal:
-            with anyio.move_on_after(self.settings.wait_cap_seconds):
+            with anyio.move_on_after(patience.cap):
                 await self.follower.cancel(record)
         return self.view(task_id, owner)
 

@@ -11,7 +11,7 @@ from mcp.types import CallToolResult, ToolAnnotations
 from ..errors import R2VError
 from ..schema import GenerateArgs, R2VRequest, TaskView
 from .args import model_tool, parse
-from .shape import client_roots, fail, owner, state, task_result
+from .shape import client_roots, fail, owner, patience, state, task_result
 
 DESCRIPTION = """\
 Wan 2.7 reference-to-video: a video from 1-5 reference images/videos (or saved characters) and a prompt \
@@ -25,7 +25,7 @@ async def generate_r2v(ctx: Context, **arguments: Any) -> CallToolResult:
     try:
         args = parse(GenerateArgs, arguments, ctx)
         folders = app.settings.folders(await client_roots(ctx))
-        view = await app.runner.generate(args, folders, ctx.report_progress, owner=owner(ctx))
+        view = await app.runner.generate(args, folders, patience(ctx), owner=owner(ctx))
     except R2VError as exc:
         raise fail(exc) from None
     return task_result(view, ctx, is_error=view.status == "failed")

@@ -11,7 +11,7 @@ from mcp.types import CallToolResult, ToolAnnotations
 from ..errors import R2VError
 from ..schema import RedoShotArgs, SequenceArgs, StitchArgs, TaskView
 from .args import model_tool, parse
-from .shape import fail, owner, state, task_result
+from .shape import fail, owner, patience, state, task_result
 
 SEQUENCE = """\
 Several shots (each a generation, naming characters as @name) joined into one MP4. With continuity each \
@@ -23,7 +23,7 @@ async def generate_sequence(ctx: Context, **arguments: Any) -> CallToolResult:
     app = state(ctx)
     try:
         args = parse(SequenceArgs, arguments, ctx)
-        view = await app.runner.sequence(args, ctx.report_progress, owner=owner(ctx))
+        view = await app.runner.sequence(args, patience(ctx), owner=owner(ctx))
     except R2VError as exc:
         raise fail(exc) from None
     return task_result(view, ctx, is_error=view.status == "failed")
@@ -34,7 +34,7 @@ async def redo_shot(ctx: Context, **arguments: Any) -> CallToolResult:
     try:
         args = parse(RedoShotArgs, arguments, ctx)
         view = await app.runner.redo_shot(args.task_id, args.shot, args.prompt, args.seed, args.wait_seconds,
-                                          ctx.report_progress, owner=owner(ctx))
+                                          patience(ctx), owner=owner(ctx))
     except R2VError as exc:
         raise fail(exc) from None
     return task_result(view, ctx)
@@ -44,7 +44,7 @@ async def stitch(ctx: Context, **arguments: Any) -> CallToolResult:
     app = state(ctx)
     try:
         args = parse(StitchArgs, arguments, ctx)
-        view = await app.runner.stitch(args.task_ids, owner=owner(ctx))
+        view = await app.runner.stitch(args.task_ids, patience(ctx), owner=owner(ctx))
     except R2VError as exc:
         raise fail(exc) from None
     return task_result(view, ctx, is_error=view.status == "failed")

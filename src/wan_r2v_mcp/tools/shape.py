@@ -25,6 +25,22 @@ def owner(ctx: Context) -> str:
     return caller
 
 
+def patience(ctx: Context):  # -> jobs.runner.Patience
+    """How long this call may wait. A client that sent a progress token listens to progress (the SDKs reset their
+    timeouts on it when asked to; Claude Code shows it), so it may wait up to the cap. One that sent none may give up
+    after a few seconds (openai-agents' default is 5 s; the TypeScript SDK's 60 s does not reset unless asked), so it
+    is answered within WAN_R2V_QUIET_WAIT: more calls, but none that times out unanswered."""
+    from ..jobs.runner import Patience
+
+    settings = state(ctx).settings
+    params = getattr(ctx.request_context, "params", None) or {}
+    meta = params.get("_meta") if isinstance(params, dict) else None
+    listens = isinstance(meta, dict) and meta.get("progressToken") is not None
+    if listens:
+        return Patience(ctx.report_progress, settings.wait_cap_seconds)
+    return Patience(None, min(settings.wait_cap_seconds, settings.quiet_wait_seconds))
+
+
 async def client_roots(ctx: Context) -> list[Path]:
     """The folders the client offers as roots, when it offers any (legacy-era sessions with the roots capability)."""
     import warnings

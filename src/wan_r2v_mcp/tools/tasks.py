@@ -11,7 +11,7 @@ from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from ..errors import R2VError
 from ..schema import GetTaskArgs, ListTasksArgs, TaskList, TaskRef, TaskView
 from .args import model_tool, parse
-from .shape import fail, owner, state, task_result
+from .shape import fail, owner, patience, state, task_result
 
 READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=True)
 
@@ -20,7 +20,7 @@ async def get_task(ctx: Context, **arguments: Any) -> CallToolResult:
     app = state(ctx)
     try:
         args = parse(GetTaskArgs, arguments, ctx)
-        view = await app.runner.wait(args.task_id, args.wait_seconds, ctx.report_progress, owner=owner(ctx))
+        view = await app.runner.wait(args.task_id, args.wait_seconds, patience(ctx), owner=owner(ctx))
     except R2VError as exc:
         raise fail(exc) from None
     return task_result(view, ctx)
@@ -32,7 +32,7 @@ async def cancel_task(ctx: Context, **arguments: Any) -> CallToolResult:
         args = parse(TaskRef, arguments, ctx)
         who = owner(ctx)
         ended = app.runner.view(args.task_id, who).status in ("succeeded", "failed", "canceled")
-        view = await app.runner.cancel(args.task_id, owner=who)
+        view = await app.runner.cancel(args.task_id, patience(ctx), owner=who)
     except R2VError as exc:
         raise fail(exc) from None
     lead = f"Task {view.task_id} had already ended ({view.status}): there is nothing to cancel. " if ended else ""
