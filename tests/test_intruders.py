@@ -275,3 +275,24 @@ async def test_stitching_is_bounded_however_it_is_nested(client, refs):
     again = await call(client, "stitch", {"task_ids": [once["structuredContent"]["task_id"]] * 10})
     assert text(again) == ("Error executing tool stitch: [invalid_input] task_ids: together last 1000 s. Limit: at "
                            "most 600 s in one stitch. Fix: stitch fewer or shorter videos.")
+
+
+def test_a_browser_host_on_an_allowed_origin_gets_its_preflight_answered_and_others_do_not(team):
+    """Issue #19: /mcp answered a browser's preflight with 401 and no CORS headers."""
+    with serving(team) as url:
+        port = int(url.split(":")[2].split("/")[0])
+        ask = ("OPTIONS /mcp HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nOrigin: {origin}\r\n"
+               "Access-Control-Request-Method: POST\r\nAccess-Control-Request-Headers: authorization, content-type, "
+               "mcp-protocol-version\r\nConnection: close\r\n\r\n")
+        good = _raw(port, ask.format(port=port, origin=f"http://localhost:{port}").encode()).decode()
+        assert good.startswith("HTTP/1.1 204 ")
+        assert f"access-control-allow-origin: http://localhost:{port}" in good.lower()
+        assert "access-control-allow-headers: authorization, content-type, mcp-protocol-version" in good.lower()
+        bad = _raw(port, ask.format(port=port, origin="https://evil.example").encode()).decode()
+        assert bad.startswith("HTTP/1.1 403 ") and "access-control-allow-origin" not in bad.lower()
+        with httpx.Client() as http:  # the request itself still needs its token, and its answer is readable
+            r = http.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+                          headers={"Origin": f"http://localhost:{port}", "Accept": "application/json, text/event-stream"})
+            assert r.status_code == 401
+            assert r.headers["access-control-allow-origin"] == f"http://localhost:{port}"
+            assert "WWW-Authenticate" in r.headers["access-control-expose-headers"]

@@ -272,3 +272,34 @@ async def test_a_hostile_sibling_frame_cannot_steer_the_player(settings, refs):
             await browser.close()
             await manager.__aexit__(None, None, None)
             host.close()
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed here: .ci/tools.sh installs Debian's")
+async def test_a_download_url_that_cannot_load_falls_back_to_the_resource_and_no_empty_player_shows(settings, refs):
+    """Issue #19: over HTTP without WAN_R2V_PUBLIC_URL the view's CSP blocked the download_url, and the player stayed
+    black at 0:00 with no fallback; `video { display: block }` showed an empty player while a task waited."""
+    async with Client(build_server(settings)) as client:
+        arguments = {"prompt": "Image 1 waves", "reference_images": [str(refs["img1"])], "resolution": "720p",
+                     "duration": 2, "wait_seconds": 45}
+        first = wire(await client.call_tool("generate_r2v", arguments))
+        first["structuredContent"]["download_url"] = "http://127.0.0.1:9/videos/blocked.mp4"  # nothing answers there
+        html = (await client.read_resource(PLAYER)).contents[0].text
+        host = Stand_in(html, {"arguments": arguments, "result": first}, proxy(client))
+        manager, playwright, browser = await _chromium()
+        try:
+            page = await browser.new_page(viewport={"width": 740, "height": 780})
+            await page.goto(host.url)
+            frame = page.frames[1]
+            await frame.wait_for_function("window.playerState && window.playerState.playing", timeout=30_000)
+            assert await frame.evaluate("window.playerState.source") == "resource"
+            box = await frame.evaluate("(() => { const r = document.getElementById('video').getBoundingClientRect();"
+                                       " return [r.width, r.height]; })()")
+            assert box[0] > 100 and box[1] > 50  # visible
+            # A waiting task shows no player at all.
+            await frame.evaluate("show({task_id: 'r2v_waiting', status: 'running', stage: 'queued', request: "
+                                 "{prompt: 'x'}, references: []})")
+            assert await frame.evaluate("getComputedStyle(document.getElementById('video')).display") == "none"
+        finally:
+            await browser.close()
+            await manager.__aexit__(None, None, None)
+            host.close()

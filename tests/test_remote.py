@@ -264,7 +264,8 @@ async def test_a_finished_video_comes_back_as_a_signed_url_with_ranges_a_poster_
                                                         "wait_seconds": 30})
             view = result["structuredContent"]
             blob = (await alice.read_resource(f"r2v://tasks/{view['task_id']}/video")).contents[0]
-        video = Path(view["local_path"]).read_bytes()
+        assert view["local_path"] is None and view["poster_path"] is None  # no server path for a remote caller
+        video = (dirs["out"] / f"{view['task_id']}.mp4").read_bytes()
         assert [c["type"] for c in result["content"]] == ["text", "resource_link", "image"]
         assert result["content"][1]["uri"] == f"r2v://tasks/{view['task_id']}/video"
         import base64
@@ -336,4 +337,4 @@ async def test_characters_and_sequences_belong_to_their_caller(team, dirs):
             assert "[not_found]" in text(r)
             async with httpx.AsyncClient() as http:
                 got = await http.get(seq["download_url"])
-                assert got.status_code == 200 and got.content == Path(seq["local_path"]).read_bytes()
+                assert got.status_code == 200 and got.content == (team.videos_dir / f"{seq['task_id']}.mp4").read_bytes()

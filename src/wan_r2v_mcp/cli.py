@@ -397,6 +397,9 @@ _CLI_WORDS = [
     (re.compile(r"allow_duplicate=true"), "--allow-duplicate"),
     (re.compile(r"dry_run=true"), "--dry-run"),
     (re.compile(r"in generate_sequence"), "in wan-r2v-mcp sequence"),
+    (re.compile(r'provider="?([a-z]+)"?(?: or (?:provider=)?"?([a-z]+)"?)?'),
+     lambda m: f"--provider {m.group(1)}" + (f" or --provider {m.group(2)}" if m.group(2) else "")),
+    (re.compile(r"list_references\(directory=\.\.\.\)"), "wan-r2v-mcp references --directory FOLDER"),
 ]
 
 
@@ -415,8 +418,10 @@ def _print(result: Any, as_json: bool) -> int:
             if getattr(block, "type", "") == "text":
                 print(cli_words(block.text.removeprefix("Error executing tool ")),
                       file=sys.stderr if result.is_error else sys.stdout)
-    status = (result.structured_content or {}).get("status")
-    return EXIT_FAILED if result.is_error or status in ("failed", "canceled") else EXIT_OK
+    body = result.structured_content or {}
+    status = body.get("status")
+    refused = body.get("ok") is False  # a references check that found something to fix
+    return EXIT_FAILED if result.is_error or refused or status in ("failed", "canceled") else EXIT_OK
 
 
 class _ProgressBar:

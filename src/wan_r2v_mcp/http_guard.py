@@ -1,5 +1,5 @@
-"""The HTTP server's outer guards: Host and Origin compared whole, a deadline on request headers, and a bound on
-each client's connections.
+"""The HTTP server's outer guards: Host and Origin compared whole (and CORS for the allowed origins), a deadline on
+request headers, and a bound on each client's connections.
 
 The Host and Origin checks stop DNS rebinding and cross-site requests (MCP transports spec, "Security
 Warning"). They parse each value into scheme, host and port and compare those whole: a value that only starts
@@ -25,6 +25,9 @@ IDLE_SECONDS = 5.0
 _HOST = re.compile(r"(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?)(?::(?P<port>[0-9]{1,5}))?")
 _ORIGIN = re.compile(r"(?P<scheme>https?)://" + _HOST.pattern)
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+CORS_METHODS = b"GET, POST, DELETE, OPTIONS"
+CORS_HEADERS = b"Authorization, Content-Type, Accept, Mcp-Session-Id, MCP-Protocol-Version, Last-Event-ID"
+CORS_EXPOSED = b"Mcp-Session-Id, MCP-Protocol-Version, WWW-Authenticate"
 
 
 @dataclass(frozen=True)
@@ -99,7 +102,27 @@ class HostGuard:
             return await _refuse(send, 421, "Invalid Host header")
         if origin and (len(origin) != 1 or not self._allowed(parse_origin(_text(origin[0])), self.origins)):
             return await _refuse(send, 403, "Invalid Origin header")
-        await self.app(scope, receive, send)
+        if not origin:
+            return await self.app(scope, receive, send)
+        # A browser-based host (an allowed origin): answer its preflight, and let it read the answers (Fetch
+        # standard, CORS protocol). The token is still checked on the request itself.
+        allowed = origin[0]
+        if scope.get("method") == "OPTIONS" and headers.get(b"access-control-request-method"):
+            asked = b", ".join(headers.get(b"access-control-request-headers", [])) or CORS_HEADERS
+            await send({"type": "http.response.start", "status": 204, "headers": [
+                (b"access-control-allow-origin", allowed), (b"access-control-allow-methods", CORS_METHODS),
+                (b"access-control-allow-headers", asked), (b"access-control-max-age", b"600"),
+                (b"vary", b"Origin")]})
+            return await send({"type": "http.response.body", "body": b""})
+
+        async def send_readable(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []),
+                                                  (b"access-control-allow-origin", allowed),
+                                                  (b"access-control-expose-headers", CORS_EXPOSED), (b"vary", b"Origin")]}
+            await send(message)
+
+        await self.app(scope, receive, send_readable)
 
 
 def _text(raw: bytes) -> str:

@@ -419,7 +419,7 @@ class TaskView(BaseModel):
     video_url: str | None = None
     video_url_expires_at: str | None = None
     local_path: str | None = Field(default=None, description="The video on the server's disk.")
-    output: dict[str, float] | None = Field(default=None, description="The saved video as measured: width, height, "
+    output: dict[str, int | float] | None = Field(default=None, description="The saved video as measured: width, height, "
                                             "seconds (with a first_frame, its shape follows the frame).")
     download_url: str | None = Field(default=None, description="Over HTTP: the video, served by this server to "
                                      "this caller only; expires (get_task gives a fresh one).")

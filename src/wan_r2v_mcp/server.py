@@ -110,6 +110,7 @@ def build_server(settings: Settings | None = None) -> MCPServer:
             ledger.close()
 
     from .tools import cast, generate, references, sequences, tasks
+    from .tools.shape import without_server_paths
 
     verifier, auth = _auth(settings)
     tools = [generate.tool(_configured(settings)), references.tool(), *tasks.tools(), *cast.tools(),
@@ -135,7 +136,8 @@ def build_server(settings: Settings | None = None) -> MCPServer:
         from mcp.server.mcpserver.exceptions import ResourceNotFoundError
 
         try:
-            return current[-1].runner.view(task_id, current_caller()).model_dump_json(indent=2)
+            view = current[-1].runner.view(task_id, current_caller())
+            return (without_server_paths(view) if current[-1].settings.remote else view).model_dump_json(indent=2)
         except R2VError as exc:
             raise ResourceNotFoundError(exc.tool_message()) from None
 
@@ -165,6 +167,8 @@ def build_server(settings: Settings | None = None) -> MCPServer:
                      description="The caller's 50 newest tasks, newest first.")
     async def tasks_resource() -> str:
         views, total = current[-1].runner.list(50, None, current_caller())
+        if current[-1].settings.remote:
+            views = [without_server_paths(v) for v in views]
         return json.dumps({"total": total, "tasks": [v.model_dump(mode="json") for v in views]}, indent=2)
 
     @server.resource("r2v://characters", name="characters", title="Saved characters", mime_type="application/json",

@@ -29,7 +29,7 @@ from .join import join, last_frame
 from .ledger import Conflict, Ledger, TaskRecord
 from .quote import STITCH_MAX_SECONDS, Quote, budget_check, check_free_work, dry_run, quote
 from .sequences import SeqPhase, SequenceBook, SequenceRecord
-from .views import TYPICAL_RUN_SECONDS
+from .views import TYPICAL_RUN_SECONDS, measured
 
 NOTHING_MADE = frozenset({"interrupted", "upload_failed"})  # task errors that leave no job at the host
 RETAKES = 3  # takes of one shot, at most, when each ended before any job was made
@@ -272,6 +272,11 @@ class Sequencer:
     def redo(self, sequence_id: str, shot: int, prompt: str | None, seed: int | None, owner: str) -> list[str]:
         """Record one shot's new take, checked (the caller then calls `drive`); the sequence is joined again when it is
         done. Returns warnings."""
+        if not is_sequence_id(sequence_id) and self.ledger.get(sequence_id) is not None and \
+                self.ledger.get(sequence_id).owner == owner:  # type: ignore[union-attr]
+            raise InputErrors([InputError(
+                f"{sequence_id} is a single generation, not a sequence: it has no shots", field="task_id",
+                fix="generate_r2v again (with another seed) remakes it; redo_shot takes a seq_... id")])
         record = self.record(sequence_id, owner)
         if record.kind != "sequence":
             raise InputErrors([InputError("is a stitch of finished tasks: it has no shots to make again",
@@ -397,7 +402,7 @@ class Sequencer:
             task_id=record.sequence_id, provider=record.provider, status=phase.status,  # type: ignore[arg-type]
             stage=record.stage, progress=progress, created_at=results.iso(record.created_at) or "",
             updated_at=results.iso(record.updated_at) or "", finished_at=results.iso(record.finished_at),
-            request=summary, local_path=record.local_path, output=_facts(record.output),
+            request=summary, local_path=record.local_path, output=measured(record.output),
             poster_path=record.poster_path, sidecar_path=record.sidecar_path, cost_estimate_usd=cost,
             cost_made_usd=made, cost_planned_usd=planned, billable_seconds=record.billable_seconds,
             stitched=record.kind == "stitch",
@@ -621,7 +626,7 @@ def _total_cost(quotes: list[Quote]) -> float | None:
     return None if any(c is None for c in costs) else round(sum(c for c in costs if c is not None), 4)
 
 
-def _facts(output: dict[str, Any] | None) -> dict[str, float] | None:
-    if not output:
-        return None
-    return {k: float(output[k]) for k in ("width", "height", "seconds") if k in output}
+def _facts(output: dict[str, Any] | None) -> dict[str, int | float] | None:
+    from .views import measured
+
+    return measured(output)

@@ -65,11 +65,13 @@ def task_view(record: TaskRecord, caps: Capabilities | None) -> TaskView:
     )
 
 
-def measured(output: dict | None) -> dict[str, float] | None:
-    """The saved video's measured facts (width, height, seconds), without the note of how it differs."""
+def measured(output: dict | None) -> dict[str, int | float] | None:
+    """The saved video's measured facts (width and height in whole pixels, seconds), without the note of how it
+    differs."""
     if not output:
         return None
-    return {k: float(v) for k, v in output.items() if k in ("width", "height", "seconds")}
+    return {k: (int(v) if k in ("width", "height") else float(v)) for k, v in output.items()
+            if k in ("width", "height", "seconds")}
 
 
 def provider_notice(caps: Capabilities | None) -> str | None:

@@ -83,7 +83,7 @@ def _sequence_text(view: TaskView) -> str:
     if view.status == "succeeded":
         what = "videos stitched" if view.stitched else "shots joined"
         text = (f"Sequence {t} succeeded on {view.provider}: {len(shots)} {what} into one video "
-                f"({_what(view)}) saved to {view.local_path}.")
+                f"({_what(view)}) saved to {view.local_path or 'the server'}.")
         if view.download_url:
             text += f" Download it (this link expires): {view.download_url}."
         text += cost
@@ -127,7 +127,7 @@ def summary(view: TaskView) -> str:
         text = (f"Dry run on {view.provider}: nothing uploaded or submitted. References: {refs}. Output {what}. "
                 f"Billable {view.billable_seconds:g} s, estimated cost {cost}. The exact payload is in `payload`.")
     elif view.status == "succeeded":
-        text = f"Task {t} succeeded on {view.provider}: video ({what}) saved to {view.local_path}."
+        text = f"Task {t} succeeded on {view.provider}: video ({what}) saved to {view.local_path or 'the server'}."
         if view.download_url:
             text += f" Download it (this link expires): {view.download_url}."
         if view.poster_path:
@@ -158,11 +158,21 @@ def summary(view: TaskView) -> str:
     return text
 
 
+def without_server_paths(view: TaskView) -> TaskView:
+    """The view a remote caller gets: the server's own paths are no business of a caller on another machine (it has
+    download_url, poster_url and the r2v://tasks/{id}/video resource instead)."""
+    shots = [s.model_copy(update={"local_path": None}) for s in view.shots] if view.shots is not None else None
+    return view.model_copy(update={"local_path": None, "poster_path": None, "sidecar_path": None, "shots": shots})
+
+
 def delivered(view: TaskView, ctx: Context) -> TaskView:
-    """Over HTTP, a finished task's video and poster as signed URLs of this server, for this caller only."""
+    """Over HTTP, a finished task's video and poster as signed URLs of this server, for this caller only, and no
+    server paths."""
     request = getattr(ctx.request_context, "request", None)
-    if request is None or not view.local_path:
+    if request is None:
         return view
+    if not view.local_path:
+        return without_server_paths(view)
     from ..access import current_caller
 
     app = state(ctx)
@@ -170,19 +180,20 @@ def delivered(view: TaskView, ctx: Context) -> TaskView:
     caller = current_caller()
     video = app.signer.url(base, caller, view.task_id, "mp4")[0]
     poster = app.signer.url(base, caller, view.task_id, "jpg")[0] if view.poster_path else None
-    return view.model_copy(update={"download_url": video, "poster_url": poster})
+    return without_server_paths(view.model_copy(update={"download_url": video, "poster_url": poster}))
 
 
 def task_result(view: TaskView, ctx: Context | None = None, *, is_error: bool = False, lead: str = "") -> CallToolResult:
+    local, poster = view.local_path, view.poster_path
     if ctx is not None:
         view = delivered(view, ctx)
     content: list[TextContent | ResourceLink | ImageContent] = [TextContent(type="text", text=lead + summary(view))]
-    if view.local_path and Path(view.local_path).exists():
-        path = Path(view.local_path)
+    if local and Path(local).exists():
+        path = Path(local)
         content.append(ResourceLink(type="resource_link", uri=f"r2v://tasks/{view.task_id}/video", name=path.name,
                                     title=f"Video of task {view.task_id}", mime_type="video/mp4",
                                     size=path.stat().st_size))
-        thumbnail = _thumbnail(view.poster_path)
+        thumbnail = _thumbnail(poster)
         if thumbnail is not None:
             content.append(ImageContent(type="image", data=thumbnail, mime_type="image/jpeg"))
     return CallToolResult(content=content, structured_content=view.model_dump(mode="json"), is_error=is_error)

@@ -11,7 +11,7 @@ from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from ..errors import R2VError
 from ..schema import GetTaskArgs, ListTasksArgs, TaskList, TaskRef, TaskView
 from .args import model_tool, parse
-from .shape import fail, owner, patience, state, task_result
+from .shape import fail, owner, patience, state, task_result, without_server_paths
 
 READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=True)
 
@@ -47,6 +47,8 @@ async def list_tasks(ctx: Context, **arguments: Any) -> CallToolResult:
         raise fail(exc) from None
     status = None if args.status == "all" else args.status
     views, total = app.runner.list(args.limit, status, owner=owner(ctx))
+    if app.settings.remote:
+        views = [without_server_paths(v) for v in views]
     if views:
         lines = [f"{len(views)} of {total} task(s), newest first:"]
         for v in views:
