@@ -215,3 +215,30 @@ def test_allowed_folders_as_a_json_list_work_with_relative_paths_and_a_broken_li
     assert broken.returncode == 2 and broken.stderr == (
         "wan-r2v-mcp: WAN_R2V_ALLOWED_DIRS starts with [ but is not a JSON list of folders: write "
         "[\"/path/one\", \"/path/two\"], or the folders separated by ':'.\n")
+
+
+def test_doctor_live_checks_each_key_with_its_hosts_free_call_and_says_what_to_change(home, dashscope, replicate,
+                                                                                      inferencesh, fal):
+    from conftest import DASHSCOPE_KEY, FAL_KEY, INFERENCE_KEY, REPLICATE_KEY
+
+    env = {**home["env"], "DASHSCOPE_API_KEY": DASHSCOPE_KEY, "DASHSCOPE_BASE_URL": dashscope.base_url,
+           "REPLICATE_API_TOKEN": REPLICATE_KEY, "REPLICATE_BASE_URL": replicate.base_url,
+           "INFERENCE_API_KEY": INFERENCE_KEY, "INFERENCE_BASE_URL": inferencesh.root, "FAL_KEY": FAL_KEY,
+           "FAL_QUEUE_URL": fal.root, "FAL_REST_URL": fal.root}
+    done = run({**home, "env": env}, "doctor", "--live")
+    live = [line for line in done.stdout.splitlines() if line.startswith("live")]
+    assert done.returncode == 0, done.stdout
+    assert sorted(line.split(":")[1].strip() for line in live) == ["dashscope", "fal", "inferencesh", "preview", "replicate"]
+    assert any(line.startswith("live: dashscope: the key works in singapore; temporary storage for local files "
+                               "answers") for line in live)
+    assert all(not line.startswith("live problem") for line in live)
+    # Nothing was created or paid at any host.
+    assert not dashscope.tasks and not dashscope.uploaded
+    assert not replicate.calls(method="POST") or all("predictions" not in c.path for c in replicate.calls(method="POST"))
+    assert not inferencesh.calls("/apps/run") and not fal.calls("/fal-ai/", "POST")
+
+    wrong = run({**home, "env": {**env, "DASHSCOPE_API_KEY": "sk-wrong0123456789abcdef"}}, "doctor", "--live")
+    assert wrong.returncode == 1
+    line = next(line for line in wrong.stdout.splitlines() if line.startswith("live problem: dashscope"))
+    assert "DashScope refused the API key" in line and "Fix: keys are bound to a region" in line
+    assert "sk-wrong" not in wrong.stdout

@@ -113,8 +113,10 @@ def _parser() -> argparse.ArgumentParser:
     stitch.add_argument("task_ids", nargs="+")
     stitch.add_argument("--json", action="store_true")
 
-    sub.add_parser("doctor", help="what this server sees (keys, folders, media libraries) and any configuration "
-                                  "mistake")
+    doctor_ = sub.add_parser("doctor", help="what this server sees (keys, folders, media libraries) and any "
+                                            "configuration mistake")
+    doctor_.add_argument("--live", action="store_true", help="also check each configured key with its host's free "
+                         "call (nothing is paid)")
     config = sub.add_parser("config", help="print a client's ready configuration block, and the file it goes in")
     config.add_argument("--client", required=True,
                         choices=["claude-desktop", "claude-code", "cursor", "vscode", "windsurf", "zed"])
@@ -140,7 +142,7 @@ def main(argv: list[str] | None = None) -> None:
 
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     if args.command == "doctor":
-        sys.exit(doctor())
+        sys.exit(doctor(live=args.live))
     if args.command == "config":
         sys.exit(client_config(args.client, args.http))
     settings = _settings_or_exit()
@@ -149,11 +151,8 @@ def main(argv: list[str] | None = None) -> None:
 
         if getattr(args, "transport", "stdio") == "http":
             sys.exit(_serve_http(settings, args.host or settings.http_host, args.port or settings.port))
-        if sys.stdin.isatty():  # started by hand: say what it is waiting for, once
-            print("wan-r2v-mcp: an MCP server, waiting for an MCP client on stdin (add it to your client: "
-                  "wan-r2v-mcp config --client NAME; or try wan-r2v-mcp generate --help). Ctrl+C stops it.",
-                  file=sys.stderr)
-        _run_stdio(build_server(settings))
+        announce = sys.stdin.isatty()  # started by hand: say what it is waiting for, once
+        _run_stdio(lambda: build_server(settings), announce)
         return
 
     import anyio
@@ -161,15 +160,19 @@ def main(argv: list[str] | None = None) -> None:
     sys.exit(anyio.run(_run_command, args, settings))
 
 
-def _run_stdio(server: Any) -> None:
+def _run_stdio(make_server: Any, announce: bool) -> None:
     """Serve over stdio until the client leaves, or Ctrl+C / SIGTERM. The stdin reader is a thread blocked in read()
-    that nothing can wake, so after a signal the process ends without waiting for it."""
+    that nothing can wake, so after a signal the process ends without waiting for it. The signals are taken before
+    anything is said or built, so Ctrl+C works from the moment the words are on the screen."""
     import signal
     import threading
+
+    stopped_by: list[int] = []
 
     def stop(signum: int, _frame: Any) -> None:
         # The server shuts down (tasks are cancelled, the ledger closed: every write is already durable); if the
         # stdin thread still holds the process a few seconds later, end it.
+        stopped_by.append(signum)
         ender = threading.Timer(1.5, os._exit, args=(128 + signum,))
         ender.daemon = True
         ender.start()
@@ -178,9 +181,15 @@ def _run_stdio(server: Any) -> None:
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
     try:
-        server.run()
+        if announce:
+            print("wan-r2v-mcp: an MCP server, waiting for an MCP client on stdin (add it to your client: "
+                  "wan-r2v-mcp config --client NAME; or try wan-r2v-mcp generate --help). Ctrl+C stops it.",
+                  file=sys.stderr)
+        make_server().run()
     except KeyboardInterrupt:
         pass
+    if stopped_by:  # the shell's convention: 128 + the signal's number (130 for Ctrl+C)
+        sys.exit(128 + stopped_by[0])
 
 
 def _settings_or_exit():  # -> Settings
@@ -211,7 +220,7 @@ def _serve_http(settings: Any, host: str, port: int) -> int:
     return EXIT_OK
 
 
-def doctor() -> int:
+def doctor(live: bool = False) -> int:
     """What the server would use, without secrets; each configuration mistake in its own words, and exit 1 if any."""
     from .config import ConfigError, load_settings
     from .providers import available, provider_class
@@ -253,7 +262,42 @@ def doctor() -> int:
     print(f"clients start it with: {' '.join([command, *args])}")
     print("a client's ready config: wan-r2v-mcp config --client claude-desktop (or claude-code, cursor, vscode, "
           "windsurf, zed)")
+    if live:
+        import anyio
+
+        problems += anyio.run(_live_checks, settings)
     return EXIT_FAILED if problems else EXIT_OK
+
+
+async def _live_checks(settings: Any) -> int:
+    """Each host with a key: its free call, and what it showed or what to change. Returns the number of problems."""
+    import anyio
+
+    from .errors import R2VError
+    from .providers import available, provider_class
+    from .providers.registry import ProviderRegistry
+
+    registry = ProviderRegistry(settings)
+    problems = 0
+    try:
+        for name in available():
+            caps = provider_class(name).capabilities
+            if caps.key_env is not None and not settings.api_key(name):
+                continue
+            try:
+                with anyio.fail_after(30):
+                    said = await registry.get(name).check_access()
+                print(f"live: {name}: {said}")
+            except TimeoutError:
+                problems += 1
+                print(f"live problem: {name}: no answer within 30 s. Fix: check the network and the host's base URL.")
+            except R2VError as exc:
+                problems += 1
+                print(f"live problem: {name}: {exc.message.rstrip('.')}." + (f" Fix: {exc.fix.rstrip('.')}."
+                                                                           if exc.fix else ""))
+    finally:
+        await registry.aclose()
+    return problems
 
 
 def client_config(client: str, http_url: str | None) -> int:

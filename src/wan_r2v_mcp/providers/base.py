@@ -186,6 +186,11 @@ class Provider(ABC):
         create whose answer was lost. None when the host cannot list its jobs."""
         return None
 
+    async def check_access(self) -> str:
+        """Prove the key works with this host's cheapest call that costs nothing (`doctor --live`); returns what it
+        showed, in a few words. Raises a ProviderError saying what is wrong and what to change. Never pays."""
+        return "no live check for this host"
+
     async def aclose(self) -> None:
         """Release connections and background work."""
 

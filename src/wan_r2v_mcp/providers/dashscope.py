@@ -211,6 +211,18 @@ class DashScopeProvider(HostedProvider):
             state.stage = f"{state.stage}; DashScope cancels only tasks still queued, so this one will run to its end"
         return state
 
+    async def check_access(self) -> str:
+        # The temporary-upload policy: free, needs the key, and shows whether temporary storage serves this region
+        # (one Alibaba page says Beijing only, another says otherwise: providers.md §11).
+        body = await self._call("GET", "/uploads", params={"action": "getPolicy", "model": MODEL_ID}, attempts=1)
+        data = body.get("data") if isinstance(body, dict) else None
+        if not isinstance(data, dict) or not data.get("upload_host"):
+            raise HostAnswerMalformed(
+                f"DashScope accepted the key in {self.region} but gave no temporary-storage policy",
+                fix="local files cannot be uploaded there: pass references as https URLs, or try "
+                    "DASHSCOPE_REGION=beijing if the key is from Beijing")
+        return f"the key works in {self.region}; temporary storage for local files answers ({data['upload_host']})"
+
     async def find_submitted(self, *, since: float, until: float) -> list[HostCandidate] | None:
         # The list takes UTC+8 times and a range of at most 24 hours (providers.md §10): query inside it.
         fmt = "%Y%m%d%H%M%S"

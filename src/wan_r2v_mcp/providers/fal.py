@@ -66,6 +66,15 @@ class FalProvider(HostedProvider):
             body["seed"] = request.seed
         return body
 
+    async def check_access(self) -> str:
+        # An upload address, asked for and never used: free, and it needs the key (nothing is stored or run).
+        init = await self._call("POST", f"{self.rest_url}/storage/upload/initiate", params={"storage_type": "gcs"},
+                                json={"file_name": "doctor-check.png", "content_type": "image/png"}, attempts=1)
+        if not isinstance(init, dict) or not init.get("upload_url"):
+            raise UploadRetryable("fal accepted the key but gave no upload address",
+                                  fix="local files cannot be uploaded now: pass references as https URLs")
+        return "the key works; fal storage answers"
+
     async def upload(self, ref: Reference, *, scope: str = "") -> str:
         opened = ref.opened
         assert opened is not None

@@ -107,6 +107,11 @@ class InferenceShProvider(HostedProvider):
                     return candidate
         return candidates[0]
 
+    async def check_access(self) -> str:
+        body = await self._call("GET", f"/apps/{APP}", attempts=1)  # the app and its schema: free, needs the key
+        fields = _input_properties(body)
+        return f"the key works; the app {APP} answers" + (f" ({len(fields)} input fields)" if fields else "")
+
     async def _read_schema(self) -> None:
         if self._schema_fields is not None:
             return

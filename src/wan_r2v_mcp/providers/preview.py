@@ -94,6 +94,9 @@ class PreviewProvider(Provider):
                 "or Korean text, so the video says so instead. Fix: install one (e.g. Noto Sans CJK) or set "
                 "WAN_R2V_CJK_FONT to a font file; the real model reads the prompt either way."]
 
+    async def check_access(self) -> str:
+        return "works offline, no key"
+
     async def upload(self, ref: Reference, *, scope: str = "") -> str:
         return str(ref.path)  # nothing leaves the machine: the render reads the checked file
 

@@ -86,6 +86,11 @@ class ReplicateProvider(HostedProvider):
     async def cancel(self, job: JobRef) -> HostJob | None:
         return self._job(await self._call("POST", f"/predictions/{self._checked(job.provider_task_id)}/cancel"))
 
+    async def check_access(self) -> str:
+        body = await self._call("GET", "/predictions", attempts=1)  # the caller's own list: free, needs the token
+        shown = len(body.get("results") or []) if isinstance(body, dict) else 0
+        return f"the token works ({shown} recent prediction{'s' if shown != 1 else ''} on its first page)"
+
     async def find_submitted(self, *, since: float, until: float) -> list[HostCandidate] | None:
         # The list is newest first, a page at a time (providers.md §3.1); stop once past the window.
         found: list[HostCandidate] = []

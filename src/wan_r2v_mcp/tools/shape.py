@@ -33,12 +33,27 @@ def patience(ctx: Context):  # -> jobs.runner.Patience
     from ..jobs.runner import Patience
 
     settings = state(ctx).settings
-    params = getattr(ctx.request_context, "params", None) or {}
-    meta = params.get("_meta") if isinstance(params, dict) else None
-    listens = isinstance(meta, dict) and meta.get("progressToken") is not None
-    if listens:
+    if listens_to_progress(ctx):
         return Patience(ctx.report_progress, settings.wait_cap_seconds)
     return Patience(None, min(settings.wait_cap_seconds, settings.quiet_wait_seconds))
+
+
+def listens_to_progress(ctx: Context) -> bool:
+    """Whether the caller asked for progress on this request: a `_meta.progressToken`, or, where the SDK has already
+    taken it off the request, the request's outbound channel holding a token or (in-process) a callback. The names
+    are the `mcp` 2.3 SDK's three channels (JSON-RPC, the 2026 HTTP entry, the direct in-process dispatcher)."""
+    request = ctx.request_context
+    params = getattr(request, "params", None)
+    meta = params.get("_meta") if isinstance(params, dict) else None
+    if isinstance(meta, dict) and meta.get("progressToken") is not None:
+        return True
+    outbound = getattr(getattr(request, "session", None), "_request_outbound", None)
+    for _ in range(3):  # a wrapper (the 2026 era's context without server requests) holds the channel inside
+        if any(getattr(outbound, name, None) is not None for name in ("_progress_token", "progress_token",
+                                                                       "_on_progress")):
+            return True
+        outbound = getattr(outbound, "_inner", None)
+    return False
 
 
 async def client_roots(ctx: Context) -> list[Path]:
