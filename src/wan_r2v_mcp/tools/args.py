@@ -169,6 +169,9 @@ ALIASES: dict[str, tuple[str, ...]] = {
 }
 
 
+_FILES_OF_A_GENERATION = ("reference_images", "reference_videos", "first_frame", "voices")
+
+
 def parse(model: type[M], arguments: dict[str, Any], ctx: Context | None = None) -> M:
     """Validate tool arguments, turning pydantic's errors into ours (field, limit, fix). With `ctx`, argument names
     the tool does not have are refused too (the SDK drops them before the tool sees them), naming the closest."""
@@ -215,6 +218,12 @@ def _unknown_names(model: type[BaseModel], ctx: Context) -> list[InputError]:
     problems = []
     for name in raw:
         if name in known:
+            continue
+        if tool in ("generate_sequence", "redo_shot") and name in _FILES_OF_A_GENERATION:
+            problems.append(InputError(
+                f"is not an argument of {tool}: a sequence's shots take saved characters only", field=str(name),
+                fix="save each file with save_character(name, reference, voice), then write @name in the shots' "
+                    "prompts and list the names in characters"))
             continue
         guess = next((a for a in ALIASES.get(str(name).lower(), ()) if a in known), None)
         guess = guess or next(iter(difflib.get_close_matches(str(name), known, n=1, cutoff=0.6)), None)
