@@ -19,7 +19,9 @@ from dataclasses import dataclass
 from typing import Any
 
 HEADER_SECONDS = 10.0
-CONNECTIONS_PER_CLIENT = 64
+# Per peer address. Behind a reverse proxy every connection comes from the proxy, so this is generous; the
+# deadline on heads is what frees the slots a slow client holds.
+CONNECTIONS_PER_CLIENT = 256
 IDLE_SECONDS = 5.0
 
 _HOST = re.compile(r"(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?)(?::(?P<port>[0-9]{1,5}))?")
