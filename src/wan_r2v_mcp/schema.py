@@ -101,7 +101,7 @@ class ReferenceSet(BaseModel):
     voices: list[Voice] = Field(
         default_factory=list,
         description=(
-            'A reference\'s voice, e.g. [{"label": "Video 1", "audio": "/Users/me/a.wav"}], 1-10 s; the prompt holds '
+            'A reference\'s voice, e.g. [{"label": "Video 1", "audio": "a.wav"}], 1-10 s; the prompt holds '
             "the lines. DashScope: one per reference; inference.sh: one."
         ),
     )
@@ -350,9 +350,9 @@ class ListTasksArgs(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    limit: int = Field(default=20, ge=1, le=100, description="How many of the newest tasks to return.")
+    limit: int = Field(default=20, ge=1, le=100, description="How many, newest first.")
     status: Literal["all", "queued", "running", "succeeded", "failed", "canceled"] = Field(
-        default="all", description="Only tasks in this status.")
+        default="all")
 
 
 # ---------------------------------------------------------------- what the tools return

@@ -17,7 +17,7 @@ DESCRIPTION = """\
 Wan 2.7 reference-to-video: a video from 1-5 reference images/videos (or saved characters) and a prompt \
 naming them. Paid per output second; provider="preview" is a free offline draft. Jobs take 1-5 \
 minutes: this waits up to wait_seconds with progress; then call get_task(task_id, wait_seconds=50) until \
-done. The video lands on disk (local_path)."""
+done; the video lands on disk."""
 
 
 async def generate_r2v(ctx: Context, **arguments: Any) -> CallToolResult:

@@ -72,5 +72,5 @@ def tools() -> list[Tool]:
                    annotations=ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True,
                                                open_world_hint=True)),
         model_tool(list_tasks, ListTasksArgs, TaskList, name="list_tasks", title="List recent generations",
-                   description="Recent generations, newest first, with status and files; kept across restarts.", annotations=READ_ONLY),
+                   description="Recent generations, newest first, with status and files.", annotations=READ_ONLY),
     ]
