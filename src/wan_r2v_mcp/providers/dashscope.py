@@ -213,7 +213,8 @@ class DashScopeProvider(HostedProvider):
 
     async def check_access(self) -> str:
         # The temporary-upload policy: free, needs the key, and shows whether temporary storage serves this region
-        # (one Alibaba page says Beijing only, another says otherwise: providers.md §11).
+        # (Alibaba's "get temporary file URL" page, alibabacloud.com/help/en/model-studio/get-temporary-file-url, says
+        # Beijing only in one copy and nothing of regions in another).
         body = await self._call("GET", "/uploads", params={"action": "getPolicy", "model": MODEL_ID}, attempts=1)
         data = body.get("data") if isinstance(body, dict) else None
         if not isinstance(data, dict) or not data.get("upload_host"):
@@ -238,7 +239,8 @@ class DashScopeProvider(HostedProvider):
                 if not _TASK_ID.match(task_id):
                     continue
                 created = row.get("gmt_create")
-                # List rows say `status`; the completion event says `task_status` (providers.md §11): read both.
+                # List rows say `status`; the completion event says `task_status` (Alibaba Model Studio, "Manage
+                # asynchronous tasks"; the DashScope Java SDK's test data): read both.
                 raw = row.get("status") or row.get("task_status") or ""
                 found.append(HostCandidate(task_id, created / 1000 if isinstance(created, (int, float)) else None,
                                            row.get("model_name"), None,  # the prompt shows only on success
