@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from pathlib import Path
 
 from mcp.server.mcpserver import Context
@@ -214,13 +215,27 @@ def task_result(view: TaskView, ctx: Context | None = None, *, is_error: bool = 
     return CallToolResult(content=content, structured_content=view.model_dump(mode="json"), is_error=is_error)
 
 
+_THUMBNAILS: OrderedDict[tuple[str, int, int], str] = OrderedDict()  # (poster, mtime, size) -> base64 JPEG
+_THUMBNAILS_KEPT = 512
+
+
 def _thumbnail(poster: str | None) -> str | None:
-    """The poster, at most 320 px wide, as base64 JPEG: small enough to show inline in any client."""
+    """The poster, at most 320 px wide, as base64 JPEG: small enough to show inline in any client. A saved poster
+    never changes, so each is made once (a get_task over HTTP spent most of its time re-making it)."""
     if not poster:
         return None
     import base64
     import io
+    import os
 
+    try:
+        st = os.stat(poster)
+    except OSError:
+        return None
+    key = (poster, st.st_mtime_ns, st.st_size)
+    if (hit := _THUMBNAILS.get(key)) is not None:
+        _THUMBNAILS.move_to_end(key)
+        return hit
     from PIL import Image
 
     try:
@@ -230,4 +245,8 @@ def _thumbnail(poster: str | None) -> str | None:
             im.convert("RGB").save(out, format="JPEG", quality=70)
     except OSError:
         return None
-    return base64.b64encode(out.getvalue()).decode()
+    made = base64.b64encode(out.getvalue()).decode()
+    _THUMBNAILS[key] = made
+    while len(_THUMBNAILS) > _THUMBNAILS_KEPT:
+        _THUMBNAILS.popitem(last=False)
+    return made
