@@ -8,6 +8,16 @@ if [ ! -x .ci/tools/node_modules/.bin/mcpb ] && command -v npm >/dev/null 2>&1; 
   npm install --silent --no-audit --no-fund --prefix .ci/tools @anthropic-ai/mcpb@2.1.2 >/dev/null 2>&1 \
     || echo "note: npm could not install @anthropic-ai/mcpb; the bundle validation test will skip" >&2
 fi
+# A real MCP Apps host library for the player's test: ext-apps' AppBridge, bundled for the browser with esbuild.
+if [ ! -f .ci/tools/appbridge.js ] && command -v npm >/dev/null 2>&1; then
+  { npm install --silent --no-audit --no-fund --prefix .ci/tools @modelcontextprotocol/ext-apps@2.0.4 \
+      esbuild@0.28.2 >/dev/null 2>&1 \
+    && printf 'export { AppBridge, PostMessageTransport } from "@modelcontextprotocol/ext-apps/app-bridge";\n' \
+      > .ci/tools/appbridge-entry.js \
+    && .ci/tools/node_modules/.bin/esbuild .ci/tools/appbridge-entry.js --bundle --format=esm --platform=browser \
+      --log-level=error --outfile=.ci/tools/appbridge.js; } \
+    || echo "note: npm could not install @modelcontextprotocol/ext-apps; the AppBridge host test will skip" >&2
+fi
 # Chromium for the player view; a CJK font so the preview's Chinese captions are drawn (and tested).
 missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)

@@ -303,3 +303,109 @@ async def test_a_download_url_that_cannot_load_falls_back_to_the_resource_and_no
             await browser.close()
             await manager.__aexit__(None, None, None)
             host.close()
+
+
+APPBRIDGE = Path(__file__).resolve().parent.parent / ".ci" / "tools" / "appbridge.js"
+
+BRIDGE_PAGE = """<!doctype html><meta charset="utf-8"><title>AppBridge host</title>
+<body style="margin:0"><iframe id="view" sandbox="allow-scripts" style="width:720px;height:760px;border:0"></iframe>
+<script type="module">
+// A host built on the real MCP Apps host library (@modelcontextprotocol/ext-apps AppBridge): it answers the view's
+// handshake, sends the tool's input and result, and passes its tools/call and resources/read to the server.
+import { AppBridge, PostMessageTransport } from "/appbridge.js";
+window.hostLog = [];
+const frame = document.getElementById("view");
+const rpc = async (method, params) => {
+  window.hostLog.push(method === "tools/call" ? "call:" + params.name : "read:" + params.uri);
+  const answer = await (await fetch("/rpc", {method: "POST", body: JSON.stringify({method, params})})).json();
+  return answer.result;
+};
+const bridge = new AppBridge(null, {name: "appbridge-test-host", version: "1"},
+                             {serverTools: {}, serverResources: {}});
+bridge.oncalltool = (params) => rpc("tools/call", params);
+bridge.onreadresource = (params) => rpc("resources/read", params);
+bridge.oninitialized = async () => {
+  window.hostLog.push("initialized");
+  const call = await (await fetch("/call.json")).json();
+  await bridge.sendToolInput({arguments: call.arguments});
+  await bridge.sendToolResult(call.result);
+};
+await bridge.connect(new PostMessageTransport(frame.contentWindow, frame.contentWindow));
+frame.src = "/view.html";  // only once the bridge listens for the view's first message
+</script></body>"""
+
+
+def _csp(meta: dict) -> str:
+    """The Content-Security-Policy a host derives from the view's declared `ui.csp` (ext-apps spec.types: connect
+    domains -> connect-src, resource domains -> img/script/style/font/media-src)."""
+    csp = (meta or {}).get("ui", {}).get("csp", {})
+    resources = " ".join(csp.get("resourceDomains", []))
+    connect = " ".join(csp.get("connectDomains", [])) or "'none'"
+    return (f"default-src 'none'; script-src 'unsafe-inline' {resources}; style-src 'unsafe-inline' {resources}; "
+            f"img-src data: blob: {resources}; media-src data: blob: {resources}; font-src {resources}; "
+            f"connect-src {connect}")
+
+
+@pytest.mark.skipif(CHROMIUM is None or not APPBRIDGE.is_file(),
+                    reason="Chromium or the bundled ext-apps AppBridge is missing: .ci/tools.sh installs them")
+async def test_the_player_plays_in_a_real_appbridge_host_under_the_csp_it_declares(settings, refs):
+    """Issue #19: the stand-in host had no CSP; here the real AppBridge hosts the view, which is served with the CSP
+    its resource declares, and the video must be visible and playing, with "another seed" working."""
+    from wan_r2v_mcp.server import PLAYER
+
+    async with Client(build_server(settings)) as client:
+        arguments = {"prompt": "Image 1 waves", "reference_images": [str(refs["img1"])], "resolution": "720p",
+                     "duration": 2, "wait_seconds": 45}
+        first = wire(await client.call_tool("generate_r2v", arguments))
+        resource = wire(await client.read_resource(PLAYER))["contents"][0]
+        host = Stand_in(resource["text"], {"arguments": arguments, "result": first}, proxy(client, wait_cap=2))
+        # A download_url that works, on an origin the view's CSP does not list (over HTTP without PUBLIC_URL).
+        served = host.url.replace("/host.html", "/videos/real.mp4")
+        first["structuredContent"]["download_url"] = served
+        video_bytes = Path(first["structuredContent"]["local_path"]).read_bytes()
+        fetched: list[str] = []
+        policy = _csp(resource.get("_meta") or {})
+        manager, playwright, browser = await _chromium()
+        try:
+            page = await browser.new_page(viewport={"width": 740, "height": 780})
+            bridge = APPBRIDGE.read_text()
+
+            async def serve(route):
+                url = route.request.url
+                if url.endswith("/host.html"):
+                    return await route.fulfill(body=BRIDGE_PAGE, content_type="text/html")
+                if url.endswith("/appbridge.js"):
+                    return await route.fulfill(body=bridge, content_type="text/javascript")
+                if url.endswith("/videos/real.mp4"):
+                    fetched.append(url)
+                    return await route.fulfill(body=video_bytes, content_type="video/mp4")
+                if url.endswith("/view.html"):  # as a host serves a view: with the CSP the view declared
+                    return await route.fulfill(body=resource["text"], content_type="text/html",
+                                               headers={"Content-Security-Policy": policy})
+                return await route.continue_()
+
+            await page.route("**/*", serve)
+            await page.goto(host.url)
+            for _ in range(100):
+                frame = next((f for f in page.frames if f.url.endswith("/view.html")), None)
+                if frame is not None:
+                    break
+                await anyio.sleep(0.05)
+            assert frame is not None
+            await frame.wait_for_function("() => window.playerState && window.playerState.playing", timeout=30_000)
+            state = await frame.evaluate("() => window.playerState")
+            # The CSP blocked the download_url before any request left, and the player fell back to the resource.
+            assert state["source"] == "resource" and state["status"] == "succeeded" and fetched == []
+            visible = await frame.evaluate("() => { const v = document.getElementById('video'); const r = "
+                                           "v.getBoundingClientRect(); return [r.width, r.height, v.currentTime]; }")
+            assert visible[0] > 100 and visible[1] > 50 and visible[2] > 0
+            await frame.locator("#again").click()
+            await frame.wait_for_function("() => window.playerState.calls.length >= 1", timeout=30_000)
+            calls = await frame.evaluate("() => window.playerState.calls")
+            assert calls[0]["name"] == "generate_r2v" and calls[0]["arguments"]["allow_duplicate"] is True
+            log = await page.evaluate("() => window.hostLog")
+            assert log[0] == "initialized" and "call:generate_r2v" in log
+        finally:
+            await browser.close()
+            await manager.__aexit__(None, None, None)
+            host.close()
