@@ -229,3 +229,37 @@ async def test_an_agent_on_openai_agents_defaults_gets_its_video_without_a_timed
     assert "saved to" in answer
     assert len(dashscope.calls("/api/v1/services/aigc/video-generation/video-synthesis", "POST")) == 1
     assert 3 <= len(calls) <= 8, calls  # about one call per 4 s of the job
+
+
+async def test_google_genai_on_its_own_mcp_path_declares_every_tool_and_calls_one(tmp_path):
+    """Issue #19: google-genai's converter was called by hand; here the SDK itself takes an MCP session as a tool,
+    declares our tools to a (loopback) Gemini API and calls the one the model asks for, with strict-style nulls."""
+    import os
+    import sys
+
+    from emulators.gemini import GeminiEmulator
+    from google import genai
+    from google.genai import types
+    from mcp import Client
+    from mcp.client.stdio import StdioServerParameters, stdio_client
+
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("WAN_R2V_")},
+           "WAN_R2V_DATA_DIR": str(tmp_path / "data"), "WAN_R2V_OUTPUT_DIR": str(tmp_path / "out")}
+    params = StdioServerParameters(command=sys.executable, args=["-m", "wan_r2v_mcp"], env=env)
+    with GeminiEmulator({"name": "list_tasks", "args": {"limit": 5, "status": "all"}}) as gemini:
+        model = genai.Client(api_key="gemini-emulated-0123456789",
+                             http_options=types.HttpOptions(base_url=gemini.root, api_version="v1beta"))
+        async with Client(stdio_client(params), mode="legacy") as mcp_client:
+            reply = await model.aio.models.generate_content(
+                model="gemini-2.5-flash", contents="What have I made so far?",
+                # A dict: the SDK deep-copies a GenerateContentConfig, and a live mcp 2.x session cannot be copied.
+                config={"tools": [mcp_client.session]})
+    assert reply.text == "Done."
+    first, second = gemini.requests
+    declared = sorted(d["name"] for tool in first["tools"] for d in tool.get("functionDeclarations", []))
+    assert declared == sorted(["generate_r2v", "list_references", "get_task", "cancel_task", "list_tasks",
+                               "save_character", "list_characters", "delete_character", "generate_sequence",
+                               "redo_shot", "stitch"])
+    response = next(part["functionResponse"] for content in second["contents"] for part in content["parts"]
+                    if "functionResponse" in part)
+    assert response["name"] == "list_tasks" and "No tasks yet." in json.dumps(response)
