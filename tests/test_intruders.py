@@ -296,3 +296,22 @@ def test_a_browser_host_on_an_allowed_origin_gets_its_preflight_answered_and_oth
             assert r.status_code == 401
             assert r.headers["access-control-allow-origin"] == f"http://localhost:{port}"
             assert "WWW-Authenticate" in r.headers["access-control-expose-headers"]
+
+
+async def test_a_refused_generation_a_dry_run_and_a_check_keep_nothing_of_their_data_uris(settings, refs, dirs):
+    import base64
+
+    from mcp import Client
+
+    from wan_r2v_mcp.server import build_server
+
+    inline = "data:image/png;base64," + base64.b64encode(refs["img1"].read_bytes()).decode()
+    async with Client(build_server(settings)) as client:
+        refused = await call(client, "generate_r2v", {"prompt": "Image 1 meets Image 7", "reference_images": [inline]})
+        assert refused["isError"]
+        dry = await call(client, "generate_r2v", {"prompt": "Image 1", "reference_images": [inline], "dry_run": True})
+        assert not dry["isError"]
+        checked = await call(client, "list_references", {"reference_images": [inline]})
+        assert not checked["isError"]
+    folder = dirs["data"] / "inline"
+    assert not folder.exists() or not any(folder.iterdir())

@@ -77,6 +77,7 @@ def quote(args: GenerateArgs, folders: Folders, *, settings: Settings, providers
                      "caller" if providers.uses_callers_key(name, owner) else None, labels or None)
     except BaseException:
         intake.close()
+        intake.discard_inline()
         raise
 
 

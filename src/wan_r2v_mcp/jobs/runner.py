@@ -67,12 +67,14 @@ class Runner:
         warnings += q.provider.notes(q.request)
         if args.dry_run:
             q.close()
+            q.intake.discard_inline()  # a dry run keeps nothing
             return dry_run(q).model_copy(update={"warnings": warnings})
         if q.provider.capabilities.local:
             try:
                 check_free_work(self.ledger, owner, [q.provider.capabilities.name], "a preview")
             except BaseException:
                 q.close()
+                q.intake.discard_inline()
                 raise
         # The duplicate guard, the caps and the insert are one transaction: ten identical calls at once make one task,
         # and concurrent calls can never together pass a cap.

@@ -183,6 +183,14 @@ class Intake:
             if ref.opened is not None:
                 ref.opened.close()
 
+    def discard_inline(self) -> None:
+        """Remove the copies of this request's data: URIs (each request writes its own): for a request refused, a
+        dry run or a check, nothing it wrote is kept. A submitted task keeps them (a preview reads them by path)
+        until the inline folder's pruning."""
+        for ref in self.all_references:
+            if ref.source is not None and ref.source.location == "data" and ref.source.path is not None:
+                ref.source.path.unlink(missing_ok=True)
+
 
 def examine(refs: ReferenceSet, prompt: str | None, data_dir: Path, folders: Folders, *,
             require_references: bool = True) -> Intake:
@@ -241,5 +249,6 @@ def admit(refs: ReferenceSet, prompt: str, data_dir: Path, folders: Folders,
     errors = intake.all_errors + list(extra or [])
     if errors:
         intake.close()
+        intake.discard_inline()
         raise InputErrors(errors)
     return intake

@@ -34,6 +34,7 @@ async def build_report(query: ReferenceQuery, data_dir: Path, folders: Folders) 
                  if r.role == "reference_video"])
         finally:
             intake.close()
+            intake.discard_inline()  # a check keeps nothing
     if query.directory is not None:
         report.directory, report.candidates, report.more = await anyio.to_thread.run_sync(
             list_folder, query.directory, query.limit, folders)

@@ -43,7 +43,6 @@ class Source:
 
 def local_path(text: str) -> Path:
     """A path as the user wrote it, normalised: file:// URLs, ~, Windows drive paths under WSL, /mnt/c on Windows."""
-    import os
     import re
 
     if text[:7].lower() == "file://":
@@ -183,14 +182,13 @@ def _from_data_uri(text: str, field: str, data_dir: Path) -> Source:
     digest = hashlib.sha256(data).hexdigest()[:32]
     folder = data_dir / "inline"
     folder.mkdir(parents=True, exist_ok=True)
-    target = folder / f"{digest}{_EXT.get(fmt or '', '.bin')}"
-    if not target.exists():
-        _prune(folder)
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(3)}.part")
-        tmp.write_bytes(data)
-        tmp.replace(target)
-    else:
-        os.utime(target)  # used again: the newest to keep
+    # A copy of its own for each request (named by content, plus a token), so a request can remove what it wrote
+    # without taking a file from another; uploads are deduplicated by content anyway.
+    target = folder / f"{digest}.{secrets.token_hex(4)}{_EXT.get(fmt or '', '.bin')}"
+    _prune(folder)
+    tmp = target.with_name(f".{target.name}.part")
+    tmp.write_bytes(data)
+    tmp.replace(target)
     return Source(given=text, location="data", path=target)
 
 
