@@ -18,6 +18,11 @@ if [ ! -f .ci/tools/appbridge.js ] && command -v npm >/dev/null 2>&1; then
       --log-level=error --outfile=.ci/tools/appbridge.js; } \
     || echo "note: npm could not install @modelcontextprotocol/ext-apps; the AppBridge host test will skip" >&2
 fi
+# The TypeScript SDK, for a test of a real TS client on its defaults.
+if [ ! -d .ci/tools/node_modules/@modelcontextprotocol/sdk ] && command -v npm >/dev/null 2>&1; then
+  npm install --silent --no-audit --no-fund --prefix .ci/tools @modelcontextprotocol/sdk@1.32.2 >/dev/null 2>&1 \
+    || echo "note: npm could not install @modelcontextprotocol/sdk; the TypeScript client test will skip" >&2
+fi
 # Chromium for the player view; a CJK font so the preview's Chinese captions are drawn (and tested).
 missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 import json
+import shutil
+from pathlib import Path
 
 import pytest
 from conftest import call, text
@@ -263,3 +265,37 @@ async def test_google_genai_on_its_own_mcp_path_declares_every_tool_and_calls_on
     response = next(part["functionResponse"] for content in second["contents"] for part in content["parts"]
                     if "functionResponse" in part)
     assert response["name"] == "list_tasks" and "No tasks yet." in json.dumps(response)
+
+
+TS_SDK = Path(__file__).resolve().parent.parent / ".ci" / "tools" / "node_modules" / "@modelcontextprotocol" / "sdk"
+
+
+@pytest.mark.skipif(not TS_SDK.is_dir() or shutil.which("node") is None,
+                    reason="node or the TypeScript SDK is missing: .ci/tools.sh installs it")
+def test_a_typescript_sdk_client_on_its_defaults_gets_its_video_without_a_timed_out_call(tmp_path, dashscope):
+    """Issue #19: the TypeScript SDK's default timeout is not reset by progress unless asked; a client on its
+    defaults asks for no progress, so every call is answered within WAN_R2V_QUIET_WAIT."""
+    import os
+    import subprocess
+    import sys
+
+    from conftest import DASHSCOPE_KEY
+    from emulators.dashscope import Timing
+
+    dashscope.timing = Timing(pending=3.0, running=9.0)
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("WAN_R2V_")},
+           "WAN_R2V_DATA_DIR": str(tmp_path / "data"), "WAN_R2V_OUTPUT_DIR": str(tmp_path / "out"),
+           "DASHSCOPE_API_KEY": DASHSCOPE_KEY, "DASHSCOPE_BASE_URL": dashscope.base_url, "WAN_R2V_TIME_SCALE": "0.1",
+           "NODE_PATH": str(TS_SDK.parent.parent)}
+    args = {"prompt": "Image 1 waves", "reference_images": ["https://cdn.example.com/a.png"], "provider": "dashscope",
+            "resolution": "720p", "duration": 2}
+    script = Path(__file__).resolve().parent / "clients" / "ts_client.cjs"
+    done = subprocess.run(["node", str(script), sys.executable, json.dumps(args)], env=env, capture_output=True,
+                          text=True, timeout=120)
+    lines = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    assert done.returncode == 0, (done.stdout, done.stderr[-2000:])
+    calls, end = lines[:-1], lines[-1]
+    assert end["end"] == "succeeded" and Path(end["local_path"]).is_file(), lines
+    assert all(c["error"] is None and c["ms"] < 10_000 for c in calls), calls
+    assert 3 <= len(calls) <= 8, calls  # about one call per 4 s of a 12 s job
+    assert len(dashscope.calls("/api/v1/services/aigc/video-generation/video-synthesis", "POST")) == 1
