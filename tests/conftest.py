@@ -80,6 +80,15 @@ async def call(client: Client, tool: str, args: dict[str, Any], **kw: Any) -> di
     return wire(await client.call_tool(tool, args, **kw))
 
 
+async def finish(client: Client, task_id: str) -> dict[str, Any]:
+    """get_task with waits until the task or sequence ends (at most 20 calls)."""
+    for _ in range(20):
+        r = await call(client, "get_task", {"task_id": task_id, "wait_seconds": 50})
+        if r["structuredContent"]["status"] not in ("queued", "running"):
+            return r
+    raise AssertionError("never finished")
+
+
 def text(result: dict[str, Any]) -> str:
     return result["content"][0]["text"]
 

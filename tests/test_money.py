@@ -11,7 +11,7 @@ from pathlib import Path
 import anyio
 import media
 import pytest
-from conftest import call, text
+from conftest import call, finish, text
 from emulators.dashscope import Timing
 from mcp import Client
 
@@ -25,14 +25,6 @@ URL_REF = ["https://cdn.example.com/a.png"]
 
 def creates(dashscope) -> list[dict]:
     return [c.json for c in dashscope.calls(CREATE, "POST")]
-
-
-async def finish(client: Client, task_id: str) -> dict:
-    for _ in range(20):
-        r = await call(client, "get_task", {"task_id": task_id, "wait_seconds": 50})
-        if r["structuredContent"]["status"] not in ("queued", "running"):
-            return r
-    raise AssertionError("never finished")
 
 
 # ------------------------------------------------------------------ the job list is an accelerator, never a need

@@ -8,7 +8,7 @@ from pathlib import Path
 import anyio
 import media
 import pytest
-from conftest import call, text
+from conftest import call, finish, text
 from emulators.dashscope import Timing
 from mcp import Client
 
@@ -40,14 +40,6 @@ def streams(path: Path) -> dict[str, float]:
 
     with av.open(str(path)) as c:
         return {s.type: round(float(s.duration * s.time_base), 3) for s in c.streams}
-
-
-async def finish(client: Client, task_id: str) -> dict:
-    for _ in range(20):
-        r = await call(client, "get_task", {"task_id": task_id, "wait_seconds": 50})
-        if r["structuredContent"]["status"] not in ("queued", "running"):
-            return r
-    raise AssertionError("never finished")
 
 
 def creates(dashscope) -> list[dict]:
