@@ -81,13 +81,13 @@ async def bare_httpx_cpu(base_url: str, job_ids: list[str], calls: int) -> float
 async def list_tasks_seconds(sizes: tuple[int, ...]) -> dict[int, float]:
     """list_tasks through the MCP client with the ledger at each size (rows added straight to the ledger)."""
     from wan_r2v_mcp.config import Settings
-    from wan_r2v_mcp.jobs.ledger import Ledger
     from wan_r2v_mcp.server import build_server
+    from wan_r2v_mcp.store.sqlite import SQLiteStore as Ledger
 
     out = {}
     folder = Path(tempfile.mkdtemp())
     s = Settings(data_dir=folder, output_dir=folder)
-    ledger = Ledger(s.ledger_path)
+    ledger = Ledger(s.data.ledger)
     have = 0
     request = {"prompt": "Image 1", "resolution": "720p", "aspect_ratio": "16:9", "duration": 5}
     for size in sizes:
@@ -130,7 +130,7 @@ async def main(tasks: int, lo: float, hi: float, rate: float) -> dict:
                                                         "wait_seconds": 0, "allow_duplicate": True})
             submitted = time.monotonic() - t0
             print(f"{tasks} tasks submitted in {submitted:.1f} s", file=sys.stderr)
-            db = sqlite3.connect(settings.ledger_path)
+            db = sqlite3.connect(settings.data.ledger)
             while True:
                 now = time.time()
                 late += db.execute(

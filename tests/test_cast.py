@@ -138,8 +138,8 @@ async def test_every_bad_character_input_is_refused_by_name_with_the_fix(client,
 
 async def test_characters_belong_to_their_caller(dirs, refs):
     """Over HTTP each caller has a cast of their own; a name another caller saved is unknown here."""
-    from wan_r2v_mcp.cast.store import Cast
-    from wan_r2v_mcp.jobs.ledger import Ledger
+    from wan_r2v_mcp.cast.roster import Cast
+    from wan_r2v_mcp.store.sqlite import SQLiteStore as Ledger
 
     ledger = Ledger(dirs["data"] / "tasks.sqlite3")
     cast = Cast(ledger, dirs["data"] / "cast")

@@ -217,7 +217,7 @@ async def test_a_create_answered_with_a_server_error_is_sent_again_only_once_the
         r = await call(client, "generate_r2v", {"prompt": "Image 1 waves", "provider": "dashscope",
                                                 "reference_images": ["https://cdn.example.com/a.png"], "wait_seconds": 30})
     view = r["structuredContent"]
-    # The host's own job list, read over half a minute, proved that nothing was made (providers.md §10): only then
+    # The host's own job list, read over half a minute, proved that nothing was made (DashScope's task list reference): only then
     # was the create sent once more. One job, one payment.
     assert len(dashscope.calls(CREATE)) == 2 and len(dashscope.tasks) == 1
     assert view["status"] == "succeeded" and view["provider_task_id"] in dashscope.tasks

@@ -231,10 +231,10 @@ async def test_refused_saves_leave_the_data_folder_as_it_was(settings, refs, dir
 
     from mcp import Client
 
-    from wan_r2v_mcp.cast import store
+    from wan_r2v_mcp.cast import roster
     from wan_r2v_mcp.server import build_server
 
-    monkeypatch.setattr(store, "CAST_MAX", 1)
+    monkeypatch.setattr(roster, "CAST_MAX", 1)
     inline = "data:image/png;base64," + base64.b64encode(refs["img1"].read_bytes()).decode()
     async with Client(build_server(settings)) as client:
         assert not (await call(client, "save_character", {"name": "first", "reference": inline}))["isError"]

@@ -15,9 +15,9 @@ from mcp import Client
 from pydantic import SecretStr
 
 from wan_r2v_mcp.errors import GenerationFailed
-from wan_r2v_mcp.jobs.ledger import Ledger
 from wan_r2v_mcp.jobs.lifecycle import ALLOWED, Lifecycle, Phase
 from wan_r2v_mcp.server import build_server
+from wan_r2v_mcp.store.sqlite import SQLiteStore as Ledger
 
 pytestmark = pytest.mark.anyio
 
@@ -191,7 +191,7 @@ async def test_a_reference_swapped_for_a_symlink_after_its_check_is_not_what_get
 async def test_five_references_and_a_first_frame_are_refused_before_anything_is_sent_to_dashscope(ds_settings,
                                                                                                      dashscope):
     # DashScope's create schema caps `input.media` at 5 items; whether the first frame counts is unconfirmed
-    # (providers.md §11), so the stricter reading is planned for, before anything is uploaded or paid.
+    # (the OpenAPI schema leaves it unsaid), so the stricter reading is planned for, before anything is uploaded or paid.
     async with Client(build_server(ds_settings)) as client:
         r = await call(client, "generate_r2v", {"prompt": "Image 1 and Image 5", "reference_images": URL_REF * 5,
                                                 "first_frame": "https://cdn.example.com/f.png", "wait_seconds": 10})
@@ -300,12 +300,15 @@ def test_every_error_class_has_one_meaning_and_the_wire_codes_are_pinned():
     classes = list(walk(errors.R2VError))
     assert all(c.__doc__ and c.__doc__.strip() for c in classes), [c.__name__ for c in classes if not c.__doc__]
     # A new code is a change to what agents read: add it here on purpose.
+    # Every code a task's error can carry is a class's: the four added with the guard against typed codes (canceled,
+    # preview_failed, submit_failed and poll_failed's own class) were already on the wire as strings.
     assert sorted({c.code for c in classes}) == [
-        "access_denied", "auth_failed", "billing", "content_moderation", "download_failed", "following_failed", "generation_failed",
-        "host_error", "host_invalid_parameter", "host_unavailable", "host_unreachable", "interrupted",
-        "invalid_input", "invalid_reference", "join_failed", "model_unavailable", "not_configured", "not_created", "not_found",
-        "over_budget", "poll_failed", "provider_error", "provider_unavailable", "rate_limited", "result_expired",
-        "result_invalid", "result_url_rejected", "submit_unknown", "task_unknown", "upload_failed"]
+        "access_denied", "auth_failed", "billing", "canceled", "content_moderation", "download_failed",
+        "following_failed", "generation_failed", "host_error", "host_invalid_parameter", "host_unavailable",
+        "host_unreachable", "interrupted", "invalid_input", "invalid_reference", "join_failed", "model_unavailable",
+        "not_configured", "not_created", "not_found", "over_budget", "poll_failed", "preview_failed",
+        "provider_error", "provider_unavailable", "rate_limited", "result_expired", "result_invalid",
+        "result_url_rejected", "submit_failed", "submit_unknown", "task_unknown", "upload_failed"]
 
 
 def test_a_ledger_written_before_phases_existed_gets_each_rows_phase_from_what_it_recorded(tmp_path):

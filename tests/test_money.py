@@ -279,7 +279,7 @@ async def test_a_redo_beside_a_redo_waits_for_the_shot_it_opens_on(ds_settings, 
 
 
 async def _task_rows(settings, task_ids: list[str]) -> list[dict]:
-    with sqlite3.connect(settings.ledger_path) as db:
+    with sqlite3.connect(settings.data.ledger) as db:
         db.row_factory = sqlite3.Row
         return [dict(db.execute("SELECT * FROM tasks WHERE task_id = ?", (t,)).fetchone()) for t in task_ids]
 
@@ -336,7 +336,7 @@ async def test_a_preview_killed_while_saving_its_render_is_rendered_again(settin
     first = r["structuredContent"]
     assert first["status"] == "succeeded"
     Path(first["local_path"]).unlink()
-    with sqlite3.connect(settings.ledger_path) as db:
+    with sqlite3.connect(settings.data.ledger) as db:
         db.execute("UPDATE tasks SET phase = 'downloading', status = 'running', local_path = NULL WHERE task_id = ?",
                    (first["task_id"],))
     async with Client(build_server(settings)) as client:

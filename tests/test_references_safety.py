@@ -1,8 +1,8 @@
 """Local files stay local: allowed folders by resolved path and component, real media only, limits checked.
 
 Each refusal happens before any network request: the DashScope emulator must record nothing.
-Guards reliability.md A1 (prefix escape, CVE-2025-53110), A2 (symlink escape, CVE-2025-53109),
-A3 (exfiltration by "uploading a reference"), A6 (remote mode exposes the server's disk), A7 (huge media).
+Guards against a prefix escape (CVE-2025-53110), a symlink escape (CVE-2025-53109), exfiltration by
+"uploading a reference", remote mode exposing the server's disk, and huge media.
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ MAX_KEY_CHARS = 1024  # a host key a caller brings in a header
 OAUTH_PREFIX = "oauth:"  # OAuth subjects are callers of their own kind: "oauth:alice" is not the token caller "alice"
 ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA")
 
-# Per-caller host keys: the request header for each host, and Smithery's query parameter (providers.md, ecosystem.md).
+# Per-caller host keys: the request header for each host, and Smithery's query parameter (each host's SDK reads the same key; smithery.ai/docs/build/session-config).
 KEY_HEADERS: dict[str, tuple[str, str]] = {
     "dashscope": ("X-DashScope-Api-Key", "dashscopeApiKey"),
     "replicate": ("X-Replicate-Api-Token", "replicateApiToken"),

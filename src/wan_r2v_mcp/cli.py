@@ -195,9 +195,10 @@ def _run_stdio(make_server: Any, announce: bool) -> None:
 def _settings_or_exit():  # -> Settings
     """The checked settings, or one line per mistake on stderr and exit code 2: never a traceback."""
     from .config import ConfigError, load_settings
+    from .providers import setting_problems
 
     try:
-        return load_settings()
+        return load_settings(checks=(setting_problems,))
     except ConfigError as exc:
         for problem in exc.problems:
             print(f"wan-r2v-mcp: {problem}.", file=sys.stderr)
@@ -223,18 +224,18 @@ def _serve_http(settings: Any, host: str, port: int) -> int:
 def doctor(live: bool = False) -> int:
     """What the server would use, without secrets; each configuration mistake in its own words, and exit 1 if any."""
     from .config import ConfigError, load_settings
-    from .providers import available, provider_class
+    from .providers import available, default_provider, provider_class, setting_problems
 
     print(f"wan-r2v-mcp {__version__}, Python {sys.version.split()[0]}")
     try:
-        settings = load_settings()
+        settings = load_settings(checks=(setting_problems,))
     except ConfigError as exc:
         for problem in exc.problems:
             print(f"problem: {problem}.")
         print("The server will not start until these are fixed.")
         return EXIT_FAILED
     problems = 0
-    print(f"default provider: {settings.default_provider}")
+    print(f"default provider: {default_provider(settings)}")
     for name in available():
         caps = provider_class(name).capabilities
         if caps.key_env is None:
@@ -244,7 +245,7 @@ def doctor(live: bool = False) -> int:
             print(f"  {name}: {state}")
     print(f"dashscope region: {settings.dashscope_region}" +
           (f", base URL {settings.dashscope_base_url}" if settings.dashscope_base_url else ""))
-    print(f"ledger folder: {settings.ledger_path.parent} (writable)")
+    print(f"ledger folder: {settings.data.root} (writable)")
     print(f"output folder: {settings.videos_dir} (writable)")
     print("reference folders: " + ", ".join(str(r) for r in settings.folders().roots))
     try:

@@ -1,6 +1,6 @@
 """Ready-to-paste configuration for each MCP client, and the file it goes in.
 
-Facts from each client's documentation (../shared/reference/ecosystem.md §4 has them with sources): Claude
+Facts from each client's documentation (README's Clients section links each): Claude
 Desktop, Cursor and Windsurf read `mcpServers`, VS Code reads `servers` (with `inputs` that prompt for
 secrets), Zed reads `context_servers`, Claude Code reads `.mcp.json` (`type: stdio`). Desktop apps do not see
 a login shell's PATH, so the command is an absolute path (`spawn uvx ENOENT` otherwise).

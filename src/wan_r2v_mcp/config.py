@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable, Iterable
 from functools import cached_property
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .errors import register_secret
+from .store.files import DataDir
 
 APP_NAME = "wan-r2v-mcp"
 
@@ -214,13 +216,13 @@ class Settings(BaseSettings):
         return table
 
     @cached_property
-    def ledger_path(self) -> Path:
+    def data(self) -> DataDir:
         import platformdirs
 
         folder = self.data_dir or Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
         folder = folder.expanduser().resolve()  # files kept here are handed to hosts and previews by absolute path
         folder.mkdir(parents=True, exist_ok=True)
-        return folder / "tasks.sqlite3"
+        return DataDir(folder)
 
     @cached_property
     def videos_dir(self) -> Path:
@@ -249,17 +251,6 @@ class Settings(BaseSettings):
         attr = PROVIDER_KEYS.get(provider)
         secret = getattr(self, attr) if attr else None
         return secret.get_secret_value() if secret is not None else None
-
-    @property
-    def default_provider(self) -> str:
-        if self.provider:
-            return self.provider
-        from .providers import available
-
-        for name in PROVIDER_KEYS:
-            if self.api_key(name) and name in available():
-                return name
-        return "preview"
 
 
 class ConfigError(Exception):
@@ -300,7 +291,7 @@ def _sentence(error: dict) -> str:
 def _writable(folder_of: str, name: str, settings: Settings) -> str | None:
     try:
         folder = getattr(settings, folder_of)  # made on first use
-        folder = folder.parent if folder_of == "ledger_path" else folder
+        folder = folder.root if folder_of == "data" else folder
         probe = folder / f".write-test-{os.getpid()}"
         probe.write_bytes(b"")
         probe.unlink()
@@ -310,20 +301,17 @@ def _writable(folder_of: str, name: str, settings: Settings) -> str | None:
     return None
 
 
-def load_settings(**overrides: object) -> Settings:
-    """The settings from the environment, checked before anything starts; raises ConfigError naming every problem."""
+def load_settings(checks: Iterable[Callable[[Settings], list[str]]] = (), **overrides: object) -> Settings:
+    """The settings from the environment, checked before anything starts (with `checks`, each returning its
+    problems); raises ConfigError naming every problem."""
     try:
         settings = Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         raise ConfigError([_sentence(e) for e in exc.errors(include_url=False)]) from None
     problems: list[str] = []
-    if settings.provider:
-        from .providers import available
-
-        if settings.provider not in available():
-            problems.append(f"WAN_R2V_PROVIDER is {settings.provider!r}, which is not a provider: use one of "
-                            f"{', '.join(available())}, or unset it")
-    for attr, name in (("ledger_path", "WAN_R2V_DATA_DIR"), ("videos_dir", "WAN_R2V_OUTPUT_DIR")):
+    for check in checks:  # what the layers above know of (the providers' names)
+        problems.extend(check(settings))
+    for attr, name in (("data", "WAN_R2V_DATA_DIR"), ("videos_dir", "WAN_R2V_OUTPUT_DIR")):
         if (problem := _writable(attr, name, settings)) is not None:
             problems.append(problem)
     try:

@@ -31,7 +31,7 @@ class Signer:
     def __init__(self, settings: Settings):
         self.settings = settings
         secret = os.environ.get("WAN_R2V_URL_SECRET")
-        self._key = secret.encode() if secret else _kept_secret(settings.ledger_path.parent / "url-secret")
+        self._key = secret.encode() if secret else _kept_secret(settings.data.url_secret)
 
     def sign(self, caller: str, task_id: str, kind: str, expires: int) -> str:
         message = f"{caller}\n{task_id}\n{kind}\n{expires}".encode()

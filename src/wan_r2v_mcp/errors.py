@@ -176,10 +176,14 @@ class JobUnknown(ProviderError):
     code = "task_unknown"
 
 
-class JobIdMalformed(ProviderError):
-    """The stored host id is not one this host makes."""
+class PollFailed(ProviderError):
+    """Asking the host how a job is doing failed, past retrying."""
 
     code = "poll_failed"
+
+
+class JobIdMalformed(PollFailed):
+    """The stored host id is not one this host makes."""
 
 
 class SubmitUnknown(ProviderError):
@@ -227,13 +231,31 @@ class DownloadInterrupted(ProviderError):
     retryable = True
 
 
+class SubmitFailed(ProviderError):
+    """Sending the job to the host failed, and the host's answer shows no job was made."""
+
+    code = "submit_failed"
+
+
 class GenerationFailed(ProviderError):
     """The host ran the job and it failed."""
 
     code = "generation_failed"
 
 
+class PreviewFailed(GenerationFailed):
+    """The offline preview could not render the request."""
+
+    code = "preview_failed"
+
+
 # ---------------------------------------------------------------- how a task can end without reaching a host
+
+class Canceled(R2VError):
+    """The caller canceled the work (or the shot a sequence was waiting on)."""
+
+    code = "canceled"
+
 
 class Interrupted(R2VError):
     """The server stopped before the task's create was sent: nothing was sent or paid."""

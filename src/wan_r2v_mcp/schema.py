@@ -2,7 +2,7 @@
 
 `R2VRequest` is the single source of the `generate_r2v` input schema, of validation and of every
 provider mapping; `TaskView` is what every task tool returns. Limits are Wan 2.7 R2V's own
-(../shared/reference/providers.md §1); a host's narrower limits live in its provider's capabilities.
+(https://docs.platform.qianwenai.com/docs/api-reference/video-generation/wan27-reference-to-video/create-task); a host's narrower limits live in its provider's capabilities.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ ShotType = Literal["single", "multi"]
 Status = Literal["queued", "running", "succeeded", "failed", "canceled"]
 TERMINAL: frozenset[str] = frozenset({"succeeded", "failed", "canceled"})
 
-# Output pixel size for each resolution x ratio (providers.md §1).
+# Output pixel size for each resolution x ratio (the model's API reference, above).
 PIXEL_SIZES: dict[tuple[str, str], tuple[int, int]] = {
     ("720p", "16:9"): (1280, 720),
     ("720p", "9:16"): (720, 1280),
@@ -36,7 +36,7 @@ OUTPUT_FPS = 30
 
 
 class Limits:
-    """Wan 2.7 R2V's limits, in one place (providers.md §1)."""
+    """Wan 2.7 R2V's limits, in one place (the model's API reference, above)."""
 
     PROMPT_MAX = 5000
     NEGATIVE_PROMPT_MAX = 500

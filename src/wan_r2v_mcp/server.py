@@ -22,8 +22,8 @@ from .access import CallerVerifier, current_caller
 from .config import Settings
 from .delivery import Signer, serve_file
 from .errors import R2VError
-from .jobs.ledger import Ledger
 from .jobs.runner import Runner
+from .store import Store, open_store
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ several shots joined into one video; stitch joins finished ones."""
 @dataclass
 class AppState:
     settings: Settings
-    ledger: Ledger
+    ledger: Store
     runner: Runner
     signer: Signer
 
@@ -90,7 +90,7 @@ def build_server(settings: Settings | None = None) -> MCPServer:
 
     @asynccontextmanager
     async def lifespan(_: MCPServer) -> AsyncIterator[AppState]:
-        ledger = Ledger(settings.ledger_path)
+        ledger = open_store(settings.data)
         try:
             async with anyio.create_task_group() as tg:
                 runner = Runner(settings, ledger, tg)
@@ -207,8 +207,9 @@ def build_server(settings: Settings | None = None) -> MCPServer:
 def _configured(settings: Settings) -> list[str]:
     """The providers with a key here (the default first), then the preview; a caller may still bring its own key."""
     from .config import PROVIDER_KEYS
+    from .providers import default_provider
 
-    names = [settings.default_provider] + [n for n in PROVIDER_KEYS if settings.api_key(n)] + ["preview"]
+    names = [default_provider(settings)] + [n for n in PROVIDER_KEYS if settings.api_key(n)] + ["preview"]
     return list(dict.fromkeys(names))
 
 

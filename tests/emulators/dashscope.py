@@ -1,6 +1,6 @@
 """A DashScope emulator: create, query, cancel, getPolicy, the OSS form upload, and result files.
 
-Follows providers.md §2: tasks go PENDING -> RUNNING -> SUCCEEDED (or FAILED) over configurable times,
+Follows Alibaba Model Studio's wan2.7-r2v API reference: tasks go PENDING -> RUNNING -> SUCCEEDED (or FAILED) over configurable times,
 the create needs `X-DashScope-Async: enable` and (with oss:// inputs) `X-DashScope-OssResourceResolve`,
 only PENDING tasks can be canceled, unknown ids answer UNKNOWN, results are a real MP4 for 24 h.
 """
@@ -200,7 +200,7 @@ class DashScopeEmulator(Emulator):
 
     def _render(self, task: HostTask, seconds: float, first: str | None) -> bytes:
         """A result of the job's own: with a first_frame it opens on that image at its shape, as Wan 2.7 does
-        (providers.md §1), then drifts to a colour of its own; with `with_audio`, it has a sound track."""
+        (the model's API reference), then drifts to a colour of its own; with `with_audio`, it has a sound track."""
         import io
         import tempfile
         from pathlib import Path
@@ -226,7 +226,7 @@ class DashScopeEmulator(Emulator):
         return data
 
     def _list(self, req: Received) -> Reply:
-        """GET /tasks: start_time and end_time in UTC+8 (YYYYMMDDhhmmss), at most 24 hours apart (providers.md §10)."""
+        """GET /tasks: start_time and end_time in UTC+8 (YYYYMMDDhhmmss), at most 24 hours apart (DashScope's task list reference)."""
         def read(name: str) -> float | None:
             text = req.query.get(name)
             if not text:
@@ -259,7 +259,7 @@ class DashScopeEmulator(Emulator):
             params = task.body.get("parameters", {})
             videos = [m for m in task.body["input"]["media"] if m["type"] == "reference_video"]
             input_seconds = 5.0 if videos else 0
-            output["orig_prompt"] = task.body["input"]["prompt"]  # shown only once it succeeded (providers.md §10)
+            output["orig_prompt"] = task.body["input"]["prompt"]  # shown only once it succeeded (DashScope's task list reference)
             output["video_url"] = f"{self.root}/results/{task_id}.mp4?Expires=1790000000&Signature=x"
             reply["usage"] = {"duration": input_seconds + params.get("duration", 5),
                               "input_video_duration": input_seconds,

@@ -1,4 +1,4 @@
-"""A fal emulator: the queue (submit, status, result, cancel) and the storage upload (providers.md §5).
+"""A fal emulator: the queue (submit, status, result, cancel) and the storage upload (https://fal.ai/models/fal-ai/wan/v2.7/reference-to-video/api).
 
 COMPLETED does not mean success: a failed run's result answers an HTTP error with a detail.
 """
@@ -72,7 +72,7 @@ class FalEmulator(Emulator):
                                "file_url": f"https://v3.fal.media/files/{key}/{(req.json or {}).get('file_name')}"})
         if name == "create":
             body = req.json or {}
-            if type(body.get("duration", 5)) is not int:  # integers since August 2026 (providers.md §10)
+            if type(body.get("duration", 5)) is not int:  # integers since August 2026 (the model's API page)
                 return Reply(422, {"detail": [{"loc": ["body", "duration"], "msg": "Input should be a valid integer"}]})
             r = Request(uuid.uuid4().hex, body, time.time(), fails=self.next_fails)
             self.next_fails = False

@@ -1,4 +1,4 @@
-"""An inference.sh emulator: the app record with its schema, run, task get, cancel, files (providers.md §4).
+"""An inference.sh emulator: the app record with its schema, run, task get, cancel, files (https://inference.sh/docs/api/rest/tasks).
 
 Answers in the default v1 envelope {success, status, data}; task statuses are the current SDK's integers,
 and a task passes through 9 (UPLOADING) before 10 (COMPLETED).

@@ -1,4 +1,4 @@
-"""A Replicate emulator: model predictions, get, cancel, list, the files API and delivery URLs (providers.md §3)."""
+"""A Replicate emulator: model predictions, get, cancel, list, the files API and delivery URLs (https://replicate.com/docs/reference/http)."""
 
 from __future__ import annotations
 

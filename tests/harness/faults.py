@@ -191,7 +191,7 @@ async def run(jobs: int = 500, *, concurrency: int = 20, seed: int = 7, folder: 
                     tg.start_soon(one, client, i, faults)
                     i += 1
                     await anyio.sleep(0.01)
-            seen = truth.compare(settings.ledger_path, host, set(prompts))
+            seen = truth.compare(settings.data.ledger, host, set(prompts))
             figures.host_jobs, figures.paid_jobs_lost, figures.created_twice = (seen.host_jobs,
                                                                                 seen.paid_not_delivered,
                                                                                 seen.created_twice)
@@ -200,10 +200,10 @@ async def run(jobs: int = 500, *, concurrency: int = 20, seed: int = 7, folder: 
                                                                                       seen.not_terminal)
             figures.outcomes = seen.outcomes
             figures.sequences, figures.sequences_not_joined, unfinished, figures.sequence_outcomes = truth.sequences(
-                settings.ledger_path)
+                settings.data.ledger)
             figures.not_terminal += unfinished
             figures.results_of_another_length = len(skewed)
-            figures.results_not_kept = _not_kept(settings.ledger_path, set(skewed))
+            figures.results_not_kept = _not_kept(settings.data.ledger, set(skewed))
     figures.calls_past_cap = sum(d > CAP + SLACK for d in durations)
     figures.longest_call_seconds = round(max(durations, default=0.0), 2)
     figures.seconds = round(time.monotonic() - started, 1)
@@ -273,7 +273,7 @@ async def run_list_failing(jobs: int = 20, *, seed: int = 7, folder: Path | None
                 async with anyio.create_task_group() as tg:
                     for i in range(jobs):
                         tg.start_soon(one, i)
-            with sqlite3.connect(settings.ledger_path) as db:
+            with sqlite3.connect(settings.data.ledger) as db:
                 rows = db.execute("SELECT provider_task_id, status, finished_at FROM tasks").fetchall()
             delays = []
             for job_id, status, finished in rows:
@@ -337,7 +337,7 @@ async def run_caps(*, seed: int = 7, folder: Path | None = None) -> CapFigures:
             async with anyio.create_task_group() as tg:
                 for i in range(figures.requests):
                     tg.start_soon(one, i)
-        with sqlite3.connect(settings.ledger_path) as db:
+        with sqlite3.connect(settings.data.ledger) as db:
             costs = [c for (c,) in db.execute("SELECT cost_estimate FROM tasks")]
         figures.jobs_made = len(host.tasks)
         figures.spent = round(sum(costs), 2)
@@ -390,7 +390,7 @@ async def run_caps(*, seed: int = 7, folder: Path | None = None) -> CapFigures:
             async with anyio.create_task_group() as tg:
                 for i in range(5):
                     tg.start_soon(sequence, i)
-        with sqlite3.connect(settings.ledger_path) as db:
+        with sqlite3.connect(settings.data.ledger) as db:
             rows = db.execute("SELECT sequence_id, cost_estimate, status, phase, provider_task_id FROM tasks").fetchall()
         counted = [(s, c) for s, c, status, phase, job in rows
                    if status in ("queued", "running", "succeeded") or (phase == "canceled" and job)]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import secrets
 import time
 from dataclasses import replace
@@ -18,7 +17,8 @@ from ..references.opened import OpenedFile
 from ..references.probe import MediaInfo, probe
 from ..references.sources import _EXT, parse_source
 from ..schema import Limits, SaveCharacterArgs
-from .store import Cast, Character, check_name, name_key, taken
+from ..store.files import atomic_write
+from .roster import Cast, Character, check_name, name_key, taken
 
 THUMBNAIL_SIDE = 256
 FETCH_SECONDS = 60.0  # a reference given as a URL is fetched within this, or refused: the call never hangs
@@ -188,9 +188,7 @@ def _thumbnail(path: Path, kind: str) -> str | None:
                 im.draft("RGB", (THUMBNAIL_SIDE * 2, THUMBNAIL_SIDE * 2))  # JPEG: decode at a fraction of full size
                 image = im.convert("RGB")
         image.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
-        part = dest.with_name(f".{dest.name}.{secrets.token_hex(4)}.part")
-        image.save(part, format="JPEG", quality=80)
-        os.replace(part, dest)
+        atomic_write(dest, lambda part: image.save(part, format="JPEG", quality=80))
         return dest.name
     except Exception:  # a thumbnail is a convenience; the character is kept without one
         return None

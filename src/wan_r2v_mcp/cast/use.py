@@ -17,7 +17,7 @@ from ..errors import InputError, InputErrors
 from ..references.folders import Folders
 from ..references.labels import image_label, video_label
 from ..schema import GenerateArgs, Limits, Voice
-from .store import Cast, Character, check_name, name_key
+from .roster import Cast, Character, check_name, name_key
 
 AT = re.compile(r"(?<![\w@.])@")  # an @ that starts a mention, not one inside an e-mail address (me@alice.com)
 NAME = re.compile(r"[^\W_][\w-]*")

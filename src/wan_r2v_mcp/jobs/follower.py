@@ -26,16 +26,20 @@ from ..errors import (
     InputError,
     Interrupted,
     NotCreated,
+    PollFailed,
     ProviderError,
+    ProviderUnavailable,
     R2VError,
     ResultExpired,
+    SubmitFailed,
     SubmitUnknown,
+    UploadFailed,
 )
 from ..providers.base import HostCandidate, HostJob, JobRef, Provider
 from ..providers.registry import ProviderRegistry
 from ..schema import PIXEL_SIZES
+from ..store import Spend, Store, TaskRecord
 from . import results
-from .ledger import Ledger, Spend, TaskRecord
 from .lifecycle import AT_HOST, Lifecycle, Phase
 from .quote import Quote, remote_addresses
 
@@ -104,7 +108,7 @@ class Pacer:
 
 
 class Follower:
-    def __init__(self, settings: Settings, ledger: Ledger, providers: ProviderRegistry, task_group: TaskGroup):
+    def __init__(self, settings: Settings, ledger: Store, providers: ProviderRegistry, task_group: TaskGroup):
         self.settings = settings
         self.ledger = ledger
         self.lifecycle = Lifecycle(ledger)
@@ -190,7 +194,7 @@ class Follower:
                 status=Phase.PENDING.status, stage="recorded; uploading references",
                 request=q.recorded_request(), refs=[v.model_dump(mode="json") for v in q.intake.views],
                 cost_estimate=q.cost_estimate, billable_seconds=q.billable_seconds, owner=owner,
-                fingerprint=q.fingerprint, key_from=q.key_from, sequence_id=sequence_id))
+                fingerprint=q.fingerprint, key_from=q.key_from, sequence_id=sequence_id, model=q.model))
             if earlier is not None:
                 q.close()
                 return earlier.task_id, True
@@ -230,7 +234,7 @@ class Follower:
                 urls[ref.label] = await self._upload(provider, ref, owner)
             payload = provider.build_payload(q.request, q.intake, urls)
         except R2VError as exc:
-            self.lifecycle.fail(task_id, exc, default_code="upload_failed", only_from=frozenset({Phase.PENDING}))
+            self.lifecycle.fail(task_id, exc, default_code=UploadFailed.code, only_from=frozenset({Phase.PENDING}))
             return
         # From here the host may make the job: the phase says so before the request leaves, and the answer is
         # stored under a shield, so neither a crash nor a cancelled call can lose a paid job's id.
@@ -248,7 +252,7 @@ class Follower:
                 self.lifecycle.answer_lost(task_id, exc.message)
                 return
             except R2VError as exc:  # the host refused: no job was made
-                self.lifecycle.fail(task_id, exc, default_code="submit_failed",
+                self.lifecycle.fail(task_id, exc, default_code=SubmitFailed.code,
                                     only_from=frozenset({Phase.CREATING, Phase.CANCELING}))
                 return
             self._adopt(task_id, provider, job, how="created")
@@ -312,7 +316,7 @@ class Follower:
         else:
             fix = "nothing was sent to a host; generate again"
         self.lifecycle.fail(task_id, FollowingFailed(f"following this task failed {RESTARTS + 1} times ({why})",
-                                                     fix=fix), default_code="following_failed")
+                                                     fix=fix), default_code=FollowingFailed.code)
 
     async def _follow(self, task_id: str) -> None:
         delay = None
@@ -338,7 +342,7 @@ class Follower:
                     self._notify(task_id)
                     await anyio.sleep(self._scaled(60.0))
                     continue
-                self.lifecycle.fail(task_id, exc, default_code="provider_unavailable")
+                self.lifecycle.fail(task_id, exc, default_code=ProviderUnavailable.code)
                 self._notify(task_id)
                 return
             caps = provider.capabilities
@@ -382,7 +386,7 @@ class Follower:
                 transient = 0
             except ProviderError as exc:
                 if not exc.retryable:
-                    self.lifecycle.fail(task_id, exc, default_code="poll_failed")
+                    self.lifecycle.fail(task_id, exc, default_code=PollFailed.code)
                     self._notify(task_id)
                     return
                 transient += 1

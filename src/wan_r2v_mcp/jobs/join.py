@@ -10,8 +10,6 @@ a file).
 
 from __future__ import annotations
 
-import os
-import secrets
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -19,6 +17,7 @@ from typing import Any
 
 from ..errors import JoinFailed
 from ..schema import Limits
+from ..store.files import atomic_write, commit, temp_beside
 
 
 @dataclass(frozen=True)
@@ -85,7 +84,7 @@ def join(paths: list[Path], dest: Path) -> dict[str, Any]:
     joined (copy or encode), and where each part starts."""
     parts = [inspect(p) for p in paths]
     copy = len({p.copy_key for p in parts}) == 1
-    part_file = dest.with_name(f".{dest.name}.{secrets.token_hex(4)}.part")
+    part_file = temp_beside(dest)
     try:
         (_copy if copy else _encode)(parts, part_file)
         joined = inspect(part_file)
@@ -96,9 +95,7 @@ def join(paths: list[Path], dest: Path) -> dict[str, Any]:
             raise JoinFailed(f"the joined video lasts {joined.seconds:.3f} s in {joined.frames} frames, but its parts "
                              f"add up to {expected:.3f} s in {want_frames}", limit="within one frame of the sum",
                              fix="nothing was saved; report this with the parts' files")
-        with open(part_file, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(part_file, dest)
+        commit(part_file, dest)
     finally:
         part_file.unlink(missing_ok=True)
     starts, at = [], 0.0
@@ -204,7 +201,4 @@ def last_frame(video: Path, dest: Path) -> Path:
         if min(picture.size) < Limits.IMAGE_SIDE[0]:  # a first frame must be 240 px a side: scale up a tiny clip's
             scale = Limits.IMAGE_SIDE[0] / min(picture.size)
             picture = picture.resize((round(picture.width * scale), round(picture.height * scale)))
-        part = dest.with_name(f".{dest.name}.{secrets.token_hex(4)}.part")
-        picture.save(part, format="PNG")
-    os.replace(part, dest)
-    return dest
+    return atomic_write(dest, lambda part: picture.save(part, format="PNG"))

@@ -13,7 +13,7 @@ from typing import Any
 
 from ..errors import ProviderError, R2VError, clean_remote_text
 from ..schema import TaskError
-from .ledger import Ledger
+from ..store import Store
 
 
 class Phase(str, Enum):
@@ -79,7 +79,7 @@ def sources(to: Phase) -> frozenset[Phase]:
 class Lifecycle:
     """The one writer of task phases. Each method is a guarded move and returns whether it happened."""
 
-    def __init__(self, ledger: Ledger):
+    def __init__(self, ledger: Store):
         self.ledger = ledger
 
     def move(self, task_id: str, to: Phase, *, only_from: frozenset[Phase] | None = None, **values: Any) -> bool:

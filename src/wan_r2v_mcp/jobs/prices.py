@@ -1,7 +1,7 @@
 """What each host charges per billable second, kept in one place with its date and source.
 
 Billable seconds are input-video seconds (capped at 5 s in all) plus output seconds on every host
-(providers.md §1). Override any figure with WAN_R2V_PRICES, e.g. '{"dashscope": {"1080p": 0.14}}'.
+(each host's own price page, cited per line below). Override any figure with WAN_R2V_PRICES, e.g. '{"dashscope": {"1080p": 0.14}}'.
 """
 
 from __future__ import annotations

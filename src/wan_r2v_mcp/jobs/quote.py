@@ -10,19 +10,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..cast.store import Cast
+from ..cast.roster import Cast
 from ..cast.use import cast_into
 from ..config import Settings
 from ..errors import BudgetError, InputError, InputErrors
+from ..models import spec as model_spec
 from ..providers.base import Provider
 from ..providers.registry import ProviderRegistry
 from ..references.flatten import flatten_alpha
 from ..references.folders import Folders
 from ..references.intake import Intake, admit
-from ..schema import GenerateArgs, R2VRequest, TaskView
+from ..schema import MODEL_ID, GenerateArgs, R2VRequest, TaskView
+from ..store import Spend, Store, TaskRecord
 from . import cost, prices
 from .fingerprint import fingerprint
-from .ledger import Ledger, Spend, TaskRecord
 from .views import task_view
 
 
@@ -38,6 +39,7 @@ class Quote:
     fingerprint: str
     key_from: str | None = None  # "caller" when the caller's own host key pays for it
     cast: dict[str, str] | None = None  # each character's label, when the request brought characters
+    model: str = MODEL_ID  # the models/ spec that bills it, recorded on the task
 
     def close(self) -> None:
         self.intake.close()
@@ -50,7 +52,7 @@ class Quote:
         return body
 
 
-def quote(args: GenerateArgs, folders: Folders, *, settings: Settings, providers: ProviderRegistry, ledger: Ledger,
+def quote(args: GenerateArgs, folders: Folders, *, settings: Settings, providers: ProviderRegistry, ledger: Store,
           owner: str = "", cast: Cast | None = None) -> Quote:
     """Check everything that needs no network; raises one InputErrors naming every problem at once. Characters are
     brought in from `cast` first, so every check applies to the request as it will be sent."""
@@ -62,13 +64,13 @@ def quote(args: GenerateArgs, folders: Folders, *, settings: Settings, providers
         provider = providers.get(args.provider, caller=owner)
     except InputError as exc:
         raise InputErrors([exc]) from None
-    intake = admit(request, request.prompt, settings.ledger_path.parent, folders, extra=provider.refusals(request))
+    intake = admit(request, request.prompt, settings.data.root, folders, extra=provider.refusals(request))
     try:
         if not provider.capabilities.local:  # the preview reads the files as they are
-            intake.findings.extend(flatten_alpha(intake, settings.ledger_path.parent / "tmp"))
+            intake.findings.extend(flatten_alpha(intake, settings.data.tmp))
         videos = [r.media.duration_seconds if r.media else None for r in intake.references
                   if r.role == "reference_video"]
-        seconds = cost.billable_seconds(videos, request.duration)
+        seconds = model_spec(MODEL_ID).billable_seconds(videos, request.duration)
         rate = prices.price_per_second(provider.capabilities.name, request.resolution, settings.prices)
         estimate = cost.estimate_usd(rate, seconds)
         budget_check(estimate, settings)(ledger.spent(owner))  # early word; admission decides, atomically
@@ -115,7 +117,7 @@ FREE_PER_DAY = 200  # previews and stitches a caller may start in 24 hours: they
 STITCH_MAX_SECONDS = 600  # a stitch's length: joins are free, so nesting them must not grow without end
 
 
-def check_free_work(ledger: Ledger, owner: str, local_providers: list[str], what: str) -> None:
+def check_free_work(ledger: Store, owner: str, local_providers: list[str], what: str) -> None:
     """Refuse free work (a preview, a stitch) past the caller's daily bound."""
     started = ledger.free_work_since(owner, time.time() - 86400, local_providers)
     if started >= FREE_PER_DAY:

@@ -7,7 +7,6 @@ leaves a half-written file under the final name; file names come from our task i
 from __future__ import annotations
 
 import json
-import os
 import secrets
 from datetime import datetime, timezone
 from pathlib import Path
@@ -16,18 +15,7 @@ from typing import Any
 import anyio
 
 from ..schema import MODEL_ID
-
-
-def _fsync_replace(part: Path, dest: Path) -> None:
-    with open(part, "rb") as fh:
-        os.fsync(fh.fileno())
-    os.replace(part, dest)
-    if hasattr(os, "O_DIRECTORY"):
-        fd = os.open(dest.parent, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+from ..store.files import atomic_write, commit
 
 
 def poster(video: Path, dest: Path) -> Path | None:
@@ -46,10 +34,7 @@ def poster(video: Path, dest: Path) -> Path | None:
         if image is None:
             return None
         image.thumbnail((640, 640))
-        part = dest.with_name(f".{dest.name}.{secrets.token_hex(4)}.part")
-        image.save(part, format="JPEG", quality=85)
-        os.replace(part, dest)
-        return dest
+        return atomic_write(dest, lambda part: image.save(part, format="JPEG", quality=85))
     except Exception:  # a poster is a convenience; the video itself is what matters
         return None
 
@@ -107,7 +92,7 @@ async def save(task_id: str, folder: Path, write_video: Any, expected_seconds: f
     try:
         await write_video(part)
         facts = await anyio.to_thread.run_sync(check_video, part, expected_seconds, expected_size)
-        await anyio.to_thread.run_sync(_fsync_replace, part, dest)
+        await anyio.to_thread.run_sync(commit, part, dest)
     finally:
         part.unlink(missing_ok=True)
     still = await anyio.to_thread.run_sync(poster, dest, folder / f"{task_id}.jpg")
@@ -132,7 +117,4 @@ def write_sidecar(folder: Path, record: Any, extra: dict[str, Any]) -> Path:
 
 def write_json(dest: Path, body: dict[str, Any]) -> Path:
     """A JSON file written whole or not at all."""
-    part = dest.with_name(f".{dest.name}.{secrets.token_hex(4)}.part")
-    part.write_text(json.dumps(body, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(part, dest)
-    return dest
+    return atomic_write(dest, json.dumps(body, indent=2, ensure_ascii=False) + "\n")

@@ -15,14 +15,14 @@ from typing import Any
 import anyio
 from anyio.abc import TaskGroup
 
-from ..cast.store import Cast
+from ..cast.roster import Cast
 from ..config import Settings
 from ..errors import NotFoundError
 from ..providers.registry import ProviderRegistry
 from ..references.folders import Folders
 from ..schema import GenerateArgs, SequenceArgs, TaskView
+from ..store import Store, TaskRecord
 from .follower import Follower
-from .ledger import Ledger, TaskRecord
 from .lifecycle import Phase
 from .quote import budget_check, check_free_work, dry_run, quote
 from .sequencer import Sequencer, is_sequence_id
@@ -43,12 +43,12 @@ class Patience:
 
 
 class Runner:
-    def __init__(self, settings: Settings, ledger: Ledger, task_group: TaskGroup):
+    def __init__(self, settings: Settings, ledger: Store, task_group: TaskGroup):
         self.settings = settings
         self.ledger = ledger
         self.providers = ProviderRegistry(settings)
         self.follower = Follower(settings, ledger, self.providers, task_group)
-        self.cast = Cast(ledger, settings.ledger_path.parent / "cast")
+        self.cast = Cast(ledger, settings.data.cast)
         self.sequencer = Sequencer(settings, ledger, self.providers, self.follower, self.cast, task_group)
 
     def start(self) -> int:

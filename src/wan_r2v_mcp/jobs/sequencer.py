@@ -16,19 +16,20 @@ from typing import Any
 import anyio
 from anyio.abc import TaskGroup
 
-from ..cast.store import Cast, name_key
+from ..cast.roster import Cast, name_key
 from ..cast.use import mentions
 from ..config import Settings
-from ..errors import FollowingFailed, InputError, InputErrors, JoinFailed, NotFoundError, R2VError
+from ..errors import Canceled, FollowingFailed, InputError, InputErrors, JoinFailed, NotFoundError, R2VError
 from ..providers.registry import ProviderRegistry
 from ..references.folders import Folders
 from ..schema import PIXEL_SIZES, TERMINAL, GenerateArgs, SequenceArgs, ShotView, TaskError, TaskView
+from ..store import Conflict, SequenceRecord, Store, TaskRecord
+from ..store.files import atomic_write
 from . import results
 from .follower import LEASE_SECONDS, RESTARTS, Follower, _holder_is_dead, until_done
 from .join import join, last_frame
-from .ledger import Conflict, Ledger, TaskRecord
 from .quote import STITCH_MAX_SECONDS, Quote, budget_check, check_free_work, dry_run, quote
-from .sequences import SeqPhase, SequenceBook, SequenceRecord
+from .sequences import SeqPhase, SequenceBook
 from .views import TYPICAL_RUN_SECONDS, measured
 
 NOTHING_MADE = frozenset({"interrupted", "upload_failed"})  # task errors that leave no job at the host
@@ -40,7 +41,7 @@ def is_sequence_id(task_id: str) -> bool:
 
 
 class Sequencer:
-    def __init__(self, settings: Settings, ledger: Ledger, providers: ProviderRegistry, follower: Follower, cast: Cast,
+    def __init__(self, settings: Settings, ledger: Store, providers: ProviderRegistry, follower: Follower, cast: Cast,
                  task_group: TaskGroup):
         self.settings = settings
         self.ledger = ledger
@@ -57,7 +58,7 @@ class Sequencer:
 
     @property
     def folder(self) -> Path:
-        folder = self.settings.ledger_path.parent / "sequences"
+        folder = self.settings.data.sequences
         folder.mkdir(parents=True, exist_ok=True)
         return folder
 
@@ -102,9 +103,7 @@ class Sequencer:
         width, height = PIXEL_SIZES[(spec["resolution"], spec["aspect_ratio"])]
         path = self.folder / f"placeholder-{width}x{height}.png"
         if not path.exists():
-            part = path.with_name(f".{path.name}.{secrets.token_hex(4)}.part")
-            Image.new("RGB", (width, height), (90, 90, 90)).save(part, format="PNG")
-            part.replace(path)
+            atomic_write(path, lambda part: Image.new("RGB", (width, height), (90, 90, 90)).save(part, format="PNG"))
         return path
 
     def _quote_shot(self, spec: dict[str, Any], index: int, owner: str, first_frame: Path | None) -> Quote:
@@ -182,7 +181,7 @@ class Sequencer:
         sequence_id = f"seq_{secrets.token_urlsafe(12)}"
         record = self._new_record(sequence_id, owner, "sequence", spec, [[] for _ in quotes], quotes)
         total = _total_cost(quotes)
-        self.ledger.admit(owner=owner, sequence_id=sequence_id, then=self.book.inserting(record),
+        self.ledger.admit(owner=owner, sequence_id=sequence_id, new_sequence=record,
                           check=budget_check(total, self.settings, f"the whole sequence of {len(quotes)} shots"),
                           reserve={i: q.cost_estimate for i, q in enumerate(quotes) if q.cost_estimate})
         self.drive(sequence_id)
@@ -318,7 +317,7 @@ class Sequencer:
         if move is None:
             raise changed
         try:  # the new take is reserved, against the caps with everything the sequence made and plans, as it moves
-            self.ledger.admit(owner=owner, sequence_id=sequence_id, then=move,
+            self.ledger.admit(owner=owner, sequence_id=sequence_id, move=move,
                               check=budget_check(q.cost_estimate, self.settings, f"shot {shot}'s new take"),
                               reserve={index: q.cost_estimate or 0.0})
         except Conflict:
@@ -513,7 +512,7 @@ class Sequencer:
             index = ended_badly[0]
             task = tasks[index]
             assert task is not None
-            error = task.error or {"code": "canceled", "message": f"shot {index + 1} was canceled", "hint": ""}
+            error = task.error or {"code": Canceled.code, "message": f"shot {index + 1} was canceled", "hint": ""}
             self.book.move(record, SeqPhase.FAILED, stage=f"shot {index + 1} {task.status}; redo_shot makes it again",
                            error={"code": error.get("code", "generation_failed"),
                                   "message": f"shot {index + 1}: {error.get('message', '')}",

@@ -13,7 +13,7 @@ from ..schema import (
     TaskError,
     TaskView,
 )
-from .ledger import TaskRecord
+from ..store import TaskRecord
 from .results import iso
 
 TYPICAL_RUN_SECONDS = 180.0  # hosts report no progress; Wan 2.7 jobs typically take 1-5 minutes

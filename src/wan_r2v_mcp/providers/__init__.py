@@ -6,6 +6,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from ..config import Settings
     from .base import Provider
 
 _REGISTRY: dict[str, str] = {
@@ -29,3 +30,23 @@ def provider_class(name: str) -> type[Provider]:
 def hosts_supporting(field: str) -> list[str]:
     """Names of the real hosts (not the preview) that honour an optional field."""
     return [n for n in _REGISTRY if n != "preview" and field in provider_class(n).capabilities.supports]
+
+
+def default_provider(settings: Settings) -> str:
+    """WAN_R2V_PROVIDER, else the first host whose key is set, else the offline preview."""
+    if settings.provider:
+        return settings.provider
+    from ..config import PROVIDER_KEYS
+
+    for name in PROVIDER_KEYS:
+        if settings.api_key(name) and name in _REGISTRY:
+            return name
+    return "preview"
+
+
+def setting_problems(settings: Settings) -> list[str]:
+    """What is wrong with the settings that name providers (a check for `config.load_settings`)."""
+    if settings.provider and settings.provider not in _REGISTRY:
+        return [f"WAN_R2V_PROVIDER is {settings.provider!r}, which is not a provider: use one of "
+                f"{', '.join(_REGISTRY)}, or unset it"]
+    return []

@@ -1,6 +1,6 @@
 """Alibaba Model Studio (DashScope): the model's own API, with the 2.7 "media" protocol.
 
-Facts from providers.md §2: async create with `X-DashScope-Async: enable`, poll `GET /tasks/{id}`,
+Facts from Alibaba Model Studio's wan2.7-r2v API reference and its task and file pages: async create with `X-DashScope-Async: enable`, poll `GET /tasks/{id}`,
 cancel while PENDING, temporary `oss://` uploads for local files (48 h, bound to model and account),
 region-bound keys (Singapore and Beijing), result URLs valid for 24 h.
 """
@@ -27,6 +27,7 @@ from ..errors import (
     HostRefused,
     HostUnavailable,
     InvalidParameter,
+    JobUnknown,
     ModelUnavailable,
     Moderation,
     NotConfigured,
@@ -95,10 +96,10 @@ class DashScopeProvider(HostedProvider):
         if settings.dashscope_workspace_id:
             auth["X-DashScope-WorkSpace"] = settings.dashscope_workspace_id
         self._open(base_url, auth)
-        # oss:// uploads are bound to the account, model and region (providers.md §10): never share them across
+        # oss:// uploads are bound to the account, model and region (alibabacloud.com/help/en/model-studio/get-temporary-file-url): never share them across
         # keys or endpoints. The key itself is not stored, only a digest of it.
         self._upload_scope = "dashscope:" + hashlib.sha256(f"{key}\n{base_url}\n{region}".encode()).hexdigest()[:24]
-        self._uploads = UploadCache(settings.ledger_path.parent / "uploads.json")
+        self._uploads = UploadCache(settings.data.uploads)
 
     # -- the payload
 
@@ -182,7 +183,7 @@ class DashScopeProvider(HostedProvider):
         except InvalidParameter as exc:
             if len(media) > 5 and any(m.get("type") == "first_frame" for m in media):
                 # The create schema caps `media` at 5 items while the prose allows 5 references plus a first frame
-                # (providers.md §10): say which it is.
+                # (alibabacloud.com/help/en/model-studio/get-temporary-file-url): say which it is.
                 raise InvalidParameter(
                     f"DashScope refused {len(media)} media items: its create schema takes at most 5, counting the "
                     "first frame with the references", host_message=exc.message,
@@ -225,7 +226,7 @@ class DashScopeProvider(HostedProvider):
         return f"the key works in {self.region}; temporary storage for local files answers ({data['upload_host']})"
 
     async def find_submitted(self, *, since: float, until: float) -> list[HostCandidate] | None:
-        # The list takes UTC+8 times and a range of at most 24 hours (providers.md §10): query inside it.
+        # The list takes UTC+8 times and a range of at most 24 hours (DashScope's task list reference, GET /api/v1/tasks): query inside it.
         fmt = "%Y%m%d%H%M%S"
         until = min(until, since + 23.5 * 3600)
         found: list[HostCandidate] = []
@@ -269,7 +270,7 @@ class DashScopeProvider(HostedProvider):
             if seconds is not None:
                 job.billable_seconds = float(seconds)
         if raw == "UNKNOWN":
-            job.error = TaskError(code="task_unknown",
+            job.error = TaskError(code=JobUnknown.code,
                                   message="DashScope no longer knows this task: it expired (after 24 h) or belongs to "
                                           "another key or region",
                                   hint="generate again; check DASHSCOPE_API_KEY and DASHSCOPE_REGION if this is new")
@@ -318,30 +319,30 @@ def _task_error(code: str, message: Any, region: str, status: int | None = None)
     other = "beijing" if region == "singapore" else "singapore"
     host_text = f" DashScope said: {clean_remote_text(str(message), 300)}" if message else ""
     if code == "InvalidApiKey" or status == 401:
-        return TaskError(code="auth_failed", message=f"DashScope refused the API key ({code}).{host_text}",
+        return TaskError(code=AuthFailed.code, message=f"DashScope refused the API key ({code}).{host_text}",
                          hint=f"keys are bound to a region: if this key is from {other.title()}, set "
                               f"DASHSCOPE_REGION={other}; otherwise check DASHSCOPE_API_KEY")
     if code.startswith("AccessDenied") or status == 403:
-        return TaskError(code="access_denied", message=f"DashScope denied access ({code}).{host_text}",
+        return TaskError(code=AccessDenied.code, message=f"DashScope denied access ({code}).{host_text}",
                          hint=f"enable {MODEL_ID} for this account, or if the key is from {other.title()}, set "
                               f"DASHSCOPE_REGION={other}")
     if code == "InvalidParameter":
-        return TaskError(code="host_invalid_parameter", message=f"DashScope rejected a parameter.{host_text}",
+        return TaskError(code=InvalidParameter.code, message=f"DashScope rejected a parameter.{host_text}",
                          hint="fix what the host names; list_references checks the files and the prompt's labels")
     if code == "DataInspectionFailed":
-        return TaskError(code="content_moderation", message=f"DashScope's content check flagged the input.{host_text}",
+        return TaskError(code=Moderation.code, message=f"DashScope's content check flagged the input.{host_text}",
                          hint="change the prompt or the references that may break the content policy")
     if code.startswith("Throttling") or status == 429:
-        return TaskError(code="rate_limited", message=f"DashScope is throttling requests ({code}).{host_text}",
+        return TaskError(code=Throttled.code, message=f"DashScope is throttling requests ({code}).{host_text}",
                          hint="wait a minute and try again; the quota is per account and model")
     if code == "Arrearage":
-        return TaskError(code="billing", message=f"the Alibaba Cloud account is overdue ({code}).{host_text}",
+        return TaskError(code=Billing.code, message=f"the Alibaba Cloud account is overdue ({code}).{host_text}",
                          hint="top up the account in the Alibaba Cloud console, or use provider=\"preview\"")
     if code in ("Model.NotExist", "ModelNotFound"):
-        return TaskError(code="model_unavailable", message=f"DashScope does not serve {MODEL_ID} here ({code}).{host_text}",
+        return TaskError(code=ModelUnavailable.code, message=f"DashScope does not serve {MODEL_ID} here ({code}).{host_text}",
                          hint="the model is served in Singapore and Beijing; check DASHSCOPE_REGION / DASHSCOPE_BASE_URL")
     if status is not None and status >= 500:
-        return TaskError(code="host_unavailable", message=f"DashScope had an internal error ({code}).{host_text}",
+        return TaskError(code=HostUnavailable.code, message=f"DashScope had an internal error ({code}).{host_text}",
                          hint="try again in a minute")
-    return TaskError(code="generation_failed", message=f"DashScope reported {code}.{host_text}",
+    return TaskError(code=GenerationFailed.code, message=f"DashScope reported {code}.{host_text}",
                      hint="adjust the request as the host's message says, or try again")

@@ -1,4 +1,4 @@
-"""fal: the queue endpoint `fal-ai/wan/v2.7/reference-to-video` (providers.md §5).
+"""fal: the queue endpoint `fal-ai/wan/v2.7/reference-to-video` (https://fal.ai/models/fal-ai/wan/v2.7/reference-to-video/api).
 
 Submit to the queue; status, result and cancel live under `fal-ai/wan/requests/{id}` (without the
 endpoint's sub-path). COMPLETED alone is not success: fetching the result decides. Local files go
@@ -13,7 +13,7 @@ import uuid
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlparse
 
-from ..errors import ProviderError, SubmitUnknown, UploadRetryable
+from ..errors import GenerationFailed, ProviderError, SubmitUnknown, UploadRetryable
 from ..schema import R2VRequest, TaskError
 from .base import Capabilities, HostJob, JobRef
 from .hosted import HostedProvider
@@ -56,7 +56,7 @@ class FalProvider(HostedProvider):
             "reference_video_urls": [urls[r.label] for r in intake.references if r.role == "reference_video"],
             "aspect_ratio": request.aspect_ratio,
             "resolution": request.resolution,
-            "duration": request.duration,  # an integer since August 2026 (providers.md §10)
+            "duration": request.duration,  # an integer since August 2026 (the model's API page)
         }
         if request.negative_prompt:
             body["negative_prompt"] = request.negative_prompt
@@ -105,7 +105,7 @@ class FalProvider(HostedProvider):
         if status != "succeeded":
             state = HostJob(job.provider_task_id, status, stage=stage)  # type: ignore[arg-type]
             if status == "failed":
-                state.error = TaskError(code="generation_failed", message="fal reported the request failed",
+                state.error = TaskError(code=GenerationFailed.code, message="fal reported the request failed",
                                         hint="try again")
             return state
         return await self._result(job.provider_task_id)
@@ -118,13 +118,13 @@ class FalProvider(HostedProvider):
             if exc.retryable:
                 raise
             return HostJob(request_id, "failed", stage="fal COMPLETED with an error",
-                           error=TaskError(code="generation_failed", message=exc.message,
+                           error=TaskError(code=GenerationFailed.code, message=exc.message,
                                            hint="adjust the request as the host's message says, or try again"))
         video = body.get("video") or {}
         url = video.get("url") if isinstance(video, dict) else None
         if not url:
             return HostJob(request_id, "failed", stage="fal COMPLETED without a video",
-                           error=TaskError(code="generation_failed", message="fal finished without a video",
+                           error=TaskError(code=GenerationFailed.code, message="fal finished without a video",
                                            hint="try again"))
         return HostJob(request_id, "succeeded", stage="fal COMPLETED", progress=1.0, video_url=url)
 
@@ -143,6 +143,6 @@ class FalProvider(HostedProvider):
             return await self.poll(job)
         if before.status == "queued":  # taken out of the queue before it started: nothing runs or bills
             return HostJob(job.provider_task_id, "canceled", stage="fal canceled the request while it was queued")
-        # A running request only gets a signal it may ignore: it can still finish and bill (providers.md §10).
+        # A running request only gets a signal it may ignore: it can still finish and bill (https://docs.fal.ai/model-endpoints/queue, "Cancel").
         return HostJob(job.provider_task_id, "running",
                        stage="fal cancellation requested; following the request until fal says it ended")

@@ -72,7 +72,7 @@ class HostedProvider(Provider):
                       fix="try again; or pass the reference as an https URL")
 
     def _checked(self, task_id: str | None) -> str:
-        """A stored host id, validated and encoded before it goes into a URL path (reliability.md B2)."""
+        """A stored host id, validated and encoded before it goes into a URL path (OWASP: path traversal)."""
         if not task_id or not self.task_id_pattern.match(task_id):
             raise JobIdMalformed(f"the stored {self.capabilities.title} task id is malformed", fix="generate again")
         return quote(task_id, safe="")

@@ -1,7 +1,7 @@
 """The one place that builds HTTP clients for hosts, reads their throttling hints and fetches results.
 
 Timeouts are explicit, and every request also runs under an overall deadline: httpx's read timeout
-applies per chunk, so a host that drip-feeds bytes would never trip it (reliability.md C1). Redirects
+applies per chunk, so a host that drip-feeds bytes would never trip it (a read timeout is per read, not per response). Redirects
 are never followed blindly. Credentials are added per request, never set on the client, so the same
 client can fetch results and put files in storage without sending a key there.
 """

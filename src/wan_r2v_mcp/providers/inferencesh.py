@@ -1,4 +1,4 @@
-"""inference.sh: the app `alibaba/wan-2-7-r2v` (providers.md §4).
+"""inference.sh: the app `alibaba/wan-2-7-r2v` (https://inference.sh/docs/api/rest/tasks).
 
 Run, task get, cancel; integer statuses of the current SDK (9 = uploading is NOT done); the file flow
 (create a file, PUT the bytes, use its uri). The live app's input schema may name fields differently
@@ -11,7 +11,7 @@ import mimetypes
 import re
 from typing import TYPE_CHECKING, Any
 
-from ..errors import HostRefused, InputError, ProviderError, SubmitUnknown, UploadRetryable, clean_remote_text
+from ..errors import Billing, HostRefused, InputError, ProviderError, SubmitUnknown, UploadRetryable, clean_remote_text
 from ..schema import R2VRequest, TaskError
 from .base import Capabilities, HostJob, JobRef
 from .hosted import HostedProvider
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 BASE_URL = "https://api.inference.sh"
 APP = "alibaba/wan-2-7-r2v"
-# Current SDK numbering (providers.md §4.4): 0-6 waiting, 7-9 working (9 is UPLOADING, not done).
+# Current SDK numbering (the inferencesh SDK's TaskStatus): 0-6 waiting, 7-9 working (9 is UPLOADING, not done).
 _INT_STATUS = {**{i: "queued" for i in range(7)}, 7: "running", 8: "running", 9: "running", 10: "succeeded",
                11: "failed", 12: "canceled", 13: "failed"}
 _STR_STATUS = {"received": 1, "queued": 2, "dispatched": 3, "preparing": 4, "serving": 5, "setting_up": 6,
@@ -125,7 +125,7 @@ class InferenceShProvider(HostedProvider):
         opened = ref.opened
         assert opened is not None
         content_type = mimetypes.guess_type(f"x{opened.suffix}")[0] or "application/octet-stream"
-        # As the SDK makes them (providers.md §4.2, §10): no `public: false`, since the app hands each file's
+        # As the SDK makes them (https://inference.sh/docs/api-rest-files): no `public: false`, since the app hands each file's
         # URI to DashScope, which must be able to fetch it.
         body = await self._call("POST", "/files", json={"files": [{
             "uri": "", "filename": f"ref{opened.suffix}", "content_type": content_type, "size": opened.size}]})
@@ -172,12 +172,12 @@ class InferenceShProvider(HostedProvider):
         if status == "succeeded":
             if video:
                 job.video_url = str(video)
-            else:  # completed is success only with the video in hand (providers.md §7)
+            else:  # completed is success only with the video in hand (https://inference.sh/docs/api/rest/tasks)
                 job.status, job.stage = "running", "inference.sh completed; waiting for the output"
         elif status == "failed":
             reason = task.get("error") or ("refused at admission: no balance or payment method" if number == 13
                                            else "no reason given")
-            job.error = TaskError(code="billing" if number == 13 else "generation_failed",
+            job.error = TaskError(code=Billing.code if number == 13 else "generation_failed",
                                   message=f"inference.sh reported the task {_INT_NAME.get(number)}. inference.sh said: "
                                           f"{clean_remote_text(str(reason), 300)}",
                                   hint="add credit on inference.sh" if number == 13 else "adjust the request and try again")

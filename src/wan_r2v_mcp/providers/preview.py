@@ -8,7 +8,6 @@ again from the payload stored in the ledger.
 
 from __future__ import annotations
 
-import os
 import secrets
 import shutil
 import threading
@@ -16,8 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import DownloadInterrupted, ResultExpired
+from ..errors import DownloadInterrupted, PreviewFailed, ResultExpired
 from ..schema import MODEL_ID, OUTPUT_FPS, PIXEL_SIZES, R2VRequest, TaskError
+from ..store.files import commit, temp_beside
 from .base import Capabilities, HostJob, JobRef, ProgressFn, Provider
 
 if TYPE_CHECKING:
@@ -57,7 +57,7 @@ class PreviewProvider(Provider):
 
     @property
     def _workdir(self) -> Path:
-        folder = self.settings.ledger_path.parent / "preview"
+        folder = self.settings.data.preview
         folder.mkdir(parents=True, exist_ok=True)
         return folder
 
@@ -119,7 +119,7 @@ class PreviewProvider(Provider):
             state = self._start(job_id, job.payload or {})  # restarted server: render again
         if state.error:
             return HostJob(job_id, "failed", "render failed",
-                           error=TaskError(code="preview_failed", message=state.error,
+                           error=TaskError(code=PreviewFailed.code, message=state.error,
                                            hint="check that every reference file still exists and is readable"))
         if state.finished:
             return self._finished(job_id)
@@ -193,7 +193,7 @@ class PreviewProvider(Provider):
         from .preview_render import RenderStopped, render
 
         out = self._output(job_id)
-        part = out.with_name(f".{out.name}.{secrets.token_hex(4)}.part")
+        part = temp_beside(out)
 
         def progress(done: int, total: int) -> None:
             state.done, state.total = done, total
@@ -202,7 +202,7 @@ class PreviewProvider(Provider):
             render(segments, payload.get("prompt", ""), (int(payload["width"]), int(payload["height"])),
                    int(payload.get("fps", OUTPUT_FPS)), int(payload.get("duration", 5)), part,
                    on_progress=progress, stop=state.stop)
-            os.replace(part, out)
+            commit(part, out)
             state.finished = True
         except RenderStopped:
             part.unlink(missing_ok=True)

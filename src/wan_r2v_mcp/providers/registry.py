@@ -14,7 +14,7 @@ from pydantic import SecretStr
 from ..access import KEY_HEADERS, CallerKeys
 from ..config import PROVIDER_KEYS
 from ..errors import ProviderUnavailable
-from . import available, provider_class
+from . import available, default_provider, provider_class
 from .base import Capabilities, Provider
 
 if TYPE_CHECKING:
@@ -34,7 +34,7 @@ class ProviderRegistry:
         for name in PROVIDER_KEYS:
             if self.keys.get(caller, name):
                 return name
-        return self.settings.default_provider
+        return default_provider(self.settings)
 
     def uses_callers_key(self, name: str, caller: str) -> bool:
         return self.keys.get(caller, name) is not None

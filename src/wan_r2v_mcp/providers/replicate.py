@@ -1,4 +1,4 @@
-"""Replicate: the official model `wan-video/wan-2.7-r2v` (providers.md §3).
+"""Replicate: the official model `wan-video/wan-2.7-r2v` (https://replicate.com/wan-video/wan-2.7-r2v/api).
 
 Create through the model's predictions endpoint, poll, cancel; local files through the files API
 (multipart, streamed); RFC 7807 errors. Outputs are deleted after 1 h, so the runner downloads at once.
@@ -12,7 +12,7 @@ import time
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from ..errors import HostAnswerMalformed, SubmitUnknown, UploadRetryable, clean_remote_text
+from ..errors import GenerationFailed, HostAnswerMalformed, SubmitUnknown, UploadRetryable, clean_remote_text
 from ..schema import R2VRequest, TaskError
 from .base import Capabilities, HostCandidate, HostJob, JobRef
 from .hosted import HostedProvider
@@ -92,7 +92,7 @@ class ReplicateProvider(HostedProvider):
         return f"the token works ({shown} recent prediction{'s' if shown != 1 else ''} on its first page)"
 
     async def find_submitted(self, *, since: float, until: float) -> list[HostCandidate] | None:
-        # The list is newest first, a page at a time (providers.md §3.1); stop once past the window.
+        # The list is newest first, a page at a time (https://replicate.com/docs/reference/http#predictions.list); stop once past the window.
         found: list[HostCandidate] = []
         url: str | None = "/predictions"
         for _ in range(100):
@@ -130,7 +130,7 @@ class ReplicateProvider(HostedProvider):
             job.video_url = output[0] if isinstance(output, list) and output else output
             job.video_url_expires_at = time.time() + RESULT_TTL_SECONDS
         elif status == "failed":
-            job.error = TaskError(code="generation_failed",
+            job.error = TaskError(code=GenerationFailed.code,
                                   message=f"Replicate reported the prediction failed. Replicate said: "
                                           f"{clean_remote_text(str(p.get('error') or 'no reason given'), 300)}",
                                   hint="adjust the request as the host's message says, or try again")

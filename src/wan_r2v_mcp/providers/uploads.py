@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import secrets
 import threading
 import time
 from pathlib import Path
+
+from ..store.files import atomic_write
 
 
 class UploadCache:
@@ -35,6 +35,4 @@ class UploadCache:
             now = time.time()
             table = {k: v for k, v in self._load().items() if v[1] > now}
             table[f"{provider}:{digest}"] = [address, now + ttl]
-            part = self.path.with_name(f".{self.path.name}.{secrets.token_hex(4)}")
-            part.write_text(json.dumps(table))
-            os.replace(part, self.path)
+            atomic_write(self.path, json.dumps(table))

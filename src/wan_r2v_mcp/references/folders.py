@@ -1,4 +1,4 @@
-"""Which local folders references may come from, and the containment check (reliability.md A1-A6).
+"""Which local folders references may come from, and the containment check (the path escapes of CVE-2025-53110 and CVE-2025-53109, among others).
 
 Containment is decided on resolved real paths, by path component (never by string prefix), so a
 sibling `refs_secret` beside an allowed `refs` is outside and a symlink pointing out is outside.

@@ -1,7 +1,7 @@
 """How the prompt names references, and a lint of the prompt against the references given.
 
 Wan 2.7 numbers images and videos separately, each in list order: with two videos and one image the
-image is "Image 1", not "Image 3" (providers.md §1). The first frame is not named.
+image is "Image 1", not "Image 3" (https://docs.platform.qianwenai.com/docs/api-reference/video-generation/wan27-reference-to-video/create-task). The first frame is not named.
 """
 
 from __future__ import annotations

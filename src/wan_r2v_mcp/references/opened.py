@@ -1,6 +1,6 @@
 """A local reference opened once: every check and the upload read the same open file.
 
-The file is opened without following a symlink at its last component (reliability.md A2), and its size,
+The file is opened without following a symlink at its last component (CVE-2025-53109), and its size,
 type and magic bytes are judged on that open file; the upload reads it too, by offset. A file swapped for
 a symlink, or replaced, after the check is therefore never what gets sent.
 """

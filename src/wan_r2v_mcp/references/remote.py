@@ -1,7 +1,7 @@
 """Probing a remote reference, only when asked: https only, public addresses only, a few KB at most.
 
 Remote URLs normally go to the host untouched. When `list_references(probe_urls=true)` asks, the server
-reads the first bytes itself, so it guards against being turned against its own network (reliability.md
+reads the first bytes itself, so it guards against being turned against its own network (OWASP's Server-Side Request Forgery prevention cheat sheet
 B1): the name is resolved and every address must be public (no loopback, private, link-local, CGNAT,
 multicast or reserved, IPv4-mapped IPv6 unwrapped); the connection goes to the checked address, not to a
 second lookup; redirects are followed by hand and checked again at every hop.

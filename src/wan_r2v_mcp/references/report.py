@@ -6,7 +6,7 @@ from pathlib import Path
 
 import anyio
 
-from ..jobs.cost import billable_input_seconds
+from ..models.r2v import R2V
 from ..schema import ReferenceQuery, ReferenceReport
 from .folder import list_folder
 from .folders import Folders
@@ -29,7 +29,7 @@ async def build_report(query: ReferenceQuery, data_dir: Path, folders: Folders) 
             report.prompt_findings = intake.findings
             report.ok = not intake.all_errors
             report.problems = [e.tool_message() for e in intake.errors]
-            report.billable_input_seconds = billable_input_seconds(
+            report.billable_input_seconds = R2V.billable_input_seconds(
                 [r.media.duration_seconds if r.media else None for r in intake.references
                  if r.role == "reference_video"])
         finally:

@@ -19,6 +19,7 @@ from urllib.parse import unquote, urlparse
 
 from ..errors import ReferenceError
 from ..schema import Limits
+from ..store.files import atomic_write
 from .folders import Folders
 from .probe import sniff
 
@@ -86,7 +87,7 @@ def parse_source(text: str, field: str, data_dir: Path, folders: Folders | None 
     lowered = text[:8].lower()
     if lowered.startswith("data:"):
         return _from_data_uri(text, field, data_dir)
-    if lowered.startswith(("https://", "http://")):  # the host fetches it itself (providers.md §10)
+    if lowered.startswith(("https://", "http://")):  # the host fetches it itself (every host's API takes https URLs)
         try:
             parsed_url = urlparse(text)
             host, _ = parsed_url.hostname, parsed_url.port  # .port raises on one out of range
@@ -186,9 +187,7 @@ def _from_data_uri(text: str, field: str, data_dir: Path) -> Source:
     # without taking a file from another; uploads are deduplicated by content anyway.
     target = folder / f"{digest}.{secrets.token_hex(4)}{_EXT.get(fmt or '', '.bin')}"
     _prune(folder)
-    tmp = target.with_name(f".{target.name}.part")
-    tmp.write_bytes(data)
-    tmp.replace(target)
+    atomic_write(target, data)
     return Source(given=text, location="data", path=target)
 
 

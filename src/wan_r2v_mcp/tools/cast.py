@@ -8,8 +8,8 @@ from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.tools import Tool
 from mcp.types import CallToolResult, ImageContent, TextContent, ToolAnnotations
 
+from ..cast.roster import Cast, Character
 from ..cast.save import save_character as save
-from ..cast.store import Cast, Character
 from ..errors import NotFoundError, R2VError
 from ..jobs.results import iso
 from ..schema import CharacterList, CharacterRef, CharacterView, ListCharactersArgs, SaveCharacterArgs
@@ -52,7 +52,7 @@ async def save_character(ctx: Context, **arguments: Any) -> CallToolResult:
         args = parse(SaveCharacterArgs, arguments, ctx)
         folders = app.settings.folders(await client_roots(ctx))
         cast = app.runner.cast
-        character, replaced = await save(cast, owner(ctx), args, folders, app.settings.ledger_path.parent)
+        character, replaced = await save(cast, owner(ctx), args, folders, app.settings.data.root)
     except R2VError as exc:
         raise fail(exc) from None
     view = character_view(cast, character)

@@ -24,7 +24,7 @@ async def list_references(ctx: Context, **arguments: Any) -> CallToolResult:
     try:
         query = parse(ReferenceQuery, arguments, ctx)
         folders = app.settings.folders(await client_roots(ctx))
-        report = await build_report(query, app.settings.ledger_path.parent, folders)
+        report = await build_report(query, app.settings.data.root, folders)
     except R2VError as exc:
         raise fail(exc) from None
     return CallToolResult(content=[TextContent(type="text", text=_text(report))],

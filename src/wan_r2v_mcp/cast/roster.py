@@ -3,82 +3,31 @@
 The server keeps its own copy of each file, named by the SHA-256 of its bytes, in `<data dir>/cast/`: a
 character survives the user moving or deleting the original, two characters made from the same photo
 share one file, and the hosts' upload caches (keyed by content) reuse an upload while it is valid. Rows
-live in the ledger's SQLite file, one per (caller, name); `Cast` is their only writer.
+live in the store, one per (caller, name); `Cast` is their only writer.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import secrets
-import sqlite3
 import time
-from dataclasses import dataclass, fields
 from pathlib import Path
 
 from ..errors import InputError, ReferenceError
-from ..jobs.ledger import Ledger
 from ..references.opened import OpenedFile
+from ..store import Store
+from ..store.files import commit, temp_beside
+from ..store.records import CastRoom, Character
 
 NAME_MAX = 40
 CAST_MAX = 200  # characters per caller: a list an agent can still read whole
 CAST_MAX_BYTES = 2 * 1024**3  # a caller's cast files on the server's disk
 CAST_TOTAL_BYTES = 20 * 1024**3  # every caller's together
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS characters (
-    owner TEXT NOT NULL,
-    key TEXT NOT NULL,
-    name TEXT NOT NULL,
-    description TEXT NOT NULL DEFAULT '',
-    kind TEXT NOT NULL,
-    format TEXT NOT NULL,
-    media TEXT NOT NULL,
-    size_bytes INTEGER NOT NULL,
-    width INTEGER,
-    height INTEGER,
-    seconds REAL,
-    voice TEXT,
-    voice_format TEXT,
-    voice_seconds REAL,
-    thumbnail TEXT,
-    created_at REAL NOT NULL,
-    last_used_at REAL,
-    uses INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (owner, key)
-);
-"""
-
 _EXT = {"jpeg": ".jpg", "png": ".png", "bmp": ".bmp", "webp": ".webp", "mp4": ".mp4", "mov": ".mov",
         "wav": ".wav", "mp3": ".mp3"}
 _NAME = re.compile(r"[^\W_][\w-]*")  # a letter or digit (any script), then letters, digits, _ and -
 _PATHLIKE = set("/\\.:~*?\"<>|")
-
-
-@dataclass
-class Character:
-    owner: str
-    key: str
-    name: str
-    description: str
-    kind: str  # image | video
-    format: str
-    media: str  # file name in the cast folder
-    size_bytes: int
-    width: int | None
-    height: int | None
-    seconds: float | None
-    voice: str | None
-    voice_format: str | None
-    voice_seconds: float | None
-    thumbnail: str | None
-    created_at: float
-    last_used_at: float | None
-    uses: int
-
-
-_COLUMNS = [f.name for f in fields(Character)]
 
 
 def name_key(name: str) -> str:
@@ -124,21 +73,17 @@ def _refuse_beyond(count: int, mine: int, everyone: int, size: int) -> None:
 
 
 class Cast:
-    def __init__(self, ledger: Ledger, folder: Path):
-        self.ledger = ledger
+    def __init__(self, store: Store, folder: Path):
+        self.store = store
         self.folder = folder
-        ledger.create_tables(_SCHEMA)
 
     # -- reading
 
     def get(self, owner: str, name: str) -> Character | None:
-        rows = self.ledger.read(f"SELECT {', '.join(_COLUMNS)} FROM characters WHERE owner = ? AND key = ?",
-                                (owner, name_key(name)))
-        return Character(*rows[0]) if rows else None
+        return self.store.get_character(owner, name_key(name))
 
     def list(self, owner: str) -> list[Character]:
-        rows = self.ledger.read(f"SELECT {', '.join(_COLUMNS)} FROM characters WHERE owner = ? ORDER BY key", (owner,))
-        return [Character(*r) for r in rows]
+        return self.store.list_characters(owner)
 
     def path(self, file_name: str | None) -> Path | None:
         return self.folder / file_name if file_name else None
@@ -152,7 +97,7 @@ class Cast:
     def keep(self, opened: OpenedFile, fmt: str) -> str:
         """Copy an open, checked file into the cast folder under the hash of its bytes; returns the file name."""
         self.folder.mkdir(parents=True, exist_ok=True)
-        part = self.folder / f".{secrets.token_hex(6)}.part"
+        part = temp_beside(self.folder / "copy")
         digest = hashlib.sha256()
         try:
             with open(part, "wb") as out:
@@ -164,87 +109,48 @@ class Cast:
                     digest.update(chunk)
                     out.write(chunk)
                     offset += len(chunk)
-                out.flush()
-                os.fsync(out.fileno())
             if offset != opened.size:
                 raise ReferenceError("changed while it was being copied", field="reference",
                                      fix="save the character again once the file is complete")
             name = f"{digest.hexdigest()[:40]}{_EXT.get(fmt, '.bin')}"
-            os.replace(part, self.folder / name)
+            commit(part, self.folder / name)
             return name
         finally:
             part.unlink(missing_ok=True)
 
     def check_room(self, owner: str, name: str, size: int, *, replace: bool) -> None:
         """Refuse, before anything is copied, a character the cast has no room for (`save` decides it again)."""
-        count, mine, everyone = self._room(owner, name)
-        _refuse_beyond(count if self.get(owner, name) is None else 0, mine, everyone, size)
-
-    def _room(self, owner: str, name: str) -> tuple[int, int, int]:
-        rows = self.ledger.read(
-            "SELECT (SELECT COUNT(*) FROM characters WHERE owner = ?), "
-            "(SELECT COALESCE(SUM(size_bytes), 0) FROM characters WHERE owner = ? AND key != ?), "
-            "(SELECT COALESCE(SUM(size_bytes), 0) FROM characters)", (owner, owner, name_key(name)))
-        return int(rows[0][0]), int(rows[0][1]), int(rows[0][2])
+        room = self.store.cast_room(owner, name_key(name))
+        _refuse_beyond(room.count if self.get(owner, name) is None else 0, room.mine, room.everyone, size)
 
     def forget_files(self, names: list[str]) -> None:
         """Remove cast files that no character uses (what a refused save had copied)."""
         for name in names:
-            rows = self.ledger.read("SELECT 1 FROM characters WHERE media = ? OR voice = ? OR thumbnail = ? LIMIT 1",
-                                    (name, name, name))
-            if not rows:
+            if not self.store.file_in_use(name):
                 (self.folder / name).unlink(missing_ok=True)
 
     def save(self, character: Character, *, replace: bool) -> Character | None:
         """Insert the character; with `replace`, overwrite one of that name. Returns the one it replaced, if any."""
-        def work(db: sqlite3.Connection) -> Character | None:
-            row = db.execute(f"SELECT {', '.join(_COLUMNS)} FROM characters WHERE owner = ? AND key = ?",
-                             (character.owner, character.key)).fetchone()
-            old = Character(*row) if row else None
+        def check(old: Character | None, room: CastRoom) -> None:
             if old is not None and not replace:
                 raise taken(old.name)
-            count = db.execute("SELECT COUNT(*) FROM characters WHERE owner = ?", (character.owner,)).fetchone()[0]
-            mine = db.execute("SELECT COALESCE(SUM(size_bytes), 0) FROM characters WHERE owner = ? AND key != ?",
-                              (character.owner, character.key)).fetchone()[0]
-            everyone = db.execute("SELECT COALESCE(SUM(size_bytes), 0) FROM characters").fetchone()[0]
-            _refuse_beyond(count if old is None else 0, int(mine), int(everyone), character.size_bytes)
-            values = [getattr(character, c) for c in _COLUMNS]
-            db.execute(f"INSERT OR REPLACE INTO characters ({', '.join(_COLUMNS)}) VALUES "
-                       f"({', '.join('?' for _ in _COLUMNS)})", values)
-            return old
+            _refuse_beyond(room.count if old is None else 0, room.mine, room.everyone, character.size_bytes)
 
-        old = self.ledger.transaction(work)
+        old = self.store.save_character(character, check)
         if old is not None:
             self._collect(old)
         return old
 
     def delete(self, owner: str, name: str) -> Character | None:
-        def work(db: sqlite3.Connection) -> Character | None:
-            row = db.execute(f"SELECT {', '.join(_COLUMNS)} FROM characters WHERE owner = ? AND key = ?",
-                             (owner, name_key(name))).fetchone()
-            if row is None:
-                return None
-            db.execute("DELETE FROM characters WHERE owner = ? AND key = ?", (owner, name_key(name)))
-            return Character(*row)
-
-        gone = self.ledger.transaction(work)
+        gone = self.store.delete_character(owner, name_key(name))
         if gone is not None:
             self._collect(gone)
         return gone
 
     def used(self, owner: str, names: list[str]) -> None:
-        now = time.time()
-        self.ledger.transaction(lambda db: db.executemany(
-            "UPDATE characters SET last_used_at = ?, uses = uses + 1 WHERE owner = ? AND key = ?",
-            [(now, owner, name_key(n)) for n in names]))
+        self.store.characters_used(owner, [name_key(n) for n in names], time.time())
 
     def _collect(self, character: Character) -> None:
         """Remove the files of a deleted or replaced character that no other character uses. A task still uploading
         one reads it through its own open descriptor, so removing the name takes nothing from it."""
-        for name in (character.media, character.voice, character.thumbnail):
-            if not name:
-                continue
-            rows = self.ledger.read("SELECT 1 FROM characters WHERE media = ? OR voice = ? OR thumbnail = ? LIMIT 1",
-                                    (name, name, name))
-            if not rows:
-                (self.folder / name).unlink(missing_ok=True)
+        self.forget_files([n for n in (character.media, character.voice, character.thumbnail) if n])

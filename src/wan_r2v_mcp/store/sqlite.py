@@ -1,8 +1,9 @@
-"""The task ledger: one SQLite row per task, written before anything is sent to a host.
+"""The embedded store: one SQLite file in the data folder, shared by every server process on this machine.
 
-WAL with synchronous=FULL, so a row that was committed survives a crash of the server; every write is
-its own short `BEGIN IMMEDIATE` transaction (reliability.md D2). Task rows change only through
-`transition` and `adopt`, compare-and-set on the task's phase, which `jobs.lifecycle` alone calls.
+WAL with synchronous=FULL, so a row that was committed survives a crash of the server; every write is its own
+short `BEGIN IMMEDIATE` transaction, so concurrent writers (threads, or processes on the same file) are decided one
+after the other (https://www.sqlite.org/lang_transaction.html). WAL does not work across hosts or on network
+filesystems (https://www.sqlite.org/wal.html): several machines need a database server.
 """
 
 from __future__ import annotations
@@ -12,9 +13,26 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
+
+from .base import Store
+from .records import (
+    CHARACTER_COLUMNS,
+    SEQUENCE_COLUMNS,
+    SEQUENCE_JSON,
+    SEQUENCE_LIVE,
+    TASK_COLUMNS,
+    TASK_DONE,
+    TASK_JSON,
+    CastRoom,
+    Character,
+    Conflict,
+    SequenceMove,
+    SequenceRecord,
+    Spend,
+    TaskRecord,
+)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS tasks (
@@ -46,7 +64,8 @@ CREATE TABLE IF NOT EXISTS tasks (
     key_from TEXT,
     creates INTEGER NOT NULL DEFAULT 0,
     output TEXT,
-    sequence_id TEXT
+    sequence_id TEXT,
+    model TEXT NOT NULL DEFAULT 'wan2.7-r2v'
 );
 CREATE TABLE IF NOT EXISTS leases (
     task_id TEXT PRIMARY KEY,
@@ -87,6 +106,27 @@ CREATE TABLE IF NOT EXISTS reservations (
     PRIMARY KEY (sequence_id, shot)
 );
 CREATE INDEX IF NOT EXISTS reservations_by_owner ON reservations(owner);
+CREATE TABLE IF NOT EXISTS characters (
+    owner TEXT NOT NULL,
+    key TEXT NOT NULL,
+    name TEXT NOT NULL,
+    description TEXT NOT NULL DEFAULT '',
+    kind TEXT NOT NULL,
+    format TEXT NOT NULL,
+    media TEXT NOT NULL,
+    size_bytes INTEGER NOT NULL,
+    width INTEGER,
+    height INTEGER,
+    seconds REAL,
+    voice TEXT,
+    voice_format TEXT,
+    voice_seconds REAL,
+    thumbnail TEXT,
+    created_at REAL NOT NULL,
+    last_used_at REAL,
+    uses INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (owner, key)
+);
 """
 
 # Made after any migration, since older ledgers lack some of these columns.
@@ -113,49 +153,24 @@ _MIGRATIONS = {
     "creates": None,
     "output": None,
     "sequence_id": None,
+    "model": None,
 }
 
-_JSON_COLUMNS = ("request", "refs", "payload", "error", "candidates", "output")
 
 
-@dataclass
-class TaskRecord:
-    task_id: str
-    created_at: float
-    updated_at: float
-    finished_at: float | None
-    provider: str
-    provider_task_id: str | None
-    status: str
-    stage: str
-    progress: float | None
-    request: dict[str, Any]
-    refs: list[dict[str, Any]]
-    payload: dict[str, Any] | None
-    fingerprint: str | None
-    video_url: str | None
-    video_url_expires_at: float | None
-    local_path: str | None
-    poster_path: str | None
-    sidecar_path: str | None
-    cost_estimate: float | None
-    billable_seconds: float | None
-    error: dict[str, Any] | None
-    owner: str
-    phase: str
-    submitted_at: float | None
-    candidates: list[str] | None
-    key_from: str | None  # "caller": the caller's own host key, held in memory only; else the operator's
-    creates: int  # create requests sent: a second only after the host's list proved the first made nothing
-    output: dict[str, Any] | None  # the saved video as measured: width, height, seconds (and how it differs)
-    sequence_id: str | None = None  # the sequence this task is a take of a shot of
+
+_KINDS = {"phase": "TEXT NOT NULL DEFAULT 'pending'", "submitted_at": "REAL", "creates": "INTEGER NOT NULL DEFAULT 0",
+          "model": "TEXT NOT NULL DEFAULT 'wan2.7-r2v'"}
+_SELECT = f"SELECT {', '.join(TASK_COLUMNS)} FROM tasks"
+_SELECT_SEQUENCE = f"SELECT {', '.join(SEQUENCE_COLUMNS)} FROM sequences"
+_SELECT_CHARACTER = f"SELECT {', '.join(CHARACTER_COLUMNS)} FROM characters"
+_DONE = ", ".join(f"'{p}'" for p in TASK_DONE)
+_LIVE = ", ".join(f"'{p}'" for p in SEQUENCE_LIVE)
+# A task counts once it may have reached a host (records.counts_against_caps says the same in Python).
+_COUNTS = "(status IN ('queued', 'running', 'succeeded') OR (phase = 'canceled' AND provider_task_id IS NOT NULL))"
 
 
-_COLUMNS = [f.name for f in fields(TaskRecord)]
-_SELECT = f"SELECT {', '.join(_COLUMNS)} FROM tasks"
-
-
-class Ledger:
+class SQLiteStore(Store):
     def __init__(self, path: Path):
         self.path = path
         self._lock = threading.Lock()
@@ -168,9 +183,7 @@ class Ledger:
             have = {row[1] for row in self._db.execute("PRAGMA table_info(tasks)")}
             for column, fill in _MIGRATIONS.items():
                 if column not in have:
-                    kind = {"phase": "TEXT NOT NULL DEFAULT 'pending'", "submitted_at": "REAL",
-                            "creates": "INTEGER NOT NULL DEFAULT 0"}.get(column, "TEXT")
-                    self._db.execute(f"ALTER TABLE tasks ADD COLUMN {column} {kind}")
+                    self._db.execute(f"ALTER TABLE tasks ADD COLUMN {column} {_KINDS.get(column, 'TEXT')}")
                     if fill:
                         self._db.execute(fill)
             self._db.executescript(_INDEXES)
@@ -179,8 +192,7 @@ class Ledger:
         with self._lock:
             self._db.close()
 
-    def transaction(self, work: Callable[[sqlite3.Connection], Any]) -> Any:
-        """One short write transaction; the cast and the sequences keep their tables in this same file through it."""
+    def _write(self, work: Callable[[sqlite3.Connection], Any]) -> Any:
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
@@ -191,35 +203,23 @@ class Ledger:
                 raise
             return result
 
-    def create_tables(self, script: str) -> None:
-        """CREATE ... IF NOT EXISTS statements of a sibling table (executescript runs outside a transaction)."""
-        with self._lock:
-            self._db.executescript(script)
-
-    def read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    def _read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
             return self._db.execute(sql, params).fetchall()
 
-    # -- task rows: written only through jobs.lifecycle
+    # -- task rows
 
     def insert(self, **values: Any) -> None:
-        now = time.time()
-        values.setdefault("created_at", now)
-        values.setdefault("updated_at", now)
-        row = {k: _encode(k, values.get(k)) for k in _COLUMNS if k in values}
-        sql = f"INSERT INTO tasks ({', '.join(row)}) VALUES ({', '.join('?' for _ in row)})"
-        self.transaction(lambda db: db.execute(sql, tuple(row.values())))
+        self._write(lambda db: _insert_task(db, values, time.time()))
 
     def transition(self, task_id: str, from_phases: Sequence[str], phase: str, status: str,
                    values: dict[str, Any]) -> bool:
-        """Set the task's phase (and columns) only while its phase is one of `from_phases`."""
-        sql, params = self._cas(task_id, from_phases, phase, status, values)
-        return self.transaction(lambda db: db.execute(sql, params).rowcount > 0)
+        sql, params = _cas(task_id, from_phases, phase, status, values)
+        return self._write(lambda db: db.execute(sql, params).rowcount > 0)
 
     def adopt(self, task_id: str, provider: str, provider_task_id: str, from_phases: Sequence[str], phase: str,
               status: str, values: dict[str, Any]) -> bool:
-        """Store a host job's id on the task, only if no other task follows that job, in one transaction."""
-        sql, params = self._cas(task_id, from_phases, phase, status, {**values, "provider_task_id": provider_task_id})
+        sql, params = _cas(task_id, from_phases, phase, status, {**values, "provider_task_id": provider_task_id})
 
         def work(db: sqlite3.Connection) -> bool:
             taken = db.execute("SELECT task_id FROM tasks WHERE provider = ? AND provider_task_id = ?",
@@ -228,23 +228,11 @@ class Ledger:
                 return taken[0] == task_id and db.execute(sql, params).rowcount > 0
             return db.execute(sql + " AND provider_task_id IS NULL", params).rowcount > 0
 
-        return self.transaction(work)
-
-    @staticmethod
-    def _cas(task_id: str, from_phases: Sequence[str], phase: str, status: str,
-             values: dict[str, Any]) -> tuple[str, tuple[Any, ...]]:
-        values = {**values, "phase": phase, "status": status, "updated_at": time.time()}
-        sets = ", ".join(f"{k} = ?" for k in values)
-        marks = ", ".join("?" for _ in from_phases)
-        params = (*(_encode(k, v) for k, v in values.items()), task_id, *from_phases)
-        return f"UPDATE tasks SET {sets} WHERE task_id = ? AND phase IN ({marks})", params
-
-    # -- reading
+        return self._write(work)
 
     def get(self, task_id: str) -> TaskRecord | None:
-        with self._lock:
-            row = self._db.execute(f"{_SELECT} WHERE task_id = ?", (task_id,)).fetchone()
-        return _decode(row) if row else None
+        rows = self._read(f"{_SELECT} WHERE task_id = ?", (task_id,))
+        return _task(rows[0]) if rows else None
 
     def list(self, *, limit: int = 20, status: str | None = None, owner: str = "") -> tuple[list[TaskRecord], int]:
         where, params = "owner = ?", [owner]
@@ -255,19 +243,25 @@ class Ledger:
             total = self._db.execute(f"SELECT COUNT(*) FROM tasks WHERE {where}", params).fetchone()[0]
             rows = self._db.execute(f"{_SELECT} WHERE {where} ORDER BY created_at DESC, rowid DESC LIMIT ?",
                                     [*params, limit]).fetchall()
-        return [_decode(r) for r in rows], total
+        return [_task(r) for r in rows], total
 
-    # -- money: the duplicate guard and the caps, checked and recorded in one transaction
+    def followed(self, provider: str, provider_task_ids: Sequence[str]) -> set[str]:
+        if not provider_task_ids:
+            return set()
+        marks = ", ".join("?" for _ in provider_task_ids)
+        rows = self._read(f"SELECT provider_task_id FROM tasks WHERE provider = ? AND provider_task_id IN ({marks})",
+                          (provider, *provider_task_ids))
+        return {r[0] for r in rows}
+
+    def unfinished(self) -> list[TaskRecord]:
+        return [_task(r) for r in self._read(f"{_SELECT} WHERE phase NOT IN ({_DONE}) ORDER BY created_at, rowid")]
+
+    # -- money
 
     def admit(self, *, owner: str, check: Callable[[Spend], None], task: dict[str, Any] | None = None,
-              duplicate_of: tuple[str, float] | None = None, sequence_id: str | None = None, shot: int | None = None,
-              reserve: dict[int, float] | None = None, then: Callable[[sqlite3.Connection], bool] | None = None,
-              ) -> TaskRecord | None:
-        """Decide a spend atomically: inside one write transaction, return an identical recent request's task
-        (`duplicate_of`: fingerprint, succeeded since) if there is one; else give `check` what is already spent and
-        planned (it raises to refuse), record `task` (a take of `shot` uses up that shot's reservation), set the
-        sequence's reservations (`reserve`: shot -> USD) and run `then` (False undoes it all and raises Conflict).
-        Concurrent admissions, in this process or another on the same file, are decided one after the other."""
+              duplicate_of: tuple[str, float] | None = None, sequence_id: str | None = None,
+              shot: int | None = None, reserve: dict[int, float] | None = None,
+              new_sequence: SequenceRecord | None = None, move: SequenceMove | None = None) -> TaskRecord | None:
         now = time.time()
 
         def work(db: sqlite3.Connection) -> TaskRecord | None:
@@ -277,7 +271,7 @@ class Ledger:
                     "(status = 'succeeded' AND finished_at >= ?)) ORDER BY created_at DESC LIMIT 1",
                     (duplicate_of[0], owner, duplicate_of[1])).fetchone()
                 if row is not None:
-                    return _decode(row)
+                    return _task(row)
             released = 0.0  # the shot's reservation, used up by its take
             if sequence_id is not None and shot is not None and task is not None:
                 row = db.execute("SELECT usd FROM reservations WHERE sequence_id = ? AND shot = ?",
@@ -293,34 +287,29 @@ class Ledger:
             freed = released + replaced
             check(Spend(day=day - freed, sequence=None if whole is None else whole - freed))
             if task is not None:
-                row = {k: _encode(k, task.get(k)) for k in _COLUMNS if k in task}
-                row.setdefault("created_at", now)
-                row.setdefault("updated_at", now)
-                db.execute(f"INSERT INTO tasks ({', '.join(row)}) VALUES ({', '.join('?' for _ in row)})",
-                           tuple(row.values()))
+                _insert_task(db, task, now)
                 if released:
                     db.execute("DELETE FROM reservations WHERE sequence_id = ? AND shot = ?", (sequence_id, shot))
             for index, usd in (reserve or {}).items():
                 db.execute("INSERT OR REPLACE INTO reservations (sequence_id, shot, owner, usd) VALUES (?, ?, ?, ?)",
                            (sequence_id, index, owner, usd))
-            if then is not None and not then(db):
+            if new_sequence is not None:
+                _insert_sequence(db, new_sequence)
+            if move is not None and not _move_sequence(db, move):
                 raise _Undo
             return None
 
         try:
-            return self.transaction(work)
+            return self._write(work)
         except _Undo:
             raise Conflict("the sequence changed while this was being decided") from None
 
     def spent(self, owner: str = "", sequence_id: str | None = None) -> Spend:
-        """What counts against the caps now: the caller's last 24 hours with what running sequences plan, and one
-        sequence's whole (its takes and its plan)."""
         with self._lock:
             day, whole = _spend(self._db, owner, time.time() - 86400, sequence_id)
         return Spend(day=day, sequence=whole)
 
     def free_work_since(self, owner: str, since: float, providers: Sequence[str]) -> int:
-        """How many free things (tasks of these local providers, and stitches) a caller started since `since`."""
         marks = ", ".join("?" for _ in providers) or "''"
         with self._lock:
             tasks = self._db.execute(f"SELECT COUNT(*) FROM tasks WHERE owner = ? AND created_at >= ? AND provider IN "
@@ -330,31 +319,12 @@ class Ledger:
         return int(tasks) + int(stitches)
 
     def sequence_cost(self, sequence_id: str) -> tuple[float, float]:
-        """A sequence's money: what its takes cost (made, or being made), and what its shots still to make plan."""
         with self._lock:
             return _sequence_cost(self._db, sequence_id)
 
-    def followed(self, provider: str, provider_task_ids: Sequence[str]) -> set[str]:
-        """Which of these host jobs a task already follows."""
-        if not provider_task_ids:
-            return set()
-        marks = ", ".join("?" for _ in provider_task_ids)
-        with self._lock:
-            rows = self._db.execute(f"SELECT provider_task_id FROM tasks WHERE provider = ? AND provider_task_id IN "
-                                    f"({marks})", (provider, *provider_task_ids)).fetchall()
-        return {r[0] for r in rows}
-
-    def unfinished(self) -> list[TaskRecord]:
-        with self._lock:
-            rows = self._db.execute(f"{_SELECT} WHERE phase NOT IN ('succeeded', 'failed', 'canceled') "
-                                    "ORDER BY created_at").fetchall()
-        return [_decode(r) for r in rows]
-
-    # -- leases: which server of several sharing this ledger follows a task
+    # -- leases
 
     def take_lease(self, task_id: str, holder: str, seconds: float, is_stale: Callable[[str], bool]) -> float:
-        """Claim the right to follow a task at its host. Returns 0 when `holder` has it, else the seconds the
-        current holder's claim still runs."""
         now = time.time()
 
         def work(db: sqlite3.Connection) -> float:
@@ -365,43 +335,130 @@ class Ledger:
                        (task_id, holder, now + seconds))
             return 0.0
 
-        return self.transaction(work)
+        return self._write(work)
 
     def renew_leases(self, holder: str, seconds: float) -> int:
-        """Extend every claim `holder` has, in one statement, whatever the number of tasks."""
         until = time.time() + seconds
-        return self.transaction(
-            lambda db: db.execute("UPDATE leases SET until = ? WHERE holder = ?", (until, holder)).rowcount)
+        return self._write(lambda db: db.execute("UPDATE leases SET until = ? WHERE holder = ?",
+                                                 (until, holder)).rowcount)
 
     def holds_lease(self, task_id: str, holder: str) -> bool:
-        with self._lock:
-            row = self._db.execute("SELECT holder, until FROM leases WHERE task_id = ?", (task_id,)).fetchone()
-        return row is not None and row[0] == holder and row[1] > time.time()
+        rows = self._read("SELECT holder, until FROM leases WHERE task_id = ?", (task_id,))
+        return bool(rows) and rows[0][0] == holder and rows[0][1] > time.time()
 
     def release_lease(self, task_id: str, holder: str) -> None:
-        self.transaction(lambda db: db.execute("DELETE FROM leases WHERE task_id = ? AND holder = ?",
-                                                (task_id, holder)))
+        self._write(lambda db: db.execute("DELETE FROM leases WHERE task_id = ? AND holder = ?", (task_id, holder)))
 
+    # -- sequences
 
-@dataclass(frozen=True)
-class Spend:
-    """USD counted against the caps: `day`, the caller's last 24 hours (tasks that may have reached a host, and the
-    planned shots of running sequences); `sequence`, one sequence's whole (every take and the shots still planned)."""
+    def insert_sequence(self, record: SequenceRecord) -> None:
+        self._write(lambda db: _insert_sequence(db, record))
 
-    day: float
-    sequence: float | None = None
+    def get_sequence(self, sequence_id: str) -> SequenceRecord | None:
+        rows = self._read(f"{_SELECT_SEQUENCE} WHERE sequence_id = ?", (sequence_id,))
+        return _sequence(rows[0]) if rows else None
 
+    def newest_sequences(self, owner: str, limit: int, phases: Sequence[str] | None = None,
+                         ) -> tuple[list[SequenceRecord], int]:
+        where, params = "owner = ?", [owner]
+        if phases:
+            where += f" AND phase IN ({', '.join('?' for _ in phases)})"
+            params += list(phases)
+        with self._lock:
+            total = self._db.execute(f"SELECT COUNT(*) FROM sequences WHERE {where}", params).fetchone()[0]
+            rows = self._db.execute(f"{_SELECT_SEQUENCE} WHERE {where} ORDER BY created_at DESC, rowid DESC LIMIT ?",
+                                    [*params, limit]).fetchall()
+        return [_sequence(r) for r in rows], total
 
-class Conflict(Exception):
-    """A row changed between reading it and deciding on it: read it again."""
+    def unfinished_sequences(self) -> list[SequenceRecord]:
+        return [_sequence(r) for r in self._read(f"{_SELECT_SEQUENCE} WHERE phase IN ({_LIVE}) ORDER BY created_at")]
+
+    def move_sequence(self, move: SequenceMove) -> bool:
+        return self._write(lambda db: _move_sequence(db, move))
+
+    # -- characters
+
+    def get_character(self, owner: str, key: str) -> Character | None:
+        rows = self._read(f"{_SELECT_CHARACTER} WHERE owner = ? AND key = ?", (owner, key))
+        return Character(*rows[0]) if rows else None
+
+    def list_characters(self, owner: str) -> list[Character]:
+        return [Character(*r) for r in self._read(f"{_SELECT_CHARACTER} WHERE owner = ? ORDER BY key", (owner,))]
+
+    def cast_room(self, owner: str, key: str) -> CastRoom:
+        with self._lock:
+            return _room(self._db, owner, key)
+
+    def save_character(self, character: Character,
+                       check: Callable[[Character | None, CastRoom], None]) -> Character | None:
+        def work(db: sqlite3.Connection) -> Character | None:
+            row = db.execute(f"{_SELECT_CHARACTER} WHERE owner = ? AND key = ?",
+                             (character.owner, character.key)).fetchone()
+            old = Character(*row) if row else None
+            check(old, _room(db, character.owner, character.key))
+            db.execute(f"INSERT OR REPLACE INTO characters ({', '.join(CHARACTER_COLUMNS)}) VALUES "
+                       f"({', '.join('?' for _ in CHARACTER_COLUMNS)})",
+                       [getattr(character, c) for c in CHARACTER_COLUMNS])
+            return old
+
+        return self._write(work)
+
+    def delete_character(self, owner: str, key: str) -> Character | None:
+        def work(db: sqlite3.Connection) -> Character | None:
+            row = db.execute(f"{_SELECT_CHARACTER} WHERE owner = ? AND key = ?", (owner, key)).fetchone()
+            if row is None:
+                return None
+            db.execute("DELETE FROM characters WHERE owner = ? AND key = ?", (owner, key))
+            return Character(*row)
+
+        return self._write(work)
+
+    def characters_used(self, owner: str, keys: Sequence[str], at: float) -> None:
+        self._write(lambda db: db.executemany(
+            "UPDATE characters SET last_used_at = ?, uses = uses + 1 WHERE owner = ? AND key = ?",
+            [(at, owner, k) for k in keys]))
+
+    def file_in_use(self, name: str) -> bool:
+        return bool(self._read("SELECT 1 FROM characters WHERE media = ? OR voice = ? OR thumbnail = ? LIMIT 1",
+                               (name, name, name)))
 
 
 class _Undo(Exception):
     pass
 
 
-# A task counts once it may have reached a host (a failure before any job was made costs nothing).
-_COUNTS = "(status IN ('queued', 'running', 'succeeded') OR (phase = 'canceled' AND provider_task_id IS NOT NULL))"
+def _insert_task(db: sqlite3.Connection, values: dict[str, Any], now: float) -> None:
+    row = {k: _encode(k, values.get(k), TASK_JSON) for k in TASK_COLUMNS if k in values}
+    row.setdefault("created_at", now)
+    row.setdefault("updated_at", now)
+    try:
+        db.execute(f"INSERT INTO tasks ({', '.join(row)}) VALUES ({', '.join('?' for _ in row)})", tuple(row.values()))
+    except sqlite3.IntegrityError:
+        raise ValueError(f"task {row.get('task_id')} or its host job is already recorded") from None
+
+
+def _cas(task_id: str, from_phases: Sequence[str], phase: str, status: str,
+         values: dict[str, Any]) -> tuple[str, tuple[Any, ...]]:
+    values = {**values, "phase": phase, "status": status, "updated_at": time.time()}
+    sets = ", ".join(f"{k} = ?" for k in values)
+    marks = ", ".join("?" for _ in from_phases)
+    params = (*(_encode(k, v, TASK_JSON) for k, v in values.items()), task_id, *from_phases)
+    return f"UPDATE tasks SET {sets} WHERE task_id = ? AND phase IN ({marks})", params
+
+
+def _insert_sequence(db: sqlite3.Connection, record: SequenceRecord) -> None:
+    values = [_encode(c, getattr(record, c), SEQUENCE_JSON) for c in SEQUENCE_COLUMNS]
+    try:
+        db.execute(f"INSERT INTO sequences ({', '.join(SEQUENCE_COLUMNS)}) VALUES "
+                   f"({', '.join('?' for _ in SEQUENCE_COLUMNS)})", values)
+    except sqlite3.IntegrityError:
+        raise ValueError(f"sequence {record.sequence_id} is already recorded") from None
+
+
+def _move_sequence(db: sqlite3.Connection, move: SequenceMove) -> bool:
+    sets = ", ".join(f"{k} = ?" for k in move.values)
+    params = [*(_encode(k, v, SEQUENCE_JSON) for k, v in move.values.items()), move.sequence_id, move.version]
+    return db.execute(f"UPDATE sequences SET {sets} WHERE sequence_id = ? AND version = ?", params).rowcount > 0
 
 
 def _spend(db: sqlite3.Connection, owner: str, since: float, sequence_id: str | None) -> tuple[float, float | None]:
@@ -411,8 +468,7 @@ def _spend(db: sqlite3.Connection, owner: str, since: float, sequence_id: str | 
     # brings a failed one back to life).
     planned = db.execute(
         "SELECT COALESCE(SUM(r.usd), 0) FROM reservations r JOIN sequences s ON s.sequence_id = r.sequence_id "
-        "WHERE r.owner = ? AND (s.phase IN ('running', 'joining') OR s.sequence_id = ?)",
-        (owner, sequence_id)).fetchone()[0]
+        f"WHERE r.owner = ? AND (s.phase IN ({_LIVE}) OR s.sequence_id = ?)", (owner, sequence_id)).fetchone()[0]
     day = float(tasks) + float(planned)
     if sequence_id is None:
         return day, None
@@ -428,15 +484,30 @@ def _sequence_cost(db: sqlite3.Connection, sequence_id: str) -> tuple[float, flo
     return round(float(made), 4), round(float(planned), 4)
 
 
-def _encode(column: str, value: Any) -> Any:
-    if column in _JSON_COLUMNS and value is not None:
+def _room(db: sqlite3.Connection, owner: str, key: str) -> CastRoom:
+    row = db.execute("SELECT (SELECT COUNT(*) FROM characters WHERE owner = ?), "
+                     "(SELECT COALESCE(SUM(size_bytes), 0) FROM characters WHERE owner = ? AND key != ?), "
+                     "(SELECT COALESCE(SUM(size_bytes), 0) FROM characters)", (owner, owner, key)).fetchone()
+    return CastRoom(count=int(row[0]), mine=int(row[1]), everyone=int(row[2]))
+
+
+def _encode(column: str, value: Any, json_columns: Sequence[str]) -> Any:
+    if column in json_columns and value is not None:
         return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
     return value
 
 
-def _decode(row: tuple[Any, ...]) -> TaskRecord:
-    values = dict(zip(_COLUMNS, row))
-    for column in _JSON_COLUMNS:
+def _task(row: tuple[Any, ...]) -> TaskRecord:
+    values = dict(zip(TASK_COLUMNS, row))
+    for column in TASK_JSON:
         if values[column] is not None:
             values[column] = json.loads(values[column])
     return TaskRecord(**values)
+
+
+def _sequence(row: tuple[Any, ...]) -> SequenceRecord:
+    values = dict(zip(SEQUENCE_COLUMNS, row))
+    for column in SEQUENCE_JSON:
+        if values[column] is not None:
+            values[column] = json.loads(values[column])
+    return SequenceRecord(**values)

@@ -1,0 +1,20 @@
+"""Where rows and files live: the Store contract and its stores, the records they hold, the data folder.
+
+Every SQL statement of the project is in this package (a test holds it so).
+"""
+
+from __future__ import annotations
+
+from .base import Store
+from .files import DataDir
+from .records import Conflict, SequenceRecord, Spend, TaskRecord
+
+
+def open_store(data: DataDir) -> Store:
+    """The embedded default: SQLite in the data folder."""
+    from .sqlite import SQLiteStore
+
+    return SQLiteStore(data.ledger)
+
+
+__all__ = ["Conflict", "DataDir", "SequenceRecord", "Spend", "Store", "TaskRecord", "open_store"]

@@ -1,0 +1,125 @@
+"""The house's rules, held in CI: imports run one way, SQL lives in the store, error codes in errors.py, and no
+comment sends a reader outside the repository."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1] / "src" / "wan_r2v_mcp"
+
+# Top to bottom: a module may import from its own layer or any layer below it, never above. Within a layer the
+# units are siblings (see DESIGN.md, "Shape").
+LAYERS: list[set[str]] = [
+    {"__main__"},
+    {"cli"},
+    {"server", "http_guard", "delivery", "clients"},
+    {"tools"},
+    {"jobs"},
+    {"providers"},
+    {"access"},
+    {"config", "cast"},
+    {"references", "audio"},
+    {"models", "store"},
+    {"schema", "errors", "__init__"},
+]
+
+
+def _unit(module: str) -> str:
+    """The top-level unit of a module of the package ("jobs" for wan_r2v_mcp.jobs.follower)."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "__init__"
+
+
+def _module_or_package(package: str, name: str) -> str:
+    """`from . import x`: the module x where there is one, else a name the package itself defines."""
+    folder = PACKAGE.parent.joinpath(*package.split("."))
+    return f"{package}.{name}" if (folder / f"{name}.py").exists() or (folder / name).is_dir() else package
+
+
+def _imports() -> dict[str, set[str]]:
+    """Every module of the package and the package modules it imports, at the top or inside a function."""
+    graph: dict[str, set[str]] = {}
+    for path in PACKAGE.rglob("*.py"):
+        parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+        is_package = parts[-1] == "__init__"
+        module = ".".join(parts[:-1] if is_package else parts)
+        package = module if is_package else module.rpartition(".")[0]
+        found: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.level:
+                base = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+                target = ".".join(base + ([node.module] if node.module else []))
+                found |= {target} if node.module else {_module_or_package(target, a.name) for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("wan_r2v_mcp"):
+                found.add(node.module)  # type: ignore[arg-type]
+            elif isinstance(node, ast.Import):
+                found |= {a.name for a in node.names if a.name.startswith("wan_r2v_mcp")}
+        graph[module] = found
+    return graph
+
+
+def _layer(unit: str) -> int:
+    for index, layer in enumerate(LAYERS):
+        if unit in layer:
+            return index
+    raise AssertionError(f"{unit} is in no layer: add it to LAYERS (and to DESIGN.md's Shape)")
+
+
+def test_imports_run_down_the_layers():
+    upward = sorted(f"{a} imports {b}" for a, targets in _imports().items() for b in targets
+                    if _layer(_unit(b)) < _layer(_unit(a)))
+    assert upward == []  # import cycles between units are refused by the next test
+
+
+def test_no_import_cycles_between_units():
+    edges: dict[str, set[str]] = {}
+    for a, targets in _imports().items():
+        edges.setdefault(_unit(a), set()).update(_unit(b) for b in targets if _unit(b) != _unit(a))
+    cycles = []
+    for start in edges:
+        seen, todo = set(), list(edges[start])
+        while todo:
+            unit = todo.pop()
+            if unit == start:
+                cycles.append(start)
+                break
+            if unit not in seen:
+                seen.add(unit)
+                todo.extend(edges.get(unit, ()))
+    assert sorted(cycles) == []
+
+
+def _sources():
+    for path in sorted(PACKAGE.rglob("*.py")):
+        yield path.relative_to(PACKAGE).as_posix(), path.read_text(encoding="utf-8")
+
+
+SQL = re.compile(r"\b(SELECT\s.+\sFROM|INSERT\s+(OR\s+\w+\s+)?INTO|UPDATE\s+\w+\s+SET|DELETE\s+FROM|CREATE\s+(TABLE|INDEX))\b")
+
+
+def test_sql_lives_only_in_the_store():
+    outside = [name for name, text in _sources() if not name.startswith("store/")
+               and (re.search(r"^\s*(import sqlite3|from sqlite3)", text, re.M) or SQL.search(text))]
+    assert outside == []
+
+
+def test_error_codes_are_written_only_in_errors_py():
+    """A code is a class's `code` (errors.py); elsewhere it is named through the class, never typed as a string."""
+    typed = re.compile(r"""\b(default_)?code\s*=\s*["'][a-z_]+["']|["']code["']\s*:\s*["'][a-z_]+["']""")
+    found = [f"{name}: {m.group(0)}" for name, text in _sources() if name != "errors.py"
+             for m in typed.finditer(text)]
+    assert found == []
+
+
+def test_comments_cite_only_what_any_reader_can_open():
+    """Comments and docstrings cite public pages or files of this repository, never notes kept beside it."""
+    outside = re.compile(r"\.\./shared|shared/reference|\b(providers|family|reliability|ecosystem|scale-out|mcp-sdk|"
+                         r"peers)\.md\b")
+    root = PACKAGE.parents[1]
+    found = [f"{path.relative_to(root)}:{n}" for path in sorted([*PACKAGE.rglob("*.py"), *root.glob("tests/**/*.py"),
+                                                               *root.glob("bench/*.py")])
+             if path.name != "test_shape.py"
+             for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if outside.search(line)]
+    assert found == []
