@@ -39,7 +39,7 @@ from ..providers.base import HostCandidate, HostJob, JobRef, Provider
 from ..providers.registry import ProviderRegistry
 from ..schema import PIXEL_SIZES
 from ..store import Spend, Store, TaskRecord
-from . import results
+from . import reconcile, results
 from .lifecycle import AT_HOST, Lifecycle, Phase
 from .quote import Quote, remote_addresses
 
@@ -47,9 +47,7 @@ log = logging.getLogger(__name__)
 
 LEASE_SECONDS = 60.0  # a claim lasts this long; the keeper renews every claim of this process 4 times as often
 SWEEP_SECONDS = 20.0  # how often unfinished tasks that nobody follows are looked for
-CLOCK_SKEW = 120.0  # a host's clock may differ from ours by this much when its job list is read
 RECONCILE_GIVE_UP = 6 * 3600.0  # a create's fate still undecided after this long is reported, with the candidates
-EMPTY_LISTS_PROVE = 3  # the host's list, read this many times over half a minute, shows no job: none was made
 UPLOAD_ATTEMPTS = 3
 MAX_CREATES = 2  # a create proven (by the host's job list) to have made nothing is sent once more
 RESTARTS = 5  # a watcher or driver that failed unexpectedly this many times in a row ends its work with the error
@@ -442,11 +440,11 @@ class Follower:
     async def _sweep_once(self, provider: Provider, swept: dict[str, tuple[str, float]]) -> None:
         caps = provider.capabilities
         now = time.time()
-        since = max(min(sent for _, sent in swept.values()) - CLOCK_SKEW, now - 23 * 3600)
+        since = max(min(sent for _, sent in swept.values()) - reconcile.CLOCK_SKEW, now - 23 * 3600)
         for _ in range(len(swept) // 100 + 1):
             await self._pace(provider)
         read_at = time.monotonic()
-        listed = await provider.find_submitted(since=since, until=now + CLOCK_SKEW)
+        listed = await provider.find_submitted(since=since, until=now + reconcile.CLOCK_SKEW)
         if listed is None:
             raise HostAnswerMalformed(f"{caps.title} did not list its jobs")
         unfinished = set()
@@ -505,11 +503,9 @@ class Follower:
     # ------------------------------------------------------------------ reconciliation
 
     async def _reconcile(self, record: TaskRecord, provider: Provider, state: dict[str, Any]) -> float | None:
-        """A create whose answer was lost: adopt the job it made, on evidence only, or prove none was made.
-
-        Evidence: the same model, made inside the window around our create, followed by no other task, and, once
-        the host shows it, the same prompt. A job whose prompt is not shown yet is a candidate to keep watching.
-        Returns how long to wait before the next round, or None when the task was decided."""
+        """A create whose answer was lost: adopt the job it made, on evidence only, or prove none was made. The
+        host is asked here; what its answers mean is decided in `jobs.reconcile`. Returns how long to wait before
+        the next round, or None when the task was decided."""
         task_id = record.task_id
         caps = provider.capabilities
         sent = record.submitted_at or record.created_at
@@ -537,66 +533,60 @@ class Follower:
                 fix=f"it was not sent again; {caps.title} cannot list its jobs, so check its dashboard for a job "
                     "made at this task's created_at before generating again"))
             return None
-        prompt = " ".join(str((record.request or {}).get("prompt") or "").split())
+        prompt = str((record.request or {}).get("prompt") or "")
         followed = self.ledger.followed(caps.name, [c.provider_task_id for c in listed])
-        candidates = [c for c in listed if c.provider_task_id not in followed
-                      and (c.model is None or not caps.model or c.model == caps.model)
-                      and (c.created_at is None or sent - CLOCK_SKEW <= c.created_at
-                           <= sent + self.settings.request_deadline_seconds + CLOCK_SKEW)]
+        found = reconcile.candidates(listed, followed=followed, model=caps.model, sent=sent,
+                                     deadline=self.settings.request_deadline_seconds)
         seen = self._shown_prompts.setdefault(caps.name, {})  # a job's prompt never changes: ask once per process
         if len(seen) > 10_000:  # bounded: forgetting only means asking the host again
             seen.clear()
         ended_unknown: set[str] = state.setdefault("ended_unknown", set())  # ended without showing a prompt
         undecided: list[str] = []
-        for c in sorted(candidates, key=lambda c: c.created_at or 0):
+        for c in found:
             jid = c.provider_task_id
             shown = c.prompt if c.prompt is not None else seen.get(jid)
             job: HostJob | None = None
-            if shown is None and jid not in ended_unknown:
-                if c.status in ("failed", "canceled"):
+            if reconcile.ended_unseen(c, shown):
+                ended_unknown.add(jid)
+            elif reconcile.needs_a_look(c, shown, jid in ended_unknown):
+                await self._pace(provider)
+                try:
+                    job = await provider.poll(JobRef(jid))
+                except ProviderError as exc:  # a candidate the host will not show is no evidence either way
+                    if exc.retryable:
+                        raise
                     ended_unknown.add(jid)
-                elif c.status in (None, "succeeded"):  # done (its prompt shows now), or a list that does not say
-                    await self._pace(provider)
-                    try:
-                        job = await provider.poll(JobRef(jid))
-                    except ProviderError as exc:  # a candidate the host will not show is no evidence either way
-                        if exc.retryable:
-                            raise
-                        ended_unknown.add(jid)
-                        continue
-                    shown = job.prompt
-                    if shown is None and job.status in ("failed", "canceled"):
-                        ended_unknown.add(jid)
+                    continue
+                shown = job.prompt
+                if shown is None and job.status in ("failed", "canceled"):
+                    ended_unknown.add(jid)
             if shown is not None:
                 seen[jid] = shown
-            if shown is None:
-                if jid not in ended_unknown:
-                    undecided.append(jid)
-                continue
-            if " ".join(shown.split()) != prompt:
-                continue  # someone else's job on the same key
+            verdict = reconcile.judge(shown, jid in ended_unknown, prompt)
+            if verdict == "undecided":
+                undecided.append(jid)
+            if verdict != "ours":
+                continue  # watched, ended unseen, or someone else's job on the same key
             if job is None:
                 await self._pace(provider)
                 job = await provider.poll(JobRef(jid))
             if self._adopt(task_id, provider, job, how="found"):
                 return None
-        if undecided:  # jobs still running whose prompt the host does not show yet: keep watching them
-            self.lifecycle.note(task_id, Phase(record.phase), candidates=undecided,
-                                stage=f"looking for the job at the host: watching {len(undecided)} candidate job(s) "
-                                      "until the host shows their prompts")
+        state["empty"] = state.get("empty", 0) + (0 if undecided or ended_unknown else 1)
+        decided = reconcile.conclude(undecided, ended_unknown, bool(found), state["empty"])
+        if decided.action == "watch":  # jobs still running whose prompt the host does not show yet
+            self.lifecycle.note(task_id, Phase(record.phase), candidates=list(decided.jobs),
+                                stage=f"looking for the job at the host: watching {len(decided.jobs)} candidate "
+                                      "job(s) until the host shows their prompts")
             return self._scaled(caps.poll_max_seconds)
-        if ended_unknown:
-            ids = ", ".join(sorted(ended_unknown))
+        if decided.action == "ended":
             self.lifecycle.fail(task_id, SubmitUnknown(
                 "the create request may or may not have reached the host; the jobs that could be this task's ended "
-                f"without a result ({ids})", fix="nothing was delivered; check the host's console before generating "
-                "again"))
+                f"without a result ({', '.join(decided.jobs)})", fix="nothing was delivered; check the host's "
+                "console before generating again"))
             return None
-        # No job in the window is ours. The host's list can lag its create by a few seconds: only several readings
-        # over half a minute prove that nothing was made.
-        state["empty"] = state.get("empty", 0) + 1
-        if state["empty"] >= EMPTY_LISTS_PROVE:
-            why = "shows none made at that time" if not candidates else "shows only other requests' jobs at that time"
+        if decided.action == "none_made":
+            why = decided.why
             if Phase(record.phase) is Phase.CANCELING:
                 self.lifecycle.move(task_id, Phase.CANCELED, only_from=frozenset({Phase.CANCELING}),
                                     stage=f"canceled; the host's job list {why}, so nothing was created or paid")
@@ -615,8 +605,8 @@ class Follower:
 
     async def _list_jobs(self, provider: Provider, sent: float) -> list[HostCandidate] | None:
         await self._pace(provider)
-        return await provider.find_submitted(since=sent - CLOCK_SKEW,
-                                             until=sent + self.settings.request_deadline_seconds + CLOCK_SKEW)
+        since, until = reconcile.window(sent, self.settings.request_deadline_seconds)
+        return await provider.find_submitted(since=since, until=until)
 
     # ------------------------------------------------------------------ downloading
 
