@@ -14,8 +14,9 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "wan_r2v_mcp"
 LAYERS: list[set[str]] = [
     {"__main__"},
     {"cli"},
-    {"server", "http_guard", "delivery", "clients"},
+    {"server", "http_guard", "clients"},
     {"tools"},
+    {"app", "delivery"},
     {"jobs"},
     {"providers"},
     {"access"},

@@ -6,7 +6,6 @@ import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
@@ -19,11 +18,12 @@ if TYPE_CHECKING:
 
 from . import __version__
 from .access import CallerVerifier, current_caller
+from .app import AppState
 from .config import Settings
 from .delivery import Signer, serve_file
 from .errors import R2VError
 from .jobs.runner import Runner
-from .store import Store, open_store
+from .store import open_store
 
 log = logging.getLogger(__name__)
 
@@ -35,14 +35,6 @@ task is still running, call get_task(task_id, wait_seconds=50) until it ends: a 
 calls. The video is then on disk at local_path (over HTTP: download_url). provider="preview" is a free \
 offline draft, not the model. save_character keeps a character for reuse as @name; generate_sequence makes \
 several shots joined into one video; stitch joins finished ones."""
-
-
-@dataclass
-class AppState:
-    settings: Settings
-    ledger: Store
-    runner: Runner
-    signer: Signer
 
 
 PLAYER = "ui://wan-r2v/player.html"

@@ -9,11 +9,13 @@ from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, ImageContent, ResourceLink, TextContent
 
+from ..app import AppState
 from ..errors import R2VError
 from ..schema import TaskView
 
 
-def state(ctx: Context):  # -> AppState, kept untyped here to avoid an import cycle with server.py
+def state(ctx: Context) -> AppState:
+    """The running server's state, as the lifespan made it (`server.build_server`)."""
     return ctx.request_context.lifespan_context
 
 
