@@ -16,6 +16,7 @@ from test_remote import ALICE, TOKENS, URL_REF, client, serving
 
 from wan_r2v_mcp import http_guard
 from wan_r2v_mcp.config import Settings
+from wan_r2v_mcp.providers import api_key
 
 pytestmark = pytest.mark.anyio
 
@@ -147,7 +148,7 @@ def test_every_bad_setting_is_one_line_from_doctor_and_every_command(dirs, name,
 def test_a_key_pasted_with_quotes_and_a_trailing_space_is_the_key(dirs, monkeypatch):
     monkeypatch.setenv("DASHSCOPE_API_KEY", "  'sk-pasted0123456789abcdef'  \n")
     settings = Settings(data_dir=dirs["data"], output_dir=dirs["out"])
-    assert settings.api_key("dashscope") == "sk-pasted0123456789abcdef"
+    assert api_key(settings, "dashscope") == "sk-pasted0123456789abcdef"
 
 
 # ------------------------------------------------------------------ identities that cannot collide

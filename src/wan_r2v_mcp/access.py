@@ -29,13 +29,6 @@ MAX_KEY_CHARS = 1024  # a host key a caller brings in a header
 OAUTH_PREFIX = "oauth:"  # OAuth subjects are callers of their own kind: "oauth:alice" is not the token caller "alice"
 ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA")
 
-# Per-caller host keys: the request header for each host, and Smithery's query parameter (each host's SDK reads the same key; smithery.ai/docs/build/session-config).
-KEY_HEADERS: dict[str, tuple[str, str]] = {
-    "dashscope": ("X-DashScope-Api-Key", "dashscopeApiKey"),
-    "replicate": ("X-Replicate-Api-Token", "replicateApiToken"),
-    "inferencesh": ("X-Inference-Api-Key", "inferenceApiKey"),
-    "fal": ("X-Fal-Key", "falKey"),
-}
 
 
 class CallerVerifier:
@@ -106,8 +99,11 @@ def current_caller() -> str:
 
 @dataclass
 class CallerKeys:
-    """Host keys callers brought with their requests, in memory only, each usable for its own caller's tasks."""
+    """Host keys callers brought with their requests, in memory only, each usable for its own caller's tasks.
+    `headers`: per host, the request header and Smithery's query parameter its key comes in
+    (smithery.ai/docs/build/session-config), from the hosts' records."""
 
+    headers: dict[str, tuple[str, str]] = field(default_factory=dict)
     _keys: dict[tuple[str, str], str] = field(default_factory=dict)
     _seen: dict[str, float] = field(default_factory=dict)
 
@@ -117,7 +113,7 @@ class CallerKeys:
             return
         from .errors import register_secret
 
-        for provider, (header, query) in KEY_HEADERS.items():
+        for provider, (header, query) in self.headers.items():
             value = (request.headers.get(header) or request.query_params.get(query) or "").strip().strip("'\"")
             if value and len(value) <= MAX_KEY_CHARS:  # a longer one is no host's key: the host key stays as it was
                 register_secret(value, from_caller=True)

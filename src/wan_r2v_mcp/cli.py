@@ -224,7 +224,7 @@ def _serve_http(settings: Any, host: str, port: int) -> int:
 def doctor(live: bool = False) -> int:
     """What the server would use, without secrets; each configuration mistake in its own words, and exit 1 if any."""
     from .config import ConfigError, load_settings
-    from .providers import available, default_provider, provider_class, setting_problems
+    from .providers import api_key, available, default_provider, provider_class, setting_problems
 
     print(f"wan-r2v-mcp {__version__}, Python {sys.version.split()[0]}")
     try:
@@ -241,7 +241,7 @@ def doctor(live: bool = False) -> int:
         if caps.key_env is None:
             print(f"  {name}: ready (offline, no key)")
         else:
-            state = "key set" if settings.api_key(name) else f"no key ({caps.key_env} not set)"
+            state = "key set" if api_key(settings, name) else f"no key ({caps.key_env} not set)"
             print(f"  {name}: {state}")
     print(f"dashscope region: {settings.dashscope_region}" +
           (f", base URL {settings.dashscope_base_url}" if settings.dashscope_base_url else ""))
@@ -275,7 +275,7 @@ async def _live_checks(settings: Any) -> int:
     import anyio
 
     from .errors import R2VError
-    from .providers import available, provider_class
+    from .providers import api_key, available, provider_class
     from .providers.registry import ProviderRegistry
 
     registry = ProviderRegistry(settings)
@@ -283,7 +283,7 @@ async def _live_checks(settings: Any) -> int:
     try:
         for name in available():
             caps = provider_class(name).capabilities
-            if caps.key_env is not None and not settings.api_key(name):
+            if caps.key_env is not None and not api_key(settings, name):
                 continue
             try:
                 with anyio.fail_after(30):
@@ -303,9 +303,9 @@ async def _live_checks(settings: Any) -> int:
 
 def client_config(client: str, http_url: str | None) -> int:
     """Print a client's config block on stdout (ready to paste) and which file it goes in on stderr."""
-    from .clients import KEYS, block, where
+    from .clients import block, host_keys, where
 
-    keys = [var for var, _, _ in KEYS if os.environ.get(var)]
+    keys = [var for var, _, _ in host_keys() if os.environ.get(var)]
     print(json.dumps(block(client, keys, http_url), indent=2))
     note = f"Add this to {where(client)}, merged with what is there."
     if not keys and not http_url:

@@ -17,11 +17,14 @@ from typing import Any
 CLIENTS = ("claude-desktop", "claude-code", "cursor", "vscode", "windsurf", "zed")
 NAME = "wan-r2v"
 
-# Host key variables, the prompt id VS Code asks them under, and how a person knows them.
-KEYS = [("DASHSCOPE_API_KEY", "dashscope-key", "DashScope (Alibaba Model Studio) API key"),
-        ("REPLICATE_API_TOKEN", "replicate-token", "Replicate API token"),
-        ("INFERENCE_API_KEY", "inference-key", "inference.sh API key"),
-        ("FAL_KEY", "fal-key", "fal API key")]
+
+
+def host_keys() -> list[tuple[str, str, str]]:
+    """Each host's key variable, the prompt id VS Code asks it under, and how a person knows it."""
+    from .providers import HOSTS
+
+    return [(h.key_env, h.key_prompt, h.key_title) for h in HOSTS.values()
+            if h.key_env and h.key_prompt and h.key_title]
 
 
 def launcher() -> tuple[str, list[str]]:
@@ -65,7 +68,7 @@ def where(client: str) -> str:
 def block(client: str, keys: list[str], http_url: str | None = None) -> dict[str, Any]:
     """The JSON to merge into the client's file. `keys` names the host key variables to ask for; with `http_url`, a
     team server's address instead of a local process (a bearer token is asked for)."""
-    wanted = [k for k in KEYS if k[0] in keys]
+    wanted = [k for k in host_keys() if k[0] in keys]
     if http_url:
         token = {"vscode": "${input:r2v-token}", "cursor": "${env:R2V_TOKEN}", "windsurf": "${env:R2V_TOKEN}",
                  "claude-code": "${R2V_TOKEN}"}.get(client, "<your token>")

@@ -24,13 +24,9 @@ from .store.files import DataDir
 
 APP_NAME = "wan-r2v-mcp"
 
-# Which variable holds each host's key, in the order a default provider is chosen.
-PROVIDER_KEYS: dict[str, str] = {
-    "dashscope": "dashscope_api_key",
-    "replicate": "replicate_api_token",
-    "inferencesh": "inference_api_key",
-    "fal": "fal_key",
-}
+# The Settings fields holding the hosts' keys (each host's record in providers/ names its own), registered as
+# secrets so that no output shows them.
+_KEY_FIELDS = ("dashscope_api_key", "replicate_api_token", "inference_api_key", "fal_key")
 
 
 def _env(name: str) -> AliasChoices:
@@ -185,7 +181,7 @@ class Settings(BaseSettings):
         return value
 
     def model_post_init(self, _context: object) -> None:
-        for attr in PROVIDER_KEYS.values():
+        for attr in _KEY_FIELDS:
             secret = getattr(self, attr)
             if secret is not None:
                 register_secret(secret.get_secret_value())
@@ -246,11 +242,6 @@ class Settings(BaseSettings):
         from .references.folders import build_folders
 
         return build_folders(self.allowed_folders, self.videos_dir, remote=self.remote, client_roots=client_roots or ())
-
-    def api_key(self, provider: str) -> str | None:
-        attr = PROVIDER_KEYS.get(provider)
-        secret = getattr(self, attr) if attr else None
-        return secret.get_secret_value() if secret is not None else None
 
 
 class ConfigError(Exception):

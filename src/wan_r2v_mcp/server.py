@@ -38,9 +38,6 @@ several shots joined into one video; stitch joins finished ones."""
 
 
 PLAYER = "ui://wan-r2v/player.html"
-# Where hosts serve finished videos (each provider's result_domains), for the player's media-src.
-RESULT_ORIGINS = ["https://*.aliyuncs.com", "https://replicate.delivery", "https://*.replicate.delivery",
-                  "https://fal.media", "https://*.fal.media", "https://*.inference.sh"]
 PLAYER_TOOLS = ("generate_r2v", "get_task", "generate_sequence", "stitch")
 
 
@@ -50,7 +47,9 @@ def _player(settings: Settings, tools: list):  # -> mcp.server.apps.Apps
     from mcp.server.apps import Apps, ResourceCsp
 
     apps = Apps()
-    origins = list(RESULT_ORIGINS)
+    from .providers import result_origins
+
+    origins = result_origins()  # where the hosts serve finished videos, from their records
     if settings.public_url:  # over HTTP the view plays this server's own signed download_url
         parsed = urlparse(settings.public_url)
         origins.append(f"{parsed.scheme}://{parsed.netloc}")
@@ -198,10 +197,9 @@ def build_server(settings: Settings | None = None) -> MCPServer:
 
 def _configured(settings: Settings) -> list[str]:
     """The providers with a key here (the default first), then the preview; a caller may still bring its own key."""
-    from .config import PROVIDER_KEYS
-    from .providers import default_provider
+    from .providers import api_key, default_provider, keyed
 
-    names = [default_provider(settings)] + [n for n in PROVIDER_KEYS if settings.api_key(n)] + ["preview"]
+    names = [default_provider(settings)] + [n for n in keyed() if api_key(settings, n)] + ["preview"]
     return list(dict.fromkeys(names))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from importlib import import_module
 from typing import TYPE_CHECKING
 
@@ -9,13 +10,62 @@ if TYPE_CHECKING:
     from ..config import Settings
     from .base import Provider
 
-_REGISTRY: dict[str, str] = {
-    "preview": "wan_r2v_mcp.providers.preview:PreviewProvider",
-    "dashscope": "wan_r2v_mcp.providers.dashscope:DashScopeProvider",
-    "replicate": "wan_r2v_mcp.providers.replicate:ReplicateProvider",
-    "inferencesh": "wan_r2v_mcp.providers.inferencesh:InferenceShProvider",
-    "fal": "wan_r2v_mcp.providers.fal:FalProvider",
-}
+@dataclass(frozen=True)
+class HostInfo:
+    """One host's own facts. Every table that names hosts (the key variables and headers, client configs, the
+    player's media origins, the prices, the packaging files' key fields) is made from these records."""
+
+    name: str
+    provider: str  # "module:Class", imported only when the host is first used
+    title: str
+    key_env: str | None = None  # the host's own variable for its key, which its SDK reads too
+    key_field: str | None = None  # the Settings field that reads key_env
+    key_header: str | None = None  # the header a caller brings its own key in, over HTTP
+    key_query: str | None = None  # the same as Smithery's per-connection query parameter
+    key_prompt: str | None = None  # the id a client config asks for the key under (VS Code's inputs)
+    key_title: str | None = None  # how a person knows the key
+    result_origins: tuple[str, ...] = ()  # where finished videos are served from
+    prices: dict[str, float] = field(default_factory=dict)  # USD per billable second, by output resolution
+    price_source: str = ""  # where the prices come from, and whether they are estimates
+
+
+# One line (one record) per host; the order is the order a default host is chosen in, after the preview.
+HOSTS: dict[str, HostInfo] = {h.name: h for h in (
+    HostInfo("preview", "wan_r2v_mcp.providers.preview:PreviewProvider", "the offline preview",
+             prices={"720p": 0.0, "1080p": 0.0}, price_source="free: rendered locally"),
+    HostInfo("dashscope", "wan_r2v_mcp.providers.dashscope:DashScopeProvider", "DashScope",
+             key_env="DASHSCOPE_API_KEY", key_field="dashscope_api_key", key_header="X-DashScope-Api-Key",
+             key_query="dashscopeApiKey", key_prompt="dashscope-key",
+             key_title="DashScope (Alibaba Model Studio) API key", result_origins=("https://*.aliyuncs.com",),
+             # Alibaba lists no USD rate for wan2.7-r2v in the material we have; resellers of the same model
+             # charge $0.10/s at 720p and $0.15/s at 1080p (Runware's Wan 2.7 page), taken as the estimate.
+             prices={"720p": 0.10, "1080p": 0.15},
+             price_source="estimate from resellers' Wan 2.7 rates (Runware docs), not an Alibaba price list"),
+    HostInfo("replicate", "wan_r2v_mcp.providers.replicate:ReplicateProvider", "Replicate",
+             key_env="REPLICATE_API_TOKEN", key_field="replicate_api_token", key_header="X-Replicate-Api-Token",
+             key_query="replicateApiToken", key_prompt="replicate-token", key_title="Replicate API token",
+             result_origins=("https://replicate.delivery", "https://*.replicate.delivery"),
+             # An estimate, so that the caps apply: Replicate publishes no Wan 2.7 R2V price (third parties report
+             # $0.10/s; 1080p is taken at DashScope's resale rate, to err on the side of the caps).
+             prices={"720p": 0.10, "1080p": 0.15},
+             price_source="estimate: Replicate publishes no price for the model; third parties report $0.10/s "
+                          "(set WAN_R2V_PRICES to your own rate)"),
+    HostInfo("inferencesh", "wan_r2v_mcp.providers.inferencesh:InferenceShProvider", "inference.sh",
+             key_env="INFERENCE_API_KEY", key_field="inference_api_key", key_header="X-Inference-Api-Key",
+             key_query="inferenceApiKey", key_prompt="inference-key", key_title="inference.sh API key",
+             result_origins=("https://*.inference.sh",),
+             # An estimate: inference.sh points to Alibaba's pricing, and its app runs the model on DashScope.
+             prices={"720p": 0.10, "1080p": 0.15},
+             price_source="estimate: inference.sh points to Alibaba's pricing; DashScope's resale rate is taken "
+                          "(set WAN_R2V_PRICES to your own rate)"),
+    HostInfo("fal", "wan_r2v_mcp.providers.fal:FalProvider", "fal",
+             key_env="FAL_KEY", key_field="fal_key", key_header="X-Fal-Key", key_query="falKey",
+             key_prompt="fal-key", key_title="fal API key", result_origins=("https://fal.media", "https://*.fal.media"),
+             prices={"720p": 0.10, "1080p": 0.10},
+             price_source="fal's model page: $0.10 per second of input video plus output, any resolution"),
+)}
+PRICES_AS_OF = "2026-12"
+_REGISTRY = {name: host.provider for name, host in HOSTS.items()}
 
 
 def available() -> list[str]:
@@ -36,10 +86,8 @@ def default_provider(settings: Settings) -> str:
     """WAN_R2V_PROVIDER, else the first host whose key is set, else the offline preview."""
     if settings.provider:
         return settings.provider
-    from ..config import PROVIDER_KEYS
-
-    for name in PROVIDER_KEYS:
-        if settings.api_key(name) and name in _REGISTRY:
+    for name in keyed():
+        if api_key(settings, name):
             return name
     return "preview"
 
@@ -50,3 +98,24 @@ def setting_problems(settings: Settings) -> list[str]:
         return [f"WAN_R2V_PROVIDER is {settings.provider!r}, which is not a provider: use one of "
                 f"{', '.join(_REGISTRY)}, or unset it"]
     return []
+
+
+def keyed() -> list[str]:
+    """The hosts that need a key, in the order a default is chosen."""
+    return [name for name, host in HOSTS.items() if host.key_field]
+
+
+def api_key(settings: Settings, name: str) -> str | None:
+    """The operator's key for a host, from its own variable."""
+    host = HOSTS.get(name)
+    secret = getattr(settings, host.key_field) if host and host.key_field else None
+    return secret.get_secret_value() if secret is not None else None
+
+
+def key_headers() -> dict[str, tuple[str, str]]:
+    """Per host, the header and the Smithery query parameter a caller's own key comes in."""
+    return {n: (h.key_header, h.key_query) for n, h in HOSTS.items() if h.key_header and h.key_query}
+
+
+def result_origins() -> list[str]:
+    return [origin for host in HOSTS.values() for origin in host.result_origins]

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..errors import InputError, ProviderUnavailable
 from ..schema import Limits, R2VRequest, Status, TaskError
+from . import api_key
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -102,7 +103,7 @@ class Provider(ABC):
 
     def __init__(self, settings: Settings):
         caps = self.capabilities
-        if caps.key_env and not settings.api_key(caps.name):
+        if caps.key_env and not api_key(settings, caps.name):
             raise ProviderUnavailable(f"{caps.title} needs an API key and {caps.key_env} is not set", field="provider",
                                       fix=f"set {caps.key_env} in the server's environment, or try "
                                           "provider=\"preview\" for a free offline draft")

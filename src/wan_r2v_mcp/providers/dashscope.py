@@ -38,6 +38,7 @@ from ..errors import (
     UploadRetryable,
 )
 from ..schema import MODEL_ID, R2VRequest, TaskError
+from . import api_key
 from .base import Capabilities, HostCandidate, HostJob, JobRef
 from .hosted import HostedProvider
 from .uploads import UploadCache
@@ -91,7 +92,7 @@ class DashScopeProvider(HostedProvider):
             raise NotConfigured(f"DASHSCOPE_REGION={region!r} is not a region that serves {MODEL_ID}",
                                 fix="set DASHSCOPE_REGION to singapore or beijing, or DASHSCOPE_BASE_URL to the API base")
         self.region = region
-        key = settings.api_key("dashscope") or ""
+        key = api_key(settings, "dashscope") or ""
         auth = {"Authorization": f"Bearer {key}"}
         if settings.dashscope_workspace_id:
             auth["X-DashScope-WorkSpace"] = settings.dashscope_workspace_id

@@ -15,6 +15,7 @@ from urllib.parse import quote, urlparse
 
 from ..errors import GenerationFailed, ProviderError, SubmitUnknown, UploadRetryable
 from ..schema import R2VRequest, TaskError
+from . import api_key
 from .base import Capabilities, HostJob, JobRef
 from .hosted import HostedProvider
 
@@ -46,7 +47,7 @@ class FalProvider(HostedProvider):
     def __init__(self, settings: Any):
         super().__init__(settings)
         self.rest_url = (settings.fal_rest_url or REST_URL).rstrip("/")
-        self._open(settings.fal_queue_url or QUEUE_URL, {"Authorization": f"Key {settings.api_key('fal')}"},
+        self._open(settings.fal_queue_url or QUEUE_URL, {"Authorization": f"Key {api_key(settings, 'fal')}"},
                    extra_hosts=(urlparse(self.rest_url).hostname or "",))
 
     def build_payload(self, request: R2VRequest, intake: Intake, urls: dict[str, str]) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import Billing, HostRefused, InputError, ProviderError, SubmitUnknown, UploadRetryable, clean_remote_text
 from ..schema import R2VRequest, TaskError
+from . import api_key
 from .base import Capabilities, HostJob, JobRef
 from .hosted import HostedProvider
 
@@ -55,7 +56,7 @@ class InferenceShProvider(HostedProvider):
     def __init__(self, settings: Any):
         super().__init__(settings)
         self._open(settings.inference_base_url or BASE_URL,
-                   {"Authorization": f"Bearer {settings.api_key('inferencesh')}"})
+                   {"Authorization": f"Bearer {api_key(settings, 'inferencesh')}"})
         self._schema_fields: set[str] | None = None
 
     def refusals(self, request: R2VRequest) -> list[InputError]:

@@ -11,10 +11,9 @@ from typing import TYPE_CHECKING
 
 from pydantic import SecretStr
 
-from ..access import KEY_HEADERS, CallerKeys
-from ..config import PROVIDER_KEYS
+from ..access import CallerKeys
 from ..errors import ProviderUnavailable
-from . import available, default_provider, provider_class
+from . import HOSTS, available, default_provider, key_headers, keyed, provider_class
 from .base import Capabilities, Provider
 
 if TYPE_CHECKING:
@@ -24,14 +23,14 @@ if TYPE_CHECKING:
 class ProviderRegistry:
     def __init__(self, settings: Settings, keys: CallerKeys | None = None):
         self.settings = settings
-        self.keys = keys or CallerKeys()
+        self.keys = keys or CallerKeys(key_headers())
         self._made: dict[tuple[str, str], Provider] = {}
 
     def default_for(self, caller: str) -> str:
         """WAN_R2V_PROVIDER, else the first host the caller brought a key for, else the operator's default."""
         if self.settings.provider:
             return self.settings.provider
-        for name in PROVIDER_KEYS:
+        for name in keyed():
             if self.keys.get(caller, name):
                 return name
         return default_provider(self.settings)
@@ -53,12 +52,12 @@ class ProviderRegistry:
             raise ProviderUnavailable(
                 f"this task was submitted with its caller's own {title} key, which the server no longer holds (it "
                 "restarted since)", field="provider",
-                fix=f"call any tool again with the {KEY_HEADERS[name][0]} header and it is followed again")
+                fix=f"call any tool again with the {HOSTS[name].key_header} header and it is followed again")
         ident = (name, hashlib.sha256(key.encode()).hexdigest()[:16] if key else "")
         if ident not in self._made:
             settings = self.settings
             if key is not None:
-                settings = settings.model_copy(update={PROVIDER_KEYS[name]: SecretStr(key)})
+                settings = settings.model_copy(update={HOSTS[name].key_field: SecretStr(key)})
             self._made[ident] = provider_class(name)(settings)  # reads its own key, or says which to set
         return self._made[ident]
 

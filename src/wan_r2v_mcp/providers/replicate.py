@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import GenerationFailed, HostAnswerMalformed, SubmitUnknown, UploadRetryable, clean_remote_text
 from ..schema import R2VRequest, TaskError
+from . import api_key
 from .base import Capabilities, HostCandidate, HostJob, JobRef
 from .hosted import HostedProvider
 
@@ -42,7 +43,7 @@ class ReplicateProvider(HostedProvider):
 
     def __init__(self, settings: Any):
         super().__init__(settings)
-        self._open(settings.replicate_base_url or BASE_URL, {"Authorization": f"Bearer {settings.api_key('replicate')}"})
+        self._open(settings.replicate_base_url or BASE_URL, {"Authorization": f"Bearer {api_key(settings, 'replicate')}"})
 
     def build_payload(self, request: R2VRequest, intake: Intake, urls: dict[str, str]) -> dict[str, Any]:
         inputs: dict[str, Any] = {
