@@ -30,7 +30,6 @@ OAUTH_PREFIX = "oauth:"  # OAuth subjects are callers of their own kind: "oauth:
 ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA")
 
 
-
 class CallerVerifier:
     """The SDK's token verifier: operator-listed tokens first, then OAuth JWTs when an issuer is configured."""
 

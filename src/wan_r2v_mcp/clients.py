@@ -18,7 +18,6 @@ CLIENTS = ("claude-desktop", "claude-code", "cursor", "vscode", "windsurf", "zed
 NAME = "wan-r2v"
 
 
-
 def host_keys() -> list[tuple[str, str, str]]:
     """Each host's key variable, the prompt id VS Code asks it under, and how a person knows it."""
     from .providers import HOSTS
