@@ -32,10 +32,12 @@ def mcpb() -> str:
 def test_the_packaging_files_name_every_hosts_key_as_its_record_does():
     """The bundle's env and user_config, the registry's environment variables and Smithery's per-connection
     config are held against the hosts' records (providers.HOSTS), so a new host cannot be left out of one."""
+    from wan_r2v_mcp import config
     from wan_r2v_mcp.config import Settings
     from wan_r2v_mcp.providers import HOSTS
 
     hosts = [h for h in HOSTS.values() if h.key_env]
+    assert set(config._KEY_FIELDS) == {h.key_field for h in hosts}  # every host's key is registered as a secret
     manifest = json.loads((ROOT / "manifest.json").read_text())
     env = manifest["server"]["mcp_config"]["env"]
     assert {h.key_env: env.get(h.key_env) for h in hosts} == {

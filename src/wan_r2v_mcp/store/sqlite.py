@@ -497,17 +497,17 @@ def _encode(column: str, value: Any, json_columns: Sequence[str]) -> Any:
     return value
 
 
-def _task(row: tuple[Any, ...]) -> TaskRecord:
-    values = dict(zip(TASK_COLUMNS, row))
-    for column in TASK_JSON:
+def _decoded(row: tuple[Any, ...], columns: Sequence[str], json_columns: Sequence[str]) -> dict[str, Any]:
+    values = dict(zip(columns, row))
+    for column in json_columns:
         if values[column] is not None:
             values[column] = json.loads(values[column])
-    return TaskRecord(**values)
+    return values
+
+
+def _task(row: tuple[Any, ...]) -> TaskRecord:
+    return TaskRecord(**_decoded(row, TASK_COLUMNS, TASK_JSON))
 
 
 def _sequence(row: tuple[Any, ...]) -> SequenceRecord:
-    values = dict(zip(SEQUENCE_COLUMNS, row))
-    for column in SEQUENCE_JSON:
-        if values[column] is not None:
-            values[column] = json.loads(values[column])
-    return SequenceRecord(**values)
+    return SequenceRecord(**_decoded(row, SEQUENCE_COLUMNS, SEQUENCE_JSON))
