@@ -12,6 +12,7 @@ from enum import Enum
 from typing import Any
 
 from ..errors import ProviderError, R2VError, clean_remote_text
+from ..providers.base import HostJob
 from ..schema import TaskError
 from ..store import Store
 
@@ -124,6 +125,20 @@ class Lifecycle:
              only_from: frozenset[Phase] | None = None, **values: Any) -> bool:
         return self.move(task_id, Phase.FAILED, only_from=only_from, error=task_error(error, default_code).model_dump(),
                          stage="failed", **values)
+
+
+def host_says(job: HostJob) -> tuple[Phase, dict[str, Any]]:
+    """The phase a host's answer about a job moves its task to, and the values it records."""
+    values: dict[str, Any] = {"progress": job.progress}
+    if job.video_url:
+        values.update(video_url=job.video_url, video_url_expires_at=job.video_url_expires_at)
+    if job.billable_seconds is not None:
+        values["billable_seconds"] = job.billable_seconds
+    if job.error is not None:
+        values["error"] = job.error.model_dump()
+    to = {"queued": Phase.QUEUED, "running": Phase.RUNNING, "succeeded": Phase.DOWNLOADING,
+          "failed": Phase.FAILED, "canceled": Phase.CANCELED}[job.status]
+    return to, values
 
 
 def task_error(error: R2VError | TaskError, default_code: str) -> TaskError:

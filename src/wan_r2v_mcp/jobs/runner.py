@@ -25,9 +25,10 @@ from ..store import Store, TaskRecord
 from .follower import Follower
 from .lifecycle import Phase
 from .quote import budget_check, check_free_work, dry_run, quote
-from .sequencer import Sequencer, is_sequence_id
-from .sequences import SeqPhase
+from .sequencer import Sequencer
+from .sequences import SeqPhase, is_sequence_id
 from .views import TYPICAL_RUN_SECONDS, task_view
+from .worker import Worker
 
 ProgressReport = Callable[[float, float | None, str], Awaitable[None]]
 _BEFORE_HOST = frozenset({Phase.PENDING, Phase.CREATING, Phase.UNKNOWN})
@@ -47,12 +48,14 @@ class Runner:
         self.settings = settings
         self.ledger = ledger
         self.providers = ProviderRegistry(settings)
-        self.follower = Follower(settings, ledger, self.providers, task_group)
+        self.worker = Worker(settings, ledger, task_group)
+        self.follower = Follower(settings, ledger, self.providers, self.worker, task_group)
         self.cast = Cast(ledger, settings.data.cast)
-        self.sequencer = Sequencer(settings, ledger, self.providers, self.follower, self.cast, task_group)
+        self.sequencer = Sequencer(settings, ledger, self.providers, self.follower, self.cast, self.worker)
 
     def start(self) -> int:
-        return self.follower.start() + self.sequencer.start()
+        """Take up every unfinished task and sequence (after a restart), and start the worker's keeper."""
+        return self.worker.start()
 
     async def aclose(self) -> None:
         await self.providers.aclose()
@@ -135,9 +138,7 @@ class Runner:
         return view, phase.terminal, phase not in _BEFORE_HOST, record.created_at
 
     def _changed(self, task_id: str) -> anyio.Event:
-        if is_sequence_id(task_id):
-            return self.sequencer.changed(task_id)
-        return self.follower.changed(task_id)
+        return self.worker.signals.changed(task_id)
 
     async def wait(self, task_id: str, seconds: float, patience: Patience, owner: str = "", *,
                    until_at_host: bool = False) -> TaskView:

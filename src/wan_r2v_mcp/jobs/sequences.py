@@ -10,10 +10,16 @@ from __future__ import annotations
 
 import time
 from enum import Enum
+from pathlib import Path
 from typing import Any
 
+from ..errors import InputError, NotFoundError
 from ..store import SequenceRecord, Store
 from ..store.records import SEQUENCE_LIVE, SequenceMove
+
+
+def is_sequence_id(task_id: str) -> bool:
+    return task_id.startswith("seq_")
 
 
 class SeqPhase(str, Enum):
@@ -39,6 +45,7 @@ ALLOWED: dict[SeqPhase, frozenset[SeqPhase]] = {
     SeqPhase.FAILED: frozenset({SeqPhase.RUNNING}),  # a failed shot redone
     SeqPhase.CANCELED: frozenset(),
 }
+
 
 class SequenceBook:
     """The sequences' rows in the store, moved only along `ALLOWED`; their only writer."""
@@ -79,3 +86,28 @@ class SequenceBook:
         if to.terminal:
             values.setdefault("finished_at", now)
         return SequenceMove(record.sequence_id, record.version, values)
+
+    def finished_video(self, task_id: str, owner: str) -> tuple[Path, dict[str, Any], str, str]:
+        """The saved video of a finished task or sequence of `owner`, with its measured facts, its prompt and the
+        provider(s) that made it."""
+        unknown = NotFoundError(f"no task \"{task_id}\"", fix="use a task_id that generate_r2v or generate_sequence "
+                                "returned; list_tasks shows recent ones")
+        if is_sequence_id(task_id):
+            seq = self.get(task_id)
+            if seq is None or seq.owner != owner:
+                raise unknown
+            status, path, output, prompt = SeqPhase(seq.phase).status, seq.local_path, seq.output, \
+                f"sequence {task_id}"
+            provider = seq.provider
+        else:
+            task = self.store.get(task_id)
+            if task is None or task.owner != owner:
+                raise unknown
+            status, path, output, prompt = task.status, task.local_path, task.output, task.request.get("prompt", "")
+            provider = task.provider
+        if status != "succeeded":
+            raise InputError(f"{task_id} has not finished ({status})", limit="only succeeded tasks can be joined",
+                             fix="wait for it with get_task, or leave it out")
+        if not path or not Path(path).is_file():
+            raise InputError(f"{task_id}'s video is no longer on disk ({path})", fix="leave it out, or make it again")
+        return Path(path), output or {}, prompt, provider

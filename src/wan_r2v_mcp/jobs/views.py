@@ -1,8 +1,10 @@
-"""A ledger row as the task view every task tool returns."""
+"""Ledger rows as the task views the task tools return: a task's, and a sequence's or stitch's with its shots."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from typing import Any
 
 from ..providers.base import Capabilities
 from ..schema import (
@@ -10,11 +12,13 @@ from ..schema import (
     TERMINAL,
     ReferenceView,
     RequestSummary,
+    ShotView,
     TaskError,
     TaskView,
 )
-from ..store import TaskRecord
+from ..store import SequenceRecord, Store, TaskRecord
 from .results import iso
+from .sequences import SeqPhase, is_sequence_id
 
 TYPICAL_RUN_SECONDS = 180.0  # hosts report no progress; Wan 2.7 jobs typically take 1-5 minutes
 
@@ -81,3 +85,82 @@ def provider_notice(caps: Capabilities | None) -> str | None:
 
         return NOTICE
     return None
+
+
+def sequence_view(record: SequenceRecord, ledger: Store, capabilities: Callable[[str], Capabilities | None],
+                  shot_views: list[ShotView] | None = None) -> TaskView:
+    """A sequence or stitch row as the task view, its shots' views (or those given, for a dry run) and costs."""
+
+    spec = record.spec
+    shots = spec["shots"]
+    views = shot_views or []
+    weights, done = 0.0, 0.0
+    if shot_views is None:
+        for i, shot in enumerate(shots):
+            task_id = record.current(i)
+            task = ledger.get(task_id) if task_id else None
+            if task is None and task_id and is_sequence_id(task_id):  # a stitch's part may be a sequence
+                part = ledger.get_sequence(task_id)
+                views.append(ShotView(shot=i + 1, task_id=task_id, prompt=shot["prompt"], duration=shot["duration"],
+                                      status=SeqPhase(part.phase).status if part else "gone",
+                                      stage=part.stage if part else "no longer recorded",
+                                      local_path=part.local_path if part else None))
+                done += shot["duration"]
+            else:
+                views.append(_shot_view(i, shot, task_id, task, record.takes[i][:-1]))
+                done += shot["duration"] * _fraction(task)
+            weights += shot["duration"]
+    phase = SeqPhase(record.phase)
+    progress = None
+    if shot_views is None:
+        progress = 1.0 if phase is SeqPhase.SUCCEEDED else round(0.97 * done / max(weights, 1), 4)
+    if record.kind == "stitch":
+        width, height = spec.get("size") or (0, 0)
+    else:
+        width, height = PIXEL_SIZES[(spec["resolution"], spec["aspect_ratio"])]
+    summary = RequestSummary(
+        prompt=" / ".join(f"Shot {i + 1}: {v.prompt}" for i, v in enumerate(views))[:2000],
+        negative_prompt=spec.get("negative_prompt"), resolution=spec.get("resolution") or "as the parts",
+        aspect_ratio=spec.get("aspect_ratio") or "as the parts", duration=int(sum(s["duration"] for s in shots)),
+        seed=spec.get("seed"), width=width, height=height)
+    unfinished = not phase.terminal
+    cost, made, planned = record.cost_estimate, None, None
+    if record.kind == "sequence" and shot_views is None:  # a recorded sequence: what it made and still plans
+        made, planned = ledger.sequence_cost(record.sequence_id)
+        planned = planned if unfinished else 0.0
+        cost = round(made + planned, 4) if record.cost_estimate is not None else None
+    providers = record.provider.split("+")  # a stitch of parts from several hosts names each
+    notices = [n for n in dict.fromkeys(provider_notice(capabilities(p)) for p in providers) if n]
+    return TaskView(
+        task_id=record.sequence_id, provider=record.provider, status=phase.status,  # type: ignore[arg-type]
+        stage=record.stage, progress=progress, created_at=iso(record.created_at) or "",
+        updated_at=iso(record.updated_at) or "", finished_at=iso(record.finished_at),
+        request=summary, local_path=record.local_path, output=measured(record.output),
+        poster_path=record.poster_path, sidecar_path=record.sidecar_path, cost_estimate_usd=cost,
+        cost_made_usd=made, cost_planned_usd=planned, billable_seconds=record.billable_seconds,
+        stitched=record.kind == "stitch",
+        error=TaskError.model_validate(record.error) if record.error else None,
+        next_check_seconds=0.0 if unfinished else None,
+        estimated_seconds_left=max(5.0, round(TYPICAL_RUN_SECONDS * (1 - (progress or 0)))) if unfinished else None,
+        notice=" ".join(notices) or None, shots=views)
+
+def _shot_view(index: int, shot: dict[str, Any], task_id: str | None, task: TaskRecord | None,
+               earlier: list[str]) -> ShotView:
+    if task is None:
+        return ShotView(shot=index + 1, task_id=None, status="waiting", stage="not started yet",
+                        prompt=shot["prompt"], duration=shot["duration"], earlier_task_ids=earlier)
+    error = f"{task.error.get('message')}" if task.error else None
+    return ShotView(shot=index + 1, task_id=task_id, status=task.status, stage=task.stage,
+                    prompt=task.request.get("prompt", shot["prompt"]), duration=shot["duration"],
+                    local_path=task.local_path, error=error, earlier_task_ids=earlier)
+
+def _fraction(task: TaskRecord | None) -> float:
+    if task is None:
+        return 0.0
+    if task.status == "succeeded":
+        return 1.0
+    if task.status in TERMINAL:
+        return 0.0
+    if task.progress is not None:
+        return task.progress
+    return min(0.95, (time.time() - task.created_at) / TYPICAL_RUN_SECONDS)
