@@ -46,7 +46,7 @@ async def ours():
     ref = Reference("Video 1", "reference_video", "reference_videos[0]", path,
                     source=Source(path, "local", path=Path(path)), opened=OpenedFile(Path(path)))
     before = rss_kb(); t = time.perf_counter()
-    await provider.upload(ref)
+    await provider.upload(ref, provider.route("wan2.7-r2v"))
     return time.perf_counter() - t, rss_kb() - before
 
 async def anchor():

@@ -326,7 +326,7 @@ async def test_an_unknown_region_is_named_with_the_fix(dirs, refs):
         r = await call(client, "generate_r2v", {"prompt": "Image 1", "provider": "dashscope",
                                                 "reference_images": ["https://cdn.example.com/a.png"]})
     assert text(r) == ("Error executing tool generate_r2v: [not_configured] DASHSCOPE_REGION='tokyo' is not a region "
-                       "that serves wan2.7-r2v. Fix: set DASHSCOPE_REGION to singapore or beijing, or "
+                       "that serves Wan 2.7. Fix: set DASHSCOPE_REGION to singapore or beijing, or "
                        "DASHSCOPE_BASE_URL to the API base.")
 
 

@@ -13,6 +13,7 @@ from mcp import Client
 from wan_r2v_mcp.config import Settings
 from wan_r2v_mcp.providers import available, provider_class
 from wan_r2v_mcp.providers.base import OPTIONAL_FIELDS
+from wan_r2v_mcp.schema import MODEL_ID
 from wan_r2v_mcp.server import build_server
 
 pytestmark = pytest.mark.anyio
@@ -215,7 +216,7 @@ async def test_every_canonical_field_maps_or_is_refused(dirs, host, field):
             "dry_run": True, field: FIELD_VALUES[field]}
     async with Client(build_server(settings)) as client:
         r = await call(client, "generate_r2v", args)
-    if field in provider_class(host).capabilities.supports:
+    if field in provider_class(host).routes[MODEL_ID].supports:
         assert r["isError"] is False, text(r)
         expected = EXPECTED.get(field, FIELD_VALUES[field])
         if isinstance(expected, dict):
@@ -223,7 +224,7 @@ async def test_every_canonical_field_maps_or_is_refused(dirs, host, field):
         assert _dig(r["structuredContent"]["payload"], WHERE[host][field]) == expected
     else:
         assert r["isError"] is True
-        others = [h for h in available() if h != "preview" and field in provider_class(h).capabilities.supports]
+        others = [h for h in available() if h != "preview" and field in provider_class(h).routes[MODEL_ID].supports]
         assert f"{field}: {provider_class(host).capabilities.title} cannot take {field}." in text(r)
         if others:
             assert f"or use provider={' or '.join(others)}" in text(r)

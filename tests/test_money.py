@@ -87,7 +87,7 @@ async def test_a_listed_task_status_wakes_its_watcher(ds_settings, dashscope):
     dashscope.timing = Timing(pending=0.0, running=0.0)
     provider = DashScopeProvider(ds_settings)
     job = await provider.submit({"model": "wan2.7-r2v", "input": {"prompt": "x", "media": [
-        {"type": "reference_image", "url": URL_REF[0]}]}, "parameters": {}})
+        {"type": "reference_image", "url": URL_REF[0]}]}, "parameters": {}}, provider.route("wan2.7-r2v"))
     row = {"task_id": job.provider_task_id, "task_status": "SUCCEEDED", "gmt_create": 0, "model_name": "wan2.7-r2v"}
     dashscope.fault("list", raw=json.dumps({"data": [row]}).encode(), headers={"Content-Type": "application/json"})
     listed = await provider.find_submitted(since=0, until=2e9)

@@ -237,3 +237,17 @@ def test_concurrent_admissions_never_pass_a_cap_together(store):
     for t in threads:
         t.join()
     assert len(passed) == 5 and store.list(limit=100, owner="ann")[1] == 5 and store.spent("ann").day == 5.0
+
+
+def test_a_file_written_once_keeps_its_inode_for_whoever_holds_it_open(tmp_path):
+    from wan_r2v_mcp.references.opened import OpenedFile
+    from wan_r2v_mcp.store.files import write_once
+
+    dest = tmp_path / "placeholder.png"
+    write_once(dest, lambda part: part.write_bytes(b"first"))
+    held = OpenedFile(dest)  # a check reading it, as two redos' checks do at once
+    write_once(dest, lambda part: part.write_bytes(b"second"))
+    assert dest.read_bytes() == b"first" and held.read_at(0, 5) == b"first"
+    assert OpenedFile(dest).identity[:2] == held.identity[:2]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["placeholder.png"]  # no temporary file left
+    held.close()

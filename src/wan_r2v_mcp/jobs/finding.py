@@ -36,6 +36,7 @@ class Finder:
         round, or None when the task was decided."""
         task_id = record.task_id
         caps = provider.capabilities
+        route = provider.route(record.model)
         sent = record.submitted_at or record.created_at
         if time.time() - sent > self._scaled(RECONCILE_GIVE_UP):
             ids = ", ".join(record.candidates or []) or "none"
@@ -45,7 +46,7 @@ class Finder:
                 "before generating again"))
             return None
         try:
-            listed = await self._list_jobs(provider, sent)
+            listed = await self._list_jobs(provider, sent, route.host_model)
         except ProviderError as exc:
             if exc.retryable:  # it may come back: the follower asks again after a pause
                 raise
@@ -63,7 +64,7 @@ class Finder:
             return None
         prompt = str((record.request or {}).get("prompt") or "")
         followed = self.ledger.followed(caps.name, [c.provider_task_id for c in listed])
-        found = reconcile.candidates(listed, followed=followed, model=caps.model, sent=sent,
+        found = reconcile.candidates(listed, followed=followed, model=route.host_model, sent=sent,
                                      deadline=self.settings.request_deadline_seconds)
         seen = self._shown_prompts.setdefault(caps.name, {})  # a job's prompt never changes: ask once per process
         if len(seen) > 10_000:  # bounded: forgetting only means asking the host again
@@ -122,7 +123,7 @@ class Finder:
                     task_id, time.time(), record.creates + 1):
                 state.clear()  # the new create gets its own window and its own evidence
                 self.submitter.signals.notify(task_id)
-                await self.submitter.create(task_id, provider, record.payload)
+                await self.submitter.create(task_id, provider, route, record.payload)
             else:
                 self.lifecycle.fail(task_id, NotCreated(
                     f"the create request did not make a job: the host's job list {why}",
@@ -131,7 +132,7 @@ class Finder:
         self.lifecycle.note(task_id, Phase(record.phase), stage="looking for the job at the host")
         return self._scaled(10.0)
 
-    async def _list_jobs(self, provider: Provider, sent: float) -> list[HostCandidate] | None:
+    async def _list_jobs(self, provider: Provider, sent: float, model: str) -> list[HostCandidate] | None:
         await self.pacers.wait(provider)
         since, until = reconcile.window(sent, self.settings.request_deadline_seconds)
-        return await provider.find_submitted(since=since, until=until)
+        return await provider.find_submitted(since=since, until=until, model=model)

@@ -15,7 +15,7 @@ from ..cast.use import cast_into
 from ..config import Settings
 from ..errors import BudgetError, InputError, InputErrors
 from ..models import spec as model_spec
-from ..providers.base import Provider
+from ..providers.base import Provider, Route
 from ..providers.registry import ProviderRegistry
 from ..references.flatten import flatten_alpha
 from ..references.folders import Folders
@@ -33,13 +33,18 @@ class Quote:
 
     request: R2VRequest
     provider: Provider
+    route: Route  # how the provider makes the model
     intake: Intake
     billable_seconds: float
     cost_estimate: float | None
     fingerprint: str
     key_from: str | None = None  # "caller" when the caller's own host key pays for it
     cast: dict[str, str] | None = None  # each character's label, when the request brought characters
-    model: str = MODEL_ID  # the models/ spec that bills it, recorded on the task
+
+    @property
+    def model(self) -> str:
+        """The models/ spec that bills it, recorded on the task."""
+        return self.route.model
 
     def close(self) -> None:
         self.intake.close()
@@ -64,7 +69,11 @@ def quote(args: GenerateArgs, folders: Folders, *, settings: Settings, providers
         provider = providers.get(args.provider, caller=owner)
     except InputError as exc:
         raise InputErrors([exc]) from None
-    intake = admit(request, request.prompt, settings.data.root, folders, extra=provider.refusals(request))
+    try:
+        route = provider.route(MODEL_ID)
+    except InputError as exc:
+        raise InputErrors([exc]) from None
+    intake = admit(request, request.prompt, settings.data.root, folders, extra=provider.refusals(request, route))
     try:
         if not provider.capabilities.local:  # the preview reads the files as they are
             intake.findings.extend(flatten_alpha(intake, settings.data.tmp))
@@ -75,7 +84,7 @@ def quote(args: GenerateArgs, folders: Folders, *, settings: Settings, providers
         estimate = cost.estimate_usd(rate, seconds)
         budget_check(estimate, settings)(ledger.spent(owner))  # early word; admission decides, atomically
         name = provider.capabilities.name
-        return Quote(request, provider, intake, seconds, estimate, fingerprint(name, request, intake),
+        return Quote(request, provider, route, intake, seconds, estimate, fingerprint(name, request, intake),
                      "caller" if providers.uses_callers_key(name, owner) else None, labels or None)
     except BaseException:
         intake.close()
@@ -136,7 +145,7 @@ def dry_run(q: Quote) -> TaskView:
     """The task view the request would get, with the exact host payload; nothing uploaded or submitted."""
     urls = remote_addresses(q.intake)
     urls.update({r.label: q.provider.describe(r) for r in q.intake.all_references if r.path is not None})
-    payload = q.provider.build_payload(q.request, q.intake, urls)
+    payload = q.provider.build_payload(q.request, q.intake, urls, q.route)
     now = time.time()
     record = TaskRecord(
         task_id="dry-run", created_at=now, updated_at=now, finished_at=None,

@@ -11,9 +11,9 @@ from ..config import Settings
 from ..errors import InputError, InputErrors
 from ..providers.registry import ProviderRegistry
 from ..references.folders import Folders
-from ..schema import PIXEL_SIZES, GenerateArgs, SequenceArgs
+from ..schema import MODEL_ID, PIXEL_SIZES, GenerateArgs, SequenceArgs
 from ..store import Store
-from ..store.files import atomic_write
+from ..store.files import write_once
 from .quote import Quote, budget_check, quote
 
 
@@ -47,9 +47,7 @@ class Planner:
 
         width, height = PIXEL_SIZES[(spec["resolution"], spec["aspect_ratio"])]
         path = self.folder / f"placeholder-{width}x{height}.png"
-        if not path.exists():
-            atomic_write(path, lambda part: Image.new("RGB", (width, height), (90, 90, 90)).save(part, format="PNG"))
-        return path
+        return write_once(path, lambda part: Image.new("RGB", (width, height), (90, 90, 90)).save(part, format="PNG"))
 
     def quote_shot(self, spec: dict[str, Any], index: int, owner: str, first_frame: Path | None) -> Quote:
         """The shot's request, checked like any generate_r2v request (the carried-over frame included)."""
@@ -77,7 +75,7 @@ class Planner:
         spec = args.model_dump(mode="json", include={"shots", "characters", "continuity", "negative_prompt",
                                                      "resolution", "aspect_ratio", "seed"})
         spec["provider"] = caps.name
-        if args.continuity and len(args.shots) > 1 and "first_frame" not in caps.supports:
+        if args.continuity and len(args.shots) > 1 and "first_frame" not in provider.route(MODEL_ID).supports:
             from ..providers import hosts_supporting
 
             raise InputErrors([InputError(

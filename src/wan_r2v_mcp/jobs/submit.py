@@ -12,7 +12,7 @@ from typing import Any
 import anyio
 
 from ..errors import ProviderError, R2VError, SubmitFailed, SubmitUnknown, UploadFailed
-from ..providers.base import HostJob, Provider
+from ..providers.base import HostJob, Provider, Route
 from ..store import Spend, Store
 from .lifecycle import Lifecycle, Phase, host_says
 from .quote import Quote, remote_addresses
@@ -76,8 +76,8 @@ class Submitter:
                 if not self.lifecycle.note(task_id, Phase.PENDING, stage=f"uploading {ref.label}"):
                     return  # canceled while uploading: nothing was created
                 self.signals.notify(task_id)
-                urls[ref.label] = await self._upload(provider, ref, owner)
-            payload = provider.build_payload(q.request, q.intake, urls)
+                urls[ref.label] = await self._upload(provider, q.route, ref, owner)
+            payload = provider.build_payload(q.request, q.intake, urls, q.route)
         except R2VError as exc:
             self.lifecycle.fail(task_id, exc, default_code=UploadFailed.code, only_from=frozenset({Phase.PENDING}))
             return
@@ -86,13 +86,13 @@ class Submitter:
         if not self.lifecycle.begin_create(task_id, payload, time.time()):
             return  # canceled before the create: nothing was sent
         self.signals.notify(task_id)
-        await self.create(task_id, provider, payload)
+        await self.create(task_id, provider, q.route, payload)
 
-    async def create(self, task_id: str, provider: Provider, payload: dict[str, Any]) -> None:
+    async def create(self, task_id: str, provider: Provider, route: Route, payload: dict[str, Any]) -> None:
         """Send the create (the phase already says it may reach the host) and store its answer, under a shield."""
         with anyio.CancelScope(shield=True):
             try:
-                job = await provider.submit(payload)
+                job = await provider.submit(payload, route)
             except SubmitUnknown as exc:
                 self.lifecycle.answer_lost(task_id, exc.message)
                 return
@@ -102,10 +102,10 @@ class Submitter:
                 return
             self.adopt(task_id, provider, job, how="created")
 
-    async def _upload(self, provider: Provider, ref: Any, owner: str) -> str:
+    async def _upload(self, provider: Provider, route: Route, ref: Any, owner: str) -> str:
         for attempt in range(UPLOAD_ATTEMPTS):
             try:
-                return await provider.upload(ref, scope=owner)  # a caller never reuses another's uploads
+                return await provider.upload(ref, route, scope=owner)  # a caller never reuses another's uploads
             except ProviderError as exc:
                 if not exc.retryable or attempt == UPLOAD_ATTEMPTS - 1:
                     raise

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from importlib import import_module
 from typing import TYPE_CHECKING
 
+from ..schema import MODEL_ID
+
 if TYPE_CHECKING:
     from ..config import Settings
     from .base import Provider
@@ -77,9 +79,14 @@ def provider_class(name: str) -> type[Provider]:
     return getattr(import_module(module), attr)
 
 
-def hosts_supporting(field: str) -> list[str]:
-    """Names of the real hosts (not the preview) that honour an optional field."""
-    return [n for n in _REGISTRY if n != "preview" and field in provider_class(n).capabilities.supports]
+def hosts_serving(model: str) -> list[str]:
+    """Names of the real hosts (not the preview) that make `model`."""
+    return [n for n in _REGISTRY if n != "preview" and model in provider_class(n).routes]
+
+
+def hosts_supporting(field: str, model: str = MODEL_ID) -> list[str]:
+    """Names of the real hosts (not the preview) that honour an optional field of `model`."""
+    return [n for n in hosts_serving(model) if field in provider_class(n).routes[model].supports]
 
 
 def default_provider(settings: Settings) -> str:

@@ -38,16 +38,11 @@ OPTIONAL_FIELDS: dict[str, Any] = {
 
 @dataclass(frozen=True)
 class Capabilities:
+    """One host's own facts, whatever model it makes: how to pace, poll and list it."""
+
     name: str
     title: str
     key_env: str | None
-    supports: frozenset[str]
-    duration_max: int = Limits.DURATION_MAX
-    duration_max_with_video: int = Limits.DURATION_MAX_WITH_VIDEO
-    max_voices: int = Limits.REFERENCES_MAX
-    # Media items one request may carry, the first frame included, where the host's schema caps them (DashScope's
-    # `input.media` has maxItems 5; whether the first frame counts is unconfirmed, so the stricter reading is kept).
-    media_max: int | None = None
     poll_initial_seconds: float = 3.0  # then x1.5 per poll up to poll_max_seconds
     poll_max_seconds: float = 15.0
     max_polls_per_second: float = 10.0  # our pace for this host's status calls, all tasks together
@@ -57,7 +52,28 @@ class Capabilities:
     sweep_safety_seconds: float = 300.0
     local: bool = False
     cancel_is_request: bool = False  # a cancel of a running job is only a signal: keep following it
-    model: str = ""  # the host's name for Wan 2.7 R2V, as its job listings show it
+
+
+@dataclass(frozen=True)
+class Route:
+    """How one host serves one model (a spec in `models/`): the host's id for it, the optional inputs it honours,
+    its limits where narrower than the model's, and the provider method that maps a request to its payload (a pure
+    function of the request, its references and their addresses)."""
+
+    model: str  # the model's own name, as `models.spec` knows it and a task row records it
+    host_model: str  # the host's name for it: the model field, endpoint, app or model path, as its job lists show it
+    supports: frozenset[str]
+    payload: str  # the name of the provider's method building the body
+    duration_max: int = Limits.DURATION_MAX
+    duration_max_with_video: int = Limits.DURATION_MAX_WITH_VIDEO
+    max_voices: int = Limits.REFERENCES_MAX
+    # Media items one request may carry, the first frame included, where the host's schema caps them (DashScope's
+    # `input.media` has maxItems 5; whether the first frame counts is unconfirmed, so the stricter reading is kept).
+    media_max: int | None = None
+
+
+def serves(*served: Route) -> dict[str, Route]:
+    return {route.model: route for route in served}
 
 
 @dataclass(frozen=True)
@@ -100,6 +116,7 @@ ProgressFn = Callable[[float], Awaitable[None]]
 
 class Provider(ABC):
     capabilities: ClassVar[Capabilities]
+    routes: ClassVar[dict[str, Route]]  # by model: what this host makes
 
     def __init__(self, settings: Settings):
         caps = self.capabilities
@@ -109,9 +126,20 @@ class Provider(ABC):
                                           "provider=\"preview\" for a free offline draft")
         self.settings = settings
 
+    def route(self, model: str) -> Route:
+        """How this host makes `model`; raises `ProviderUnavailable` naming the hosts that do."""
+        found = self.routes.get(model)
+        if found is None:
+            from . import hosts_serving
+
+            others = [h for h in hosts_serving(model) if h != self.capabilities.name]
+            raise ProviderUnavailable(f"{self.capabilities.title} does not serve {model}", field="provider",
+                                      fix=f"use provider={' or '.join(others)}" if others else "use another model")
+        return found
+
     # -- checks before anything is uploaded or paid
 
-    def refusals(self, request: R2VRequest) -> list[InputError]:
+    def refusals(self, request: R2VRequest, route: Route) -> list[InputError]:
         """Inputs this host cannot honour; each names the hosts that can."""
         from . import hosts_supporting
 
@@ -119,31 +147,31 @@ class Provider(ABC):
         problems: list[InputError] = []
         for name, unused in OPTIONAL_FIELDS.items():
             value = getattr(request, name)
-            if value != unused and name not in caps.supports:
-                others = hosts_supporting(name)
+            if value != unused and name not in route.supports:
+                others = hosts_supporting(name, route.model)
                 problems.append(InputError(
                     f"{caps.title} cannot take {name}", field=name,
                     fix=f"leave {name} out, or use provider={' or '.join(others)}" if others else f"leave {name} out",
                 ))
-        if "voices" in caps.supports and len(request.voices) > caps.max_voices:
+        if "voices" in route.supports and len(request.voices) > route.max_voices:
             problems.append(InputError(
-                f"{caps.title} takes at most {caps.max_voices} voice{'s' if caps.max_voices != 1 else ''}",
-                field="voices", limit=f"{caps.max_voices} on {caps.name}",
+                f"{caps.title} takes at most {route.max_voices} voice{'s' if route.max_voices != 1 else ''}",
+                field="voices", limit=f"{route.max_voices} on {caps.name}",
                 fix="keep fewer voices, or use provider=dashscope"))
         references = len(request.reference_images) + len(request.reference_videos)
-        if caps.media_max and request.first_frame is not None and references + 1 > caps.media_max:
+        if route.media_max and request.first_frame is not None and references + 1 > route.media_max:
             problems.append(InputError(
-                f"with a first frame, {caps.title} takes at most {caps.media_max - 1} references, and this request "
+                f"with a first frame, {caps.title} takes at most {route.media_max - 1} references, and this request "
                 f"has {references}", field="first_frame",
-                limit=f"{caps.media_max} media items in all on {caps.name}, the first frame counted (the host's schema "
+                limit=f"{route.media_max} media items in all on {caps.name}, the first frame counted (the host's schema "
                       "caps the list; whether the frame counts is not confirmed, so the stricter reading is used)",
-                fix=f"keep at most {caps.media_max - 1} references with a first frame, or leave first_frame out"))
+                fix=f"keep at most {route.media_max - 1} references with a first frame, or leave first_frame out"))
         with_video = bool(request.reference_videos)
-        limit = caps.duration_max_with_video if with_video else caps.duration_max
+        limit = route.duration_max_with_video if with_video else route.duration_max
         if request.duration > limit:
             model_limit = Limits.DURATION_MAX_WITH_VIDEO if with_video else Limits.DURATION_MAX
             who = "Wan 2.7" if limit == model_limit else caps.title
-            why = " when any reference video is given" if with_video and limit < caps.duration_max else ""
+            why = " when any reference video is given" if with_video and limit < route.duration_max else ""
             problems.append(InputError(
                 f"is {request.duration} s, but {who} makes at most {limit} s{why}", field="duration",
                 limit=f"{Limits.DURATION_MIN}-{limit} s" + (f" on {caps.name}" if who != "Wan 2.7" else "") + why,
@@ -157,17 +185,18 @@ class Provider(ABC):
 
     # -- the host's side
 
-    @abstractmethod
-    def build_payload(self, request: R2VRequest, intake: Intake, urls: dict[str, str]) -> dict[str, Any]:
-        """The exact body this host gets; `urls` maps a reference label to where the host reads it."""
+    def build_payload(self, request: Any, intake: Intake, urls: dict[str, str], route: Route) -> dict[str, Any]:
+        """The exact body this host gets for the route's model; `urls` maps a reference label to where the host
+        reads it."""
+        return getattr(self, route.payload)(request, intake, urls, route)
 
     @abstractmethod
-    async def upload(self, ref: Reference, *, scope: str = "") -> str:
-        """Put one local reference where the host can read it; return that address. Uploads kept for reuse are
-        kept per `scope` (the caller), never shared across callers."""
+    async def upload(self, ref: Reference, route: Route, *, scope: str = "") -> str:
+        """Put one local reference where the host can read it for the route's model; return that address. Uploads
+        kept for reuse are kept per `scope` (the caller), never shared across callers."""
 
     @abstractmethod
-    async def submit(self, payload: dict[str, Any]) -> HostJob:
+    async def submit(self, payload: dict[str, Any], route: Route) -> HostJob:
         """Create the job, once. Raises `SubmitUnknown` when it may or may not have been made."""
 
     @abstractmethod
@@ -182,9 +211,11 @@ class Provider(ABC):
     async def download(self, job: HostJob, dest: Path, progress: ProgressFn | None = None) -> None:
         """Write the finished video to `dest` (a new temporary file), in one attempt under a deadline."""
 
-    async def find_submitted(self, *, since: float, until: float) -> list[HostCandidate] | None:
-        """Jobs of this model the host made between `since` and `until` (epoch seconds): the candidates for a
-        create whose answer was lost. None when the host cannot list its jobs."""
+    async def find_submitted(self, *, since: float, until: float, model: str | None = None
+                             ) -> list[HostCandidate] | None:
+        """Jobs the host made between `since` and `until` (epoch seconds), of the host's `model` where the host can
+        filter by it (else of every model: each candidate says its own): the candidates for a create whose answer
+        was lost, and the list sweep's reading. None when the host cannot list its jobs."""
         return None
 
     async def check_access(self) -> str:

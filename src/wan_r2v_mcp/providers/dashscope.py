@@ -39,7 +39,7 @@ from ..errors import (
 )
 from ..schema import MODEL_ID, R2VRequest, TaskError
 from . import api_key
-from .base import Capabilities, HostCandidate, HostJob, JobRef
+from .base import Capabilities, HostCandidate, HostJob, JobRef, Route, serves
 from .hosted import HostedProvider
 from .uploads import UploadCache
 
@@ -71,14 +71,10 @@ class DashScopeProvider(HostedProvider):
     task_id_pattern = _TASK_ID
     result_domains = ("aliyuncs.com",)
 
-    capabilities = Capabilities(
-        name="dashscope",
-        title="DashScope",
-        key_env="DASHSCOPE_API_KEY",
-        supports=frozenset({"negative_prompt", "first_frame", "voices", "prompt_extend", "watermark", "seed"}),
-        model=MODEL_ID,
-        sweep_seconds=4.0,
-        media_max=5,
+    capabilities = Capabilities(name="dashscope", title="DashScope", key_env="DASHSCOPE_API_KEY", sweep_seconds=4.0)
+    routes = serves(
+        Route(MODEL_ID, MODEL_ID, frozenset({"negative_prompt", "first_frame", "voices", "prompt_extend", "watermark",
+                                             "seed"}), "r2v_payload", media_max=5),
     )
 
     def __init__(self, settings: Any):
@@ -89,7 +85,7 @@ class DashScopeProvider(HostedProvider):
         elif region in REGIONS:
             base_url = REGIONS[region]
         else:
-            raise NotConfigured(f"DASHSCOPE_REGION={region!r} is not a region that serves {MODEL_ID}",
+            raise NotConfigured(f"DASHSCOPE_REGION={region!r} is not a region that serves Wan 2.7",
                                 fix="set DASHSCOPE_REGION to singapore or beijing, or DASHSCOPE_BASE_URL to the API base")
         self.region = region
         key = api_key(settings, "dashscope") or ""
@@ -104,7 +100,7 @@ class DashScopeProvider(HostedProvider):
 
     # -- the payload
 
-    def build_payload(self, request: R2VRequest, intake: Intake, urls: dict[str, str]) -> dict[str, Any]:
+    def r2v_payload(self, request: R2VRequest, intake: Intake, urls: dict[str, str], route: Route) -> dict[str, Any]:
         by_role = {role: [r for r in intake.references if r.role == role]
                    for role in ("reference_image", "reference_video", "first_frame")}
         media = []
@@ -127,18 +123,19 @@ class DashScopeProvider(HostedProvider):
             parameters["prompt_extend"] = request.prompt_extend
         if request.seed is not None:
             parameters["seed"] = request.seed
-        return {"model": MODEL_ID, "input": body_input, "parameters": parameters}
+        return {"model": route.host_model, "input": body_input, "parameters": parameters}
 
     # -- uploads (the temporary-file flow: getPolicy, a form POST to OSS, an oss:// URL)
 
-    async def upload(self, ref: Reference, *, scope: str = "") -> str:
+    async def upload(self, ref: Reference, route: Route, *, scope: str = "") -> str:
         opened = ref.opened
         assert opened is not None
         digest = await anyio.to_thread.run_sync(opened.sha256)
-        cache_scope = f"{self._upload_scope}:{hashlib.sha256(scope.encode()).hexdigest()[:16]}"
+        # An upload is bound to the model its policy was asked for, as to the account and region.
+        cache_scope = f"{self._upload_scope}:{route.host_model}:{hashlib.sha256(scope.encode()).hexdigest()[:16]}"
         if (cached := self._uploads.get(cache_scope, digest)) is not None:
             return cached
-        policy = await self._call("GET", "/uploads", params={"action": "getPolicy", "model": MODEL_ID})
+        policy = await self._call("GET", "/uploads", params={"action": "getPolicy", "model": route.host_model})
         data = policy.get("data") or {}
         try:
             key = f"{data['upload_dir']}/ref-{uuid.uuid4().hex}{opened.suffix}"  # never the user's file name
@@ -174,9 +171,9 @@ class DashScopeProvider(HostedProvider):
 
     # -- the job
 
-    async def submit(self, payload: dict[str, Any]) -> HostJob:
+    async def submit(self, payload: dict[str, Any], route: Route) -> HostJob:
         headers = {"X-DashScope-Async": "enable"}
-        media = payload["input"]["media"]
+        media = payload["input"].get("media") or []
         if any(str(v).startswith("oss://") for item in media for v in item.values()):
             headers["X-DashScope-OssResourceResolve"] = "enable"
         try:
@@ -217,7 +214,7 @@ class DashScopeProvider(HostedProvider):
         # The temporary-upload policy: free, needs the key, and shows whether temporary storage serves this region
         # (Alibaba's "get temporary file URL" page, alibabacloud.com/help/en/model-studio/get-temporary-file-url, says
         # Beijing only in one copy and nothing of regions in another).
-        body = await self._call("GET", "/uploads", params={"action": "getPolicy", "model": MODEL_ID}, attempts=1)
+        body = await self._call("GET", "/uploads", params={"action": "getPolicy", "model": MODEL_ID}, attempts=1)  # any model's will do
         data = body.get("data") if isinstance(body, dict) else None
         if not isinstance(data, dict) or not data.get("upload_host"):
             raise HostAnswerMalformed(
@@ -226,7 +223,8 @@ class DashScopeProvider(HostedProvider):
                     "DASHSCOPE_REGION=beijing if the key is from Beijing")
         return f"the key works in {self.region}; temporary storage for local files answers ({data['upload_host']})"
 
-    async def find_submitted(self, *, since: float, until: float) -> list[HostCandidate] | None:
+    async def find_submitted(self, *, since: float, until: float, model: str | None = None
+                             ) -> list[HostCandidate] | None:
         # The list takes UTC+8 times and a range of at most 24 hours (DashScope's task list reference, GET /api/v1/tasks): query inside it.
         fmt = "%Y%m%d%H%M%S"
         until = min(until, since + 23.5 * 3600)
@@ -234,7 +232,7 @@ class DashScopeProvider(HostedProvider):
         for page in range(1, MAX_LIST_PAGES + 1):
             params = {"start_time": time.strftime(fmt, time.gmtime(since + 8 * 3600)),
                       "end_time": time.strftime(fmt, time.gmtime(until + 8 * 3600)),
-                      "model_name": MODEL_ID, "page_no": page, "page_size": 100}
+                      "page_no": page, "page_size": 100, **({"model_name": model} if model else {})}
             rows = _list_rows(await self._call("GET", "/tasks", params=params))
             for row in rows:
                 task_id = str(row.get("task_id") or "")
@@ -325,7 +323,7 @@ def _task_error(code: str, message: Any, region: str, status: int | None = None)
                               f"DASHSCOPE_REGION={other}; otherwise check DASHSCOPE_API_KEY")
     if code.startswith("AccessDenied") or status == 403:
         return TaskError(code=AccessDenied.code, message=f"DashScope denied access ({code}).{host_text}",
-                         hint=f"enable {MODEL_ID} for this account, or if the key is from {other.title()}, set "
+                         hint=f"enable the Wan 2.7 models for this account, or if the key is from {other.title()}, set "
                               f"DASHSCOPE_REGION={other}")
     if code == "InvalidParameter":
         return TaskError(code=InvalidParameter.code, message=f"DashScope rejected a parameter.{host_text}",
@@ -340,8 +338,8 @@ def _task_error(code: str, message: Any, region: str, status: int | None = None)
         return TaskError(code=Billing.code, message=f"the Alibaba Cloud account is overdue ({code}).{host_text}",
                          hint="top up the account in the Alibaba Cloud console, or use provider=\"preview\"")
     if code in ("Model.NotExist", "ModelNotFound"):
-        return TaskError(code=ModelUnavailable.code, message=f"DashScope does not serve {MODEL_ID} here ({code}).{host_text}",
-                         hint="the model is served in Singapore and Beijing; check DASHSCOPE_REGION / DASHSCOPE_BASE_URL")
+        return TaskError(code=ModelUnavailable.code, message=f"DashScope does not serve this Wan 2.7 model here ({code}).{host_text}",
+                         hint="Wan 2.7 is served in Singapore and Beijing; check DASHSCOPE_REGION / DASHSCOPE_BASE_URL")
     if status is not None and status >= 500:
         return TaskError(code=HostUnavailable.code, message=f"DashScope had an internal error ({code}).{host_text}",
                          hint="try again in a minute")

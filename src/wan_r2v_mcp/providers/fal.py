@@ -1,4 +1,4 @@
-"""fal: the queue endpoint `fal-ai/wan/v2.7/reference-to-video` (https://fal.ai/models/fal-ai/wan/v2.7/reference-to-video/api).
+"""fal: the queue endpoints of Wan 2.7, e.g. `fal-ai/wan/v2.7/reference-to-video` (https://fal.ai/models/fal-ai/wan/v2.7/reference-to-video/api).
 
 Submit to the queue; status, result and cancel live under `fal-ai/wan/requests/{id}` (without the
 endpoint's sub-path). COMPLETED alone is not success: fetching the result decides. Local files go
@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlparse
 
 from ..errors import GenerationFailed, ProviderError, SubmitUnknown, UploadRetryable
-from ..schema import R2VRequest, TaskError
+from ..schema import MODEL_ID, R2VRequest, TaskError
 from . import api_key
-from .base import Capabilities, HostJob, JobRef
+from .base import Capabilities, HostJob, JobRef, Route, serves
 from .hosted import HostedProvider
 
 if TYPE_CHECKING:
@@ -24,8 +24,7 @@ if TYPE_CHECKING:
 
 QUEUE_URL = "https://queue.fal.run"
 REST_URL = "https://rest.fal.ai"
-ENDPOINT = "fal-ai/wan/v2.7/reference-to-video"
-REQUESTS = "fal-ai/wan/requests"
+REQUESTS = "fal-ai/wan/requests"  # every Wan 2.7 endpoint's requests, without the endpoint's sub-path
 STATUS = {"IN_QUEUE": "queued", "IN_PROGRESS": "running", "COMPLETED": "succeeded", "FAILED": "failed",
           "CANCELED": "canceled", "CANCELLED": "canceled"}
 
@@ -34,14 +33,10 @@ class FalProvider(HostedProvider):
     task_id_pattern = re.compile(r"^[A-Za-z0-9-]{1,80}$")
     result_domains = ("fal.media", "fal.run", "fal.ai")
 
-    capabilities = Capabilities(
-        name="fal",
-        title="fal",
-        key_env="FAL_KEY",
-        supports=frozenset({"negative_prompt", "shot_type", "seed"}),
-        duration_max=10,
-        cancel_is_request=True,
-        model=ENDPOINT,
+    capabilities = Capabilities(name="fal", title="fal", key_env="FAL_KEY", cancel_is_request=True)
+    routes = serves(
+        Route(MODEL_ID, "fal-ai/wan/v2.7/reference-to-video", frozenset({"negative_prompt", "shot_type", "seed"}),
+              "r2v_payload", duration_max=10),
     )
 
     def __init__(self, settings: Any):
@@ -50,7 +45,7 @@ class FalProvider(HostedProvider):
         self._open(settings.fal_queue_url or QUEUE_URL, {"Authorization": f"Key {api_key(settings, 'fal')}"},
                    extra_hosts=(urlparse(self.rest_url).hostname or "",))
 
-    def build_payload(self, request: R2VRequest, intake: Intake, urls: dict[str, str]) -> dict[str, Any]:
+    def r2v_payload(self, request: R2VRequest, intake: Intake, urls: dict[str, str], route: Route) -> dict[str, Any]:
         body: dict[str, Any] = {
             "prompt": request.prompt,
             "reference_image_urls": [urls[r.label] for r in intake.references if r.role == "reference_image"],
@@ -76,7 +71,7 @@ class FalProvider(HostedProvider):
                                   fix="local files cannot be uploaded now: pass references as https URLs")
         return "the key works; fal storage answers"
 
-    async def upload(self, ref: Reference, *, scope: str = "") -> str:
+    async def upload(self, ref: Reference, route: Route, *, scope: str = "") -> str:
         opened = ref.opened
         assert opened is not None
         content_type = mimetypes.guess_type(f"x{opened.suffix}")[0] or "application/octet-stream"
@@ -89,8 +84,8 @@ class FalProvider(HostedProvider):
         await self._put(str(init["upload_url"]), ref, content_type)  # the signed URL needs no key
         return str(init["file_url"])
 
-    async def submit(self, payload: dict[str, Any]) -> HostJob:
-        body = await self._call("POST", f"/{ENDPOINT}", json=payload, creates=True)
+    async def submit(self, payload: dict[str, Any], route: Route) -> HostJob:
+        body = await self._call("POST", f"/{route.host_model}", json=payload, creates=True)
         request_id = str((body or {}).get("request_id") or "") if isinstance(body, dict) else ""
         if not self.task_id_pattern.match(request_id):
             raise SubmitUnknown("fal accepted the request but returned no usable request id",

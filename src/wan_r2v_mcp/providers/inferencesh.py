@@ -12,9 +12,9 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from ..errors import Billing, HostRefused, InputError, ProviderError, SubmitUnknown, UploadRetryable, clean_remote_text
-from ..schema import R2VRequest, TaskError
+from ..schema import MODEL_ID, R2VRequest, TaskError
 from . import api_key
-from .base import Capabilities, HostJob, JobRef
+from .base import Capabilities, HostJob, JobRef, Route, serves
 from .hosted import HostedProvider
 
 if TYPE_CHECKING:
@@ -43,24 +43,20 @@ class InferenceShProvider(HostedProvider):
     task_id_pattern = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
     result_domains = ("inference.sh",)
 
-    capabilities = Capabilities(
-        name="inferencesh",
-        title="inference.sh",
-        key_env="INFERENCE_API_KEY",
-        supports=frozenset({"negative_prompt", "first_frame", "voices", "prompt_extend", "watermark", "seed"}),
-        max_voices=1,
-        media_max=5,
-        model=APP,
+    capabilities = Capabilities(name="inferencesh", title="inference.sh", key_env="INFERENCE_API_KEY")
+    routes = serves(
+        Route(MODEL_ID, APP, frozenset({"negative_prompt", "first_frame", "voices", "prompt_extend", "watermark",
+                                        "seed"}), "r2v_payload", max_voices=1, media_max=5),
     )
 
     def __init__(self, settings: Any):
         super().__init__(settings)
         self._open(settings.inference_base_url or BASE_URL,
                    {"Authorization": f"Bearer {api_key(settings, 'inferencesh')}"})
-        self._schema_fields: set[str] | None = None
+        self._schema_fields: dict[str, set[str]] = {}  # by app: its live input schema's fields (empty: unreadable)
 
-    def refusals(self, request: R2VRequest) -> list[InputError]:
-        problems = super().refusals(request)
+    def refusals(self, request: R2VRequest, route: Route) -> list[InputError]:
+        problems = super().refusals(request, route)
         if len(request.voices) == 1 and not problems:
             # The app attaches its one voice to the first reference video, else to the first image.
             target = "Video 1" if request.reference_videos else "Image 1"
@@ -72,8 +68,10 @@ class InferenceShProvider(HostedProvider):
                         "or use provider=dashscope"))
         return problems
 
-    def build_payload(self, request: R2VRequest, intake: Intake, urls: dict[str, str]) -> dict[str, Any]:
-        name = self._name
+    def r2v_payload(self, request: R2VRequest, intake: Intake, urls: dict[str, str], route: Route) -> dict[str, Any]:
+        def name(field: str) -> str:
+            return self._name(field, route.host_model)
+
         inputs: dict[str, Any] = {"prompt": request.prompt}
         if request.negative_prompt:
             inputs["negative_prompt"] = request.negative_prompt
@@ -97,14 +95,15 @@ class InferenceShProvider(HostedProvider):
             inputs["prompt_extend"] = request.prompt_extend
         if request.seed is not None:
             inputs["seed"] = request.seed
-        return {"app": APP, "input": inputs}
+        return {"app": route.host_model, "input": inputs}
 
-    def _name(self, field: str) -> str:
+    def _name(self, field: str, app: str) -> str:
         """The app's own name for a field: from its live schema when read, else the source's name."""
         candidates = FIELD_NAMES.get(field, (field,))
-        if self._schema_fields:
+        known = self._schema_fields.get(app)
+        if known:
             for candidate in candidates:
-                if candidate in self._schema_fields:
+                if candidate in known:
                     return candidate
         return candidates[0]
 
@@ -113,16 +112,16 @@ class InferenceShProvider(HostedProvider):
         fields = _input_properties(body)
         return f"the key works; the app {APP} answers" + (f" ({len(fields)} input fields)" if fields else "")
 
-    async def _read_schema(self) -> None:
-        if self._schema_fields is not None:
+    async def _read_schema(self, app: str) -> None:
+        if app in self._schema_fields:
             return
         try:
-            body = await self._call("GET", f"/apps/{APP}", attempts=1)
-            self._schema_fields = _input_properties(body) or set()
+            body = await self._call("GET", f"/apps/{app}", attempts=1)
+            self._schema_fields[app] = _input_properties(body) or set()
         except ProviderError:
-            self._schema_fields = set()  # fall back to the known names
+            self._schema_fields[app] = set()  # fall back to the known names
 
-    async def upload(self, ref: Reference, *, scope: str = "") -> str:
+    async def upload(self, ref: Reference, route: Route, *, scope: str = "") -> str:
         opened = ref.opened
         assert opened is not None
         content_type = mimetypes.guess_type(f"x{opened.suffix}")[0] or "application/octet-stream"
@@ -137,10 +136,11 @@ class InferenceShProvider(HostedProvider):
         await self._put(str(files[0]["upload_url"]), ref, content_type)  # no API key goes to storage
         return str(files[0]["uri"])
 
-    async def submit(self, payload: dict[str, Any]) -> HostJob:
-        await self._read_schema()
-        if self._schema_fields:  # names may differ from the dry run's guess: map again now that the schema is known
-            payload = {**payload, "input": {self._rename(k): v for k, v in payload["input"].items()}}
+    async def submit(self, payload: dict[str, Any], route: Route) -> HostJob:
+        app = route.host_model
+        await self._read_schema(app)
+        if self._schema_fields[app]:  # names may differ from the dry run's guess: map again now the schema is known
+            payload = {**payload, "input": {self._rename(k, app): v for k, v in payload["input"].items()}}
         body = await self._call("POST", "/apps/run", json=payload, creates=True)
         task = body.get("task") if isinstance(body, dict) and isinstance(body.get("task"), dict) else body
         if not isinstance(task, dict) or not self.task_id_pattern.match(str(task.get("id") or "")):
@@ -148,10 +148,10 @@ class InferenceShProvider(HostedProvider):
                                 fix="the job may exist at inference.sh; check your inference.sh dashboard")
         return self._job(task)
 
-    def _rename(self, key: str) -> str:
+    def _rename(self, key: str, app: str) -> str:
         for field, names in FIELD_NAMES.items():
             if key in names:
-                return self._name(field)
+                return self._name(field, app)
         return key
 
     async def poll(self, job: JobRef) -> HostJob:

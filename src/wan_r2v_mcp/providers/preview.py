@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import DownloadInterrupted, PreviewFailed, ResultExpired
 from ..schema import MODEL_ID, OUTPUT_FPS, PIXEL_SIZES, R2VRequest, TaskError
 from ..store.files import commit, temp_beside
-from .base import Capabilities, HostJob, JobRef, ProgressFn, Provider
+from .base import Capabilities, HostJob, JobRef, ProgressFn, Provider, Route, serves
 
 if TYPE_CHECKING:
     from ..references.intake import Intake, Reference
@@ -38,16 +38,12 @@ class _Render:
 
 
 class PreviewProvider(Provider):
-    capabilities = Capabilities(
-        name="preview",
-        title="the offline preview",
-        key_env=None,
-        supports=frozenset({"negative_prompt", "first_frame", "voices", "shot_type", "prompt_extend",
-                            "watermark", "seed"}),
-        poll_initial_seconds=0.25,
-        poll_max_seconds=1.0,
-        max_polls_per_second=200.0,
-        local=True,
+    capabilities = Capabilities(name="preview", title="the offline preview", key_env=None, poll_initial_seconds=0.25,
+                                poll_max_seconds=1.0, max_polls_per_second=200.0, local=True)
+    routes = serves(
+        Route(MODEL_ID, f"{MODEL_ID} (offline preview)", frozenset({
+            "negative_prompt", "first_frame", "voices", "shot_type", "prompt_extend", "watermark", "seed"}),
+            "r2v_payload"),
     )
 
     def __init__(self, settings: Any):
@@ -61,7 +57,7 @@ class PreviewProvider(Provider):
         folder.mkdir(parents=True, exist_ok=True)
         return folder
 
-    def build_payload(self, request: R2VRequest, intake: Intake, urls: dict[str, str]) -> dict[str, Any]:
+    def r2v_payload(self, request: R2VRequest, intake: Intake, urls: dict[str, str], route: Route) -> dict[str, Any]:
         media = []
         for ref in intake.references:
             item: dict[str, Any] = {"type": ref.role, "label": ref.label, "url": urls.get(ref.label, ref.given)}
@@ -76,7 +72,7 @@ class PreviewProvider(Provider):
             width, height = min((size for (res, _), size in PIXEL_SIZES.items() if res == request.resolution),
                                 key=lambda size: abs(size[0] / size[1] - shape))
         return {
-            "model": f"{MODEL_ID} (offline preview)",
+            "model": route.host_model,
             "prompt": request.prompt,
             "media": media,
             "width": width,
@@ -97,13 +93,13 @@ class PreviewProvider(Provider):
     async def check_access(self) -> str:
         return "works offline, no key"
 
-    async def upload(self, ref: Reference, *, scope: str = "") -> str:
+    async def upload(self, ref: Reference, route: Route, *, scope: str = "") -> str:
         return str(ref.path)  # nothing leaves the machine: the render reads the checked file
 
     def describe(self, ref: Reference) -> str:
         return str(ref.path)
 
-    async def submit(self, payload: dict[str, Any]) -> HostJob:
+    async def submit(self, payload: dict[str, Any], route: Route) -> HostJob:
         job_id = f"preview-{secrets.token_hex(8)}"
         self._start(job_id, payload)
         return HostJob(provider_task_id=job_id, status="running", stage="rendering", progress=0.0)

@@ -13,16 +13,15 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from ..errors import GenerationFailed, HostAnswerMalformed, SubmitUnknown, UploadRetryable, clean_remote_text
-from ..schema import R2VRequest, TaskError
+from ..schema import MODEL_ID, R2VRequest, TaskError
 from . import api_key
-from .base import Capabilities, HostCandidate, HostJob, JobRef
+from .base import Capabilities, HostCandidate, HostJob, JobRef, Route, serves
 from .hosted import HostedProvider
 
 if TYPE_CHECKING:
     from ..references.intake import Intake, Reference
 
 BASE_URL = "https://api.replicate.com/v1"
-MODEL = "wan-video/wan-2.7-r2v"
 RESULT_TTL_SECONDS = 3600
 STATUS = {"starting": "queued", "processing": "running", "succeeded": "succeeded", "failed": "failed",
           "canceled": "canceled", "aborted": "canceled"}
@@ -32,20 +31,17 @@ class ReplicateProvider(HostedProvider):
     task_id_pattern = re.compile(r"^[a-z0-9]{1,64}$")
     result_domains = ("replicate.delivery", "replicate.com")
 
-    capabilities = Capabilities(
-        name="replicate",
-        title="Replicate",
-        key_env="REPLICATE_API_TOKEN",
-        supports=frozenset({"negative_prompt", "shot_type", "seed"}),
-        duration_max=10,
-        model=MODEL,
+    capabilities = Capabilities(name="replicate", title="Replicate", key_env="REPLICATE_API_TOKEN")
+    routes = serves(
+        Route(MODEL_ID, "wan-video/wan-2.7-r2v", frozenset({"negative_prompt", "shot_type", "seed"}), "r2v_payload",
+              duration_max=10),
     )
 
     def __init__(self, settings: Any):
         super().__init__(settings)
         self._open(settings.replicate_base_url or BASE_URL, {"Authorization": f"Bearer {api_key(settings, 'replicate')}"})
 
-    def build_payload(self, request: R2VRequest, intake: Intake, urls: dict[str, str]) -> dict[str, Any]:
+    def r2v_payload(self, request: R2VRequest, intake: Intake, urls: dict[str, str], route: Route) -> dict[str, Any]:
         inputs: dict[str, Any] = {
             "prompt": request.prompt,
             "reference_images": [urls[r.label] for r in intake.references if r.role == "reference_image"],
@@ -62,7 +58,7 @@ class ReplicateProvider(HostedProvider):
             inputs["seed"] = request.seed
         return {"input": inputs}
 
-    async def upload(self, ref: Reference, *, scope: str = "") -> str:
+    async def upload(self, ref: Reference, route: Route, *, scope: str = "") -> str:
         opened = ref.opened
         assert opened is not None
         content_type = mimetypes.guess_type(f"x{opened.suffix}")[0] or "application/octet-stream"
@@ -74,8 +70,8 @@ class ReplicateProvider(HostedProvider):
                                   fix="try again; or pass the reference as an https URL")
         return url
 
-    async def submit(self, payload: dict[str, Any]) -> HostJob:
-        body = await self._call("POST", f"/models/{MODEL}/predictions", json=payload, creates=True)
+    async def submit(self, payload: dict[str, Any], route: Route) -> HostJob:
+        body = await self._call("POST", f"/models/{route.host_model}/predictions", json=payload, creates=True)
         if not isinstance(body, dict) or not self.task_id_pattern.match(str(body.get("id") or "")):
             raise SubmitUnknown("Replicate accepted the request but returned no usable prediction id",
                                 fix="the job may exist at Replicate; it is looked for, never sent again")
@@ -92,7 +88,8 @@ class ReplicateProvider(HostedProvider):
         shown = len(body.get("results") or []) if isinstance(body, dict) else 0
         return f"the token works ({shown} recent prediction{'s' if shown != 1 else ''} on its first page)"
 
-    async def find_submitted(self, *, since: float, until: float) -> list[HostCandidate] | None:
+    async def find_submitted(self, *, since: float, until: float, model: str | None = None
+                             ) -> list[HostCandidate] | None:
         # The list is newest first, a page at a time (https://replicate.com/docs/reference/http#predictions.list); stop once past the window.
         found: list[HostCandidate] = []
         url: str | None = "/predictions"

@@ -51,6 +51,25 @@ def atomic_write(dest: Path, content: bytes | str | Callable[[Path], object]) ->
         part.unlink(missing_ok=True)
 
 
+def write_once(dest: Path, content: Callable[[Path], object]) -> Path:
+    """Write `dest` whole unless it exists, never replacing it: a file others may hold open (a placeholder frame
+    two checks read at once) keeps its inode, so an open descriptor's path still names it."""
+    if dest.exists():
+        return dest
+    part = temp_beside(dest)
+    try:
+        content(part)
+        with open(part, "rb") as fh:
+            os.fsync(fh.fileno())
+        try:
+            os.link(part, dest)  # fails if another writer got there first: theirs stays
+        except FileExistsError:
+            pass
+        return dest
+    finally:
+        part.unlink(missing_ok=True)
+
+
 class DataDir:
     """The server's own folder (`WAN_R2V_DATA_DIR`): the ledger, the cast, upload caches, work files. Folders are
     made when first asked for."""
