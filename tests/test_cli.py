@@ -242,3 +242,16 @@ def test_doctor_live_checks_each_key_with_its_hosts_free_call_and_says_what_to_c
     line = next(line for line in wrong.stdout.splitlines() if line.startswith("live problem: dashscope"))
     assert "DashScope refused the API key" in line and "Fix: keys are bound to a region" in line
     assert "sk-wrong" not in wrong.stdout
+
+
+def test_a_video_from_a_prompt_alone_from_the_command_line(home):
+    made = run(home, "t2v", "A lighthouse at dusk", "--audio", "alice.wav", "--duration", "2", "--resolution", "720p",
+               "--ratio", "1:1", "--json")
+    assert made.returncode == 0, made.stderr
+    view = json.loads(made.stdout)
+    assert (view["status"], view["output"], view["request"]["prompt"]) == (
+        "succeeded", {"width": 960, "height": 960, "seconds": 2.0}, "A lighthouse at dusk")
+    assert [(r["label"], r["source"]) for r in view["references"]] == [("Audio", str(home["folder"] / "alice.wav"))]
+    assert Path(view["local_path"]).parent == home["out"] and Path(view["local_path"]).stat().st_size > 0
+    refused = run(home, "t2v", "A lighthouse", "--provider", "inferencesh", "--ratio", "9:16")
+    assert refused.returncode == 1 and "INFERENCE_API_KEY is not set" in refused.stderr

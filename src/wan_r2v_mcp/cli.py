@@ -41,19 +41,23 @@ def _parser() -> argparse.ArgumentParser:
                      help="a saved character, named @name in the prompt (repeat for more)")
     gen.add_argument("--voice", action="append", default=[], metavar="LABEL=AUDIO",
                      help='a voice for a reference, e.g. "Video 1=alice.wav"')
-    gen.add_argument("--negative-prompt")
-    gen.add_argument("--resolution", choices=["720p", "1080p"])
-    gen.add_argument("--ratio", dest="aspect_ratio", choices=["16:9", "9:16", "1:1", "4:3", "3:4"])
-    gen.add_argument("--duration", type=int)
     gen.add_argument("--shot-type", choices=["single", "multi"])
-    gen.add_argument("--seed", type=int)
-    gen.add_argument("--watermark", action="store_true", default=None)
-    gen.add_argument("--prompt-extend", action=argparse.BooleanOptionalAction, default=None)
-    gen.add_argument("--provider")
-    gen.add_argument("--wait", type=float, default=None, help="seconds to wait (default: until it is done)")
-    gen.add_argument("--dry-run", action="store_true")
-    gen.add_argument("--allow-duplicate", action="store_true")
-    gen.add_argument("--json", action="store_true", help="print the task view as JSON")
+    t2v = sub.add_parser("t2v", help="make a video from a prompt alone (text-to-video)")
+    t2v.add_argument("prompt", help="what happens")
+    t2v.add_argument("--audio", help="a wav or mp3 the video follows (2-30 s)")
+    for made in (gen, t2v):  # what every generation takes alike
+        made.add_argument("--negative-prompt")
+        made.add_argument("--resolution", choices=["720p", "1080p"])
+        made.add_argument("--ratio", dest="aspect_ratio", choices=["16:9", "9:16", "1:1", "4:3", "3:4"])
+        made.add_argument("--duration", type=int)
+        made.add_argument("--seed", type=int)
+        made.add_argument("--watermark", action="store_true", default=None)
+        made.add_argument("--prompt-extend", action=argparse.BooleanOptionalAction, default=None)
+        made.add_argument("--provider")
+        made.add_argument("--wait", type=float, default=None, help="seconds to wait (default: until it is done)")
+        made.add_argument("--dry-run", action="store_true")
+        made.add_argument("--allow-duplicate", action="store_true")
+        made.add_argument("--json", action="store_true", help="print the task view as JSON")
 
     get = sub.add_parser("get", help="a task's state; waits for it with --wait")
     get.add_argument("task_id")
@@ -324,27 +328,8 @@ async def _run_command(args: argparse.Namespace, settings: Any) -> int:
     folders = [str(p) for p in settings.allowed_folders] + [os.getcwd()]  # as a JSON list: any separator in names
     settings = settings.model_copy(update={"allowed_dirs": json.dumps(folders)})
     async with Client(build_server(settings)) as client:
-        if args.command == "generate":
-            voices = {}
-            for item in args.voice:
-                label, sep, path = item.partition("=")
-                if not sep:
-                    print(f'--voice takes LABEL=AUDIO, e.g. "Video 1=alice.wav" (got {item!r})', file=sys.stderr)
-                    return EXIT_USAGE
-                voices[label.strip()] = path.strip()
-            call: dict[str, Any] = {
-                "prompt": args.prompt, "reference_images": [_local(p) for p in args.image],
-                "reference_videos": [_local(p) for p in args.video], "first_frame": _local(args.first_frame),
-                "voices": {k: _local(v) for k, v in voices.items()}, "negative_prompt": args.negative_prompt,
-                "resolution": args.resolution, "aspect_ratio": args.aspect_ratio, "duration": args.duration,
-                "shot_type": args.shot_type, "seed": args.seed, "watermark": args.watermark,
-                "prompt_extend": args.prompt_extend, "provider": args.provider, "dry_run": args.dry_run,
-                "allow_duplicate": args.allow_duplicate, "characters": args.character,
-            }
-            call = {k: v for k, v in call.items() if v not in (None, [], {})}
-            wait = float("inf") if args.wait is None else args.wait
-            call["wait_seconds"] = min(wait, 50.0)
-            return await _follow(client, "generate_r2v", call, wait - call["wait_seconds"], args.json)
+        if args.command in ("generate", "t2v"):
+            return await _generate(client, args)
         if args.command == "get":
             return await _follow(client, "get_task", {"task_id": args.task_id, "wait_seconds": min(args.wait, 50.0)},
                                  args.wait - min(args.wait, 50.0), args.json)
@@ -391,6 +376,32 @@ async def _run_command(args: argparse.Namespace, settings: Any) -> int:
         call = {"reference_images": [_local(p) for p in args.image], "reference_videos": [_local(p) for p in args.video],
                 "first_frame": _local(args.first_frame), "prompt": args.prompt, "directory": _local(args.directory)}
         return _print(await _tool(client, "list_references", {k: v for k, v in call.items() if v}), args.json)
+
+
+async def _generate(client: Any, args: argparse.Namespace) -> int:
+    """`generate` (reference-to-video) or `t2v` (text-to-video), through the tool of that model."""
+    if args.command == "t2v":
+        tool, call = "generate_t2v", {"prompt": args.prompt, "audio": _local(args.audio)}
+    else:
+        voices = {}
+        for item in args.voice:
+            label, sep, path = item.partition("=")
+            if not sep:
+                print(f'--voice takes LABEL=AUDIO, e.g. "Video 1=alice.wav" (got {item!r})', file=sys.stderr)
+                return EXIT_USAGE
+            voices[label.strip()] = path.strip()
+        tool, call = "generate_r2v", {
+            "prompt": args.prompt, "reference_images": [_local(p) for p in args.image],
+            "reference_videos": [_local(p) for p in args.video], "first_frame": _local(args.first_frame),
+            "voices": {k: _local(v) for k, v in voices.items()}, "shot_type": args.shot_type,
+            "characters": args.character}
+    call.update(negative_prompt=args.negative_prompt, resolution=args.resolution, aspect_ratio=args.aspect_ratio,
+                duration=args.duration, seed=args.seed, watermark=args.watermark, prompt_extend=args.prompt_extend,
+                provider=args.provider, dry_run=args.dry_run, allow_duplicate=args.allow_duplicate)
+    call = {k: v for k, v in call.items() if v not in (None, [], {})}
+    wait = float("inf") if args.wait is None else args.wait
+    call["wait_seconds"] = min(wait, 50.0)
+    return await _follow(client, tool, call, wait - call["wait_seconds"], args.json)
 
 
 def _local(path: str | None) -> str | None:

@@ -12,6 +12,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 MODEL_ID = "wan2.7-r2v"
+T2V_MODEL_ID = "wan2.7-t2v"
 
 Resolution = Literal["720p", "1080p"]
 AspectRatio = Literal["16:9", "9:16", "1:1", "4:3", "3:4"]
@@ -60,6 +61,9 @@ class Limits:
     VOICE_SECONDS = (1.0, 10.0)
     VOICE_MAX_BYTES = 15 * 1024 * 1024
     ASPECT_EXTREME = 8.0
+    # wan2.7-t2v's `input.audio_url` (its API reference, platform.qianwenai.com/docs/api-reference/video-generation/
+    # wan27-text-to-video/create-task): wav or mp3, 2-30 s, 15 MB; some hosts take 3-30 s (their routes say so).
+    AUDIO_SECONDS = (2.0, 30.0)
 
 
 _SOURCE = "absolute paths (or ~/), file:// or https URLs, or small data: URIs"
@@ -215,6 +219,34 @@ class GenerateArgs(R2VRequest, CastChoice, GenerateOptions):
         return R2VRequest.model_validate(self.model_dump(include=set(R2VRequest.model_fields)))
 
 
+class T2VRequest(BaseModel):
+    """One Wan 2.7 text-to-video generation: a prompt, and optionally the audio the video follows."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: str = Field(min_length=1, max_length=Limits.PROMPT_MAX,
+                        description='What happens; shots may be written in it ("Shot 1 [0-3s]: ...").')
+    negative_prompt: str | None = Field(default=None, max_length=Limits.NEGATIVE_PROMPT_MAX, description="What to avoid.")
+    audio: str | None = Field(
+        default=None, description="wav or mp3, 2-30 s (3-30 on Replicate, fal), given as a path or URL: the video "
+                                  "follows it (lip-sync, motion). Not on inference.sh. Without it the model makes "
+                                  "its own sound.")
+    resolution: Resolution = Field(default="1080p", description="Output resolution.")
+    aspect_ratio: AspectRatio = Field(default="16:9", description="inference.sh: 16:9 only.")
+    duration: int = Field(default=Limits.DURATION_DEFAULT, ge=Limits.DURATION_MIN, le=Limits.DURATION_MAX,
+                          description="Seconds.")
+    prompt_extend: bool | None = Field(default=None, description="false stops the host rewriting the prompt.")
+    watermark: bool = Field(default=False, description="DashScope, inference.sh: the 'AI generated' mark.")
+    seed: int | None = Field(default=None, ge=0, le=Limits.SEED_MAX, description="Random when omitted.")
+
+
+class T2VArgs(T2VRequest, GenerateOptions):
+    """Every `generate_t2v` argument: the request plus the call options."""
+
+    def request(self) -> T2VRequest:
+        return T2VRequest.model_validate(self.model_dump(include=set(T2VRequest.model_fields)))
+
+
 # ---------------------------------------------------------------- the cast and sequences
 
 CHARACTER_NAME = "1-40 letters, digits, _ or -"
@@ -361,7 +393,7 @@ class ListTasksArgs(BaseModel):
 class ReferenceView(BaseModel):
     label: str = Field(description='How the prompt names it: "Image 1", "Video 1", "First frame", "Voice of Video 1".')
     kind: Literal["image", "video", "audio", "unknown"]
-    role: Literal["reference_image", "reference_video", "first_frame", "voice"]
+    role: Literal["reference_image", "reference_video", "first_frame", "voice", "audio"]
     source: str = Field(description="As given (data URIs shortened).")
     location: Literal["local", "url", "data"]
     format: str | None = None

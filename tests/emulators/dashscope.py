@@ -1,6 +1,7 @@
 """A DashScope emulator: create, query, cancel, getPolicy, the OSS form upload, and result files.
 
-Follows Alibaba Model Studio's wan2.7-r2v API reference: tasks go PENDING -> RUNNING -> SUCCEEDED (or FAILED) over configurable times,
+Follows Alibaba Model Studio's wan2.7-r2v and wan2.7-t2v API references (the same endpoint; t2v takes no media, its
+audio is `input.audio_url`; a temporary upload serves only the model its policy was asked for): tasks go PENDING -> RUNNING -> SUCCEEDED (or FAILED) over configurable times,
 the create needs `X-DashScope-Async: enable` and (with oss:// inputs) `X-DashScope-OssResourceResolve`,
 only PENDING tasks can be canceled, unknown ids answer UNKNOWN, results are a real MP4 for 24 h.
 """
@@ -18,6 +19,9 @@ from typing import Any
 from .base import Emulator, Received, Reply
 
 API = "/api/v1"
+# The input fields of each model this emulator serves.
+MODELS = {"wan2.7-r2v": {"prompt", "negative_prompt", "media"},
+          "wan2.7-t2v": {"prompt", "negative_prompt", "audio_url"}}
 
 
 @dataclass
@@ -123,7 +127,7 @@ class DashScopeEmulator(Emulator):
         if name == "policy":
             return Reply(200, {"request_id": _rid(), "data": {
                 "policy": "eyJleHBpcmF0aW9uIjoiMjAyNi0xMS0yNVQwMDowMDowMFoifQ==", "signature": "c2lnbmF0dXJl",
-                "upload_dir": f"dashscope-instant/{uuid.uuid4().hex[:12]}/2026-11-23/{uuid.uuid4().hex[:8]}",
+                "upload_dir": f"dashscope-instant/{req.query.get('model')}/2026-11-23/{uuid.uuid4().hex[:8]}",
                 "upload_host": f"{self.root}/oss", "expire_in_seconds": 300, "max_file_size_mb": 1024,
                 "capacity_limit_mb": 999999, "oss_access_key_id": "LTAI-emulated", "x_oss_object_acl": "private",
                 "x_oss_forbid_overwrite": "true"}})
@@ -149,15 +153,23 @@ class DashScopeEmulator(Emulator):
             return Reply(403, {"request_id": _rid(), "code": "AccessDenied",
                                "message": "current user api does not support synchronous calls"})
         body = req.json or {}
-        if body.get("model") != "wan2.7-r2v":
+        model = body.get("model")
+        if model not in MODELS:
             return Reply(404, {"request_id": _rid(), "code": "Model.NotExist", "message": "Model not exist."})
-        urls = [v for item in body.get("input", {}).get("media", []) for k, v in item.items() if k != "type"]
+        given = body.get("input", {})
+        if set(given) - MODELS[model]:
+            return Reply(400, {"request_id": _rid(), "code": "InvalidParameter",
+                               "message": f"{model} does not take {sorted(set(given) - MODELS[model])}"})
+        urls = [v for item in given.get("media", []) for k, v in item.items() if k != "type"]
+        urls += [given["audio_url"]] if "audio_url" in given else []
         if any(str(u).startswith("oss://") for u in urls):
             if req.headers.get("x-dashscope-ossresourceresolve") != "enable":
                 return Reply(400, {"request_id": _rid(), "code": "InvalidParameter",
                                    "message": "The oss url requires X-DashScope-OssResourceResolve."})
             for u in urls:
-                if str(u).startswith("oss://") and str(u)[6:] not in self.uploaded:
+                key = str(u)[6:]
+                if str(u).startswith("oss://") and (key not in self.uploaded or
+                                                    not key.startswith(f"dashscope-instant/{model}/")):
                     return Reply(400, {"request_id": _rid(), "code": "InvalidParameter",
                                        "message": f"The media url is invalid: {u}"})
         task = self.make_job(body)
@@ -257,7 +269,7 @@ class DashScopeEmulator(Emulator):
         reply: dict[str, Any] = {"request_id": _rid(), "output": output}
         if status == "SUCCEEDED":
             params = task.body.get("parameters", {})
-            videos = [m for m in task.body["input"]["media"] if m["type"] == "reference_video"]
+            videos = [m for m in task.body["input"].get("media", []) if m["type"] == "reference_video"]
             input_seconds = 5.0 if videos else 0
             output["orig_prompt"] = task.body["input"]["prompt"]  # shown only once it succeeded (DashScope's task list reference)
             output["video_url"] = f"{self.root}/results/{task_id}.mp4?Expires=1790000000&Signature=x"

@@ -14,6 +14,11 @@ from typing import Any
 from .base import Emulator, Received, Reply
 
 ENDPOINT = "/fal-ai/wan/v2.7/reference-to-video"
+# Each endpoint's input properties (fal.ai/models/fal-ai/wan/v2.7/{reference-to-video,text-to-video}/api).
+ENDPOINTS = {ENDPOINT: {"prompt", "negative_prompt", "reference_image_urls", "reference_video_urls", "aspect_ratio",
+                        "resolution", "duration", "multi_shots", "seed"},
+             "/fal-ai/wan/v2.7/text-to-video": {"prompt", "negative_prompt", "audio_url", "aspect_ratio", "resolution",
+                                                "duration", "enable_prompt_expansion", "seed"}}
 REQUESTS = "/fal-ai/wan/requests/"
 
 
@@ -24,6 +29,7 @@ class Request:
     created: float
     canceled: bool = False
     fails: bool = False
+    endpoint: str = ENDPOINT
 
 
 class FalEmulator(Emulator):
@@ -42,7 +48,7 @@ class FalEmulator(Emulator):
 
     def name_of(self, req: Received) -> str:
         p = req.path
-        if p == ENDPOINT:
+        if p in ENDPOINTS:
             return "create"
         if p == "/storage/upload/initiate":
             return "initiate"
@@ -72,9 +78,12 @@ class FalEmulator(Emulator):
                                "file_url": f"https://v3.fal.media/files/{key}/{(req.json or {}).get('file_name')}"})
         if name == "create":
             body = req.json or {}
+            if set(body) - ENDPOINTS[req.path]:
+                return Reply(422, {"detail": [{"loc": ["body", k], "msg": "Extra inputs are not permitted"}
+                                              for k in sorted(set(body) - ENDPOINTS[req.path])]})
             if type(body.get("duration", 5)) is not int:  # integers since August 2026 (the model's API page)
                 return Reply(422, {"detail": [{"loc": ["body", "duration"], "msg": "Input should be a valid integer"}]})
-            r = Request(uuid.uuid4().hex, body, time.time(), fails=self.next_fails)
+            r = Request(uuid.uuid4().hex, body, time.time(), fails=self.next_fails, endpoint=req.path)
             self.next_fails = False
             self.requests[r.id] = r
             base = self.root + REQUESTS + r.id

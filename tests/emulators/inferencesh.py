@@ -17,6 +17,9 @@ from .base import Emulator, Received, Reply
 APP = "alibaba/wan-2-7-r2v"
 SOURCE_FIELDS = ["prompt", "negative_prompt", "reference_images", "reference_videos", "first_frame",
                  "reference_voice", "resolution", "ratio", "duration", "prompt_extend", "watermark", "seed"]
+# inference-sh/grid, api/alibaba/wan-2-7-t2v/input_schema.json: no ratio, no audio.
+T2V_APP = "alibaba/wan-2-7-t2v"
+T2V_FIELDS = ["prompt", "negative_prompt", "resolution", "duration", "prompt_extend", "watermark", "seed"]
 
 
 @dataclass
@@ -26,6 +29,7 @@ class Task:
     created: float
     canceled: bool = False
     outcome: int = 10
+    app: str = APP
 
 
 def _ok(data: Any) -> dict[str, Any]:
@@ -56,7 +60,7 @@ class InferenceShEmulator(Emulator):
         p = req.path
         if p == "/apps/run":
             return "create"
-        if p == f"/apps/{APP}":
+        if p in (f"/apps/{APP}", f"/apps/{T2V_APP}"):
             return "app"
         if p == "/files":
             return "files"
@@ -70,7 +74,7 @@ class InferenceShEmulator(Emulator):
 
     def _task(self, t: Task) -> dict[str, Any]:
         status = self.status_of(t)
-        out: dict[str, Any] = {"id": t.id, "app": APP, "status": status, "input": t.input, "output": None}
+        out: dict[str, Any] = {"id": t.id, "app": t.app, "status": status, "input": t.input, "output": None}
         if status == 10:
             out["output"] = {"video": f"{self.root}/storage/results/{t.id}.mp4", "output_meta": {}}
         if status == 11:
@@ -93,9 +97,11 @@ class InferenceShEmulator(Emulator):
         if name == "app":
             if not self.schema_available:
                 return Reply(404, {"success": False, "status": 404, "error": "not found"})
-            return Reply(200, _ok({"namespace": "alibaba", "name": "wan-2-7-r2v", "version": {
+            app = req.path[len("/apps/"):]
+            fields = self.fields if app == APP else T2V_FIELDS
+            return Reply(200, _ok({"namespace": "alibaba", "name": app.split("/")[1], "version": {
                 "id": "d65d167", "input_schema": {"type": "object", "required": ["prompt"],
-                                                  "properties": {f: {} for f in self.fields}}}}))
+                                                  "properties": {f: {} for f in fields}}}}))
         if name == "files":
             out = []
             for f in (req.json or {}).get("files", []):
@@ -105,11 +111,12 @@ class InferenceShEmulator(Emulator):
             return Reply(200, _ok(out))
         if name == "create":
             body = req.json or {}
-            unknown = set(body.get("input", {})) - set(self.fields)
-            if body.get("app") != APP or unknown:
+            app = body.get("app")
+            unknown = set(body.get("input", {})) - set(self.fields if app == APP else T2V_FIELDS)
+            if app not in (APP, T2V_APP) or unknown:
                 return Reply(422, {"success": False, "status": 422,
                                    "error": f"input has unknown fields: {sorted(unknown)}"})
-            t = Task(uuid.uuid4().hex[:20], body["input"], time.time())
+            t = Task(uuid.uuid4().hex[:20], body["input"], time.time(), app=app)
             if self.next_outcome:
                 t.outcome = self.next_outcome.pop(0)
             self.tasks[t.id] = t

@@ -11,6 +11,11 @@ from typing import Any
 from .base import Emulator, Received, Reply
 
 MODEL = "wan-video/wan-2.7-r2v"
+# Each model's input properties (replicate.com/wan-video/wan-2.7-r2v/api, replicate.com/wan-video/wan-2.7-t2v/api).
+MODELS = {MODEL: {"prompt", "negative_prompt", "reference_images", "reference_videos", "resolution", "aspect_ratio",
+                  "duration", "shot_type", "seed"},
+          "wan-video/wan-2.7-t2v": {"prompt", "negative_prompt", "audio", "resolution", "aspect_ratio", "duration",
+                                    "enable_prompt_expansion", "seed"}}
 
 
 @dataclass
@@ -20,6 +25,7 @@ class Prediction:
     created: float
     canceled: bool = False
     outcome: str = "succeeded"
+    model: str = MODEL
 
 
 class ReplicateEmulator(Emulator):
@@ -43,7 +49,7 @@ class ReplicateEmulator(Emulator):
 
     def name_of(self, req: Received) -> str:
         path = req.path
-        if path == f"/v1/models/{MODEL}/predictions":
+        if path.startswith("/v1/models/") and path.endswith("/predictions"):
             return "create"
         if path == "/v1/files":
             return "upload"
@@ -57,7 +63,7 @@ class ReplicateEmulator(Emulator):
 
     def _view(self, p: Prediction) -> dict[str, Any]:
         status = self.status_of(p)
-        out = {"id": p.id, "model": MODEL, "version": "7b302ecd", "status": status, "input": p.input,
+        out = {"id": p.id, "model": p.model, "version": "7b302ecd", "status": status, "input": p.input,
                "output": None, "error": None, "logs": "", "created_at": time.strftime("%Y-%m-%dT%H:%M:%S.000Z",
                                                                                      time.gmtime(p.created)),
                "urls": {"get": f"{self.base_url}/predictions/{p.id}",
@@ -88,14 +94,20 @@ class ReplicateEmulator(Emulator):
             return Reply(201, {"id": fid, "name": f["filename"], "content_type": f["content_type"], "size": f["size"],
                                "urls": {"get": f"{self.base_url}/files/{fid}"}})
         if name == "create":
+            model = req.path[len("/v1/models/"):-len("/predictions")]
+            if model not in MODELS:
+                return Reply(404, {"title": "Not found", "detail": f"model {model} not found", "status": 404})
             inp = (req.json or {}).get("input") or {}
+            if set(inp) - MODELS[model]:
+                return Reply(422, {"title": "Input validation failed", "status": 422,
+                                   "detail": f"input: unknown properties {sorted(set(inp) - MODELS[model])}"})
             if not inp.get("prompt"):
                 return Reply(422, {"title": "Input validation failed", "detail": "input: prompt is required",
                                    "status": 422})
-            if not 2 <= int(inp.get("duration", 5)) <= 10:
+            if not 2 <= int(inp.get("duration", 5)) <= (10 if model == MODEL else 15):
                 return Reply(422, {"title": "Input validation failed",
                                    "detail": "input.duration: Must be less than or equal to 10", "status": 422})
-            p = Prediction(uuid.uuid4().hex[:26], inp, time.time())
+            p = Prediction(uuid.uuid4().hex[:26], inp, time.time(), model=model)
             if self.next_outcome:
                 p.outcome = self.next_outcome.pop(0)
             self.predictions[p.id] = p

@@ -6,11 +6,11 @@ import hashlib
 import json
 
 from ..references.intake import Intake
-from ..schema import R2VRequest, ReferenceSet
+from ..schema import R2VRequest, ReferenceSet, T2VRequest
 
 
-def fingerprint(provider: str, request: R2VRequest, intake: Intake) -> str:
-    settings = request.model_dump(mode="json", exclude=set(ReferenceSet.model_fields))
+def fingerprint(provider: str, model: str, request: R2VRequest | T2VRequest, intake: Intake) -> str:
+    settings = request.model_dump(mode="json", exclude=set(ReferenceSet.model_fields) | {"audio"})
     settings["prompt"] = " ".join(request.prompt.split())
     refs = []
     for ref in intake.all_references:
@@ -18,5 +18,5 @@ def fingerprint(provider: str, request: R2VRequest, intake: Intake) -> str:
             refs.append([ref.label, "sha256", ref.opened.sha256()])
         else:
             refs.append([ref.label, "url", ref.source.url if ref.source else ref.given])
-    body = json.dumps({"provider": provider, "settings": settings, "references": refs}, sort_keys=True)
+    body = json.dumps({"provider": provider, "model": model, "settings": settings, "references": refs}, sort_keys=True)
     return hashlib.sha256(body.encode()).hexdigest()

@@ -12,8 +12,12 @@ import json
 from ..providers import HOSTS
 
 
-def price_per_second(provider: str, resolution: str, overrides: str | None = None) -> float | None:
+def price_per_second(provider: str, resolution: str, overrides: str | None = None,
+                     model_prices: dict[str, float] | None = None) -> float | None:
+    """`model_prices`: the route's own, where the model is priced apart from the host's others."""
     table = {name: dict(host.prices) for name, host in HOSTS.items()}
+    if model_prices is not None:
+        table[provider] = dict(model_prices)
     if overrides:
         for name, rates in json.loads(overrides).items():
             table.setdefault(name, {}).update({k: float(v) for k, v in rates.items()})

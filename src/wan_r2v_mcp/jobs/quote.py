@@ -19,8 +19,8 @@ from ..providers.base import Provider, Route
 from ..providers.registry import ProviderRegistry
 from ..references.flatten import flatten_alpha
 from ..references.folders import Folders
-from ..references.intake import Intake, admit
-from ..schema import MODEL_ID, GenerateArgs, R2VRequest, TaskView
+from ..references.intake import Intake, admit, admit_media
+from ..schema import MODEL_ID, T2V_MODEL_ID, GenerateArgs, R2VRequest, T2VArgs, T2VRequest, TaskView
 from ..store import Spend, Store, TaskRecord
 from . import cost, prices
 from .fingerprint import fingerprint
@@ -31,7 +31,7 @@ from .views import task_view
 class Quote:
     """A request that passed every check, with its open reference files (close it when done)."""
 
-    request: R2VRequest
+    request: R2VRequest | T2VRequest
     provider: Provider
     route: Route  # how the provider makes the model
     intake: Intake
@@ -77,19 +77,49 @@ def quote(args: GenerateArgs, folders: Folders, *, settings: Settings, providers
     try:
         if not provider.capabilities.local:  # the preview reads the files as they are
             intake.findings.extend(flatten_alpha(intake, settings.data.tmp))
-        videos = [r.media.duration_seconds if r.media else None for r in intake.references
-                  if r.role == "reference_video"]
-        seconds = model_spec(MODEL_ID).billable_seconds(videos, request.duration)
-        rate = prices.price_per_second(provider.capabilities.name, request.resolution, settings.prices)
-        estimate = cost.estimate_usd(rate, seconds)
-        budget_check(estimate, settings)(ledger.spent(owner))  # early word; admission decides, atomically
-        name = provider.capabilities.name
-        return Quote(request, provider, route, intake, seconds, estimate, fingerprint(name, request, intake),
-                     "caller" if providers.uses_callers_key(name, owner) else None, labels or None)
+        return _priced(request, provider, route, intake, settings=settings, providers=providers, ledger=ledger,
+                       owner=owner, labels=labels)
     except BaseException:
         intake.close()
         intake.discard_inline()
         raise
+
+
+def quote_t2v(args: T2VArgs, folders: Folders, *, settings: Settings, providers: ProviderRegistry, ledger: Store,
+              owner: str = "", cast: Cast | None = None) -> Quote:
+    """A text-to-video request, checked as `quote` checks a reference-to-video one: its audio probed and judged
+    against the model's limits and the host's, before anything is recorded or paid."""
+    request = args.request()
+    try:
+        provider = providers.get(args.provider, caller=owner)
+        route = provider.route(T2V_MODEL_ID)
+    except InputError as exc:
+        raise InputErrors([exc]) from None
+    items = [(request.audio, "Audio", "audio", "audio")] if request.audio else []
+    intake = admit_media(items, settings.data.root, folders, extra=provider.refusals(request, route))
+    try:
+        if problems := provider.media_refusals(intake, route):
+            raise InputErrors(problems)
+        return _priced(request, provider, route, intake, settings=settings, providers=providers, ledger=ledger,
+                       owner=owner)
+    except BaseException:
+        intake.close()
+        intake.discard_inline()
+        raise
+
+
+def _priced(request: R2VRequest | T2VRequest, provider: Provider, route: Route, intake: Intake, *,
+            settings: Settings, providers: ProviderRegistry, ledger: Store, owner: str,
+            labels: dict[str, str] | None = None) -> Quote:
+    """The quote of a checked request: what the model bills, at the host's price, against the caps."""
+    videos = [r.media.duration_seconds if r.media else None for r in intake.references if r.role == "reference_video"]
+    seconds = model_spec(route.model).billable_seconds(videos, request.duration)
+    name = provider.capabilities.name
+    rate = prices.price_per_second(name, request.resolution, settings.prices, route.prices)
+    estimate = cost.estimate_usd(rate, seconds)
+    budget_check(estimate, settings)(ledger.spent(owner))  # early word; admission decides, atomically
+    return Quote(request, provider, route, intake, seconds, estimate, fingerprint(name, route.model, request, intake),
+                 "caller" if providers.uses_callers_key(name, owner) else None, labels or None)
 
 
 def budget_check(estimate: float | None, settings: Settings, what: str = "") -> Callable[[Spend], None]:

@@ -14,7 +14,6 @@ from typing import Any
 
 import anyio
 
-from ..schema import MODEL_ID
 from ..store.files import atomic_write, commit
 
 
@@ -104,7 +103,7 @@ def write_sidecar(folder: Path, record: Any, extra: dict[str, Any]) -> Path:
     dest = folder / f"{record.task_id}.json"
     body = {
         "task_id": record.task_id,
-        "model": MODEL_ID,
+        "model": record.model,
         "provider": record.provider,
         "provider_task_id": record.provider_task_id,
         "request": record.request,

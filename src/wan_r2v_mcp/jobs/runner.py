@@ -20,11 +20,11 @@ from ..config import Settings
 from ..errors import NotFoundError
 from ..providers.registry import ProviderRegistry
 from ..references.folders import Folders
-from ..schema import GenerateArgs, SequenceArgs, TaskView
+from ..schema import GenerateArgs, SequenceArgs, T2VArgs, TaskView
 from ..store import Store, TaskRecord
 from .follower import Follower
 from .lifecycle import Phase
-from .quote import budget_check, check_free_work, dry_run, quote
+from .quote import budget_check, check_free_work, dry_run, quote, quote_t2v
 from .sequencer import Sequencer
 from .sequences import SeqPhase, is_sequence_id
 from .views import TYPICAL_RUN_SECONDS, task_view
@@ -62,10 +62,13 @@ class Runner:
 
     # ------------------------------------------------------------------ the tools' verbs
 
-    async def generate(self, args: GenerateArgs, folders: Folders, patience: Patience, owner: str = "") -> TaskView:
+    async def generate(self, args: GenerateArgs | T2VArgs, folders: Folders, patience: Patience,
+                       owner: str = "") -> TaskView:
         """Quote, then return a dry run, an identical request's task, or a new task followed in the background."""
-        q = await anyio.to_thread.run_sync(lambda: quote(args, folders, settings=self.settings, providers=self.providers,
-                                                         ledger=self.ledger, owner=owner, cast=self.cast))  # probes
+        checked = quote_t2v if isinstance(args, T2VArgs) else quote
+        q = await anyio.to_thread.run_sync(lambda: checked(args, folders, settings=self.settings,  # type: ignore[arg-type]
+                                                           providers=self.providers, ledger=self.ledger, owner=owner,
+                                                           cast=self.cast))  # probes
         warnings = [f"{f.message}. Fix: {f.fix}." for f in q.intake.findings if f.severity == "warning"]
         warnings += q.provider.notes(q.request)
         if args.dry_run:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..errors import InputError, ProviderUnavailable
-from ..schema import Limits, R2VRequest, Status, TaskError
+from ..schema import Limits, Status, TaskError
 from . import api_key
 
 if TYPE_CHECKING:
@@ -33,6 +33,7 @@ OPTIONAL_FIELDS: dict[str, Any] = {
     "prompt_extend": None,
     "watermark": False,
     "seed": None,
+    "audio": None,
 }
 
 
@@ -70,6 +71,10 @@ class Route:
     # Media items one request may carry, the first frame included, where the host's schema caps them (DashScope's
     # `input.media` has maxItems 5; whether the first frame counts is unconfirmed, so the stricter reading is kept).
     media_max: int | None = None
+    audio_seconds: tuple[float, float] | None = None  # a text-to-video audio's length, where narrower than the model's
+    only: tuple[tuple[str, Any], ...] = ()  # fields the host does not take, and the one value it then makes
+    prices: dict[str, float] | None = None  # USD per billable second by resolution, where not the host's own
+    price_source: str = ""
 
 
 def serves(*served: Route) -> dict[str, Route]:
@@ -139,20 +144,28 @@ class Provider(ABC):
 
     # -- checks before anything is uploaded or paid
 
-    def refusals(self, request: R2VRequest, route: Route) -> list[InputError]:
-        """Inputs this host cannot honour; each names the hosts that can."""
+    def refusals(self, request: Any, route: Route) -> list[InputError]:
+        """Inputs this host cannot honour for the route's model; each names the hosts that can."""
         from . import hosts_supporting
 
         caps = self.capabilities
         problems: list[InputError] = []
+        fields = type(request).model_fields
         for name, unused in OPTIONAL_FIELDS.items():
-            value = getattr(request, name)
+            value = getattr(request, name, unused)
             if value != unused and name not in route.supports:
                 others = hosts_supporting(name, route.model)
                 problems.append(InputError(
                     f"{caps.title} cannot take {name}", field=name,
                     fix=f"leave {name} out, or use provider={' or '.join(others)}" if others else f"leave {name} out",
                 ))
+        for name, made in route.only:
+            if name in fields and getattr(request, name) != made:
+                problems.append(InputError(
+                    f"{caps.title} takes no {name} for this model: it makes {made}", field=name,
+                    fix=f"leave {name} out (it is {made}), or use another provider"))
+        if "reference_images" not in fields:
+            return problems + self._duration_refusals(request.duration, False, route)
         if "voices" in route.supports and len(request.voices) > route.max_voices:
             problems.append(InputError(
                 f"{caps.title} takes at most {route.max_voices} voice{'s' if route.max_voices != 1 else ''}",
@@ -166,20 +179,39 @@ class Provider(ABC):
                 limit=f"{route.media_max} media items in all on {caps.name}, the first frame counted (the host's schema "
                       "caps the list; whether the frame counts is not confirmed, so the stricter reading is used)",
                 fix=f"keep at most {route.media_max - 1} references with a first frame, or leave first_frame out"))
-        with_video = bool(request.reference_videos)
+        return problems + self._duration_refusals(request.duration, bool(request.reference_videos), route)
+
+    def _duration_refusals(self, duration: int, with_video: bool, route: Route) -> list[InputError]:
+        caps = self.capabilities
+        problems: list[InputError] = []
         limit = route.duration_max_with_video if with_video else route.duration_max
-        if request.duration > limit:
+        if duration > limit:
             model_limit = Limits.DURATION_MAX_WITH_VIDEO if with_video else Limits.DURATION_MAX
             who = "Wan 2.7" if limit == model_limit else caps.title
             why = " when any reference video is given" if with_video and limit < route.duration_max else ""
             problems.append(InputError(
-                f"is {request.duration} s, but {who} makes at most {limit} s{why}", field="duration",
+                f"is {duration} s, but {who} makes at most {limit} s{why}", field="duration",
                 limit=f"{Limits.DURATION_MIN}-{limit} s" + (f" on {caps.name}" if who != "Wan 2.7" else "") + why,
                 fix=f"ask for {limit} s or less" + (", or drop the reference videos" if why else ""),
             ))
         return problems
 
-    def notes(self, request: R2VRequest) -> list[str]:
+    def media_refusals(self, intake: Intake, route: Route) -> list[InputError]:
+        """What the probed media break of this host's narrower limits (a text-to-video audio's length)."""
+        problems: list[InputError] = []
+        for ref in intake.references:
+            seconds = ref.media.duration_seconds if ref.media else None
+            if ref.role == "audio" and route.audio_seconds and seconds is not None:
+                lo, hi = route.audio_seconds
+                if seconds < lo - 0.05 or seconds > hi + 0.05:
+                    others = [n for n in _hosts_taking_audio(route.model, seconds) if n != self.capabilities.name]
+                    problems.append(InputError(
+                        f"lasts {seconds:.1f} s", field=ref.field, limit=f"{lo:g}-{hi:g} s on {self.capabilities.name}",
+                        fix=(f"use a clip of at least {lo:g} s" if seconds < lo else f"trim it to {hi:g} s")
+                        + (f", or use provider={' or '.join(others)}" if others else "")))
+        return problems
+
+    def notes(self, request: Any) -> list[str]:
         """What may not come out as meant on this host, though nothing stops the request (shown as warnings)."""
         return []
 
@@ -229,3 +261,15 @@ class Provider(ABC):
     def describe(self, ref: Reference) -> str:
         """How a not-yet-uploaded local reference is shown in a dry-run payload."""
         return f"<{ref.label}: local file, uploaded to {self.capabilities.title} storage on submit>"
+
+
+def _hosts_taking_audio(model: str, seconds: float) -> list[str]:
+    from . import hosts_supporting, provider_class
+
+    lo, hi = Limits.AUDIO_SECONDS
+    found = []
+    for name in hosts_supporting("audio", model):
+        bounds = provider_class(name).routes[model].audio_seconds or (lo, hi)
+        if bounds[0] - 0.05 <= seconds <= bounds[1] + 0.05:
+            found.append(name)
+    return found

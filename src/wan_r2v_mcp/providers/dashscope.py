@@ -37,7 +37,7 @@ from ..errors import (
     UploadFailed,
     UploadRetryable,
 )
-from ..schema import MODEL_ID, R2VRequest, TaskError
+from ..schema import MODEL_ID, T2V_MODEL_ID, R2VRequest, T2VRequest, TaskError
 from . import api_key
 from .base import Capabilities, HostCandidate, HostJob, JobRef, Route, serves
 from .hosted import HostedProvider
@@ -75,6 +75,10 @@ class DashScopeProvider(HostedProvider):
     routes = serves(
         Route(MODEL_ID, MODEL_ID, frozenset({"negative_prompt", "first_frame", "voices", "prompt_extend", "watermark",
                                              "seed"}), "r2v_payload", media_max=5),
+        # wan2.7-t2v on the same endpoint (platform.qianwenai.com/docs/api-reference/video-generation/
+        # wan27-text-to-video/create-task): its audio is `input.audio_url`, not a media item.
+        Route(T2V_MODEL_ID, T2V_MODEL_ID, frozenset({"negative_prompt", "audio", "prompt_extend", "watermark", "seed"}),
+              "t2v_payload"),
     )
 
     def __init__(self, settings: Any):
@@ -113,17 +117,16 @@ class DashScopeProvider(HostedProvider):
         if request.negative_prompt:
             body_input["negative_prompt"] = request.negative_prompt
         body_input["media"] = media
-        parameters: dict[str, Any] = {
-            "resolution": request.resolution.upper(),
-            "ratio": request.aspect_ratio,
-            "duration": request.duration,
-            "watermark": request.watermark,
-        }
-        if request.prompt_extend is not None:
-            parameters["prompt_extend"] = request.prompt_extend
-        if request.seed is not None:
-            parameters["seed"] = request.seed
-        return {"model": route.host_model, "input": body_input, "parameters": parameters}
+        return {"model": route.host_model, "input": body_input, "parameters": _parameters(request)}
+
+    def t2v_payload(self, request: T2VRequest, intake: Intake, urls: dict[str, str], route: Route) -> dict[str, Any]:
+        body_input: dict[str, Any] = {"prompt": request.prompt}
+        if request.negative_prompt:
+            body_input["negative_prompt"] = request.negative_prompt
+        for ref in intake.references:
+            if ref.role == "audio":
+                body_input["audio_url"] = urls[ref.label]
+        return {"model": route.host_model, "input": body_input, "parameters": _parameters(request)}
 
     # -- uploads (the temporary-file flow: getPolicy, a form POST to OSS, an oss:// URL)
 
@@ -174,7 +177,8 @@ class DashScopeProvider(HostedProvider):
     async def submit(self, payload: dict[str, Any], route: Route) -> HostJob:
         headers = {"X-DashScope-Async": "enable"}
         media = payload["input"].get("media") or []
-        if any(str(v).startswith("oss://") for item in media for v in item.values()):
+        addresses = [v for item in media for v in item.values()] + [payload["input"].get("audio_url")]
+        if any(str(v).startswith("oss://") for v in addresses):
             headers["X-DashScope-OssResourceResolve"] = "enable"
         try:
             body = await self._call("POST", CREATE_PATH, json=payload, headers=headers, creates=True)
@@ -301,6 +305,21 @@ def _list_rows(body: Any) -> list[dict[str, Any]]:
         raise HostAnswerMalformed("DashScope's job list came back in a shape it does not document",
                                   fix="the server follows each job by polling it meanwhile")
     return rows
+
+
+def _parameters(request: R2VRequest | T2VRequest) -> dict[str, Any]:
+    """The parameters every Wan 2.7 model takes alike on DashScope."""
+    parameters: dict[str, Any] = {
+        "resolution": request.resolution.upper(),
+        "ratio": request.aspect_ratio,
+        "duration": request.duration,
+        "watermark": request.watermark,
+    }
+    if request.prompt_extend is not None:
+        parameters["prompt_extend"] = request.prompt_extend
+    if request.seed is not None:
+        parameters["seed"] = request.seed
+    return parameters
 
 
 # Our wire codes (from `_task_error`) and the error class of each meaning.

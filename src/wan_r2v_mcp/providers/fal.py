@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlparse
 
 from ..errors import GenerationFailed, ProviderError, SubmitUnknown, UploadRetryable
-from ..schema import MODEL_ID, R2VRequest, TaskError
+from ..schema import MODEL_ID, T2V_MODEL_ID, R2VRequest, T2VRequest, TaskError
 from . import api_key
 from .base import Capabilities, HostJob, JobRef, Route, serves
 from .hosted import HostedProvider
@@ -37,6 +37,12 @@ class FalProvider(HostedProvider):
     routes = serves(
         Route(MODEL_ID, "fal-ai/wan/v2.7/reference-to-video", frozenset({"negative_prompt", "shot_type", "seed"}),
               "r2v_payload", duration_max=10),
+        # fal.ai/models/fal-ai/wan/v2.7/text-to-video/api: `audio_url` of 3-30 s; no watermark. Its price is "$0.1 per
+        # second" in one copy of that page and $0.10/$0.15 by resolution in a catalog: the higher is kept.
+        Route(T2V_MODEL_ID, "fal-ai/wan/v2.7/text-to-video",
+              frozenset({"negative_prompt", "audio", "prompt_extend", "seed"}), "t2v_payload",
+              audio_seconds=(3.0, 30.0), prices={"720p": 0.10, "1080p": 0.15},
+              price_source="estimate: fal's page says $0.1 per second, a catalog $0.15 at 1080p; the higher is used"),
     )
 
     def __init__(self, settings: Any):
@@ -58,6 +64,20 @@ class FalProvider(HostedProvider):
             body["negative_prompt"] = request.negative_prompt
         if request.shot_type:
             body["multi_shots"] = request.shot_type == "multi"
+        if request.seed is not None:
+            body["seed"] = request.seed
+        return body
+
+    def t2v_payload(self, request: T2VRequest, intake: Intake, urls: dict[str, str], route: Route) -> dict[str, Any]:
+        body: dict[str, Any] = {"prompt": request.prompt, "aspect_ratio": request.aspect_ratio,
+                                "resolution": request.resolution, "duration": request.duration}
+        if request.negative_prompt:
+            body["negative_prompt"] = request.negative_prompt
+        for ref in intake.references:
+            if ref.role == "audio":
+                body["audio_url"] = urls[ref.label]
+        if request.prompt_extend is not None:
+            body["enable_prompt_expansion"] = request.prompt_extend
         if request.seed is not None:
             body["seed"] = request.seed
         return body

@@ -12,7 +12,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from ..errors import Billing, HostRefused, InputError, ProviderError, SubmitUnknown, UploadRetryable, clean_remote_text
-from ..schema import MODEL_ID, R2VRequest, TaskError
+from ..schema import MODEL_ID, T2V_MODEL_ID, R2VRequest, T2VRequest, TaskError
 from . import api_key
 from .base import Capabilities, HostJob, JobRef, Route, serves
 from .hosted import HostedProvider
@@ -47,6 +47,10 @@ class InferenceShProvider(HostedProvider):
     routes = serves(
         Route(MODEL_ID, APP, frozenset({"negative_prompt", "first_frame", "voices", "prompt_extend", "watermark",
                                         "seed"}), "r2v_payload", max_voices=1, media_max=5),
+        # The app alibaba/wan-2-7-t2v (inference-sh/grid, api/alibaba/wan-2-7-t2v/input_schema.json) sends DashScope no
+        # ratio and no audio: it always makes 16:9, with sound of the model's own.
+        Route(T2V_MODEL_ID, "alibaba/wan-2-7-t2v", frozenset({"negative_prompt", "prompt_extend", "watermark", "seed"}),
+              "t2v_payload", only=(("aspect_ratio", "16:9"),)),
     )
 
     def __init__(self, settings: Any):
@@ -57,7 +61,7 @@ class InferenceShProvider(HostedProvider):
 
     def refusals(self, request: R2VRequest, route: Route) -> list[InputError]:
         problems = super().refusals(request, route)
-        if len(request.voices) == 1 and not problems:
+        if len(getattr(request, "voices", ())) == 1 and not problems:
             # The app attaches its one voice to the first reference video, else to the first image.
             target = "Video 1" if request.reference_videos else "Image 1"
             label = request.voices[0].label
@@ -91,6 +95,17 @@ class InferenceShProvider(HostedProvider):
         inputs[name("ratio")] = request.aspect_ratio
         inputs["duration"] = request.duration
         inputs["watermark"] = request.watermark
+        if request.prompt_extend is not None:
+            inputs["prompt_extend"] = request.prompt_extend
+        if request.seed is not None:
+            inputs["seed"] = request.seed
+        return {"app": route.host_model, "input": inputs}
+
+    def t2v_payload(self, request: T2VRequest, intake: Intake, urls: dict[str, str], route: Route) -> dict[str, Any]:
+        inputs: dict[str, Any] = {"prompt": request.prompt}
+        if request.negative_prompt:
+            inputs["negative_prompt"] = request.negative_prompt
+        inputs.update(resolution=request.resolution.upper(), duration=request.duration, watermark=request.watermark)
         if request.prompt_extend is not None:
             inputs["prompt_extend"] = request.prompt_extend
         if request.seed is not None:

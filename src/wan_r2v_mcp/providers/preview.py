@@ -16,14 +16,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import DownloadInterrupted, PreviewFailed, ResultExpired
-from ..schema import MODEL_ID, OUTPUT_FPS, PIXEL_SIZES, R2VRequest, TaskError
+from ..schema import MODEL_ID, OUTPUT_FPS, PIXEL_SIZES, T2V_MODEL_ID, R2VRequest, T2VRequest, TaskError
 from ..store.files import commit, temp_beside
 from .base import Capabilities, HostJob, JobRef, ProgressFn, Provider, Route, serves
 
 if TYPE_CHECKING:
     from ..references.intake import Intake, Reference
 
-NOTICE = ("Offline preview: a storyboard drafted locally from your references, not Wan 2.7 output. "
+NOTICE = ("Offline preview: drafted locally (a storyboard of your references, or a title card of your prompt), not "
+          "Wan 2.7 output. "
           "Set a host key (e.g. DASHSCOPE_API_KEY) and pass provider=\"dashscope\" for the real model.")
 
 
@@ -44,6 +45,8 @@ class PreviewProvider(Provider):
         Route(MODEL_ID, f"{MODEL_ID} (offline preview)", frozenset({
             "negative_prompt", "first_frame", "voices", "shot_type", "prompt_extend", "watermark", "seed"}),
             "r2v_payload"),
+        Route(T2V_MODEL_ID, f"{T2V_MODEL_ID} (offline preview)", frozenset({
+            "negative_prompt", "audio", "prompt_extend", "watermark", "seed"}), "t2v_payload"),
     )
 
     def __init__(self, settings: Any):
@@ -81,7 +84,14 @@ class PreviewProvider(Provider):
             "duration": request.duration,
         }
 
-    def notes(self, request: R2VRequest) -> list[str]:
+    def t2v_payload(self, request: T2VRequest, intake: Intake, urls: dict[str, str], route: Route) -> dict[str, Any]:
+        """A title card of the prompt (nothing is drawn from text offline), with the audio as its sound."""
+        width, height = PIXEL_SIZES[(request.resolution, request.aspect_ratio)]
+        media = [{"type": r.role, "label": r.label, "url": urls.get(r.label, r.given)} for r in intake.references]
+        return {"model": route.host_model, "prompt": request.prompt, "media": media, "width": width, "height": height,
+                "fps": OUTPUT_FPS, "duration": request.duration}
+
+    def notes(self, request: R2VRequest | T2VRequest) -> list[str]:
         from .preview_render import caption_drawable
 
         if caption_drawable(request.prompt):
@@ -168,7 +178,14 @@ class PreviewProvider(Provider):
         from .preview_render import Segment
 
         segments = []
-        for item in payload.get("media", []):
+        media = payload.get("media", [])
+        sound = [str(m.get("url", "")) for m in media if m.get("type") == "audio"]
+        if not [m for m in media if m.get("type") != "audio"]:  # text to video: a title card, with its audio
+            segments.append(Segment(label="Text to video", kind="title", voice=next(
+                (s for s in sound if not s.startswith(("https://", "http://"))), None)))
+        for item in media:
+            if item.get("type") == "audio":
+                continue
             url = str(item.get("url", ""))
             local = not url.startswith(("https://", "http://"))
             kind = {"reference_video": "video"}.get(item["type"], "image") if local else "remote"

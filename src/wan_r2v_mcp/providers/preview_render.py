@@ -42,7 +42,7 @@ class RenderStopped(Exception):
 @dataclass(frozen=True)
 class Segment:
     label: str
-    kind: str  # image | video | remote
+    kind: str  # image | video | remote | title (text to video: no picture is drawn from text offline)
     path: str | None = None
     url: str | None = None
     opens: bool = False  # the first frame: the clip opens on it exactly, bare
@@ -296,7 +296,8 @@ def _title_card(segment: Segment, size: tuple[int, int]) -> Image.Image:
     big, small = _font(max(height // 12, 16)), _font(max(height // 36, 12))
     draw.text((card.width // 2, card.height // 2 - height // 14), segment.label, font=big, fill=(235, 235, 240),
               anchor="mm")
-    note = "remote reference, not fetched by the offline preview"
+    note = "nothing is drawn from text offline: the prompt is the caption" if segment.kind == "title" else \
+        "remote reference, not fetched by the offline preview"
     draw.text((card.width // 2, card.height // 2 + height // 30), note, font=small, fill=(170, 175, 190), anchor="mm")
     if segment.url:
         draw.text((card.width // 2, card.height // 2 + height // 12), segment.url[:90], font=small,

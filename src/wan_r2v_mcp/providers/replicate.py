@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from ..errors import GenerationFailed, HostAnswerMalformed, SubmitUnknown, UploadRetryable, clean_remote_text
-from ..schema import MODEL_ID, R2VRequest, TaskError
+from ..schema import MODEL_ID, T2V_MODEL_ID, R2VRequest, T2VRequest, TaskError
 from . import api_key
 from .base import Capabilities, HostCandidate, HostJob, JobRef, Route, serves
 from .hosted import HostedProvider
@@ -35,6 +35,9 @@ class ReplicateProvider(HostedProvider):
     routes = serves(
         Route(MODEL_ID, "wan-video/wan-2.7-r2v", frozenset({"negative_prompt", "shot_type", "seed"}), "r2v_payload",
               duration_max=10),
+        # replicate.com/wan-video/wan-2.7-t2v: its audio is a file of 3-30 s; no watermark.
+        Route(T2V_MODEL_ID, "wan-video/wan-2.7-t2v", frozenset({"negative_prompt", "audio", "prompt_extend", "seed"}),
+              "t2v_payload", audio_seconds=(3.0, 30.0)),
     )
 
     def __init__(self, settings: Any):
@@ -54,6 +57,20 @@ class ReplicateProvider(HostedProvider):
             inputs["negative_prompt"] = request.negative_prompt
         if request.shot_type:
             inputs["shot_type"] = request.shot_type
+        if request.seed is not None:
+            inputs["seed"] = request.seed
+        return {"input": inputs}
+
+    def t2v_payload(self, request: T2VRequest, intake: Intake, urls: dict[str, str], route: Route) -> dict[str, Any]:
+        inputs: dict[str, Any] = {"prompt": request.prompt, "resolution": request.resolution,
+                                  "aspect_ratio": request.aspect_ratio, "duration": request.duration}
+        if request.negative_prompt:
+            inputs["negative_prompt"] = request.negative_prompt
+        for ref in intake.references:
+            if ref.role == "audio":
+                inputs["audio"] = urls[ref.label]
+        if request.prompt_extend is not None:
+            inputs["enable_prompt_expansion"] = request.prompt_extend
         if request.seed is not None:
             inputs["seed"] = request.seed
         return {"input": inputs}

@@ -8,11 +8,11 @@ from pathlib import Path
 from ..errors import ReferenceError
 from ..schema import ReferenceView
 from .folders import Folders
-from .intake import ROLE_KIND, judge
+from .intake import judge
 from .probe import probe
 from .sources import local_path
 
-_ROLE_OF_KIND = {kind: role for role, kind in ROLE_KIND.items() if role != "first_frame"}
+_ROLE_OF_KIND = {"image": "reference_image", "video": "reference_video", "audio": "voice"}  # judged as references
 _KIND_ORDER = {"image": 0, "video": 1, "audio": 2}
 
 

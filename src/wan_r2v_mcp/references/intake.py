@@ -18,9 +18,11 @@ from .opened import OpenedFile
 from .probe import MediaInfo, probe
 from .sources import Source, parse_source
 
-ROLE_KIND = {"reference_image": "image", "first_frame": "image", "reference_video": "video", "voice": "audio"}
+ROLE_KIND = {"reference_image": "image", "first_frame": "image", "reference_video": "video", "voice": "audio",
+             "audio": "audio"}
 ROLE_FIELD = {"reference_image": "reference_images", "reference_video": "reference_videos",
-              "first_frame": "first_frame", "voice": "voices"}
+              "first_frame": "first_frame", "voice": "voices", "audio": "audio"}
+ROLE_SECONDS = {"reference_video": Limits.VIDEO_SECONDS, "voice": Limits.VOICE_SECONDS, "audio": Limits.AUDIO_SECONDS}
 KIND_FORMATS = {"image": Limits.IMAGE_FORMATS, "video": Limits.VIDEO_FORMATS, "audio": Limits.VOICE_FORMATS}
 KIND_MAX_BYTES = {"image": Limits.IMAGE_MAX_BYTES, "video": Limits.VIDEO_MAX_BYTES, "audio": Limits.VOICE_MAX_BYTES}
 _URL_EXT_KIND = {".jpg": "image", ".jpeg": "image", ".png": "image", ".bmp": "image", ".webp": "image",
@@ -98,8 +100,10 @@ def judge(media: MediaInfo, role: str, field_name: str) -> list[InputError]:
                     limit=f"{want} formats {allowed}", fix=f"pass {_a(want)} file ({allowed})")]
     if media.kind != want:
         home = {"image": "reference_images", "video": "reference_videos", "audio": "voices"}[media.kind]
-        return [err(f"is {_a(media.kind)} ({media.format}), but {ROLE_FIELD[role]} takes {want}s",
-                    fix=f"pass it in {home} instead, or give {_a(want)} here")]
+        fix = f"give {_a(want)} file here ({allowed})" if role == "audio" else \
+            f"pass it in {home} instead, or give {_a(want)} here"
+        takes = "audio" if want == "audio" else f"{want}s"
+        return [err(f"is {_a(media.kind)} ({media.format}), but {ROLE_FIELD[role]} takes {takes}", fix=fix)]
     if media.format not in KIND_FORMATS[want]:
         return [err(f"is {media.format}, which Wan 2.7 does not take", limit=f"{want} formats {allowed}",
                     fix=f"convert it to {KIND_FORMATS[want][0]}")]
@@ -119,7 +123,7 @@ def judge(media: MediaInfo, role: str, field_name: str) -> list[InputError]:
         elif max(w, h) / min(w, h) > Limits.ASPECT_EXTREME:
             problems.append(err(f"is {w}x{h} px, an aspect ratio beyond 1:8", limit="aspect between 1:8 and 8:1",
                                 fix="crop it closer to the subject"))
-    bounds = {"video": Limits.VIDEO_SECONDS, "audio": Limits.VOICE_SECONDS}.get(want)
+    bounds = ROLE_SECONDS.get(role)
     if bounds and media.duration_seconds is not None:
         lo, hi = bounds
         d = media.duration_seconds
@@ -240,6 +244,20 @@ def _canonical_label(key: str) -> str:
     if len(parts) == 2 and parts[0].lower() in ("image", "video") and parts[1].isdigit():
         return f"{parts[0].capitalize()} {int(parts[1])}"
     return key.strip()
+
+
+def admit_media(items: list[tuple[str, str, str, str]], data_dir: Path, folders: Folders,
+                extra: list[InputError] | None = None) -> Intake:
+    """Take in a request's media other than references (given, label, role, field for each: a text-to-video
+    request's audio), refusing the whole request at once if anything is wrong."""
+    intake = Intake(references=[_take(given, label, role, field_name, data_dir, folders)
+                                for given, label, role, field_name in items], findings=[], errors=[])
+    errors = intake.all_errors + list(extra or [])
+    if errors:
+        intake.close()
+        intake.discard_inline()
+        raise InputErrors(errors)
+    return intake
 
 
 def admit(refs: ReferenceSet, prompt: str, data_dir: Path, folders: Folders,
