@@ -70,7 +70,7 @@ async def test_tools_list_is_small_and_every_schema_passes_the_strict_converters
     body.pop("_meta", None)
     size = len(json.dumps(body, separators=(",", ":")))
     assert size <= 16 * 1024, size  # every tool together
-    first = {**body, "tools": [t for t in body["tools"] if t["name"] != "generate_t2v"]}
+    first = {**body, "tools": [t for t in body["tools"] if t["name"] not in ("generate_t2v", "generate_i2v")]}
     assert len(json.dumps(first, separators=(",", ":"))) <= 12 * 1024  # the reference-to-video server as it was
     for tool in listed:
         ensure_strict_json_schema(copy.deepcopy(tool.input_schema))  # the OpenAI Agents SDK's strict conversion
@@ -167,7 +167,7 @@ async def test_every_tool_is_strict_on_the_openai_agents_mcp_path_and_fully_usab
     async with server:
         agent = Agent(name="director", mcp_servers=[server], mcp_config={"convert_schemas_to_strict": True})
         tools = {t.name: t for t in await agent.get_all_tools(RunContextWrapper(None))}
-        assert len(tools) == 12 and all(t.strict_json_schema for t in tools.values()), [
+        assert len(tools) == 13 and all(t.strict_json_schema for t in tools.values()), [
             n for n, t in tools.items() if not t.strict_json_schema]
 
         async def invoke(tool: str, **given):  # what a strict model sends: every field, null where it means unset
@@ -189,6 +189,9 @@ async def test_every_tool_is_strict_on_the_openai_agents_mcp_path_and_fully_usab
         drawn = await invoke("generate_t2v", prompt="A fox runs", dry_run=True, resolution="720p",
                              aspect_ratio="16:9", duration=2, watermark=False, allow_duplicate=False, wait_seconds=0)
         assert "Dry run on preview" in str(drawn), drawn  # audio, seed and the rest sent as null
+        animated = await invoke("generate_i2v", prompt="Alice waves", first_frame=str(picture), dry_run=True,
+                                resolution="720p", duration=2, watermark=False, allow_duplicate=False, wait_seconds=0)
+        assert "Dry run on preview" in str(animated), animated  # last_frame, first_clip, driving_audio null
 
 
 async def test_an_agent_on_openai_agents_defaults_gets_its_video_without_a_timed_out_call(tmp_path, dashscope):
@@ -264,7 +267,7 @@ async def test_google_genai_on_its_own_mcp_path_declares_every_tool_and_calls_on
     assert reply.text == "Done."
     first, second = gemini.requests
     declared = sorted(d["name"] for tool in first["tools"] for d in tool.get("functionDeclarations", []))
-    assert declared == sorted(["generate_r2v", "generate_t2v", "list_references", "get_task", "cancel_task", "list_tasks",
+    assert declared == sorted(["generate_r2v", "generate_t2v", "generate_i2v", "list_references", "get_task", "cancel_task", "list_tasks",
                                "save_character", "list_characters", "delete_character", "generate_sequence",
                                "redo_shot", "stitch"])
     response = next(part["functionResponse"] for content in second["contents"] for part in content["parts"]

@@ -45,10 +45,17 @@ def _parser() -> argparse.ArgumentParser:
     t2v = sub.add_parser("t2v", help="make a video from a prompt alone (text-to-video)")
     t2v.add_argument("prompt", help="what happens")
     t2v.add_argument("--audio", help="a wav or mp3 the video follows (2-30 s)")
-    for made in (gen, t2v):  # what every generation takes alike
+    i2v = sub.add_parser("i2v", help="animate an image, or continue a clip (image-to-video)")
+    i2v.add_argument("prompt", help="what happens")
+    i2v.add_argument("--first-frame", help="the image it opens on")
+    i2v.add_argument("--last-frame", help="an image it ends on")
+    i2v.add_argument("--first-clip", help="a clip to continue (2-10 s), instead of --first-frame")
+    i2v.add_argument("--driving-audio", help="a wav or mp3 that speech and motion follow (with --first-frame)")
+    for made in (gen, t2v, i2v):  # what every generation takes alike
         made.add_argument("--negative-prompt")
         made.add_argument("--resolution", choices=["720p", "1080p"])
-        made.add_argument("--ratio", dest="aspect_ratio", choices=["16:9", "9:16", "1:1", "4:3", "3:4"])
+        if made is not i2v:  # image-to-video takes its shape from the frame or clip
+            made.add_argument("--ratio", dest="aspect_ratio", choices=["16:9", "9:16", "1:1", "4:3", "3:4"])
         made.add_argument("--duration", type=int)
         made.add_argument("--seed", type=int)
         made.add_argument("--watermark", action="store_true", default=None)
@@ -328,7 +335,7 @@ async def _run_command(args: argparse.Namespace, settings: Any) -> int:
     folders = [str(p) for p in settings.allowed_folders] + [os.getcwd()]  # as a JSON list: any separator in names
     settings = settings.model_copy(update={"allowed_dirs": json.dumps(folders)})
     async with Client(build_server(settings)) as client:
-        if args.command in ("generate", "t2v"):
+        if args.command in ("generate", "t2v", "i2v"):
             return await _generate(client, args)
         if args.command == "get":
             return await _follow(client, "get_task", {"task_id": args.task_id, "wait_seconds": min(args.wait, 50.0)},
@@ -379,9 +386,13 @@ async def _run_command(args: argparse.Namespace, settings: Any) -> int:
 
 
 async def _generate(client: Any, args: argparse.Namespace) -> int:
-    """`generate` (reference-to-video) or `t2v` (text-to-video), through the tool of that model."""
+    """`generate` (reference-to-video), `t2v` (text-to-video) or `i2v` (image-to-video), through its model's tool."""
     if args.command == "t2v":
         tool, call = "generate_t2v", {"prompt": args.prompt, "audio": _local(args.audio)}
+    elif args.command == "i2v":
+        tool, call = "generate_i2v", {"prompt": args.prompt, "first_frame": _local(args.first_frame),
+                                      "last_frame": _local(args.last_frame), "first_clip": _local(args.first_clip),
+                                      "driving_audio": _local(args.driving_audio)}
     else:
         voices = {}
         for item in args.voice:
@@ -395,7 +406,8 @@ async def _generate(client: Any, args: argparse.Namespace) -> int:
             "reference_videos": [_local(p) for p in args.video], "first_frame": _local(args.first_frame),
             "voices": {k: _local(v) for k, v in voices.items()}, "shot_type": args.shot_type,
             "characters": args.character}
-    call.update(negative_prompt=args.negative_prompt, resolution=args.resolution, aspect_ratio=args.aspect_ratio,
+    call.update(negative_prompt=args.negative_prompt, resolution=args.resolution,
+                aspect_ratio=getattr(args, "aspect_ratio", None),
                 duration=args.duration, seed=args.seed, watermark=args.watermark, prompt_extend=args.prompt_extend,
                 provider=args.provider, dry_run=args.dry_run, allow_duplicate=args.allow_duplicate)
     call = {k: v for k, v in call.items() if v not in (None, [], {})}

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 MODEL_ID = "wan2.7-r2v"
 T2V_MODEL_ID = "wan2.7-t2v"
+I2V_MODEL_ID = "wan2.7-i2v"
 
 Resolution = Literal["720p", "1080p"]
 AspectRatio = Literal["16:9", "9:16", "1:1", "4:3", "3:4"]
@@ -64,6 +65,12 @@ class Limits:
     # wan2.7-t2v's `input.audio_url` (its API reference, platform.qianwenai.com/docs/api-reference/video-generation/
     # wan27-text-to-video/create-task): wav or mp3, 2-30 s, 15 MB; some hosts take 3-30 s (their routes say so).
     AUDIO_SECONDS = (2.0, 30.0)
+    # wan2.7-i2v (platform.qianwenai.com/docs/api-reference/video-generation/wan27-image-to-video/create-task): the clip
+    # it continues lasts 2-10 s; its inputs come in six combinations only, each at most once.
+    CLIP_SECONDS = (2.0, 10.0)
+    I2V_MODES = (frozenset({"first_frame"}), frozenset({"first_frame", "driving_audio"}),
+                 frozenset({"first_frame", "last_frame"}), frozenset({"first_frame", "last_frame", "driving_audio"}),
+                 frozenset({"first_clip"}), frozenset({"first_clip", "last_frame"}))
 
 
 _SOURCE = "absolute paths (or ~/), file:// or https URLs, or small data: URIs"
@@ -228,9 +235,8 @@ class T2VRequest(BaseModel):
                         description='What happens; shots may be written in it ("Shot 1 [0-3s]: ...").')
     negative_prompt: str | None = Field(default=None, max_length=Limits.NEGATIVE_PROMPT_MAX, description="What to avoid.")
     audio: str | None = Field(
-        default=None, description="wav or mp3, 2-30 s (3-30 on Replicate, fal), given as a path or URL: the video "
-                                  "follows it (lip-sync, motion). Not on inference.sh. Without it the model makes "
-                                  "its own sound.")
+        default=None, description="wav or mp3, 2-30 s (3-30 on Replicate, fal; not on inference.sh): the video "
+                                  "follows it. Without it the model makes its own sound.")
     resolution: Resolution = Field(default="1080p", description="Output resolution.")
     aspect_ratio: AspectRatio = Field(default="16:9", description="inference.sh: 16:9 only.")
     duration: int = Field(default=Limits.DURATION_DEFAULT, ge=Limits.DURATION_MIN, le=Limits.DURATION_MAX,
@@ -245,6 +251,42 @@ class T2VArgs(T2VRequest, GenerateOptions):
 
     def request(self) -> T2VRequest:
         return T2VRequest.model_validate(self.model_dump(include=set(T2VRequest.model_fields)))
+
+
+class I2VRequest(BaseModel):
+    """One Wan 2.7 image-to-video generation: a first frame (to a last frame, or to driving audio) or a clip to
+    continue, and what happens."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: str = Field(min_length=1, max_length=Limits.PROMPT_MAX, description="What happens.")
+    negative_prompt: str | None = Field(default=None, max_length=Limits.NEGATIVE_PROMPT_MAX, description="What to avoid.")
+    first_frame: str | None = Field(default=None, description="An image it opens on; the video takes its shape.")
+    last_frame: str | None = Field(default=None, description="An image it ends on; with first_frame or first_clip.")
+    first_clip: str | None = Field(
+        default=None, description="A clip to continue (mp4, mov; 2-10 s), instead of first_frame; its seconds count "
+                                  "in duration and are billed.")
+    driving_audio: str | None = Field(
+        default=None, description="wav or mp3, 2-30 s (3-30 on Replicate): speech and motion follow it; with "
+                                  "first_frame only.")
+    resolution: Resolution = Field(default="1080p", description="Output resolution.")
+    duration: int = Field(default=Limits.DURATION_DEFAULT, ge=Limits.DURATION_MIN, le=Limits.DURATION_MAX,
+                          description="Seconds in all, a first_clip's included.")
+    prompt_extend: bool | None = Field(default=None, description="false stops the host rewriting the prompt.")
+    watermark: bool = Field(default=False, description="DashScope, inference.sh: the 'AI generated' mark.")
+    seed: int | None = Field(default=None, ge=0, le=Limits.SEED_MAX, description="Random when omitted.")
+
+    @property
+    def media(self) -> frozenset[str]:
+        """Which of the four media inputs are given."""
+        return frozenset(n for n in ("first_frame", "last_frame", "first_clip", "driving_audio") if getattr(self, n))
+
+
+class I2VArgs(I2VRequest, GenerateOptions):
+    """Every `generate_i2v` argument: the request plus the call options."""
+
+    def request(self) -> I2VRequest:
+        return I2VRequest.model_validate(self.model_dump(include=set(I2VRequest.model_fields)))
 
 
 # ---------------------------------------------------------------- the cast and sequences
@@ -393,7 +435,8 @@ class ListTasksArgs(BaseModel):
 class ReferenceView(BaseModel):
     label: str = Field(description='How the prompt names it: "Image 1", "Video 1", "First frame", "Voice of Video 1".')
     kind: Literal["image", "video", "audio", "unknown"]
-    role: Literal["reference_image", "reference_video", "first_frame", "voice", "audio"]
+    role: Literal["reference_image", "reference_video", "first_frame", "voice", "audio", "last_frame", "first_clip",
+                  "driving_audio"]
     source: str = Field(description="As given (data URIs shortened).")
     location: Literal["local", "url", "data"]
     format: str | None = None

@@ -21,7 +21,11 @@ from .base import Emulator, Received, Reply
 API = "/api/v1"
 # The input fields of each model this emulator serves.
 MODELS = {"wan2.7-r2v": {"prompt", "negative_prompt", "media"},
-          "wan2.7-t2v": {"prompt", "negative_prompt", "audio_url"}}
+          "wan2.7-t2v": {"prompt", "negative_prompt", "audio_url"},
+          "wan2.7-i2v": {"prompt", "negative_prompt", "media"}}
+# wan2.7-i2v's media: six combinations of types, each at most once (its API reference).
+I2V_MODES = [{"first_frame"}, {"first_frame", "driving_audio"}, {"first_frame", "last_frame"},
+             {"first_frame", "last_frame", "driving_audio"}, {"first_clip"}, {"first_clip", "last_frame"}]
 
 
 @dataclass
@@ -160,6 +164,10 @@ class DashScopeEmulator(Emulator):
         if set(given) - MODELS[model]:
             return Reply(400, {"request_id": _rid(), "code": "InvalidParameter",
                                "message": f"{model} does not take {sorted(set(given) - MODELS[model])}"})
+        types = [item.get("type") for item in given.get("media", [])]
+        if model == "wan2.7-i2v" and (len(types) != len(set(types)) or set(types) not in I2V_MODES):
+            return Reply(400, {"request_id": _rid(), "code": "InvalidParameter",
+                               "message": f"The media combination {sorted(types)} is not supported."})
         urls = [v for item in given.get("media", []) for k, v in item.items() if k != "type"]
         urls += [given["audio_url"]] if "audio_url" in given else []
         if any(str(u).startswith("oss://") for u in urls):

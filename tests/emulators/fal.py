@@ -18,7 +18,10 @@ ENDPOINT = "/fal-ai/wan/v2.7/reference-to-video"
 ENDPOINTS = {ENDPOINT: {"prompt", "negative_prompt", "reference_image_urls", "reference_video_urls", "aspect_ratio",
                         "resolution", "duration", "multi_shots", "seed"},
              "/fal-ai/wan/v2.7/text-to-video": {"prompt", "negative_prompt", "audio_url", "aspect_ratio", "resolution",
-                                                "duration", "enable_prompt_expansion", "seed"}}
+                                                "duration", "enable_prompt_expansion", "seed"},
+             "/fal-ai/wan/v2.7/image-to-video": {"prompt", "negative_prompt", "image_url", "end_image_url", "video_url",
+                                                 "audio_url", "resolution", "duration", "enable_prompt_expansion",
+                                                 "seed", "enable_safety_checker"}}
 REQUESTS = "/fal-ai/wan/requests/"
 
 

@@ -20,6 +20,10 @@ SOURCE_FIELDS = ["prompt", "negative_prompt", "reference_images", "reference_vid
 # inference-sh/grid, api/alibaba/wan-2-7-t2v/input_schema.json: no ratio, no audio.
 T2V_APP = "alibaba/wan-2-7-t2v"
 T2V_FIELDS = ["prompt", "negative_prompt", "resolution", "duration", "prompt_extend", "watermark", "seed"]
+I2V_APP = "alibaba/wan-2-7-i2v"  # api/alibaba/wan-2-7-i2v/input_schema.json
+I2V_FIELDS = ["prompt", "negative_prompt", "first_frame", "last_frame", "driving_audio", "first_clip", "resolution",
+              "duration", "prompt_extend", "watermark", "seed"]
+APPS = {T2V_APP: T2V_FIELDS, I2V_APP: I2V_FIELDS}
 
 
 @dataclass
@@ -60,7 +64,7 @@ class InferenceShEmulator(Emulator):
         p = req.path
         if p == "/apps/run":
             return "create"
-        if p in (f"/apps/{APP}", f"/apps/{T2V_APP}"):
+        if p == f"/apps/{APP}" or p[len("/apps/"):] in APPS:
             return "app"
         if p == "/files":
             return "files"
@@ -98,7 +102,7 @@ class InferenceShEmulator(Emulator):
             if not self.schema_available:
                 return Reply(404, {"success": False, "status": 404, "error": "not found"})
             app = req.path[len("/apps/"):]
-            fields = self.fields if app == APP else T2V_FIELDS
+            fields = self.fields if app == APP else APPS[app]
             return Reply(200, _ok({"namespace": "alibaba", "name": app.split("/")[1], "version": {
                 "id": "d65d167", "input_schema": {"type": "object", "required": ["prompt"],
                                                   "properties": {f: {} for f in fields}}}}))
@@ -112,8 +116,8 @@ class InferenceShEmulator(Emulator):
         if name == "create":
             body = req.json or {}
             app = body.get("app")
-            unknown = set(body.get("input", {})) - set(self.fields if app == APP else T2V_FIELDS)
-            if app not in (APP, T2V_APP) or unknown:
+            unknown = set(body.get("input", {})) - set(self.fields if app == APP else APPS.get(app, []))
+            if (app != APP and app not in APPS) or unknown:
                 return Reply(422, {"success": False, "status": 422,
                                    "error": f"input has unknown fields: {sorted(unknown)}"})
             t = Task(uuid.uuid4().hex[:20], body["input"], time.time(), app=app)

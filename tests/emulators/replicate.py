@@ -15,7 +15,9 @@ MODEL = "wan-video/wan-2.7-r2v"
 MODELS = {MODEL: {"prompt", "negative_prompt", "reference_images", "reference_videos", "resolution", "aspect_ratio",
                   "duration", "shot_type", "seed"},
           "wan-video/wan-2.7-t2v": {"prompt", "negative_prompt", "audio", "resolution", "aspect_ratio", "duration",
-                                    "enable_prompt_expansion", "seed"}}
+                                    "enable_prompt_expansion", "seed"},
+          "wan-video/wan-2.7-i2v": {"prompt", "negative_prompt", "first_frame", "last_frame", "first_clip", "audio",
+                                    "resolution", "duration", "enable_prompt_expansion", "seed"}}
 
 
 @dataclass

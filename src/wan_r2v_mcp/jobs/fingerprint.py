@@ -6,11 +6,12 @@ import hashlib
 import json
 
 from ..references.intake import Intake
-from ..schema import R2VRequest, ReferenceSet, T2VRequest
+from ..schema import I2VRequest, R2VRequest, ReferenceSet, T2VRequest
 
 
-def fingerprint(provider: str, model: str, request: R2VRequest | T2VRequest, intake: Intake) -> str:
-    settings = request.model_dump(mode="json", exclude=set(ReferenceSet.model_fields) | {"audio"})
+def fingerprint(provider: str, model: str, request: R2VRequest | T2VRequest | I2VRequest, intake: Intake) -> str:
+    media = set(ReferenceSet.model_fields) | {"audio", "last_frame", "first_clip", "driving_audio"}
+    settings = request.model_dump(mode="json", exclude=media)  # files count by content, below
     settings["prompt"] = " ".join(request.prompt.split())
     refs = []
     for ref in intake.all_references:

@@ -5,6 +5,7 @@ Nothing here uploads, submits or writes the ledger: a quote can be thrown away a
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,7 +21,19 @@ from ..providers.registry import ProviderRegistry
 from ..references.flatten import flatten_alpha
 from ..references.folders import Folders
 from ..references.intake import Intake, admit, admit_media
-from ..schema import MODEL_ID, T2V_MODEL_ID, GenerateArgs, R2VRequest, T2VArgs, T2VRequest, TaskView
+from ..schema import (
+    I2V_MODEL_ID,
+    MODEL_ID,
+    T2V_MODEL_ID,
+    GenerateArgs,
+    I2VArgs,
+    I2VRequest,
+    Limits,
+    R2VRequest,
+    T2VArgs,
+    T2VRequest,
+    TaskView,
+)
 from ..store import Spend, Store, TaskRecord
 from . import cost, prices
 from .fingerprint import fingerprint
@@ -31,7 +44,7 @@ from .views import task_view
 class Quote:
     """A request that passed every check, with its open reference files (close it when done)."""
 
-    request: R2VRequest | T2VRequest
+    request: R2VRequest | T2VRequest | I2VRequest
     provider: Provider
     route: Route  # how the provider makes the model
     intake: Intake
@@ -108,7 +121,64 @@ def quote_t2v(args: T2VArgs, folders: Folders, *, settings: Settings, providers:
         raise
 
 
-def _priced(request: R2VRequest | T2VRequest, provider: Provider, route: Route, intake: Intake, *,
+I2V_LABELS = {"first_frame": "First frame", "last_frame": "Last frame", "first_clip": "First clip",
+              "driving_audio": "Driving audio"}
+
+
+def quote_i2v(args: I2VArgs, folders: Folders, *, settings: Settings, providers: ProviderRegistry, ledger: Store,
+              owner: str = "", cast: Cast | None = None) -> Quote:
+    """An image-to-video request: its combination of media checked against the model's six and the host's, then
+    each file probed and judged, and a continued clip's length against the duration, before anything is paid."""
+    request = args.request()
+    mode_error = i2v_mode_error(request.media)
+    if mode_error is not None:
+        raise InputErrors([mode_error])
+    try:
+        provider = providers.get(args.provider, caller=owner)
+        route = provider.route(I2V_MODEL_ID)
+    except InputError as exc:
+        raise InputErrors([exc]) from None
+    items = [(getattr(request, role), label, role, role) for role, label in I2V_LABELS.items() if getattr(request, role)]
+    intake = admit_media(items, settings.data.root, folders, extra=provider.refusals(request, route))
+    try:
+        problems = provider.media_refusals(intake, route)
+        clip = next((r for r in intake.references if r.role == "first_clip"), None)
+        seconds = clip.media.duration_seconds if clip is not None and clip.media else None
+        if seconds is not None and request.duration <= seconds:
+            problems.append(InputError(
+                f"is {request.duration} s, but duration is the whole video, first_clip's {seconds:.1f} s included",
+                field="duration", limit=f"more than {seconds:.1f} s with this clip",
+                fix=f"ask for at least {math.floor(seconds) + 1} s (at most {Limits.DURATION_MAX})"))
+        if problems:
+            raise InputErrors(problems)
+        return _priced(request, provider, route, intake, settings=settings, providers=providers, ledger=ledger,
+                       owner=owner)
+    except BaseException:
+        intake.close()
+        intake.discard_inline()
+        raise
+
+
+def i2v_mode_error(given: frozenset[str]) -> InputError | None:
+    """Why a combination of image-to-video media is not one the model takes (None when it is)."""
+    if given in Limits.I2V_MODES:
+        return None
+    order = ["first_frame", "first_clip", "last_frame", "driving_audio"]
+    modes = "; ".join(" + ".join(sorted(m, key=order.index)) for m in Limits.I2V_MODES)
+    if not given & {"first_frame", "first_clip"}:
+        what, field, fix = "nothing to start from", "first_frame", \
+            "give a first_frame (an image it opens on) or a first_clip (a clip it continues)"
+    elif {"first_frame", "first_clip"} <= given:
+        what, field, fix = "both first_frame and first_clip", "first_clip", \
+            "give one: first_frame to animate an image, or first_clip to continue a clip"
+    else:
+        what, field, fix = "first_clip with driving_audio", "driving_audio", \
+            "driving_audio goes with a first_frame only: drop it, or open on a first_frame instead of the clip"
+    return InputError(f"{what}: not a combination Wan 2.7 image-to-video takes", field=field,
+                      limit=f"one of: {modes}", fix=fix)
+
+
+def _priced(request: R2VRequest | T2VRequest | I2VRequest, provider: Provider, route: Route, intake: Intake, *,
             settings: Settings, providers: ProviderRegistry, ledger: Store, owner: str,
             labels: dict[str, str] | None = None) -> Quote:
     """The quote of a checked request: what the model bills, at the host's price, against the caps."""

@@ -25,10 +25,12 @@ TYPICAL_RUN_SECONDS = 180.0  # hosts report no progress; Wan 2.7 jobs typically 
 
 def task_view(record: TaskRecord, caps: Capabilities | None) -> TaskView:
     req = record.request
-    width, height = PIXEL_SIZES[(req["resolution"], req["aspect_ratio"])]
+    made = record.output or {}  # image-to-video takes its shape from the frame or clip: known once it is made
+    width, height = PIXEL_SIZES.get((req["resolution"], req.get("aspect_ratio"))) or (
+        int(made.get("width") or 0), int(made.get("height") or 0))
     summary = RequestSummary(
         prompt=req["prompt"], negative_prompt=req.get("negative_prompt"), resolution=req["resolution"],
-        aspect_ratio=req["aspect_ratio"], duration=req["duration"], shot_type=req.get("shot_type"),
+        aspect_ratio=req.get("aspect_ratio") or "as the first frame or clip", duration=req["duration"], shot_type=req.get("shot_type"),
         prompt_extend=req.get("prompt_extend"), watermark=req.get("watermark", False), seed=req.get("seed"),
         width=width, height=height, characters=req.get("characters"),
     )

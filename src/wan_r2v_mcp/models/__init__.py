@@ -11,6 +11,7 @@ if TYPE_CHECKING:
 _REGISTRY: dict[str, str] = {
     "wan2.7-r2v": "wan_r2v_mcp.models.r2v:R2V",
     "wan2.7-t2v": "wan_r2v_mcp.models.t2v:T2V",
+    "wan2.7-i2v": "wan_r2v_mcp.models.i2v:I2V",
 }
 
 

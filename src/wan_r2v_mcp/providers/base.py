@@ -34,6 +34,9 @@ OPTIONAL_FIELDS: dict[str, Any] = {
     "watermark": False,
     "seed": None,
     "audio": None,
+    "last_frame": None,
+    "first_clip": None,
+    "driving_audio": None,
 }
 
 
@@ -73,6 +76,8 @@ class Route:
     media_max: int | None = None
     audio_seconds: tuple[float, float] | None = None  # a text-to-video audio's length, where narrower than the model's
     only: tuple[tuple[str, Any], ...] = ()  # fields the host does not take, and the one value it then makes
+    # Image-to-video's combinations of media this host is known to take, where fewer than the model's.
+    modes: tuple[frozenset[str], ...] | None = None
     prices: dict[str, float] | None = None  # USD per billable second by resolution, where not the host's own
     price_source: str = ""
 
@@ -164,6 +169,16 @@ class Provider(ABC):
                 problems.append(InputError(
                     f"{caps.title} takes no {name} for this model: it makes {made}", field=name,
                     fix=f"leave {name} out (it is {made}), or use another provider"))
+        if route.modes is not None and "first_clip" in fields and request.media in Limits.I2V_MODES \
+                and request.media not in route.modes:
+            from . import hosts_serving, provider_class
+
+            others = [h for h in hosts_serving(route.model) if h != caps.name and (
+                (m := provider_class(h).routes[route.model].modes) is None or request.media in m)]
+            problems.append(InputError(
+                f"{caps.title} is not known to take {' with '.join(sorted(request.media))} (its docs leave it open, so "
+                "it is refused rather than guessed)", field="first_clip" if "first_clip" in request.media else
+                "last_frame", fix=f"use provider={' or '.join(others)}" if others else "drop last_frame"))
         if "reference_images" not in fields:
             return problems + self._duration_refusals(request.duration, False, route)
         if "voices" in route.supports and len(request.voices) > route.max_voices:
@@ -201,10 +216,11 @@ class Provider(ABC):
         problems: list[InputError] = []
         for ref in intake.references:
             seconds = ref.media.duration_seconds if ref.media else None
-            if ref.role == "audio" and route.audio_seconds and seconds is not None:
+            if ref.role in ("audio", "driving_audio") and route.audio_seconds and seconds is not None:
                 lo, hi = route.audio_seconds
                 if seconds < lo - 0.05 or seconds > hi + 0.05:
-                    others = [n for n in _hosts_taking_audio(route.model, seconds) if n != self.capabilities.name]
+                    others = [n for n in _hosts_taking_audio(route.model, ref.role, seconds)
+                              if n != self.capabilities.name]
                     problems.append(InputError(
                         f"lasts {seconds:.1f} s", field=ref.field, limit=f"{lo:g}-{hi:g} s on {self.capabilities.name}",
                         fix=(f"use a clip of at least {lo:g} s" if seconds < lo else f"trim it to {hi:g} s")
@@ -263,12 +279,12 @@ class Provider(ABC):
         return f"<{ref.label}: local file, uploaded to {self.capabilities.title} storage on submit>"
 
 
-def _hosts_taking_audio(model: str, seconds: float) -> list[str]:
+def _hosts_taking_audio(model: str, field: str, seconds: float) -> list[str]:
     from . import hosts_supporting, provider_class
 
     lo, hi = Limits.AUDIO_SECONDS
     found = []
-    for name in hosts_supporting("audio", model):
+    for name in hosts_supporting(field, model):
         bounds = provider_class(name).routes[model].audio_seconds or (lo, hi)
         if bounds[0] - 0.05 <= seconds <= bounds[1] + 0.05:
             found.append(name)

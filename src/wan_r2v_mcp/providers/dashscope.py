@@ -37,7 +37,7 @@ from ..errors import (
     UploadFailed,
     UploadRetryable,
 )
-from ..schema import MODEL_ID, T2V_MODEL_ID, R2VRequest, T2VRequest, TaskError
+from ..schema import I2V_MODEL_ID, MODEL_ID, T2V_MODEL_ID, I2VRequest, R2VRequest, T2VRequest, TaskError
 from . import api_key
 from .base import Capabilities, HostCandidate, HostJob, JobRef, Route, serves
 from .hosted import HostedProvider
@@ -79,6 +79,11 @@ class DashScopeProvider(HostedProvider):
         # wan27-text-to-video/create-task): its audio is `input.audio_url`, not a media item.
         Route(T2V_MODEL_ID, T2V_MODEL_ID, frozenset({"negative_prompt", "audio", "prompt_extend", "watermark", "seed"}),
               "t2v_payload"),
+        # wan2.7-i2v (…/wan27-image-to-video/create-task): media typed first_frame, last_frame, driving_audio,
+        # first_clip; no ratio (the output keeps the input's shape).
+        Route(I2V_MODEL_ID, I2V_MODEL_ID, frozenset({"negative_prompt", "first_frame", "last_frame", "first_clip",
+                                                     "driving_audio", "prompt_extend", "watermark", "seed"}),
+              "i2v_payload"),
     )
 
     def __init__(self, settings: Any):
@@ -118,6 +123,14 @@ class DashScopeProvider(HostedProvider):
             body_input["negative_prompt"] = request.negative_prompt
         body_input["media"] = media
         return {"model": route.host_model, "input": body_input, "parameters": _parameters(request)}
+
+    def i2v_payload(self, request: I2VRequest, intake: Intake, urls: dict[str, str], route: Route) -> dict[str, Any]:
+        body_input: dict[str, Any] = {"prompt": request.prompt}
+        if request.negative_prompt:
+            body_input["negative_prompt"] = request.negative_prompt
+        body_input["media"] = [{"type": r.role, "url": urls[r.label]} for r in intake.references]
+        parameters = {k: v for k, v in _parameters(request).items() if k != "ratio"}
+        return {"model": route.host_model, "input": body_input, "parameters": parameters}
 
     def t2v_payload(self, request: T2VRequest, intake: Intake, urls: dict[str, str], route: Route) -> dict[str, Any]:
         body_input: dict[str, Any] = {"prompt": request.prompt}
@@ -307,11 +320,11 @@ def _list_rows(body: Any) -> list[dict[str, Any]]:
     return rows
 
 
-def _parameters(request: R2VRequest | T2VRequest) -> dict[str, Any]:
+def _parameters(request: R2VRequest | T2VRequest | I2VRequest) -> dict[str, Any]:
     """The parameters every Wan 2.7 model takes alike on DashScope."""
     parameters: dict[str, Any] = {
         "resolution": request.resolution.upper(),
-        "ratio": request.aspect_ratio,
+        "ratio": getattr(request, "aspect_ratio", None),
         "duration": request.duration,
         "watermark": request.watermark,
     }

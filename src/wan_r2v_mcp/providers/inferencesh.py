@@ -12,7 +12,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from ..errors import Billing, HostRefused, InputError, ProviderError, SubmitUnknown, UploadRetryable, clean_remote_text
-from ..schema import MODEL_ID, T2V_MODEL_ID, R2VRequest, T2VRequest, TaskError
+from ..schema import I2V_MODEL_ID, MODEL_ID, T2V_MODEL_ID, I2VRequest, R2VRequest, T2VRequest, TaskError
 from . import api_key
 from .base import Capabilities, HostJob, JobRef, Route, serves
 from .hosted import HostedProvider
@@ -51,6 +51,11 @@ class InferenceShProvider(HostedProvider):
         # ratio and no audio: it always makes 16:9, with sound of the model's own.
         Route(T2V_MODEL_ID, "alibaba/wan-2-7-t2v", frozenset({"negative_prompt", "prompt_extend", "watermark", "seed"}),
               "t2v_payload", only=(("aspect_ratio", "16:9"),)),
+        # The app alibaba/wan-2-7-i2v (inference-sh/grid, api/alibaba/wan-2-7-i2v/input_schema.json) forwards any
+        # combination to DashScope: the model's six are checked here first.
+        Route(I2V_MODEL_ID, "alibaba/wan-2-7-i2v", frozenset({"negative_prompt", "first_frame", "last_frame",
+                                                              "first_clip", "driving_audio", "prompt_extend",
+                                                              "watermark", "seed"}), "i2v_payload"),
     )
 
     def __init__(self, settings: Any):
@@ -95,6 +100,19 @@ class InferenceShProvider(HostedProvider):
         inputs[name("ratio")] = request.aspect_ratio
         inputs["duration"] = request.duration
         inputs["watermark"] = request.watermark
+        if request.prompt_extend is not None:
+            inputs["prompt_extend"] = request.prompt_extend
+        if request.seed is not None:
+            inputs["seed"] = request.seed
+        return {"app": route.host_model, "input": inputs}
+
+    def i2v_payload(self, request: I2VRequest, intake: Intake, urls: dict[str, str], route: Route) -> dict[str, Any]:
+        inputs: dict[str, Any] = {"prompt": request.prompt}
+        if request.negative_prompt:
+            inputs["negative_prompt"] = request.negative_prompt
+        for ref in intake.references:
+            inputs[ref.role] = urls[ref.label]
+        inputs.update(resolution=request.resolution.upper(), duration=request.duration, watermark=request.watermark)
         if request.prompt_extend is not None:
             inputs["prompt_extend"] = request.prompt_extend
         if request.seed is not None:

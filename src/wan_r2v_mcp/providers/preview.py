@@ -11,12 +11,22 @@ from __future__ import annotations
 import secrets
 import shutil
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import DownloadInterrupted, PreviewFailed, ResultExpired
-from ..schema import MODEL_ID, OUTPUT_FPS, PIXEL_SIZES, T2V_MODEL_ID, R2VRequest, T2VRequest, TaskError
+from ..schema import (
+    I2V_MODEL_ID,
+    MODEL_ID,
+    OUTPUT_FPS,
+    PIXEL_SIZES,
+    T2V_MODEL_ID,
+    I2VRequest,
+    R2VRequest,
+    T2VRequest,
+    TaskError,
+)
 from ..store.files import commit, temp_beside
 from .base import Capabilities, HostJob, JobRef, ProgressFn, Provider, Route, serves
 
@@ -47,6 +57,9 @@ class PreviewProvider(Provider):
             "r2v_payload"),
         Route(T2V_MODEL_ID, f"{T2V_MODEL_ID} (offline preview)", frozenset({
             "negative_prompt", "audio", "prompt_extend", "watermark", "seed"}), "t2v_payload"),
+        Route(I2V_MODEL_ID, f"{I2V_MODEL_ID} (offline preview)", frozenset({
+            "negative_prompt", "first_frame", "last_frame", "first_clip", "driving_audio", "prompt_extend",
+            "watermark", "seed"}), "i2v_payload"),
     )
 
     def __init__(self, settings: Any):
@@ -83,6 +96,19 @@ class PreviewProvider(Provider):
             "fps": OUTPUT_FPS,
             "duration": request.duration,
         }
+
+    def i2v_payload(self, request: I2VRequest, intake: Intake, urls: dict[str, str], route: Route) -> dict[str, Any]:
+        """Opens on the first frame (or plays the clip it continues), ends on the last frame, with the driving audio
+        as its sound; the size of this resolution nearest the frame's or clip's shape, as the model takes it."""
+        media = [{"type": r.role, "label": r.label, "url": urls.get(r.label, r.given)} for r in intake.references]
+        start = next((r for r in intake.references if r.role in ("first_frame", "first_clip")), None)
+        width, height = PIXEL_SIZES[(request.resolution, "16:9")]
+        if start is not None and start.media is not None and start.media.width and start.media.height:
+            shape = start.media.width / start.media.height
+            width, height = min((size for (res, _), size in PIXEL_SIZES.items() if res == request.resolution),
+                                key=lambda size: abs(size[0] / size[1] - shape))
+        return {"model": route.host_model, "prompt": request.prompt, "media": media, "width": width, "height": height,
+                "fps": OUTPUT_FPS, "duration": request.duration}
 
     def t2v_payload(self, request: T2VRequest, intake: Intake, urls: dict[str, str], route: Route) -> dict[str, Any]:
         """A title card of the prompt (nothing is drawn from text offline), with the audio as its sound."""
@@ -179,21 +205,22 @@ class PreviewProvider(Provider):
 
         segments = []
         media = payload.get("media", [])
-        sound = [str(m.get("url", "")) for m in media if m.get("type") == "audio"]
-        if not [m for m in media if m.get("type") != "audio"]:  # text to video: a title card, with its audio
-            segments.append(Segment(label="Text to video", kind="title", voice=next(
-                (s for s in sound if not s.startswith(("https://", "http://"))), None)))
-        for item in media:
-            if item.get("type") == "audio":
-                continue
+        sound = next((s for m in media if m.get("type") in ("audio", "driving_audio")
+                      and not (s := str(m.get("url", ""))).startswith(("https://", "http://"))), None)
+        pictures = [m for m in media if m.get("type") not in ("audio", "driving_audio")]
+        if not pictures:  # text to video: a title card, with its audio
+            segments.append(Segment(label="Text to video", kind="title", voice=sound))
+        for item in pictures:
             url = str(item.get("url", ""))
             local = not url.startswith(("https://", "http://"))
-            kind = {"reference_video": "video"}.get(item["type"], "image") if local else "remote"
+            kind = {"reference_video": "video", "first_clip": "video"}.get(item["type"], "image") if local else "remote"
             voice = str(item.get("reference_voice") or "")
             segments.append(Segment(label=item.get("label", item["type"]), kind=kind,
                                     path=url if local else None, url=None if local else url,
-                                    opens=item["type"] == "first_frame",
+                                    opens=item["type"] == "first_frame", closes=item["type"] == "last_frame",
                                     voice=voice if voice and not voice.startswith(("https://", "http://")) else None))
+        if sound and pictures:  # image to video: the driving audio is heard from the start
+            segments[0] = replace(segments[0], voice=sound)
         state = _Render(total=int(payload.get("fps", OUTPUT_FPS)) * int(payload.get("duration", 5)))
         with self._lock:
             self._renders[job_id] = state

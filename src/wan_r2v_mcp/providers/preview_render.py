@@ -46,6 +46,7 @@ class Segment:
     path: str | None = None
     url: str | None = None
     opens: bool = False  # the first frame: the clip opens on it exactly, bare
+    closes: bool = False  # the last frame: the clip ends on it exactly, bare
     voice: str | None = None  # a voice sample heard when this segment starts
 
 
@@ -65,7 +66,8 @@ def compose(segments: list[Segment], prompt: str, size: tuple[int, int], fps: in
         for i, frame in enumerate(_frames(segment, count, size, index, inset)):
             if stop is not None and stop.is_set():
                 raise RenderStopped()
-            if not (done == 0 and i == 0 and segment.opens):
+            bare = (done == 0 and i == 0 and segment.opens) or (segment.closes and i == count - 1)
+            if not bare:
                 _paste_rows(frame, header, 0)
                 _paste_rows(frame, caption, height - caption.height)
             frame.pts = done
@@ -84,10 +86,12 @@ def _frames(segment: Segment, count: int, size: tuple[int, int], index: int,
     if count <= 0:
         return
     if segment.kind == "image" and segment.path:
+        exact = segment.opens or segment.closes  # fills one window exactly: the first (opens) or the last (closes)
         with Image.open(segment.path) as im:
-            canvas = _yuv(_canvas(im.convert("RGB"), size, opens=segment.opens, inset=inset))
+            canvas = _yuv(_canvas(im.convert("RGB"), size, opens=exact, inset=inset))
         for i in range(count):
-            yield _camera(canvas, size, i / max(count - 1, 1), backwards=index % 2 == 1 and not segment.opens)
+            yield _camera(canvas, size, i / max(count - 1, 1),
+                          backwards=segment.closes or (index % 2 == 1 and not segment.opens))
     elif segment.kind == "video" and segment.path:
         last: tuple[Image.Image, Any] | None = None
         for i, still in enumerate(_video_stills(segment.path, count, size, inset)):

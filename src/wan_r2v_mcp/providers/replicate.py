@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from ..errors import GenerationFailed, HostAnswerMalformed, SubmitUnknown, UploadRetryable, clean_remote_text
-from ..schema import MODEL_ID, T2V_MODEL_ID, R2VRequest, T2VRequest, TaskError
+from ..schema import I2V_MODEL_ID, MODEL_ID, T2V_MODEL_ID, I2VRequest, Limits, R2VRequest, T2VRequest, TaskError
 from . import api_key
 from .base import Capabilities, HostCandidate, HostJob, JobRef, Route, serves
 from .hosted import HostedProvider
@@ -38,6 +38,11 @@ class ReplicateProvider(HostedProvider):
         # replicate.com/wan-video/wan-2.7-t2v: its audio is a file of 3-30 s; no watermark.
         Route(T2V_MODEL_ID, "wan-video/wan-2.7-t2v", frozenset({"negative_prompt", "audio", "prompt_extend", "seed"}),
               "t2v_payload", audio_seconds=(3.0, 30.0)),
+        # replicate.com/wan-video/wan-2.7-i2v: first_frame, last_frame ("requires first_frame"), first_clip ("cannot
+        # be combined with first_frame"), audio of 3-30 s; whether it takes a clip with a last frame is not stated.
+        Route(I2V_MODEL_ID, "wan-video/wan-2.7-i2v", frozenset({"negative_prompt", "first_frame", "last_frame",
+                                                                "first_clip", "driving_audio", "prompt_extend", "seed"}),
+              "i2v_payload", audio_seconds=(3.0, 30.0), modes=Limits.I2V_MODES[:5]),
     )
 
     def __init__(self, settings: Any):
@@ -57,6 +62,19 @@ class ReplicateProvider(HostedProvider):
             inputs["negative_prompt"] = request.negative_prompt
         if request.shot_type:
             inputs["shot_type"] = request.shot_type
+        if request.seed is not None:
+            inputs["seed"] = request.seed
+        return {"input": inputs}
+
+    def i2v_payload(self, request: I2VRequest, intake: Intake, urls: dict[str, str], route: Route) -> dict[str, Any]:
+        inputs: dict[str, Any] = {"prompt": request.prompt}
+        for ref in intake.references:
+            inputs["audio" if ref.role == "driving_audio" else ref.role] = urls[ref.label]
+        inputs.update(resolution=request.resolution, duration=request.duration)
+        if request.negative_prompt:
+            inputs["negative_prompt"] = request.negative_prompt
+        if request.prompt_extend is not None:
+            inputs["enable_prompt_expansion"] = request.prompt_extend
         if request.seed is not None:
             inputs["seed"] = request.seed
         return {"input": inputs}

@@ -19,10 +19,13 @@ from .probe import MediaInfo, probe
 from .sources import Source, parse_source
 
 ROLE_KIND = {"reference_image": "image", "first_frame": "image", "reference_video": "video", "voice": "audio",
-             "audio": "audio"}
+             "audio": "audio", "last_frame": "image", "first_clip": "video", "driving_audio": "audio"}
 ROLE_FIELD = {"reference_image": "reference_images", "reference_video": "reference_videos",
-              "first_frame": "first_frame", "voice": "voices", "audio": "audio"}
-ROLE_SECONDS = {"reference_video": Limits.VIDEO_SECONDS, "voice": Limits.VOICE_SECONDS, "audio": Limits.AUDIO_SECONDS}
+              "first_frame": "first_frame", "voice": "voices", "audio": "audio", "last_frame": "last_frame",
+              "first_clip": "first_clip", "driving_audio": "driving_audio"}
+ROLE_SECONDS = {"reference_video": Limits.VIDEO_SECONDS, "voice": Limits.VOICE_SECONDS, "audio": Limits.AUDIO_SECONDS,
+                "first_clip": Limits.CLIP_SECONDS, "driving_audio": Limits.AUDIO_SECONDS}
+_REFERENCE_ROLES = ("reference_image", "reference_video", "first_frame", "voice")  # the roles R2V's lists hold
 KIND_FORMATS = {"image": Limits.IMAGE_FORMATS, "video": Limits.VIDEO_FORMATS, "audio": Limits.VOICE_FORMATS}
 KIND_MAX_BYTES = {"image": Limits.IMAGE_MAX_BYTES, "video": Limits.VIDEO_MAX_BYTES, "audio": Limits.VOICE_MAX_BYTES}
 _URL_EXT_KIND = {".jpg": "image", ".jpeg": "image", ".png": "image", ".bmp": "image", ".webp": "image",
@@ -100,7 +103,7 @@ def judge(media: MediaInfo, role: str, field_name: str) -> list[InputError]:
                     limit=f"{want} formats {allowed}", fix=f"pass {_a(want)} file ({allowed})")]
     if media.kind != want:
         home = {"image": "reference_images", "video": "reference_videos", "audio": "voices"}[media.kind]
-        fix = f"give {_a(want)} file here ({allowed})" if role == "audio" else \
+        fix = f"give {_a(want)} file here ({allowed})" if role not in _REFERENCE_ROLES else \
             f"pass it in {home} instead, or give {_a(want)} here"
         takes = "audio" if want == "audio" else f"{want}s"
         return [err(f"is {_a(media.kind)} ({media.format}), but {ROLE_FIELD[role]} takes {takes}", fix=fix)]

@@ -28,7 +28,7 @@ def model_tool(fn: Callable[..., Any], model: type[BaseModel], output: type[Base
 
     `fn` is `async def fn(ctx: Context, **arguments)`; `output` is the structured result's model (None: publish no
     output schema); `first` orders the schema's leading properties; `short`
-    replaces descriptions that another tool already gives in full.
+    replaces descriptions that another tool already gives in full ("" drops one).
     """
     params = [inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=Context)]
     for field_name, info in model.model_fields.items():
@@ -44,7 +44,10 @@ def model_tool(fn: Callable[..., Any], model: type[BaseModel], output: type[Base
     schema = _inline(_lean(_without(model.model_json_schema(), ("additionalProperties", "title"))))
     schema.pop("description", None)
     for prop, text in (short or {}).items():
-        schema["properties"][prop]["description"] = text
+        if text:
+            schema["properties"][prop]["description"] = text
+        else:  # said in full by a sibling tool, and plain from the schema itself
+            schema["properties"][prop].pop("description", None)
     props = schema["properties"]
     schema["properties"] = {k: props[k] for k in (*first, *[p for p in props if p not in first])}
     tool.parameters = schema

@@ -1,4 +1,4 @@
-"""`generate_r2v` and `generate_t2v`: validate, label, record, submit, and optionally wait with progress."""
+"""`generate_r2v`, `generate_t2v` and `generate_i2v`: validate, label, record, submit, and optionally wait with progress."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from mcp.server.mcpserver.tools import Tool
 from mcp.types import CallToolResult, ToolAnnotations
 
 from ..errors import R2VError
-from ..schema import GenerateArgs, R2VRequest, T2VArgs, T2VRequest, TaskView
+from ..schema import GenerateArgs, I2VArgs, I2VRequest, R2VRequest, T2VArgs, T2VRequest, TaskView
 from .args import model_tool, parse
 from .shape import client_roots, fail, owner, patience, state, task_result
 
@@ -21,9 +21,15 @@ done; the video lands on disk."""
 
 
 T2V = """\
-Wan 2.7 text-to-video: a video from a prompt alone (optionally following an audio track), to explore a look \
-before references exist; to keep a character, use generate_r2v. Paid per output second; provider="preview" is a \
-free offline title card. Waits as generate_r2v does."""
+Wan 2.7 text-to-video: a video from a prompt alone (and an optional audio track), to explore a look before \
+references exist; to keep a character, generate_r2v. Paid per second; provider="preview" is a free title card. \
+Returns and waits as generate_r2v."""
+
+
+I2V = """\
+Wan 2.7 image-to-video: animate a first_frame (to a last_frame, or to driving_audio) or continue a first_clip, \
+to lock a look or extend a shot; for characters from several references, generate_r2v. Paid per second; \
+provider="preview" is a free draft. Returns and waits as generate_r2v."""
 
 
 async def generate_r2v(ctx: Context, **arguments: Any) -> CallToolResult:
@@ -34,7 +40,11 @@ async def generate_t2v(ctx: Context, **arguments: Any) -> CallToolResult:
     return await _generate(ctx, T2VArgs, arguments)
 
 
-async def _generate(ctx: Context, model: type[GenerateArgs] | type[T2VArgs], arguments: dict[str, Any]
+async def generate_i2v(ctx: Context, **arguments: Any) -> CallToolResult:
+    return await _generate(ctx, I2VArgs, arguments)
+
+
+async def _generate(ctx: Context, model: type[GenerateArgs] | type[T2VArgs] | type[I2VArgs], arguments: dict[str, Any]
                     ) -> CallToolResult:
     app = state(ctx)
     try:
@@ -60,13 +70,25 @@ def tool(configured: list[str] | None = None) -> Tool:
     return made
 
 
+# Said in full by generate_r2v; a sibling tool's schema shows the rest (its type, bounds and default).
+SHARED = {"provider": "As generate_r2v.", **{name: "" for name in (
+    "negative_prompt", "resolution", "seed", "wait_seconds", "dry_run", "allow_duplicate", "prompt_extend",
+    "watermark")}}
+
+
 def t2v_tool() -> Tool:
-    same = "As generate_r2v."
     return model_tool(
-        generate_t2v, T2VArgs, TaskView, name="generate_t2v", title="Generate a video from a prompt",
-        description=T2V, first=("prompt", *T2VRequest.model_fields),
-        short={name: same for name in ("negative_prompt", "resolution", "seed", "provider", "wait_seconds", "dry_run",
-                                       "allow_duplicate")},
+        generate_t2v, T2VArgs, None, name="generate_t2v", title="Generate a video from a prompt",
+        description=T2V, first=("prompt", *T2VRequest.model_fields), short=SHARED,
+        annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False,
+                                    open_world_hint=True),
+    )
+
+
+def i2v_tool() -> Tool:
+    return model_tool(
+        generate_i2v, I2VArgs, None, name="generate_i2v", title="Generate a video from an image",
+        description=I2V, first=("prompt", *I2VRequest.model_fields), short=SHARED,
         annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False,
                                     open_world_hint=True),
     )
