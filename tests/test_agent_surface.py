@@ -70,7 +70,8 @@ async def test_tools_list_is_small_and_every_schema_passes_the_strict_converters
     body.pop("_meta", None)
     size = len(json.dumps(body, separators=(",", ":")))
     assert size <= 16 * 1024, size  # every tool together
-    first = {**body, "tools": [t for t in body["tools"] if t["name"] not in ("generate_t2v", "generate_i2v")]}
+    first = {**body, "tools": [t for t in body["tools"] if t["name"] not in ("generate_t2v", "generate_i2v",
+                                                                            "edit_video")]}
     assert len(json.dumps(first, separators=(",", ":"))) <= 12 * 1024  # the reference-to-video server as it was
     for tool in listed:
         ensure_strict_json_schema(copy.deepcopy(tool.input_schema))  # the OpenAI Agents SDK's strict conversion
@@ -159,6 +160,7 @@ async def test_every_tool_is_strict_on_the_openai_agents_mcp_path_and_fully_usab
     from agents.tool_context import ToolContext
 
     picture = media.image(tmp_path / "refs" / "alice.png", 640, 480)
+    clip = media.video(tmp_path / "refs" / "walk.mp4", 320, 240, seconds=2.0)
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("WAN_R2V_")},
            "WAN_R2V_DATA_DIR": str(tmp_path / "data"), "WAN_R2V_OUTPUT_DIR": str(tmp_path / "out"),
            "WAN_R2V_ALLOWED_DIRS": str(tmp_path / "refs")}
@@ -167,7 +169,7 @@ async def test_every_tool_is_strict_on_the_openai_agents_mcp_path_and_fully_usab
     async with server:
         agent = Agent(name="director", mcp_servers=[server], mcp_config={"convert_schemas_to_strict": True})
         tools = {t.name: t for t in await agent.get_all_tools(RunContextWrapper(None))}
-        assert len(tools) == 13 and all(t.strict_json_schema for t in tools.values()), [
+        assert len(tools) == 14 and all(t.strict_json_schema for t in tools.values()), [
             n for n, t in tools.items() if not t.strict_json_schema]
 
         async def invoke(tool: str, **given):  # what a strict model sends: every field, null where it means unset
@@ -192,6 +194,10 @@ async def test_every_tool_is_strict_on_the_openai_agents_mcp_path_and_fully_usab
         animated = await invoke("generate_i2v", prompt="Alice waves", first_frame=str(picture), dry_run=True,
                                 resolution="720p", duration=2, watermark=False, allow_duplicate=False, wait_seconds=0)
         assert "Dry run on preview" in str(animated), animated  # last_frame, first_clip, driving_audio null
+        edited = await invoke("edit_video", prompt="Make it night", video=str(clip), dry_run=True, resolution="720p",
+                              duration=0, audio_setting="auto", reference_images=[], watermark=False,
+                              allow_duplicate=False, wait_seconds=0)
+        assert "Dry run on preview" in str(edited), edited  # aspect_ratio, seed and the rest null
 
 
 async def test_an_agent_on_openai_agents_defaults_gets_its_video_without_a_timed_out_call(tmp_path, dashscope):
@@ -267,7 +273,7 @@ async def test_google_genai_on_its_own_mcp_path_declares_every_tool_and_calls_on
     assert reply.text == "Done."
     first, second = gemini.requests
     declared = sorted(d["name"] for tool in first["tools"] for d in tool.get("functionDeclarations", []))
-    assert declared == sorted(["generate_r2v", "generate_t2v", "generate_i2v", "list_references", "get_task", "cancel_task", "list_tasks",
+    assert declared == sorted(["generate_r2v", "generate_t2v", "generate_i2v", "edit_video", "list_references", "get_task", "cancel_task", "list_tasks",
                                "save_character", "list_characters", "delete_character", "generate_sequence",
                                "redo_shot", "stitch"])
     response = next(part["functionResponse"] for content in second["contents"] for part in content["parts"]

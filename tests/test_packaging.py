@@ -17,7 +17,7 @@ from mcp.client.stdio import StdioServerParameters
 from wan_r2v_mcp import __version__
 
 ROOT = Path(__file__).resolve().parent.parent
-TOOLS = ["cancel_task", "delete_character", "generate_i2v", "generate_r2v", "generate_sequence", "generate_t2v",
+TOOLS = ["cancel_task", "delete_character", "edit_video", "generate_i2v", "generate_r2v", "generate_sequence", "generate_t2v",
          "get_task",
          "list_characters",
          "list_references", "list_tasks", "redo_shot", "save_character", "stitch"]

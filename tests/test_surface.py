@@ -68,7 +68,7 @@ async def test_the_server_runs_as_a_real_stdio_process(dirs, refs):
     async with Client(params, mode="legacy") as client:
         assert client.server_info.name == "wan-r2v-mcp"
         names = sorted(t.name for t in (await client.list_tools()).tools)
-        assert names == ["cancel_task", "delete_character", "generate_i2v", "generate_r2v", "generate_sequence",
+        assert names == ["cancel_task", "delete_character", "edit_video", "generate_i2v", "generate_r2v", "generate_sequence",
                          "generate_t2v",
                          "get_task",
                      "list_characters", "list_references", "list_tasks", "redo_shot", "save_character", "stitch"]

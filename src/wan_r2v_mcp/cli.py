@@ -51,12 +51,17 @@ def _parser() -> argparse.ArgumentParser:
     i2v.add_argument("--last-frame", help="an image it ends on")
     i2v.add_argument("--first-clip", help="a clip to continue (2-10 s), instead of --first-frame")
     i2v.add_argument("--driving-audio", help="a wav or mp3 that speech and motion follow (with --first-frame)")
-    for made in (gen, t2v, i2v):  # what every generation takes alike
+    vedit = sub.add_parser("edit", help="restyle or change a clip (video editing)")
+    vedit.add_argument("prompt", help='what to change, e.g. "make it a watercolour"')
+    vedit.add_argument("video", help="the clip to edit (2-10 s)")
+    vedit.add_argument("-i", "--image", action="append", default=[], help="a reference image (up to 4)")
+    vedit.add_argument("--audio-setting", choices=["auto", "origin"], help="origin keeps the clip's sound")
+    for made in (gen, t2v, i2v, vedit):  # what every generation takes alike
         made.add_argument("--negative-prompt")
         made.add_argument("--resolution", choices=["720p", "1080p"])
         if made is not i2v:  # image-to-video takes its shape from the frame or clip
             made.add_argument("--ratio", dest="aspect_ratio", choices=["16:9", "9:16", "1:1", "4:3", "3:4"])
-        made.add_argument("--duration", type=int)
+        made.add_argument("--duration", type=int, help="0 keeps the whole clip" if made is vedit else None)
         made.add_argument("--seed", type=int)
         made.add_argument("--watermark", action="store_true", default=None)
         made.add_argument("--prompt-extend", action=argparse.BooleanOptionalAction, default=None)
@@ -335,7 +340,7 @@ async def _run_command(args: argparse.Namespace, settings: Any) -> int:
     folders = [str(p) for p in settings.allowed_folders] + [os.getcwd()]  # as a JSON list: any separator in names
     settings = settings.model_copy(update={"allowed_dirs": json.dumps(folders)})
     async with Client(build_server(settings)) as client:
-        if args.command in ("generate", "t2v", "i2v"):
+        if args.command in ("generate", "t2v", "i2v", "edit"):
             return await _generate(client, args)
         if args.command == "get":
             return await _follow(client, "get_task", {"task_id": args.task_id, "wait_seconds": min(args.wait, 50.0)},
@@ -386,9 +391,13 @@ async def _run_command(args: argparse.Namespace, settings: Any) -> int:
 
 
 async def _generate(client: Any, args: argparse.Namespace) -> int:
-    """`generate` (reference-to-video), `t2v` (text-to-video) or `i2v` (image-to-video), through its model's tool."""
+    """`generate` (reference-to-video), `t2v`, `i2v` or `edit`, each through its model's tool."""
     if args.command == "t2v":
         tool, call = "generate_t2v", {"prompt": args.prompt, "audio": _local(args.audio)}
+    elif args.command == "edit":
+        tool, call = "edit_video", {"prompt": args.prompt, "video": _local(args.video),
+                                    "reference_images": [_local(p) for p in args.image],
+                                    "audio_setting": args.audio_setting}
     elif args.command == "i2v":
         tool, call = "generate_i2v", {"prompt": args.prompt, "first_frame": _local(args.first_frame),
                                       "last_frame": _local(args.last_frame), "first_clip": _local(args.first_clip),

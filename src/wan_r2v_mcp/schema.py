@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 MODEL_ID = "wan2.7-r2v"
 T2V_MODEL_ID = "wan2.7-t2v"
 I2V_MODEL_ID = "wan2.7-i2v"
+EDIT_MODEL_ID = "wan2.7-videoedit"
 
 Resolution = Literal["720p", "1080p"]
 AspectRatio = Literal["16:9", "9:16", "1:1", "4:3", "3:4"]
@@ -68,12 +69,17 @@ class Limits:
     # wan2.7-i2v (platform.qianwenai.com/docs/api-reference/video-generation/wan27-image-to-video/create-task): the clip
     # it continues lasts 2-10 s; its inputs come in six combinations only, each at most once.
     CLIP_SECONDS = (2.0, 10.0)
+    # wan2.7-videoedit (Alibaba's video-editing guide, platform.qianwenai.com/docs/developer-guides/video-generation/
+    # video-editing): one source clip of 2-10 s, 0-4 reference images, duration 0 (keep it whole) or 2-10.
+    EDIT_SOURCE_SECONDS = (2.0, 10.0)
+    EDIT_REFERENCES_MAX = 4
+    EDIT_DURATION_MAX = 10
     I2V_MODES = (frozenset({"first_frame"}), frozenset({"first_frame", "driving_audio"}),
                  frozenset({"first_frame", "last_frame"}), frozenset({"first_frame", "last_frame", "driving_audio"}),
                  frozenset({"first_clip"}), frozenset({"first_clip", "last_frame"}))
 
 
-_SOURCE = "absolute paths (or ~/), file:// or https URLs, or small data: URIs"
+_SOURCE = "absolute paths (or ~/), file:// or https URLs, small data: URIs"
 
 
 class Voice(BaseModel):
@@ -178,7 +184,7 @@ class ReferenceQuery(ReferenceSet):
     directory: str | None = Field(
         default=None, description="A folder whose media files to list.")
     limit: int = Field(default=50, ge=1, le=1000, description="Files listed at most.")
-    probe_urls: bool = Field(default=False, description="Also read the first bytes of https references.")
+    probe_urls: bool = Field(default=False, description="Read the first bytes of https references too.")
 
 
 
@@ -194,7 +200,7 @@ class RunOptions(BaseModel):
     wait_seconds: float = Field(
         default=50,
         ge=0,
-        description="Seconds to wait for the result, with progress (cap 50); 0 returns at once.",
+        description="Seconds to wait, with progress (cap 50); 0 returns at once.",
     )
     dry_run: bool = Field(
         default=False,
@@ -207,7 +213,7 @@ class GenerateOptions(RunOptions):
 
     allow_duplicate: bool = Field(
         default=False,
-        description="Submit even if an identical request is running or just done.",
+        description="Pay again for an identical request just made.",
     )
 
 
@@ -232,11 +238,10 @@ class T2VRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     prompt: str = Field(min_length=1, max_length=Limits.PROMPT_MAX,
-                        description='What happens; shots may be written in it ("Shot 1 [0-3s]: ...").')
+                        description='What happens ("Shot 1 [0-3s]: ..." for shots).')
     negative_prompt: str | None = Field(default=None, max_length=Limits.NEGATIVE_PROMPT_MAX, description="What to avoid.")
     audio: str | None = Field(
-        default=None, description="wav or mp3, 2-30 s (3-30 on Replicate, fal; not on inference.sh): the video "
-                                  "follows it. Without it the model makes its own sound.")
+        default=None, description="wav or mp3, 2-30 s (3-30 on Replicate, fal; not inference.sh) the video follows.")
     resolution: Resolution = Field(default="1080p", description="Output resolution.")
     aspect_ratio: AspectRatio = Field(default="16:9", description="inference.sh: 16:9 only.")
     duration: int = Field(default=Limits.DURATION_DEFAULT, ge=Limits.DURATION_MIN, le=Limits.DURATION_MAX,
@@ -262,16 +267,14 @@ class I2VRequest(BaseModel):
     prompt: str = Field(min_length=1, max_length=Limits.PROMPT_MAX, description="What happens.")
     negative_prompt: str | None = Field(default=None, max_length=Limits.NEGATIVE_PROMPT_MAX, description="What to avoid.")
     first_frame: str | None = Field(default=None, description="An image it opens on; the video takes its shape.")
-    last_frame: str | None = Field(default=None, description="An image it ends on; with first_frame or first_clip.")
+    last_frame: str | None = Field(default=None, description="An image it ends on.")
     first_clip: str | None = Field(
-        default=None, description="A clip to continue (mp4, mov; 2-10 s), instead of first_frame; its seconds count "
-                                  "in duration and are billed.")
+        default=None, description="A clip (mp4, mov; 2-10 s) to continue.")
     driving_audio: str | None = Field(
-        default=None, description="wav or mp3, 2-30 s (3-30 on Replicate): speech and motion follow it; with "
-                                  "first_frame only.")
+        default=None, description="wav or mp3, 2-30 s (3-30 on Replicate) that speech and motion follow.")
     resolution: Resolution = Field(default="1080p", description="Output resolution.")
     duration: int = Field(default=Limits.DURATION_DEFAULT, ge=Limits.DURATION_MIN, le=Limits.DURATION_MAX,
-                          description="Seconds in all, a first_clip's included.")
+                          description="In all, a first_clip's included.")
     prompt_extend: bool | None = Field(default=None, description="false stops the host rewriting the prompt.")
     watermark: bool = Field(default=False, description="DashScope, inference.sh: the 'AI generated' mark.")
     seed: int | None = Field(default=None, ge=0, le=Limits.SEED_MAX, description="Random when omitted.")
@@ -280,6 +283,37 @@ class I2VRequest(BaseModel):
     def media(self) -> frozenset[str]:
         """Which of the four media inputs are given."""
         return frozenset(n for n in ("first_frame", "last_frame", "first_clip", "driving_audio") if getattr(self, n))
+
+
+class EditRequest(BaseModel):
+    """One Wan 2.7 video edit: a source clip restyled or changed as the prompt says, optionally after reference
+    images."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: str = Field(min_length=1, max_length=Limits.PROMPT_MAX,
+                        description='What to change ("a watercolour", "the coat of Image 1").')
+    negative_prompt: str | None = Field(default=None, max_length=Limits.NEGATIVE_PROMPT_MAX, description="What to avoid.")
+    video: str = Field(description="The clip to edit (mp4, mov; 2-10 s).")
+    reference_images: list[str] = Field(
+        default_factory=list, max_length=Limits.EDIT_REFERENCES_MAX,
+        description='"Image 1"...: up to 4 (1 on Replicate, fal).')
+    duration: int = Field(default=0, ge=0, le=Limits.EDIT_DURATION_MAX,
+                          description="0 keeps the whole clip; 2-10 cut it.")
+    audio_setting: Literal["auto", "origin"] = Field(
+        default="auto", description="origin keeps the clip's sound.")
+    aspect_ratio: AspectRatio | None = Field(default=None, description="Default: the clip's.")
+    resolution: Resolution = Field(default="1080p", description="Output resolution.")
+    prompt_extend: bool | None = Field(default=None, description="false stops the host rewriting the prompt.")
+    watermark: bool = Field(default=False, description="DashScope, inference.sh: the 'AI generated' mark.")
+    seed: int | None = Field(default=None, ge=0, le=Limits.SEED_MAX, description="Random when omitted.")
+
+
+class EditArgs(EditRequest, GenerateOptions):
+    """Every `edit_video` argument: the request plus the call options."""
+
+    def request(self) -> EditRequest:
+        return EditRequest.model_validate(self.model_dump(include=set(EditRequest.model_fields)))
 
 
 class I2VArgs(I2VRequest, GenerateOptions):
@@ -300,7 +334,7 @@ class SaveCharacterArgs(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=100, description=f"How prompts name it, as @name: {CHARACTER_NAME}.")
-    reference: str = Field(min_length=1, description="An image or clip of it, given as generate_r2v's references.")
+    reference: str = Field(min_length=1, description="An image or clip of it.")
     voice: str | None = Field(default=None, description="A voice sample, wav or mp3, 1-10 s.")
     description: str = Field(default="", max_length=500, description="A note; not sent to the model.")
     replace: bool = Field(default=False, description="Overwrite a character of that name.")
@@ -350,7 +384,7 @@ class Shot(BaseModel):
 
     prompt: str = Field(min_length=1, max_length=Limits.PROMPT_MAX, description="What happens, with @names.")
     duration: int = Field(default=Limits.DURATION_DEFAULT, ge=Limits.DURATION_MIN, le=Limits.DURATION_MAX,
-                          description=f"Seconds, {Limits.DURATION_MIN}-{Limits.DURATION_MAX}.")
+                          description="Seconds.")
     characters: list[str] | None = Field(default=None, description="This shot's characters (default: the "
                                          "sequence's it names).")
     seed: int | None = Field(default=None, ge=0, le=Limits.SEED_MAX)
@@ -415,8 +449,8 @@ class TaskRef(BaseModel):
 class GetTaskArgs(TaskRef):
     """`get_task` arguments."""
 
-    wait_seconds: float = Field(default=0, ge=0, description="Wait up to this long (capped, 50 s by default) for "
-                                "the end, with progress; 0 answers at once.")
+    wait_seconds: float = Field(default=0, ge=0, description="Wait up to this long (cap 50) for the end, with "
+                                "progress; 0 answers at once.")
 
 
 class ListTasksArgs(BaseModel):
@@ -424,7 +458,7 @@ class ListTasksArgs(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    limit: int = Field(default=20, ge=1, le=100, description="How many, newest first.")
+    limit: int = Field(default=20, ge=1, le=100, description="How many.")
     status: Literal["all", "queued", "running", "succeeded", "failed", "canceled"] = Field(
         default="all")
 
@@ -436,7 +470,7 @@ class ReferenceView(BaseModel):
     label: str = Field(description='How the prompt names it: "Image 1", "Video 1", "First frame", "Voice of Video 1".')
     kind: Literal["image", "video", "audio", "unknown"]
     role: Literal["reference_image", "reference_video", "first_frame", "voice", "audio", "last_frame", "first_clip",
-                  "driving_audio"]
+                  "driving_audio", "video"]
     source: str = Field(description="As given (data URIs shortened).")
     location: Literal["local", "url", "data"]
     format: str | None = None

@@ -35,11 +35,11 @@ task is still running, call get_task(task_id, wait_seconds=50) until it ends: a 
 calls. The video is then on disk at local_path (over HTTP: download_url). provider="preview" is a free \
 offline draft, not the model. save_character keeps a character for reuse as @name; generate_sequence makes \
 several shots joined into one video; stitch joins finished ones. generate_t2v makes a video from a prompt \
-alone (no references), to explore a look first; generate_i2v animates one image or continues a clip."""
+alone (no references), to explore a look first; generate_i2v animates one image or continues a clip; edit_video restyles a finished clip."""
 
 
 PLAYER = "ui://wan-r2v/player.html"
-PLAYER_TOOLS = ("generate_r2v", "generate_t2v", "generate_i2v", "get_task", "generate_sequence", "stitch")
+PLAYER_TOOLS = ("generate_r2v", "generate_t2v", "generate_i2v", "edit_video", "get_task", "generate_sequence", "stitch")
 
 
 def _player(settings: Settings, tools: list):  # -> mcp.server.apps.Apps
@@ -105,8 +105,8 @@ def build_server(settings: Settings | None = None) -> MCPServer:
     from .tools.shape import without_server_paths
 
     verifier, auth = _auth(settings)
-    tools = [generate.tool(_configured(settings)), generate.t2v_tool(), generate.i2v_tool(), references.tool(),
-             *tasks.tools(), *cast.tools(), *sequences.tools()]
+    tools = [generate.tool(_configured(settings)), generate.t2v_tool(), generate.i2v_tool(), generate.edit_tool(),
+             references.tool(), *tasks.tools(), *cast.tools(), *sequences.tools()]
     apps = _player(settings, tools)
     server = MCPServer(
         name="wan-r2v-mcp",

@@ -22,7 +22,8 @@ API = "/api/v1"
 # The input fields of each model this emulator serves.
 MODELS = {"wan2.7-r2v": {"prompt", "negative_prompt", "media"},
           "wan2.7-t2v": {"prompt", "negative_prompt", "audio_url"},
-          "wan2.7-i2v": {"prompt", "negative_prompt", "media"}}
+          "wan2.7-i2v": {"prompt", "negative_prompt", "media"},
+          "wan2.7-videoedit": {"prompt", "negative_prompt", "media"}}
 # wan2.7-i2v's media: six combinations of types, each at most once (its API reference).
 I2V_MODES = [{"first_frame"}, {"first_frame", "driving_audio"}, {"first_frame", "last_frame"},
              {"first_frame", "last_frame", "driving_audio"}, {"first_clip"}, {"first_clip", "last_frame"}]
@@ -168,6 +169,10 @@ class DashScopeEmulator(Emulator):
         if model == "wan2.7-i2v" and (len(types) != len(set(types)) or set(types) not in I2V_MODES):
             return Reply(400, {"request_id": _rid(), "code": "InvalidParameter",
                                "message": f"The media combination {sorted(types)} is not supported."})
+        if model == "wan2.7-videoedit" and (types.count("video") != 1 or types.count("reference_image") > 4
+                                            or set(types) - {"video", "reference_image"}):
+            return Reply(400, {"request_id": _rid(), "code": "InvalidParameter",
+                               "message": "Video editing takes one video and at most 4 reference images."})
         urls = [v for item in given.get("media", []) for k, v in item.items() if k != "type"]
         urls += [given["audio_url"]] if "audio_url" in given else []
         if any(str(u).startswith("oss://") for u in urls):
@@ -209,7 +214,7 @@ class DashScopeEmulator(Emulator):
         return task
 
     def result_bytes(self, task: HostTask) -> bytes:
-        seconds = task.body.get("parameters", {}).get("duration", 5)
+        seconds = task.body.get("parameters", {}).get("duration") or 5  # an edit's 0: the source's length
         if self.length_of is not None:
             seconds = self.length_of(task, seconds)
         first = next((m["url"] for m in task.body.get("input", {}).get("media", []) if m.get("type") == "first_frame"),
@@ -281,9 +286,9 @@ class DashScopeEmulator(Emulator):
             input_seconds = 5.0 if videos else 0
             output["orig_prompt"] = task.body["input"]["prompt"]  # shown only once it succeeded (DashScope's task list reference)
             output["video_url"] = f"{self.root}/results/{task_id}.mp4?Expires=1790000000&Signature=x"
-            reply["usage"] = {"duration": input_seconds + params.get("duration", 5),
+            reply["usage"] = {"duration": input_seconds + (params.get("duration") or 5),
                               "input_video_duration": input_seconds,
-                              "output_video_duration": params.get("duration", 5), "video_count": 1,
+                              "output_video_duration": params.get("duration") or 5, "video_count": 1,
                               "SR": int(params.get("resolution", "1080P")[:-1]), "ratio": params.get("ratio", "16:9")}
         elif status == "FAILED":
             output["code"], output["message"] = task.failure

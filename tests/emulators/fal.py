@@ -21,7 +21,9 @@ ENDPOINTS = {ENDPOINT: {"prompt", "negative_prompt", "reference_image_urls", "re
                                                 "duration", "enable_prompt_expansion", "seed"},
              "/fal-ai/wan/v2.7/image-to-video": {"prompt", "negative_prompt", "image_url", "end_image_url", "video_url",
                                                  "audio_url", "resolution", "duration", "enable_prompt_expansion",
-                                                 "seed", "enable_safety_checker"}}
+                                                 "seed", "enable_safety_checker"},
+             "/fal-ai/wan/v2.7/edit-video": {"prompt", "video_url", "reference_image_url", "aspect_ratio", "resolution",
+                                             "duration", "audio_setting", "seed", "enable_safety_checker"}}
 REQUESTS = "/fal-ai/wan/requests/"
 
 
@@ -72,7 +74,7 @@ class FalEmulator(Emulator):
             r = self.requests.get(req.path[len("/media/"):].removesuffix(".mp4"))
             if r is None:
                 return Reply(404, b"not found")
-            return Reply(200, self.results(r.input.get("duration", 5)), {"Content-Type": "video/mp4"})
+            return Reply(200, self.results(r.input.get("duration") or 5), {"Content-Type": "video/mp4"})
         if req.headers.get("authorization") != f"Key {self.key}":
             return Reply(401, {"detail": "Invalid key"})
         if name == "initiate":
@@ -111,5 +113,5 @@ class FalEmulator(Emulator):
             return Reply(422, {"detail": "Content policy violation: the prompt was flagged"})
         return Reply(200, {"video": {"url": f"{self.root}/media/{r.id}.mp4", "content_type": "video/mp4",
                                      "file_name": "output.mp4",
-                                     "file_size": len(self.results(r.input.get("duration", 5)))},
+                                     "file_size": len(self.results(r.input.get("duration") or 5))},
                            "seed": 42, "actual_prompt": r.input.get("prompt")})

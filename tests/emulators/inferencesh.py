@@ -23,7 +23,9 @@ T2V_FIELDS = ["prompt", "negative_prompt", "resolution", "duration", "prompt_ext
 I2V_APP = "alibaba/wan-2-7-i2v"  # api/alibaba/wan-2-7-i2v/input_schema.json
 I2V_FIELDS = ["prompt", "negative_prompt", "first_frame", "last_frame", "driving_audio", "first_clip", "resolution",
               "duration", "prompt_extend", "watermark", "seed"]
-APPS = {T2V_APP: T2V_FIELDS, I2V_APP: I2V_FIELDS}
+EDIT_FIELDS = ["prompt", "negative_prompt", "video", "reference_images", "ratio", "resolution", "duration",
+               "audio_setting", "prompt_extend", "watermark", "seed"]  # api/alibaba/wan-2-7-videoedit
+APPS = {T2V_APP: T2V_FIELDS, I2V_APP: I2V_FIELDS, "alibaba/wan-2-7-videoedit": EDIT_FIELDS}
 
 
 @dataclass

@@ -17,7 +17,9 @@ MODELS = {MODEL: {"prompt", "negative_prompt", "reference_images", "reference_vi
           "wan-video/wan-2.7-t2v": {"prompt", "negative_prompt", "audio", "resolution", "aspect_ratio", "duration",
                                     "enable_prompt_expansion", "seed"},
           "wan-video/wan-2.7-i2v": {"prompt", "negative_prompt", "first_frame", "last_frame", "first_clip", "audio",
-                                    "resolution", "duration", "enable_prompt_expansion", "seed"}}
+                                    "resolution", "duration", "enable_prompt_expansion", "seed"},
+          "wan-video/wan-2.7-videoedit": {"prompt", "video", "reference_image", "aspect_ratio", "resolution",
+                                          "duration", "audio_setting", "seed"}}
 
 
 @dataclass

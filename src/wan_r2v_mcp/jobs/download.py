@@ -41,8 +41,9 @@ class Downloader:
         attempt = 0
         while True:
             try:
+                # An edit of duration 0 keeps its source's length, which only the result shows.
                 video, poster, facts = await results.save(task_id, folder, lambda part: provider.download(job, part),
-                                                          float(request.get("duration") or 5), size)
+                                                          float(request.get("duration") or 0) or None, size)
                 break
             except ProviderError as exc:
                 attempt += 1

@@ -6,11 +6,11 @@ import hashlib
 import json
 
 from ..references.intake import Intake
-from ..schema import I2VRequest, R2VRequest, ReferenceSet, T2VRequest
+from ..schema import EditRequest, I2VRequest, R2VRequest, ReferenceSet, T2VRequest
 
 
-def fingerprint(provider: str, model: str, request: R2VRequest | T2VRequest | I2VRequest, intake: Intake) -> str:
-    media = set(ReferenceSet.model_fields) | {"audio", "last_frame", "first_clip", "driving_audio"}
+def fingerprint(provider: str, model: str, request: R2VRequest | T2VRequest | I2VRequest | EditRequest, intake: Intake) -> str:
+    media = set(ReferenceSet.model_fields) | {"audio", "last_frame", "first_clip", "driving_audio", "video"}
     settings = request.model_dump(mode="json", exclude=media)  # files count by content, below
     settings["prompt"] = " ".join(request.prompt.split())
     refs = []

@@ -21,10 +21,14 @@ from ..providers.registry import ProviderRegistry
 from ..references.flatten import flatten_alpha
 from ..references.folders import Folders
 from ..references.intake import Intake, admit, admit_media
+from ..references.labels import image_label
 from ..schema import (
+    EDIT_MODEL_ID,
     I2V_MODEL_ID,
     MODEL_ID,
     T2V_MODEL_ID,
+    EditArgs,
+    EditRequest,
     GenerateArgs,
     I2VArgs,
     I2VRequest,
@@ -44,7 +48,7 @@ from .views import task_view
 class Quote:
     """A request that passed every check, with its open reference files (close it when done)."""
 
-    request: R2VRequest | T2VRequest | I2VRequest
+    request: R2VRequest | T2VRequest | I2VRequest | EditRequest
     provider: Provider
     route: Route  # how the provider makes the model
     intake: Intake
@@ -159,6 +163,39 @@ def quote_i2v(args: I2VArgs, folders: Folders, *, settings: Settings, providers:
         raise
 
 
+def quote_edit(args: EditArgs, folders: Folders, *, settings: Settings, providers: ProviderRegistry, ledger: Store,
+               owner: str = "", cast: Cast | None = None) -> Quote:
+    """A video edit: its source clip and reference images probed and judged, the cut against the clip's length."""
+    request = args.request()
+    if request.duration == 1:
+        raise InputErrors([InputError("is 1 s", field="duration", limit="0 (keep the whole clip) or 2-10 s",
+                                      fix="ask for 0, or for at least 2 s cut from the start")])
+    try:
+        provider = providers.get(args.provider, caller=owner)
+        route = provider.route(EDIT_MODEL_ID)
+    except InputError as exc:
+        raise InputErrors([exc]) from None
+    items = [(request.video, "Source video", "video", "video")] + [
+        (given, image_label(i), "reference_image", f"reference_images[{i}]")
+        for i, given in enumerate(request.reference_images)]
+    intake = admit_media(items, settings.data.root, folders, extra=provider.refusals(request, route))
+    try:
+        source = intake.references[0].media
+        seconds = source.duration_seconds if source else None
+        if seconds is not None and request.duration > seconds + 0.05:
+            most = min(Limits.EDIT_DURATION_MAX, math.floor(seconds + 0.05))
+            cut = f" or 2-{most} s" if most > 2 else " or 2 s" if most == 2 else ""
+            raise InputErrors([InputError(
+                f"is {request.duration} s, but the source video lasts {seconds:.1f} s", field="duration",
+                limit=f"0 (keep it whole){cut} for this clip", fix="ask for 0 to keep the whole clip, or fewer seconds")])
+        return _priced(request, provider, route, intake, settings=settings, providers=providers, ledger=ledger,
+                       owner=owner)
+    except BaseException:
+        intake.close()
+        intake.discard_inline()
+        raise
+
+
 def i2v_mode_error(given: frozenset[str]) -> InputError | None:
     """Why a combination of image-to-video media is not one the model takes (None when it is)."""
     if given in Limits.I2V_MODES:
@@ -178,12 +215,14 @@ def i2v_mode_error(given: frozenset[str]) -> InputError | None:
                       limit=f"one of: {modes}", fix=fix)
 
 
-def _priced(request: R2VRequest | T2VRequest | I2VRequest, provider: Provider, route: Route, intake: Intake, *,
+def _priced(request: R2VRequest | T2VRequest | I2VRequest | EditRequest, provider: Provider, route: Route, intake: Intake, *,
             settings: Settings, providers: ProviderRegistry, ledger: Store, owner: str,
             labels: dict[str, str] | None = None) -> Quote:
     """The quote of a checked request: what the model bills, at the host's price, against the caps."""
     videos = [r.media.duration_seconds if r.media else None for r in intake.references if r.role == "reference_video"]
-    seconds = model_spec(route.model).billable_seconds(videos, request.duration)
+    source = next((r.media.duration_seconds if r.media else None for r in intake.references if r.role == "video"), None)
+    spec = model_spec(route.model)
+    seconds = spec.billable_seconds(videos, spec.output_seconds(request.model_dump(), source))
     name = provider.capabilities.name
     rate = prices.price_per_second(name, request.resolution, settings.prices, route.prices)
     estimate = cost.estimate_usd(rate, seconds)

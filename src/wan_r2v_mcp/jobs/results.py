@@ -42,7 +42,7 @@ def iso(ts: float | None) -> str | None:
     return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="seconds") if ts is not None else None
 
 
-def check_video(path: Path, expected_seconds: float, expected_size: tuple[int, int] | None = None) -> dict[str, Any]:
+def check_video(path: Path, expected_seconds: float | None, expected_size: tuple[int, int] | None = None) -> dict[str, Any]:
     """What was downloaded counts if it is a readable video; returns its real size and length ({"width", "height",
     "seconds"}), and under "differs" how it differs from what was asked. A paid video is never turned away for its
     length or size: downloading again cannot change those bytes, so it is kept and the task says so."""
@@ -71,7 +71,7 @@ def check_video(path: Path, expected_seconds: float, expected_size: tuple[int, i
     differs = []
     if seconds is not None:
         facts["seconds"] = round(seconds, 2)
-        if abs(seconds - expected_seconds) > max(1.5, 0.25 * expected_seconds):
+        if expected_seconds and abs(seconds - expected_seconds) > max(1.5, 0.25 * expected_seconds):
             differs.append(f"it lasts {seconds:.1f} s, not the {expected_seconds:g} s asked")
     else:
         differs.append("its length could not be read")
@@ -83,7 +83,7 @@ def check_video(path: Path, expected_seconds: float, expected_size: tuple[int, i
     return facts
 
 
-async def save(task_id: str, folder: Path, write_video: Any, expected_seconds: float,
+async def save(task_id: str, folder: Path, write_video: Any, expected_seconds: float | None,
                expected_size: tuple[int, int] | None = None) -> tuple[Path, Path | None, dict[str, Any]]:
     """Run `write_video(part_path)`, check the video, and move it into place; returns (video, poster, its facts)."""
     dest = folder / f"{task_id}.mp4"

@@ -20,11 +20,11 @@ from ..config import Settings
 from ..errors import NotFoundError
 from ..providers.registry import ProviderRegistry
 from ..references.folders import Folders
-from ..schema import GenerateArgs, I2VArgs, SequenceArgs, T2VArgs, TaskView
+from ..schema import EditArgs, GenerateArgs, I2VArgs, SequenceArgs, T2VArgs, TaskView
 from ..store import Store, TaskRecord
 from .follower import Follower
 from .lifecycle import Phase
-from .quote import budget_check, check_free_work, dry_run, quote, quote_i2v, quote_t2v
+from .quote import budget_check, check_free_work, dry_run, quote, quote_edit, quote_i2v, quote_t2v
 from .sequencer import Sequencer
 from .sequences import SeqPhase, is_sequence_id
 from .views import TYPICAL_RUN_SECONDS, task_view
@@ -62,10 +62,10 @@ class Runner:
 
     # ------------------------------------------------------------------ the tools' verbs
 
-    async def generate(self, args: GenerateArgs | T2VArgs | I2VArgs, folders: Folders, patience: Patience,
+    async def generate(self, args: GenerateArgs | T2VArgs | I2VArgs | EditArgs, folders: Folders, patience: Patience,
                        owner: str = "") -> TaskView:
         """Quote, then return a dry run, an identical request's task, or a new task followed in the background."""
-        checked = quote_t2v if isinstance(args, T2VArgs) else quote_i2v if isinstance(args, I2VArgs) else quote
+        checked = {T2VArgs: quote_t2v, I2VArgs: quote_i2v, EditArgs: quote_edit}.get(type(args), quote)
         q = await anyio.to_thread.run_sync(lambda: checked(args, folders, settings=self.settings,  # type: ignore[arg-type]
                                                            providers=self.providers, ledger=self.ledger, owner=owner,
                                                            cast=self.cast))  # probes

@@ -12,6 +12,7 @@ _REGISTRY: dict[str, str] = {
     "wan2.7-r2v": "wan_r2v_mcp.models.r2v:R2V",
     "wan2.7-t2v": "wan_r2v_mcp.models.t2v:T2V",
     "wan2.7-i2v": "wan_r2v_mcp.models.i2v:I2V",
+    "wan2.7-videoedit": "wan_r2v_mcp.models.edit:Edit",
 }
 
 

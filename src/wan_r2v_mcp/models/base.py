@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import ClassVar
+from typing import Any, ClassVar
 
 
 class ModelSpec(ABC):
@@ -20,6 +20,11 @@ class ModelSpec(ABC):
     @abstractmethod
     def billable_input_seconds(video_seconds: Sequence[float | None]) -> float:
         """Seconds of the request's input videos that are billed."""
+
+    @staticmethod
+    def output_seconds(request: dict[str, Any], source_seconds: float | None) -> float:
+        """How long the made video is: the request's duration (a model that keeps a source's length says so)."""
+        return float(request.get("duration") or 5)
 
     @classmethod
     def billable_seconds(cls, video_seconds: Sequence[float | None], output_seconds: float) -> float:

@@ -78,6 +78,7 @@ class Route:
     only: tuple[tuple[str, Any], ...] = ()  # fields the host does not take, and the one value it then makes
     # Image-to-video's combinations of media this host is known to take, where fewer than the model's.
     modes: tuple[frozenset[str], ...] | None = None
+    references_max: int | None = None  # video editing's reference images, where fewer than the model's
     prices: dict[str, float] | None = None  # USD per billable second by resolution, where not the host's own
     price_source: str = ""
 
@@ -179,7 +180,18 @@ class Provider(ABC):
                 f"{caps.title} is not known to take {' with '.join(sorted(request.media))} (its docs leave it open, so "
                 "it is refused rather than guessed)", field="first_clip" if "first_clip" in request.media else
                 "last_frame", fix=f"use provider={' or '.join(others)}" if others else "drop last_frame"))
-        if "reference_images" not in fields:
+        if "video" in fields and route.references_max is not None and \
+                len(request.reference_images) > route.references_max:
+            from . import hosts_serving, provider_class
+
+            others = [h for h in hosts_serving(route.model) if (m := provider_class(h).routes[route.model].references_max)
+                      is None or m >= len(request.reference_images)]
+            problems.append(InputError(
+                f"{caps.title} takes {route.references_max} reference image for an edit, and this one has "
+                f"{len(request.reference_images)}", field="reference_images", limit=f"{route.references_max} on {caps.name}",
+                fix=f"keep the one that matters most, or use provider={' or '.join(others)}" if others else
+                "keep the one that matters most"))
+        if "reference_videos" not in fields:
             return problems + self._duration_refusals(request.duration, False, route)
         if "voices" in route.supports and len(request.voices) > route.max_voices:
             problems.append(InputError(

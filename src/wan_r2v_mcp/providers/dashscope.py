@@ -37,7 +37,17 @@ from ..errors import (
     UploadFailed,
     UploadRetryable,
 )
-from ..schema import I2V_MODEL_ID, MODEL_ID, T2V_MODEL_ID, I2VRequest, R2VRequest, T2VRequest, TaskError
+from ..schema import (
+    EDIT_MODEL_ID,
+    I2V_MODEL_ID,
+    MODEL_ID,
+    T2V_MODEL_ID,
+    EditRequest,
+    I2VRequest,
+    R2VRequest,
+    T2VRequest,
+    TaskError,
+)
 from . import api_key
 from .base import Capabilities, HostCandidate, HostJob, JobRef, Route, serves
 from .hosted import HostedProvider
@@ -84,6 +94,10 @@ class DashScopeProvider(HostedProvider):
         Route(I2V_MODEL_ID, I2V_MODEL_ID, frozenset({"negative_prompt", "first_frame", "last_frame", "first_clip",
                                                      "driving_audio", "prompt_extend", "watermark", "seed"}),
               "i2v_payload"),
+        # wan2.7-videoedit (Alibaba's video-editing guide): one `video` and 0-4 `reference_image` media items;
+        # duration 0 keeps the whole clip; no ratio keeps the clip's.
+        Route(EDIT_MODEL_ID, EDIT_MODEL_ID, frozenset({"negative_prompt", "prompt_extend", "watermark", "seed"}),
+              "edit_payload"),
     )
 
     def __init__(self, settings: Any):
@@ -130,6 +144,15 @@ class DashScopeProvider(HostedProvider):
             body_input["negative_prompt"] = request.negative_prompt
         body_input["media"] = [{"type": r.role, "url": urls[r.label]} for r in intake.references]
         parameters = {k: v for k, v in _parameters(request).items() if k != "ratio"}
+        return {"model": route.host_model, "input": body_input, "parameters": parameters}
+
+    def edit_payload(self, request: EditRequest, intake: Intake, urls: dict[str, str], route: Route) -> dict[str, Any]:
+        body_input: dict[str, Any] = {"prompt": request.prompt}
+        if request.negative_prompt:
+            body_input["negative_prompt"] = request.negative_prompt
+        body_input["media"] = [{"type": r.role, "url": urls[r.label]} for r in intake.references]
+        parameters = {k: v for k, v in _parameters(request).items() if v is not None}
+        parameters["audio_setting"] = request.audio_setting
         return {"model": route.host_model, "input": body_input, "parameters": parameters}
 
     def t2v_payload(self, request: T2VRequest, intake: Intake, urls: dict[str, str], route: Route) -> dict[str, Any]:
@@ -320,7 +343,7 @@ def _list_rows(body: Any) -> list[dict[str, Any]]:
     return rows
 
 
-def _parameters(request: R2VRequest | T2VRequest | I2VRequest) -> dict[str, Any]:
+def _parameters(request: R2VRequest | T2VRequest | I2VRequest | EditRequest) -> dict[str, Any]:
     """The parameters every Wan 2.7 model takes alike on DashScope."""
     parameters: dict[str, Any] = {
         "resolution": request.resolution.upper(),

@@ -14,7 +14,18 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlparse
 
 from ..errors import GenerationFailed, ProviderError, SubmitUnknown, UploadRetryable
-from ..schema import I2V_MODEL_ID, MODEL_ID, T2V_MODEL_ID, I2VRequest, Limits, R2VRequest, T2VRequest, TaskError
+from ..schema import (
+    EDIT_MODEL_ID,
+    I2V_MODEL_ID,
+    MODEL_ID,
+    T2V_MODEL_ID,
+    EditRequest,
+    I2VRequest,
+    Limits,
+    R2VRequest,
+    T2VRequest,
+    TaskError,
+)
 from . import api_key
 from .base import Capabilities, HostJob, JobRef, Route, serves
 from .hosted import HostedProvider
@@ -49,6 +60,9 @@ class FalProvider(HostedProvider):
             "negative_prompt", "first_frame", "last_frame", "first_clip", "driving_audio", "prompt_extend", "seed"}),
             "i2v_payload", modes=Limits.I2V_MODES[:5], prices={"720p": 0.10, "1080p": 0.15},
             price_source="fal's model page"),
+        # fal.ai/models/fal-ai/wan/v2.7/edit-video/api: video_url, one reference_image_url, duration 0 keeps the
+        # clip, no aspect_ratio keeps its shape; no negative prompt, prompt expansion or watermark.
+        Route(EDIT_MODEL_ID, "fal-ai/wan/v2.7/edit-video", frozenset({"seed"}), "edit_payload", references_max=1),
     )
 
     def __init__(self, settings: Any):
@@ -85,6 +99,18 @@ class FalProvider(HostedProvider):
             body["negative_prompt"] = request.negative_prompt
         if request.prompt_extend is not None:
             body["enable_prompt_expansion"] = request.prompt_extend
+        if request.seed is not None:
+            body["seed"] = request.seed
+        return body
+
+    def edit_payload(self, request: EditRequest, intake: Intake, urls: dict[str, str], route: Route) -> dict[str, Any]:
+        names = {"video": "video_url", "reference_image": "reference_image_url"}
+        body: dict[str, Any] = {"prompt": request.prompt}
+        for ref in intake.references:
+            body[names[ref.role]] = urls[ref.label]
+        body.update(resolution=request.resolution, duration=request.duration, audio_setting=request.audio_setting)
+        if request.aspect_ratio:
+            body["aspect_ratio"] = request.aspect_ratio
         if request.seed is not None:
             body["seed"] = request.seed
         return body

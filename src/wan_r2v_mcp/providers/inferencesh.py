@@ -12,7 +12,17 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from ..errors import Billing, HostRefused, InputError, ProviderError, SubmitUnknown, UploadRetryable, clean_remote_text
-from ..schema import I2V_MODEL_ID, MODEL_ID, T2V_MODEL_ID, I2VRequest, R2VRequest, T2VRequest, TaskError
+from ..schema import (
+    EDIT_MODEL_ID,
+    I2V_MODEL_ID,
+    MODEL_ID,
+    T2V_MODEL_ID,
+    EditRequest,
+    I2VRequest,
+    R2VRequest,
+    T2VRequest,
+    TaskError,
+)
 from . import api_key
 from .base import Capabilities, HostJob, JobRef, Route, serves
 from .hosted import HostedProvider
@@ -56,6 +66,10 @@ class InferenceShProvider(HostedProvider):
         Route(I2V_MODEL_ID, "alibaba/wan-2-7-i2v", frozenset({"negative_prompt", "first_frame", "last_frame",
                                                               "first_clip", "driving_audio", "prompt_extend",
                                                               "watermark", "seed"}), "i2v_payload"),
+        # The app alibaba/wan-2-7-videoedit (api/alibaba/wan-2-7-videoedit/input_schema.json): `video`, up to 4
+        # `reference_images`; a null ratio or duration keeps the clip's (0 fails its schema, so it is left out).
+        Route(EDIT_MODEL_ID, "alibaba/wan-2-7-videoedit", frozenset({"negative_prompt", "prompt_extend", "watermark",
+                                                                    "seed"}), "edit_payload"),
     )
 
     def __init__(self, settings: Any):
@@ -113,6 +127,26 @@ class InferenceShProvider(HostedProvider):
         for ref in intake.references:
             inputs[ref.role] = urls[ref.label]
         inputs.update(resolution=request.resolution.upper(), duration=request.duration, watermark=request.watermark)
+        if request.prompt_extend is not None:
+            inputs["prompt_extend"] = request.prompt_extend
+        if request.seed is not None:
+            inputs["seed"] = request.seed
+        return {"app": route.host_model, "input": inputs}
+
+    def edit_payload(self, request: EditRequest, intake: Intake, urls: dict[str, str], route: Route) -> dict[str, Any]:
+        inputs: dict[str, Any] = {"prompt": request.prompt}
+        if request.negative_prompt:
+            inputs["negative_prompt"] = request.negative_prompt
+        inputs["video"] = urls[intake.references[0].label]
+        images = [urls[r.label] for r in intake.references if r.role == "reference_image"]
+        if images:
+            inputs["reference_images"] = images
+        inputs.update(resolution=request.resolution.upper(), audio_setting=request.audio_setting,
+                      watermark=request.watermark)
+        if request.aspect_ratio:
+            inputs["ratio"] = request.aspect_ratio
+        if request.duration:
+            inputs["duration"] = request.duration
         if request.prompt_extend is not None:
             inputs["prompt_extend"] = request.prompt_extend
         if request.seed is not None:

@@ -17,11 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import DownloadInterrupted, PreviewFailed, ResultExpired
 from ..schema import (
+    EDIT_MODEL_ID,
     I2V_MODEL_ID,
     MODEL_ID,
     OUTPUT_FPS,
     PIXEL_SIZES,
     T2V_MODEL_ID,
+    EditRequest,
     I2VRequest,
     R2VRequest,
     T2VRequest,
@@ -60,6 +62,8 @@ class PreviewProvider(Provider):
         Route(I2V_MODEL_ID, f"{I2V_MODEL_ID} (offline preview)", frozenset({
             "negative_prompt", "first_frame", "last_frame", "first_clip", "driving_audio", "prompt_extend",
             "watermark", "seed"}), "i2v_payload"),
+        Route(EDIT_MODEL_ID, f"{EDIT_MODEL_ID} (offline preview)", frozenset({
+            "negative_prompt", "prompt_extend", "watermark", "seed"}), "edit_payload"),
     )
 
     def __init__(self, settings: Any):
@@ -109,6 +113,23 @@ class PreviewProvider(Provider):
                                 key=lambda size: abs(size[0] / size[1] - shape))
         return {"model": route.host_model, "prompt": request.prompt, "media": media, "width": width, "height": height,
                 "fps": OUTPUT_FPS, "duration": request.duration}
+
+    def edit_payload(self, request: EditRequest, intake: Intake, urls: dict[str, str], route: Route) -> dict[str, Any]:
+        """The source clip (kept whole, or cut) with the prompt as its caption, then the reference images; at the
+        clip's shape unless an aspect ratio is asked for."""
+        media = [{"type": "reference_video" if r.role == "video" else r.role, "label": r.label,
+                  "url": urls.get(r.label, r.given)} for r in intake.references]
+        source = intake.references[0].media
+        shape = (source.width / source.height) if source and source.width and source.height else 16 / 9
+        if request.aspect_ratio:
+            width, height = PIXEL_SIZES[(request.resolution, request.aspect_ratio)]
+        else:
+            width, height = min((size for (res, _), size in PIXEL_SIZES.items() if res == request.resolution),
+                                key=lambda size: abs(size[0] / size[1] - shape))
+        source_seconds = source.duration_seconds if source and source.duration_seconds else 5.0
+        seconds = request.duration or max(2, round(source_seconds))  # 0 keeps the whole clip
+        return {"model": route.host_model, "prompt": request.prompt, "media": media, "width": width, "height": height,
+                "fps": OUTPUT_FPS, "duration": seconds}
 
     def t2v_payload(self, request: T2VRequest, intake: Intake, urls: dict[str, str], route: Route) -> dict[str, Any]:
         """A title card of the prompt (nothing is drawn from text offline), with the audio as its sound."""

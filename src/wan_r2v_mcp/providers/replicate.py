@@ -13,7 +13,18 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from ..errors import GenerationFailed, HostAnswerMalformed, SubmitUnknown, UploadRetryable, clean_remote_text
-from ..schema import I2V_MODEL_ID, MODEL_ID, T2V_MODEL_ID, I2VRequest, Limits, R2VRequest, T2VRequest, TaskError
+from ..schema import (
+    EDIT_MODEL_ID,
+    I2V_MODEL_ID,
+    MODEL_ID,
+    T2V_MODEL_ID,
+    EditRequest,
+    I2VRequest,
+    Limits,
+    R2VRequest,
+    T2VRequest,
+    TaskError,
+)
 from . import api_key
 from .base import Capabilities, HostCandidate, HostJob, JobRef, Route, serves
 from .hosted import HostedProvider
@@ -43,6 +54,9 @@ class ReplicateProvider(HostedProvider):
         Route(I2V_MODEL_ID, "wan-video/wan-2.7-i2v", frozenset({"negative_prompt", "first_frame", "last_frame",
                                                                 "first_clip", "driving_audio", "prompt_extend", "seed"}),
               "i2v_payload", audio_seconds=(3.0, 30.0), modes=Limits.I2V_MODES[:5]),
+        # replicate.com/wan-video/wan-2.7-videoedit: one reference_image; aspect_ratio "auto" (the default) keeps
+        # the clip's; duration unset keeps its length; no negative prompt, prompt expansion or watermark.
+        Route(EDIT_MODEL_ID, "wan-video/wan-2.7-videoedit", frozenset({"seed"}), "edit_payload", references_max=1),
     )
 
     def __init__(self, settings: Any):
@@ -75,6 +89,19 @@ class ReplicateProvider(HostedProvider):
             inputs["negative_prompt"] = request.negative_prompt
         if request.prompt_extend is not None:
             inputs["enable_prompt_expansion"] = request.prompt_extend
+        if request.seed is not None:
+            inputs["seed"] = request.seed
+        return {"input": inputs}
+
+    def edit_payload(self, request: EditRequest, intake: Intake, urls: dict[str, str], route: Route) -> dict[str, Any]:
+        inputs: dict[str, Any] = {"prompt": request.prompt}
+        for ref in intake.references:
+            inputs[ref.role] = urls[ref.label]  # video, reference_image (one)
+        inputs.update(resolution=request.resolution, audio_setting=request.audio_setting)
+        if request.aspect_ratio:
+            inputs["aspect_ratio"] = request.aspect_ratio
+        if request.duration:
+            inputs["duration"] = request.duration
         if request.seed is not None:
             inputs["seed"] = request.seed
         return {"input": inputs}

@@ -19,12 +19,14 @@ from .probe import MediaInfo, probe
 from .sources import Source, parse_source
 
 ROLE_KIND = {"reference_image": "image", "first_frame": "image", "reference_video": "video", "voice": "audio",
-             "audio": "audio", "last_frame": "image", "first_clip": "video", "driving_audio": "audio"}
+             "audio": "audio", "last_frame": "image", "first_clip": "video", "driving_audio": "audio",
+             "video": "video"}
 ROLE_FIELD = {"reference_image": "reference_images", "reference_video": "reference_videos",
               "first_frame": "first_frame", "voice": "voices", "audio": "audio", "last_frame": "last_frame",
-              "first_clip": "first_clip", "driving_audio": "driving_audio"}
+              "first_clip": "first_clip", "driving_audio": "driving_audio", "video": "video"}
 ROLE_SECONDS = {"reference_video": Limits.VIDEO_SECONDS, "voice": Limits.VOICE_SECONDS, "audio": Limits.AUDIO_SECONDS,
-                "first_clip": Limits.CLIP_SECONDS, "driving_audio": Limits.AUDIO_SECONDS}
+                "first_clip": Limits.CLIP_SECONDS, "driving_audio": Limits.AUDIO_SECONDS,
+                "video": Limits.EDIT_SOURCE_SECONDS}
 _REFERENCE_ROLES = ("reference_image", "reference_video", "first_frame", "voice")  # the roles R2V's lists hold
 KIND_FORMATS = {"image": Limits.IMAGE_FORMATS, "video": Limits.VIDEO_FORMATS, "audio": Limits.VOICE_FORMATS}
 KIND_MAX_BYTES = {"image": Limits.IMAGE_MAX_BYTES, "video": Limits.VIDEO_MAX_BYTES, "audio": Limits.VOICE_MAX_BYTES}

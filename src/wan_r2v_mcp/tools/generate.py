@@ -1,4 +1,4 @@
-"""`generate_r2v`, `generate_t2v` and `generate_i2v`: validate, label, record, submit, and optionally wait with progress."""
+"""`generate_r2v`, `generate_t2v`, `generate_i2v` and `edit_video`: validate, label, record, submit, and optionally wait with progress."""
 
 from __future__ import annotations
 
@@ -9,7 +9,16 @@ from mcp.server.mcpserver.tools import Tool
 from mcp.types import CallToolResult, ToolAnnotations
 
 from ..errors import R2VError
-from ..schema import GenerateArgs, I2VArgs, I2VRequest, R2VRequest, T2VArgs, T2VRequest, TaskView
+from ..schema import (
+    EditArgs,
+    EditRequest,
+    GenerateArgs,
+    I2VArgs,
+    I2VRequest,
+    R2VRequest,
+    T2VArgs,
+    T2VRequest,
+)
 from .args import model_tool, parse
 from .shape import client_roots, fail, owner, patience, state, task_result
 
@@ -21,15 +30,20 @@ done; the video lands on disk."""
 
 
 T2V = """\
-Wan 2.7 text-to-video: a video from a prompt alone (and an optional audio track), to explore a look before \
-references exist; to keep a character, generate_r2v. Paid per second; provider="preview" is a free title card. \
-Returns and waits as generate_r2v."""
+Wan 2.7 text-to-video: a video from a prompt alone (and optional audio), to explore a look before references \
+exist; to keep a character, generate_r2v. Paid per second; provider="preview" is a free title card. As \
+generate_r2v otherwise."""
 
 
 I2V = """\
 Wan 2.7 image-to-video: animate a first_frame (to a last_frame, or to driving_audio) or continue a first_clip, \
-to lock a look or extend a shot; for characters from several references, generate_r2v. Paid per second; \
-provider="preview" is a free draft. Returns and waits as generate_r2v."""
+to lock a look or extend a shot; for characters from references, generate_r2v. Paid per second; \
+provider="preview" is a free draft. As generate_r2v otherwise."""
+
+
+EDIT = """\
+Wan 2.7 video editing, the last stage: restyle or change one clip as the prompt says, optionally after \
+reference images. Input and output seconds are paid; provider="preview" is free. As generate_r2v otherwise."""
 
 
 async def generate_r2v(ctx: Context, **arguments: Any) -> CallToolResult:
@@ -44,7 +58,12 @@ async def generate_i2v(ctx: Context, **arguments: Any) -> CallToolResult:
     return await _generate(ctx, I2VArgs, arguments)
 
 
-async def _generate(ctx: Context, model: type[GenerateArgs] | type[T2VArgs] | type[I2VArgs], arguments: dict[str, Any]
+async def edit_video(ctx: Context, **arguments: Any) -> CallToolResult:
+    return await _generate(ctx, EditArgs, arguments)
+
+
+async def _generate(ctx: Context, model: type[GenerateArgs] | type[T2VArgs] | type[I2VArgs] | type[EditArgs],
+                    arguments: dict[str, Any]
                     ) -> CallToolResult:
     app = state(ctx)
     try:
@@ -59,7 +78,7 @@ async def _generate(ctx: Context, model: type[GenerateArgs] | type[T2VArgs] | ty
 def tool(configured: list[str] | None = None) -> Tool:
     """The tool; `configured` names the providers this server can use right now, for the `provider` description."""
     made = model_tool(
-        generate_r2v, GenerateArgs, TaskView, name="generate_r2v", title="Generate a video from references",
+        generate_r2v, GenerateArgs, None, name="generate_r2v", title="Generate a video from references",
         description=DESCRIPTION, first=("prompt", *R2VRequest.model_fields),
         annotations=ToolAnnotations(read_only_hint=False,
                                     destructive_hint=False, idempotent_hint=False, open_world_hint=True),
@@ -71,15 +90,23 @@ def tool(configured: list[str] | None = None) -> Tool:
 
 
 # Said in full by generate_r2v; a sibling tool's schema shows the rest (its type, bounds and default).
-SHARED = {"provider": "As generate_r2v.", **{name: "" for name in (
-    "negative_prompt", "resolution", "seed", "wait_seconds", "dry_run", "allow_duplicate", "prompt_extend",
-    "watermark")}}
+SHARED = {name: "" for name in ("provider", "negative_prompt", "resolution", "seed", "wait_seconds", "dry_run",
+                                 "allow_duplicate", "prompt_extend", "watermark")}
 
 
 def t2v_tool() -> Tool:
     return model_tool(
         generate_t2v, T2VArgs, None, name="generate_t2v", title="Generate a video from a prompt",
         description=T2V, first=("prompt", *T2VRequest.model_fields), short=SHARED,
+        annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False,
+                                    open_world_hint=True),
+    )
+
+
+def edit_tool() -> Tool:
+    return model_tool(
+        edit_video, EditArgs, None, name="edit_video", title="Edit a video",
+        description=EDIT, first=("prompt", *EditRequest.model_fields), short=SHARED,
         annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False,
                                     open_world_hint=True),
     )

@@ -9,7 +9,7 @@ from mcp.server.mcpserver.tools import Tool
 from mcp.types import CallToolResult, ToolAnnotations
 
 from ..errors import R2VError
-from ..schema import RedoShotArgs, SequenceArgs, StitchArgs, TaskView
+from ..schema import RedoShotArgs, SequenceArgs, StitchArgs
 from .args import model_tool, parse
 from .shape import fail, owner, patience, state, task_result
 
@@ -53,12 +53,12 @@ async def stitch(ctx: Context, **arguments: Any) -> CallToolResult:
 def tools() -> list[Tool]:
     paid = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=True)
     return [
-        model_tool(generate_sequence, SequenceArgs, TaskView, name="generate_sequence", title="Generate a sequence",
+        model_tool(generate_sequence, SequenceArgs, None, name="generate_sequence", title="Generate a sequence",
                    description=SEQUENCE, annotations=paid, first=("shots", "characters", "continuity"),
-                   short={"provider": "As generate_r2v.", "wait_seconds": "As generate_r2v.",
-                          "dry_run": "As generate_r2v.", "negative_prompt": "As generate_r2v.",
+                   short={"provider": "As generate_r2v.", "wait_seconds": "", "dry_run": "", "negative_prompt": "",
+                          "characters": "As generate_r2v.",
                           "seed": "For shots without their own."}),
-        model_tool(redo_shot, RedoShotArgs, None, name="redo_shot", title="Redo a shot",
+        model_tool(redo_shot, RedoShotArgs, None, name="redo_shot", title="Redo a shot", short={"wait_seconds": ""},
                    description="Make one shot of a sequence again (new prompt or seed), keep the others, join again.", annotations=paid),
         model_tool(stitch, StitchArgs, None, name="stitch", title="Join finished videos",
                    description="Join finished tasks' videos, in order, into one MP4 (sound kept; copied when formats "
