@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # What some tests need beyond PyPI, installed when missing: the real MCPB bundle validator (npm registry),
-# Chromium for the player view's browser test and a CJK font for the preview's captions (Debian's packages).
+# Chromium for the player view's browser test, a CJK font for the preview's captions and a PostgreSQL server
+# (Debian's packages).
 # Tests that need them skip, saying so, where they cannot be installed (no npm, no root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,6 +27,9 @@ fi
 # Chromium for the player view; a CJK font so the preview's Chinese captions are drawn (and tested).
 missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+# A PostgreSQL server for the store contract and the replicas' tests (initdb and pg_ctl, run as `postgres`).
+{ command -v pg_config >/dev/null 2>&1 && [ -x "$(pg_config --bindir)/initdb" ]; } \
+  || compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
 { command -v fc-list >/dev/null 2>&1 && [ -n "$(fc-list :lang=zh file 2>/dev/null)" ]; } || missing+=(fonts-wqy-zenhei)
 if [ ${#missing[@]} -gt 0 ] && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
   { apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null 2>&1 \

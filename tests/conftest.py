@@ -165,3 +165,25 @@ def hosts_settings(dirs, replicate, inferencesh, fal) -> Settings:
                     allowed_dirs=str(dirs["refs"]), replicate_api_token=REPLICATE_KEY, replicate_base_url=replicate.base_url,
                     inference_api_key=INFERENCE_KEY, inference_base_url=inferencesh.root,
                     fal_key=FAL_KEY, fal_queue_url=fal.root, fal_rest_url=fal.root)
+
+
+# ---------------------------------------------------------------- PostgreSQL
+
+@pytest.fixture(scope="session")
+def pg_cluster():
+    """One PostgreSQL cluster for this test process (skipped where no server binaries are installed)."""
+    import pg
+
+    if pg.binaries() is None:
+        pytest.skip("no PostgreSQL server here: .ci/tools.sh installs it")
+    with pg.cluster() as url:
+        yield url
+
+
+@pytest.fixture
+def pg_url(pg_cluster) -> str:
+    """A fresh, empty database of its own for one test."""
+    import pg
+
+    return pg.fresh_database(pg_cluster)
+

@@ -139,3 +139,22 @@ async def test_what_the_model_or_a_host_cannot_take_is_refused_before_anything_i
             f"{PREFIX}watermark: fal cannot take watermark. Fix: leave watermark out, or use provider=dashscope or "
             "inferencesh.")
     assert dashscope.calls("/api/v1/services") == dashscope.calls("/oss") == [] and replicate.calls("/v1/files") == []
+
+
+async def test_a_saved_character_opens_the_video_and_its_voice_drives_it(client, refs):
+    saved = await call(client, "save_character", {"name": "alice", "reference": str(refs["img1"]),
+                                                  "voice": str(refs["voice"])})
+    assert saved["isError"] is False, text(saved)
+    r = await call(client, "generate_i2v", {"prompt": "Alice says hello", "character": "alice", "duration": 2,
+                                            "resolution": "720p", "wait_seconds": 30})
+    view = r["structuredContent"]
+    assert view["status"] == "succeeded", text(r)
+    assert [(x["label"], x["role"], x["source"]) for x in view["references"]] == [
+        ("First frame", "first_frame", "@alice"), ("Driving audio", "driving_audio", "@alice (voice)")]
+    assert view["request"]["characters"] == {"alice": "First frame"}
+    listed = await call(client, "list_characters", {})
+    assert listed["structuredContent"]["characters"][0]["uses"] == 1
+    both = await call(client, "generate_i2v", {"prompt": "x", "character": "alice", "first_frame": str(refs["img2"]),
+                                               "dry_run": True})
+    assert text(both) == (f"{PREFIX}character: @alice brings its image as the first_frame, and this request gives "
+                          "a first_frame too. Fix: leave out first_frame, or the character.")

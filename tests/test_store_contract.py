@@ -13,9 +13,14 @@ from wan_r2v_mcp.store.records import Character, SequenceMove
 from wan_r2v_mcp.store.sqlite import SQLiteStore
 
 
-@pytest.fixture(params=["sqlite", "memory"])
+@pytest.fixture(params=["sqlite", "memory", "postgres"])
 def store(request, tmp_path) -> Store:
-    made = SQLiteStore(tmp_path / "tasks.sqlite3") if request.param == "sqlite" else MemoryStore()
+    if request.param == "postgres":
+        from wan_r2v_mcp.store.postgres import PostgresStore
+
+        made: Store = PostgresStore(request.getfixturevalue("pg_url"))
+    else:
+        made = SQLiteStore(tmp_path / "tasks.sqlite3") if request.param == "sqlite" else MemoryStore()
     yield made
     made.close()
 

@@ -51,6 +51,7 @@ def _parser() -> argparse.ArgumentParser:
     i2v.add_argument("--last-frame", help="an image it ends on")
     i2v.add_argument("--first-clip", help="a clip to continue (2-10 s), instead of --first-frame")
     i2v.add_argument("--driving-audio", help="a wav or mp3 that speech and motion follow (with --first-frame)")
+    i2v.add_argument("-c", "--character", help="a saved character: its image opens the video, its voice drives it")
     vedit = sub.add_parser("edit", help="restyle or change a clip (video editing)")
     vedit.add_argument("prompt", help='what to change, e.g. "make it a watercolour"')
     vedit.add_argument("video", help="the clip to edit (2-10 s)")
@@ -401,7 +402,7 @@ async def _generate(client: Any, args: argparse.Namespace) -> int:
     elif args.command == "i2v":
         tool, call = "generate_i2v", {"prompt": args.prompt, "first_frame": _local(args.first_frame),
                                       "last_frame": _local(args.last_frame), "first_clip": _local(args.first_clip),
-                                      "driving_audio": _local(args.driving_audio)}
+                                      "driving_audio": _local(args.driving_audio), "character": args.character}
     else:
         voices = {}
         for item in args.voice:

@@ -7,6 +7,7 @@ import os
 from collections.abc import Callable, Iterable
 from functools import cached_property
 from pathlib import Path
+from urllib.parse import urlparse
 
 from pydantic import (
     AliasChoices,
@@ -74,6 +75,10 @@ class Settings(BaseSettings):
     http_tokens: SecretStr | None = Field(
         default=None, validation_alias=_env("WAN_R2V_HTTP_TOKENS"),
         description='Callers and their bearer tokens: JSON {"<token>": "<caller>"}, or the path of a file holding it.')
+    database_url: SecretStr | None = Field(
+        default=None, validation_alias=_env("WAN_R2V_DATABASE_URL"),
+        description="postgresql://... : tasks, leases, sequences, characters and money in PostgreSQL, shared by "
+                    "every replica; unset, SQLite in the data folder.")
     oauth_issuer: str | None = Field(default=None, validation_alias=_env("WAN_R2V_OAUTH_ISSUER"))
     oauth_audience: str | None = Field(default=None, validation_alias=_env("WAN_R2V_OAUTH_AUDIENCE"))
     oauth_jwks_url: str | None = Field(default=None, validation_alias=_env("WAN_R2V_OAUTH_JWKS_URL"))
@@ -187,6 +192,12 @@ class Settings(BaseSettings):
                 register_secret(secret.get_secret_value())
         for token in self.callers:
             register_secret(token)
+        if self.database_url is not None:  # its password, wherever it shows (an error naming the URL)
+            url = self.database_url.get_secret_value()
+            register_secret(url)
+            password = urlparse(url).password
+            if password:
+                register_secret(password)
 
     @cached_property
     def callers(self) -> dict[str, str]:

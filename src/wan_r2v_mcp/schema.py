@@ -319,6 +319,8 @@ class EditArgs(EditRequest, GenerateOptions):
 class I2VArgs(I2VRequest, GenerateOptions):
     """Every `generate_i2v` argument: the request plus the call options."""
 
+    character: str | None = Field(default=None, description="A saved character: its image opens it, its voice drives it.")
+
     def request(self) -> I2VRequest:
         return I2VRequest.model_validate(self.model_dump(include=set(I2VRequest.model_fields)))
 

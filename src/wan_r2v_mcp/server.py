@@ -82,7 +82,7 @@ def build_server(settings: Settings | None = None) -> MCPServer:
 
     @asynccontextmanager
     async def lifespan(_: MCPServer) -> AsyncIterator[AppState]:
-        ledger = open_store(settings.data)
+        ledger = open_store(settings.data, settings.database_url.get_secret_value() if settings.database_url else None)
         try:
             async with anyio.create_task_group() as tg:
                 runner = Runner(settings, ledger, tg)

@@ -8,11 +8,11 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..cast.roster import Cast
-from ..cast.use import cast_into
+from ..cast.use import cast_into, kept_files, resolve
 from ..config import Settings
 from ..errors import BudgetError, InputError, InputErrors
 from ..models import spec as model_spec
@@ -133,6 +133,9 @@ def quote_i2v(args: I2VArgs, folders: Folders, *, settings: Settings, providers:
               owner: str = "", cast: Cast | None = None) -> Quote:
     """An image-to-video request: its combination of media checked against the model's six and the host's, then
     each file probed and judged, and a continued clip's length against the duration, before anything is paid."""
+    labels: dict[str, str] = {}
+    if args.character and cast is not None:
+        args, folders, labels = _character_media(args, cast, owner, folders)
     request = args.request()
     mode_error = i2v_mode_error(request.media)
     if mode_error is not None:
@@ -156,7 +159,7 @@ def quote_i2v(args: I2VArgs, folders: Folders, *, settings: Settings, providers:
         if problems:
             raise InputErrors(problems)
         return _priced(request, provider, route, intake, settings=settings, providers=providers, ledger=ledger,
-                       owner=owner)
+                       owner=owner, labels=labels)
     except BaseException:
         intake.close()
         intake.discard_inline()
@@ -194,6 +197,25 @@ def quote_edit(args: EditArgs, folders: Folders, *, settings: Settings, provider
         intake.close()
         intake.discard_inline()
         raise
+
+
+def _character_media(args: I2VArgs, cast: Cast, owner: str, folders: Folders
+                     ) -> tuple[I2VArgs, Folders, dict[str, str]]:
+    """A saved character where its media fits image-to-video: its image as the first frame (a clip as the clip to
+    continue), and its voice, with an image, as the driving audio."""
+    (character,) = resolve(cast, owner, [args.character or ""], "", field="character")
+    media = str((cast.folder / character.media).resolve())
+    role = "first_frame" if character.kind == "image" else "first_clip"
+    given = next((name for name in ("first_frame", "first_clip") if getattr(args, name)), None)
+    if given is not None:  # the character would be a second start (the model takes one)
+        raise InputErrors([InputError(f"@{character.name} brings its {character.kind} as the {role}, and this request "
+                                      f"gives a {given} too", field="character",
+                                      fix=f"leave out {given}, or the character")])
+    update = {role: media}
+    if character.voice and role == "first_frame" and not args.driving_audio:
+        update["driving_audio"] = str((cast.folder / character.voice).resolve())
+    kept = replace(folders, kept={**folders.kept, **kept_files(cast, [character])})
+    return args.model_copy(update=update), kept, {character.name: I2V_LABELS[role]}
 
 
 def i2v_mode_error(given: frozenset[str]) -> InputError | None:

@@ -44,6 +44,10 @@ def holder_is_dead(holder: str) -> bool:
     return False
 
 
+def _never(holder: str) -> bool:
+    return False
+
+
 async def until_done(work: Callable[[], Awaitable[None]], what: str, time_scale: float,
                      give_up: Callable[[Exception], None]) -> None:
     """Run `work` to its end; a bug or an unexpected answer is logged and it starts again after a growing pause. After
@@ -139,7 +143,8 @@ class Worker:
 
     def claim(self, key: str) -> float:
         """Take or renew this process's lease on `key`: 0 when it is ours, else the seconds another holder keeps it."""
-        return self.ledger.take_lease(key, self.holder, LEASE_SECONDS, holder_is_dead)
+        stale = _never if self.ledger.shared_across_hosts else holder_is_dead
+        return self.ledger.take_lease(key, self.holder, LEASE_SECONDS, stale)
 
     async def held_elsewhere(self, key: str) -> bool:
         """True (after a pause, waiters told) when another server on this ledger drives `key`: its writes reach our

@@ -10,8 +10,13 @@ from .files import DataDir
 from .records import Conflict, SequenceRecord, Spend, TaskRecord
 
 
-def open_store(data: DataDir) -> Store:
-    """The embedded default: SQLite in the data folder."""
+def open_store(data: DataDir, database_url: str | None = None) -> Store:
+    """PostgreSQL when a database URL is given (a team's replicas share it); else the embedded default, SQLite in the
+    data folder."""
+    if database_url:
+        from .postgres import PostgresStore
+
+        return PostgresStore(database_url)
     from .sqlite import SQLiteStore
 
     return SQLiteStore(data.ledger)

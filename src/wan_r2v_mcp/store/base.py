@@ -16,6 +16,10 @@ from .records import CastRoom, Character, SequenceMove, SequenceRecord, Spend, T
 
 
 class Store(ABC):
+    # Whether servers on other machines share it: then a lease is never voided by asking this machine whether its
+    # holder's process still runs (another host's pid means nothing here), only by its end.
+    shared_across_hosts: bool = False
+
     # -- task rows: written only through jobs.lifecycle
 
     @abstractmethod

@@ -1,0 +1,103 @@
+"""The PostgreSQL store as replicas share it: several stores on one database (each a replica's pool) decide money
+together exactly, leases run on the database's clock, migrations apply once, and a server given
+WAN_R2V_DATABASE_URL keeps everything there and nothing in SQLite."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from conftest import call, text
+from mcp import Client
+from pydantic import SecretStr
+
+from wan_r2v_mcp.errors import InputErrors
+from wan_r2v_mcp.server import build_server
+from wan_r2v_mcp.store import Spend
+from wan_r2v_mcp.store.postgres import MIGRATIONS, PostgresStore
+
+pytestmark = pytest.mark.postgres
+
+
+def _task(task_id: str, owner: str, fingerprint: str, cost: float) -> dict:
+    return {"task_id": task_id, "provider": "dashscope", "status": "queued", "stage": "queued", "phase": "queued",
+            "request": {"prompt": "Image 1 waves"}, "refs": [], "owner": owner, "fingerprint": fingerprint,
+            "cost_estimate": cost}
+
+
+def test_three_replicas_never_pass_the_duplicate_guard_or_a_cap_together(pg_url):
+    replicas = [PostgresStore(pg_url, max_connections=4) for _ in range(3)]
+    cap = 5.0
+    made: list[str] = []
+    refused: list[str] = []
+    earlier_ones: list[str] = []
+    start = threading.Barrier(30)
+
+    def attempt(i: int) -> None:
+        store = replicas[i % 3]
+        start.wait()
+
+        def check(spend: Spend) -> None:
+            if spend.day + 1.0 > cap + 1e-9:
+                raise InputErrors([])
+
+        try:
+            # Ten callers' worth of identical requests (same fingerprint) and twenty distinct ones, all at once.
+            fingerprint = "same" if i < 10 else f"fp{i}"
+            earlier = store.admit(owner="ann", check=check, task=_task(f"r2v_{i}", "ann", fingerprint, 1.0),
+                                  duplicate_of=(fingerprint, 0.0))
+            if earlier is None:
+                made.append(f"r2v_{i}")
+            else:
+                earlier_ones.append(earlier.task_id)
+        except InputErrors:
+            refused.append(f"r2v_{i}")
+
+    threads = [threading.Thread(target=attempt, args=(i,)) for i in range(30)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    try:
+        tasks, total = replicas[0].list(limit=100, owner="ann")
+        assert total == len(made) == 5 and replicas[1].spent("ann").day == cap  # exactly the cap, never past
+        same = [t.task_id for t in tasks if t.fingerprint == "same"]
+        assert len(same) <= 1 and set(earlier_ones) <= set(same)  # one task for the identical requests
+        assert len(made) + len(refused) + len(earlier_ones) == 30
+    finally:
+        for store in replicas:
+            store.close()
+
+
+def test_a_lease_runs_on_the_databases_clock_and_migrations_apply_once(pg_url):
+    first, second = PostgresStore(pg_url), PostgresStore(pg_url)  # the second found the schema made
+    try:
+        assert first.take_lease("r2v_1", "replica-a", 30, lambda holder: False) == 0
+        held = second.take_lease("r2v_1", "replica-b", 30, lambda holder: False)
+        assert 29 < held <= 30 and first.holds_lease("r2v_1", "replica-a")
+        assert first.renew_leases("replica-a", 0.001) == 1
+        first.take_lease("r2v_2", "replica-a", -1, lambda holder: False)  # already over
+        assert second.take_lease("r2v_2", "replica-b", 30, lambda holder: False) == 0  # taken over at its end
+        with first._pool.connection() as conn:  # noqa: SLF001 - the migration record itself
+            assert conn.execute("SELECT version FROM schema_version ORDER BY version").fetchall() == [
+                (v,) for v in range(1, len(MIGRATIONS) + 1)]
+    finally:
+        first.close()
+        second.close()
+
+
+@pytest.mark.anyio
+async def test_a_server_on_a_database_url_keeps_its_tasks_there(settings, pg_url):
+    shared = settings.model_copy(update={"database_url": SecretStr(pg_url)})
+    async with Client(build_server(shared)) as client:
+        r = await call(client, "generate_t2v", {"prompt": "A lighthouse", "duration": 2, "resolution": "720p",
+                                                "wait_seconds": 30})
+    view = r["structuredContent"]
+    assert view["status"] == "succeeded", text(r)
+    store = PostgresStore(pg_url)
+    try:
+        row = store.get(view["task_id"])
+        assert (row.model, row.status, row.local_path) == ("wan2.7-t2v", "succeeded", view["local_path"])
+    finally:
+        store.close()
+    assert not settings.data.ledger.exists()  # nothing went to SQLite
