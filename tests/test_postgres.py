@@ -101,3 +101,54 @@ async def test_a_server_on_a_database_url_keeps_its_tasks_there(settings, pg_url
     finally:
         store.close()
     assert not settings.data.ledger.exists()  # nothing went to SQLite
+
+
+def test_a_change_made_through_one_replica_is_heard_by_another(pg_url):
+    first, second = PostgresStore(pg_url), PostgresStore(pg_url)
+    heard: list[str | None] = []
+    got = threading.Event()
+    listening = threading.Event()
+
+    def changed(key: str | None) -> None:
+        heard.append(key)
+        (listening if key is None else got).set()
+
+    try:
+        second.listen(changed)
+        assert listening.wait(10)  # connected: it says so first, so a waiter reads its row again
+        first.insert(**_task("r2v_heard", "ann", "fp", 0.5))
+        assert got.wait(10)
+        assert heard[0] is None and "r2v_heard" in heard[1:]
+        assert first.shared_secret("url", lambda: b"first") == second.shared_secret("url", lambda: b"second") \
+            == b"first"  # one signing key for every replica
+    finally:
+        first.close()
+        second.close()
+
+
+@pytest.mark.anyio
+async def test_a_waiter_wakes_on_another_replicas_write_and_a_held_task_is_left_to_its_holder(settings, pg_url):
+    import anyio
+
+    from wan_r2v_mcp.jobs.worker import Worker
+
+    other = PostgresStore(pg_url)
+    mine = PostgresStore(pg_url)
+    try:
+        other.insert(**_task("r2v_far", "ann", "fp", 0.5))
+        assert other.take_lease("r2v_far", "replica-a", 60, lambda holder: False) == 0
+        slow = settings.model_copy(update={"progress_interval_seconds": 3600.0})  # no re-read would come in time
+        async with anyio.create_task_group() as tg:
+            worker = Worker(slow, mine, tg)
+            connected = worker.signals.changed("r2v_far")
+            worker.start()
+            with anyio.fail_after(10):
+                await connected.wait()  # the listener is in place (it wakes every waiter once it is)
+                assert await worker.held_elsewhere("r2v_far") is True  # at once: left to replica-a
+                woken = worker.signals.changed("r2v_far")
+                other.transition("r2v_far", ["queued"], "running", "running", {"stage": "rendering"})
+                await woken.wait()  # woken by the database, not by a re-read
+            tg.cancel_scope.cancel()
+    finally:
+        other.close()
+        mine.close()

@@ -23,15 +23,17 @@ if TYPE_CHECKING:
     from starlette.responses import Response
 
     from .config import Settings
+    from .store import Store
 
 KINDS = {"mp4": ("local_path", "video/mp4"), "jpg": ("poster_path", "image/jpeg")}
 
 
 class Signer:
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, store: Store | None = None):
         self.settings = settings
         secret = os.environ.get("WAN_R2V_URL_SECRET")
-        self._key = secret.encode() if secret else _kept_secret(settings.data.url_secret)
+        shared = store.shared_secret("url", lambda: secrets.token_bytes(32)) if store and not secret else None
+        self._key = secret.encode() if secret else shared or _kept_secret(settings.data.url_secret)
 
     def sign(self, caller: str, task_id: str, kind: str, expires: int) -> str:
         message = f"{caller}\n{task_id}\n{kind}\n{expires}".encode()

@@ -89,7 +89,7 @@ def build_server(settings: Settings | None = None) -> MCPServer:
                 resumed = runner.start()
                 if resumed:
                     log.info("taking up %d unfinished task(s) again", resumed)
-                app = AppState(settings, ledger, runner, Signer(settings))
+                app = AppState(settings, ledger, runner, Signer(settings, ledger))
                 current.append(app)
                 try:
                     yield app

@@ -116,6 +116,8 @@ class Follower:
             if record is None or Phase(record.phase).terminal:
                 return
             if await self.worker.held_elsewhere(task_id):
+                if self.worker.leaves_what_others_hold:
+                    return
                 continue
             try:
                 provider = self._provider_of(record)

@@ -71,6 +71,8 @@ class SequenceDriver:
             if record is None or SeqPhase(record.phase).terminal:
                 return
             if await self.worker.held_elsewhere(sequence_id):  # another server on this ledger drives it
+                if self.worker.leaves_what_others_hold:
+                    return
                 continue
             for takes in record.takes:
                 for task_id in takes:

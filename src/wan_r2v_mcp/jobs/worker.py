@@ -17,6 +17,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import anyio
+import anyio.from_thread
+import anyio.lowlevel
 from anyio.abc import TaskGroup
 
 from ..config import Settings
@@ -88,6 +90,11 @@ class Signals:
         for listener in self.listeners:
             listener(key)
 
+    def notify_all(self) -> None:
+        """Wake every waiter (what changed is not known: each reads its row again)."""
+        for key in list(self._events):
+            self.notify(key)
+
 
 @dataclass(frozen=True)
 class Kind:
@@ -113,7 +120,18 @@ class Worker:
         self._kinds.append(kind)
 
     def start(self) -> int:
-        """Take up every unfinished id of every kind, and keep leases and the sweep going in the background."""
+        """Take up every unfinished id of every kind, and keep leases and the sweep going in the background. Changes
+        other servers make to the store wake this one's waiters."""
+        token = anyio.lowlevel.current_token()
+
+        def heard(key: str | None) -> None:  # on the store's listening thread
+            try:
+                anyio.from_thread.run_sync(self.signals.notify_all if key is None else self.signals.notify,
+                                           *(() if key is None else (key,)), token=token)
+            except RuntimeError:  # the event loop has ended: nobody is waiting any more
+                pass
+
+        self.ledger.listen(heard)
         started = 0
         for kind in self._kinds:
             for key in kind.unfinished():
@@ -147,13 +165,18 @@ class Worker:
         return self.ledger.take_lease(key, self.holder, LEASE_SECONDS, stale)
 
     async def held_elsewhere(self, key: str) -> bool:
-        """True (after a pause, waiters told) when another server on this ledger drives `key`: its writes reach our
-        waiters through the ledger, and this driver asks again."""
+        """True when another server drives `key`: its writes reach our waiters through the store. On one machine
+        this driver asks again after a pause (waiters told); on a shared store it ends, and the sweep tries again
+        once the claim may have lapsed (not every replica asking for every task every few seconds)."""
         held = self.claim(key)
-        if held:
+        if held and not self.ledger.shared_across_hosts:
             await anyio.sleep(min(held, self.settings.progress_interval_seconds))
             self.signals.notify(key)
         return bool(held)
+
+    @property
+    def leaves_what_others_hold(self) -> bool:
+        return self.ledger.shared_across_hosts
 
     async def _keep(self) -> None:
         """Renew this process's claims on a clock of their own, never held up by a driver; sweep for orphans."""

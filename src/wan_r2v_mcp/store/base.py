@@ -143,5 +143,14 @@ class Store(ABC):
     def file_in_use(self, name: str) -> bool:
         """Whether any character keeps this cast file (as its media, voice or thumbnail)."""
 
+    def listen(self, changed: Callable[[str | None], None]) -> None:
+        """Hear of changes other servers make (`changed(id)`, or `changed(None)`: read everything again). A store on
+        one machine has none to tell: its servers' waiters read the rows again every few seconds."""
+
+    def shared_secret(self, name: str, make: Callable[[], bytes]) -> bytes | None:
+        """A key every server sharing the store uses alike (made by `make` the first time); None where the store is
+        one machine's (the key is then a file in the data folder)."""
+        return None
+
     def close(self) -> None:
         """Let go of connections; the store is not used after."""

@@ -9,6 +9,8 @@ transaction, so a pooled connection never keeps it. Leases are rows timed by the
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -133,8 +135,23 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (owner, key)
     );
     """,
+    # 2: every change a waiter cares about is announced (its id only: payloads of 8000 bytes are refused), so a
+    # waiter on any replica wakes at once (https://www.postgresql.org/docs/15/sql-notify.html); the lease table is
+    # left out, since one renew touches every row a replica holds. And the URL-signing key every replica shares.
+    """
+    CREATE FUNCTION wan_r2v_task_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN PERFORM pg_notify('wan_r2v_changed', NEW.task_id); RETURN NEW; END $$;
+    CREATE TRIGGER task_changed AFTER INSERT OR UPDATE ON tasks FOR EACH ROW EXECUTE FUNCTION wan_r2v_task_changed();
+    CREATE FUNCTION wan_r2v_sequence_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN PERFORM pg_notify('wan_r2v_changed', NEW.sequence_id); RETURN NEW; END $$;
+    CREATE TRIGGER sequence_changed AFTER INSERT OR UPDATE ON sequences FOR EACH ROW
+        EXECUTE FUNCTION wan_r2v_sequence_changed();
+    CREATE TABLE kept_secrets (name TEXT PRIMARY KEY, value BYTEA NOT NULL);
+    """,
 )
+CHANNEL = "wan_r2v_changed"
 
+log = logging.getLogger(__name__)
 _NOW = "extract(epoch from clock_timestamp())"  # the database's clock, the one every replica shares
 _SELECT = f"SELECT {', '.join(TASK_COLUMNS)} FROM tasks"
 _SELECT_SEQUENCE = f"SELECT {', '.join(SEQUENCE_COLUMNS)} FROM sequences"
@@ -148,12 +165,48 @@ class PostgresStore(Store):
     def __init__(self, url: str, *, max_connections: int = 10):
         from psycopg_pool import ConnectionPool
 
+        self._url = url
         self._pool = ConnectionPool(url, min_size=1, max_size=max_connections, open=True, timeout=30,
                                     kwargs={"autocommit": True}, name="wan-r2v")
+        self._stop = threading.Event()
+        self._listener: threading.Thread | None = None
         self._migrate()
 
     def close(self) -> None:
+        self._stop.set()
+        if self._listener is not None:
+            self._listener.join(timeout=5)
         self._pool.close()
+
+    def listen(self, changed: Callable[[str | None], None]) -> None:
+        """Call `changed(id)` for every task or sequence any replica changes, from a thread of its own on a connection
+        of its own (outside the pool). Notifications sent while it reconnects are lost, so after every (re)connect it
+        calls `changed(None)`: read again whatever you wait on."""
+        def run() -> None:
+            import psycopg
+
+            while not self._stop.is_set():
+                try:
+                    with psycopg.connect(self._url, autocommit=True) as conn:
+                        conn.execute(f"LISTEN {CHANNEL}")
+                        changed(None)
+                        while not self._stop.is_set():
+                            for note in conn.notifies(timeout=1.0):
+                                changed(note.payload)
+                except Exception:  # the database restarting, a network cut: connect again, a little later
+                    log.warning("listening for changes failed; connecting again", exc_info=True)
+                    self._stop.wait(1.0)
+
+        self._listener = threading.Thread(target=run, name="wan-r2v-listen", daemon=True)
+        self._listener.start()
+
+    def shared_secret(self, name: str, make: Callable[[], bytes]) -> bytes | None:
+        def work(db: Any) -> bytes:
+            db.execute("INSERT INTO kept_secrets (name, value) VALUES (%s, %s) ON CONFLICT (name) DO NOTHING",
+                       (name, make()))
+            return bytes(db.execute("SELECT value FROM kept_secrets WHERE name = %s", (name,)).fetchone()[0])
+
+        return self._write(work)
 
     def _migrate(self) -> None:
         with self._pool.connection() as conn, conn.transaction():
