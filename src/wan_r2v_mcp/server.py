@@ -242,8 +242,12 @@ def http_app(settings: Settings, host: str = "127.0.0.1"):  # -> Starlette
     # HostGuard parses and compares whole, on every route, in its place.
     security = TransportSecuritySettings(enable_dns_rebinding_protection=False)
     server = build_server(settings.model_copy(update={"remote": True}))
+    # Replicas on one database: no session ties a client to the replica that opened it, so a load balancer may send
+    # each request anywhere (a handshake-era client's second call would otherwise get 404 "Session not found").
+    # Progress still streams on each call's own response; nothing here needs a back-channel to the client.
     app = server.streamable_http_app(transport_security=security, host=host,
-                                     max_request_body_size=settings.max_body_bytes)
+                                     max_request_body_size=settings.max_body_bytes,
+                                     stateless_http=settings.database_url is not None)
     app.add_middleware(HostGuard, hosts=hosts, origins=origins)
     return app
 
