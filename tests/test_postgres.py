@@ -152,3 +152,14 @@ async def test_a_waiter_wakes_on_another_replicas_write_and_a_held_task_is_left_
     finally:
         other.close()
         mine.close()
+
+
+def test_two_replicas_share_one_pace_per_host(pg_url):
+    first, second = PostgresStore(pg_url), PostgresStore(pg_url)
+    try:
+        waits = [(first if i % 2 else second).pace("dashscope", 1.0) for i in range(6)]  # both at once
+        assert all(waits[i] >= i - 0.5 for i in range(6)), waits  # one slot a second, whoever asks
+        assert first.pace("replicate", 1.0) == 0.0  # each host its own pace
+    finally:
+        first.close()
+        second.close()

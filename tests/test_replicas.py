@@ -4,13 +4,23 @@ different replicas and every call works; a task made by one replica is waited on
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import httpx
 import httpx2
+import media
 import pytest
-from conftest import call, text
+from conftest import call, finish, text
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from pydantic import SecretStr
-from test_remote import ALICE, TOKENS, serving
+from test_remote import ALICE, TOKENS, _free_port, serving
 
 from wan_r2v_mcp.config import Settings
 
@@ -57,3 +67,48 @@ async def test_any_replica_answers_any_call_of_a_handshake_era_client(dirs, pg_u
             assert [t["task_id"] for t in listed["structuredContent"]["tasks"]] == [task_id]
         await http.aclose()
     assert set(balancer.sent) == set(ports) and len(balancer.sent) >= 4  # both replicas answered
+
+
+@contextlib.contextmanager
+def replica(env: dict[str, str]) -> Iterator[tuple[subprocess.Popen, str]]:
+    """A server process of its own (serve --transport http) on a free loopback port; yields it and its /mcp URL."""
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "wan_r2v_mcp", "serve", "--transport", "http", "--port",
+                             str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:  # ready when /health answers
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "the replica did not start"
+            time.sleep(0.1)
+        yield proc, f"http://127.0.0.1:{port}/mcp"
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait(timeout=30)
+
+
+async def test_a_task_whose_replica_is_killed_is_taken_over_by_another_and_finished_once(dirs, pg_url):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WAN_R2V_", "DASHSCOPE_", "REPLICATE_", "FAL_",
+                                                                    "INFERENCE_"))}
+    env.update(WAN_R2V_DATA_DIR=str(dirs["data"]), WAN_R2V_OUTPUT_DIR=str(dirs["out"]), WAN_R2V_TIME_SCALE="0.1",
+               WAN_R2V_PROGRESS_INTERVAL="1", WAN_R2V_DATABASE_URL=pg_url)
+    with replica(env) as (doomed, first), replica(env) as (_, second):
+        async with Client(streamable_http_client(first), mode="legacy") as alice:
+            started = await call(alice, "generate_t2v", {"prompt": "A lighthouse", "duration": 8,
+                                                         "resolution": "720p", "wait_seconds": 0})
+            assert started["structuredContent"]["status"] == "running", text(started)
+            task_id = started["structuredContent"]["task_id"]
+        doomed.send_signal(signal.SIGKILL)  # mid-render: its lease is left to run out
+        doomed.wait(timeout=30)
+        async with Client(streamable_http_client(second), mode="legacy") as alice:
+            done = await finish(alice, task_id)  # taken over once the dead replica's lease runs out
+    view = done["structuredContent"]
+    assert view["status"] == "succeeded", text(done)
+    assert sorted(p.name for p in dirs["out"].glob("*.mp4")) == [f"{task_id}.mp4"]  # one video, under its own name
+    assert media.decode(dirs["out"] / f"{task_id}.mp4")["duration"] == pytest.approx(8, abs=0.5)

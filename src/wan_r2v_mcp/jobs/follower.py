@@ -43,7 +43,7 @@ class Follower:
         self.providers = providers
         self.worker = worker
         self.signals = worker.signals
-        self.pacers = Pacers(settings.time_scale)
+        self.pacers = Pacers(settings.time_scale, ledger)
         self.submitter = Submitter(ledger, self.lifecycle, worker)
         self.sweep = ListSweep(settings.time_scale, self.pacers, task_group)
         self.finder = Finder(settings, ledger, self.lifecycle, self.pacers, self.submitter)

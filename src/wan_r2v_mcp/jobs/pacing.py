@@ -1,4 +1,5 @@
-"""Pacing: the calls this process makes to one host are spaced out so that together they stay within its rate limit."""
+"""Pacing: the calls to one host are spaced out so that together they stay within its rate limit: this process's
+calls, or, on a store that servers of several machines share, every replica's together."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import time
 import anyio
 
 from ..providers.base import Provider
+from ..store import Store
 
 
 class Pacer:
@@ -23,14 +25,21 @@ class Pacer:
 
 
 class Pacers:
-    """One pacer per host, at its documented rate (`max_polls_per_second`), compressed with the emulators' clock."""
+    """One pace per host, at its documented rate (`max_polls_per_second`), compressed with the emulators' clock."""
 
-    def __init__(self, time_scale: float):
+    def __init__(self, time_scale: float, store: Store | None = None):
         self._time_scale = time_scale
+        self._store = store if store is not None and store.shared_across_hosts else None
         self._pacers: dict[str, Pacer] = {}
 
     async def wait(self, provider: Provider) -> None:
         caps = provider.capabilities
+        per_second = caps.max_polls_per_second / self._time_scale
+        if self._store is not None and not caps.local:  # the slot is reserved in the store, for all replicas
+            delay = await anyio.to_thread.run_sync(self._store.pace, caps.name, 1.0 / per_second)
+            if delay:
+                await anyio.sleep(delay)
+            return
         if caps.name not in self._pacers:
-            self._pacers[caps.name] = Pacer(caps.max_polls_per_second / self._time_scale)
+            self._pacers[caps.name] = Pacer(per_second)
         await self._pacers[caps.name].wait()

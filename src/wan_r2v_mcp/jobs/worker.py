@@ -116,6 +116,11 @@ class Worker:
         self._kinds: list[Kind] = []
         self._running: set[str] = set()
 
+    @property
+    def lease_seconds(self) -> float:
+        """How long a claim lasts (shorter on the emulators' compressed clock, so a takeover is seen in a test)."""
+        return LEASE_SECONDS * min(1.0, self.settings.time_scale)
+
     def add(self, kind: Kind) -> None:
         self._kinds.append(kind)
 
@@ -162,7 +167,7 @@ class Worker:
     def claim(self, key: str) -> float:
         """Take or renew this process's lease on `key`: 0 when it is ours, else the seconds another holder keeps it."""
         stale = _never if self.ledger.shared_across_hosts else holder_is_dead
-        return self.ledger.take_lease(key, self.holder, LEASE_SECONDS, stale)
+        return self.ledger.take_lease(key, self.holder, self.lease_seconds, stale)
 
     async def held_elsewhere(self, key: str) -> bool:
         """True when another server drives `key`: its writes reach our waiters through the store. On one machine
@@ -183,13 +188,13 @@ class Worker:
         next_sweep = time.monotonic() + SWEEP_SECONDS * self.settings.time_scale
         renewed_at = time.time()
         while True:
-            await anyio.sleep(LEASE_SECONDS / 4)
+            await anyio.sleep(self.lease_seconds / 4)
             now = time.time()
-            if now - renewed_at > LEASE_SECONDS:  # the loop was blocked so long that claims may have lapsed
-                log.warning("leases renewed %.0f s apart (they last %.0f s)", now - renewed_at, LEASE_SECONDS)
+            if now - renewed_at > self.lease_seconds:  # the loop was blocked so long that claims may have lapsed
+                log.warning("leases renewed %.0f s apart (they last %.0f s)", now - renewed_at, self.lease_seconds)
             renewed_at = now
             try:
-                await anyio.to_thread.run_sync(self.ledger.renew_leases, self.holder, LEASE_SECONDS)
+                await anyio.to_thread.run_sync(self.ledger.renew_leases, self.holder, self.lease_seconds)
             except Exception:  # a locked or busy ledger: try again at the next beat
                 log.exception("renewing leases failed")
             if time.monotonic() >= next_sweep:

@@ -147,6 +147,11 @@ class Store(ABC):
         """Hear of changes other servers make (`changed(id)`, or `changed(None)`: read everything again). A store on
         one machine has none to tell: its servers' waiters read the rows again every few seconds."""
 
+    def pace(self, host: str, interval: float) -> float | None:
+        """Reserve the next slot for a call to `host`, `interval` seconds after the one before whichever server made
+        it; returns how long to wait for it. None where the store is one machine's (each server paces itself)."""
+        return None
+
     def shared_secret(self, name: str, make: Callable[[], bytes]) -> bytes | None:
         """A key every server sharing the store uses alike (made by `make` the first time); None where the store is
         one machine's (the key is then a file in the data folder)."""

@@ -148,6 +148,10 @@ MIGRATIONS: tuple[str, ...] = (
         EXECUTE FUNCTION wan_r2v_sequence_changed();
     CREATE TABLE kept_secrets (name TEXT PRIMARY KEY, value BYTEA NOT NULL);
     """,
+    # 3: one pace per host for every replica together: the next free slot of each host's calls.
+    """
+    CREATE TABLE pacing (host TEXT PRIMARY KEY, next_slot DOUBLE PRECISION NOT NULL);
+    """,
 )
 CHANNEL = "wan_r2v_changed"
 
@@ -199,6 +203,13 @@ class PostgresStore(Store):
 
         self._listener = threading.Thread(target=run, name="wan-r2v-listen", daemon=True)
         self._listener.start()
+
+    def pace(self, host: str, interval: float) -> float | None:
+        row = self._read(
+            f"INSERT INTO pacing (host, next_slot) VALUES (%s, {_NOW} + %s) ON CONFLICT (host) DO UPDATE SET "
+            f"next_slot = GREATEST(pacing.next_slot, {_NOW}) + %s RETURNING next_slot - %s - {_NOW}",
+            (host, interval, interval, interval))
+        return max(0.0, float(row[0][0]))
 
     def shared_secret(self, name: str, make: Callable[[], bytes]) -> bytes | None:
         def work(db: Any) -> bytes:
