@@ -1,4 +1,5 @@
-# wan-r2v-mcp for a team: streamable HTTP on $PORT at /mcp, a health check at /health.
+# wan-r2v-mcp for a team: streamable HTTP on $PORT at /mcp, a health check at /health. Several replicas over one
+# PostgreSQL: compose.yaml.
 #   docker build -t wan-r2v-mcp .
 #   docker run -p 8000:8000 -v r2v-data:/data -e WAN_R2V_HTTP_TOKENS='{"<token>": "alice"}' \
 #              -e WAN_R2V_PUBLIC_URL=https://r2v.example.com -e DASHSCOPE_API_KEY=sk-... wan-r2v-mcp
@@ -13,7 +14,7 @@ ENV PYTHONUNBUFFERED=1 \
 WORKDIR /app
 COPY pyproject.toml README.md LICENSE ./
 COPY src ./src
-RUN pip install . && useradd --create-home --uid 10001 r2v && mkdir -p /data && chown r2v:r2v /data
+RUN pip install '.[postgres]' && useradd --create-home --uid 10001 r2v && mkdir -p /data && chown r2v:r2v /data
 
 USER r2v
 VOLUME ["/data"]

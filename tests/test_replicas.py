@@ -1,14 +1,17 @@
-"""Two replicas of the HTTP server on one PostgreSQL and one shared folder, behind a round-robin "load balancer"
-(each HTTP request of a client goes to the next replica): a handshake-era client's consecutive calls land on
-different replicas and every call works; a task made by one replica is waited on, listed and read by the other."""
+"""Three replicas of the HTTP server (processes of their own) on one PostgreSQL and one shared folder, behind a
+round-robin load balancer: a handshake-era client's consecutive calls land on different replicas and every call
+works; the replica following a task is killed mid-job and another takes it up and finishes it, once; callers stay
+apart whichever replica answers."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 
@@ -19,54 +22,9 @@ import pytest
 from conftest import call, finish, text
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
-from pydantic import SecretStr
-from test_remote import ALICE, TOKENS, _free_port, serving
-
-from wan_r2v_mcp.config import Settings
+from test_remote import ALICE, BOB, TOKENS, _free_port
 
 pytestmark = [pytest.mark.anyio, pytest.mark.postgres]
-
-
-class RoundRobin(httpx2.AsyncBaseTransport):
-    """Sends each request to the next replica, as a load balancer without sticky sessions does."""
-
-    def __init__(self, ports: list[int]):
-        self.ports, self.sent = ports, []
-        self._inner = httpx2.AsyncHTTPTransport()
-
-    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
-        port = self.ports[len(self.sent) % len(self.ports)]
-        self.sent.append(port)
-        request.url = request.url.copy_with(port=port)
-        return await self._inner.handle_async_request(request)
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
-
-
-async def test_any_replica_answers_any_call_of_a_handshake_era_client(dirs, pg_url):
-    settings = Settings(data_dir=dirs["data"], output_dir=dirs["out"], http_tokens=TOKENS, time_scale=0.1,
-                        progress_interval_seconds=1.0, database_url=SecretStr(pg_url))
-    with serving(settings) as first, serving(settings) as second:
-        ports = [int(u.rsplit(":", 1)[1].split("/")[0]) for u in (first, second)]
-        balancer = RoundRobin(ports)
-        http = httpx2.AsyncClient(transport=balancer, headers={"Authorization": f"Bearer {ALICE}"},
-                                  timeout=httpx2.Timeout(60.0))
-        async with Client(streamable_http_client(first, http_client=http), mode="legacy") as alice:
-            started = await call(alice, "generate_t2v", {"prompt": "A lighthouse", "duration": 2,
-                                                         "resolution": "720p", "wait_seconds": 0})
-            assert started["isError"] is False, text(started)
-            task_id = started["structuredContent"]["task_id"]
-            done = started
-            for _ in range(10):  # each call on the other replica than the one before
-                done = await call(alice, "get_task", {"task_id": task_id, "wait_seconds": 20})
-                if done["structuredContent"]["status"] == "succeeded":
-                    break
-            assert done["structuredContent"]["status"] == "succeeded", text(done)
-            listed = await call(alice, "list_tasks", {})
-            assert [t["task_id"] for t in listed["structuredContent"]["tasks"]] == [task_id]
-        await http.aclose()
-    assert set(balancer.sent) == set(ports) and len(balancer.sent) >= 4  # both replicas answered
 
 
 @contextlib.contextmanager
@@ -93,22 +51,98 @@ def replica(env: dict[str, str]) -> Iterator[tuple[subprocess.Popen, str]]:
             proc.wait(timeout=30)
 
 
-async def test_a_task_whose_replica_is_killed_is_taken_over_by_another_and_finished_once(dirs, pg_url):
+class Balancer:
+    """A round-robin TCP load balancer: each connection goes to the next replica that accepts it (one that does not,
+    a killed one, is passed over), as nginx's upstream does with its passive checks."""
+
+    def __init__(self, ports: list[int]):
+        self.ports, self.sent = list(ports), []
+        self._listener = socket.socket()
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(64)
+        self.port = self._listener.getsockname()[1]
+        self._closed = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        turn = 0
+        while not self._closed.is_set():
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            for _ in range(len(self.ports)):
+                port = self.ports[turn % len(self.ports)]
+                turn += 1
+                try:
+                    backend = socket.create_connection(("127.0.0.1", port), timeout=2)
+                except OSError:
+                    continue
+                backend.settimeout(None)
+                self.sent.append(port)
+                for a, b in ((client, backend), (backend, client)):
+                    threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+                break
+            else:
+                client.close()
+
+    @staticmethod
+    def _pipe(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for end in (src, dst):
+                with contextlib.suppress(OSError):
+                    end.shutdown(socket.SHUT_RDWR)
+
+    def close(self) -> None:
+        self._closed.set()
+        self._listener.close()
+
+
+def through(url: str, token: str) -> Client:
+    """A handshake-era client whose every request opens a connection of its own (so each may reach another
+    replica)."""
+    http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=httpx2.Timeout(60.0),
+                              limits=httpx2.Limits(max_keepalive_connections=0))
+    return Client(streamable_http_client(url, http_client=http), mode="legacy")
+
+
+async def test_three_replicas_behind_a_balancer_one_killed_mid_job_lose_nothing_and_keep_callers_apart(dirs,
+                                                                                                     pg_url):
+    import psycopg
+
     env = {k: v for k, v in os.environ.items() if not k.startswith(("WAN_R2V_", "DASHSCOPE_", "REPLICATE_", "FAL_",
                                                                     "INFERENCE_"))}
     env.update(WAN_R2V_DATA_DIR=str(dirs["data"]), WAN_R2V_OUTPUT_DIR=str(dirs["out"]), WAN_R2V_TIME_SCALE="0.1",
-               WAN_R2V_PROGRESS_INTERVAL="1", WAN_R2V_DATABASE_URL=pg_url)
-    with replica(env) as (doomed, first), replica(env) as (_, second):
-        async with Client(streamable_http_client(first), mode="legacy") as alice:
-            started = await call(alice, "generate_t2v", {"prompt": "A lighthouse", "duration": 8,
-                                                         "resolution": "720p", "wait_seconds": 0})
-            assert started["structuredContent"]["status"] == "running", text(started)
-            task_id = started["structuredContent"]["task_id"]
-        doomed.send_signal(signal.SIGKILL)  # mid-render: its lease is left to run out
-        doomed.wait(timeout=30)
-        async with Client(streamable_http_client(second), mode="legacy") as alice:
-            done = await finish(alice, task_id)  # taken over once the dead replica's lease runs out
-    view = done["structuredContent"]
-    assert view["status"] == "succeeded", text(done)
+               WAN_R2V_PROGRESS_INTERVAL="1", WAN_R2V_DATABASE_URL=pg_url, WAN_R2V_HTTP_TOKENS=TOKENS)
+    with replica(env) as (one, a), replica(env) as (two, b), replica(env) as (three, c):
+        procs = {p.pid: p for p in (one, two, three)}
+        balancer = Balancer([int(u.rsplit(":", 1)[1].split("/")[0]) for u in (a, b, c)])
+        url = f"http://127.0.0.1:{balancer.port}/mcp"
+        try:
+            async with through(url, ALICE) as alice, through(url, BOB) as bob:
+                started = await call(alice, "generate_t2v", {"prompt": "A lighthouse", "duration": 8,
+                                                             "resolution": "720p", "wait_seconds": 0})
+                assert started["structuredContent"]["status"] == "running", text(started)
+                task_id = started["structuredContent"]["task_id"]
+                with psycopg.connect(pg_url) as conn:  # the replica following it (holder = host:pid:nonce)
+                    holder = conn.execute("SELECT holder FROM leases WHERE task_id = %s", (task_id,)).fetchone()[0]
+                doomed = procs[int(holder.split(":")[1])]
+                doomed.send_signal(signal.SIGKILL)  # mid-render: its lease is left to run out
+                doomed.wait(timeout=30)
+                done = await finish(alice, task_id)  # taken up by another once the lease runs out
+                unknown = text(await call(bob, "get_task", {"task_id": "r2v_nope"}))
+                assert text(await call(bob, "get_task", {"task_id": task_id})) == unknown.replace("r2v_nope", task_id)
+                assert (await call(bob, "list_tasks", {}))["structuredContent"] == {"tasks": [], "total": 0}
+                mine = (await call(alice, "list_tasks", {}))["structuredContent"]
+        finally:
+            balancer.close()
+    assert done["structuredContent"]["status"] == "succeeded", text(done)
+    assert [t["task_id"] for t in mine["tasks"]] == [task_id]
     assert sorted(p.name for p in dirs["out"].glob("*.mp4")) == [f"{task_id}.mp4"]  # one video, under its own name
     assert media.decode(dirs["out"] / f"{task_id}.mp4")["duration"] == pytest.approx(8, abs=0.5)
+    assert len(set(balancer.sent)) == 3  # every replica answered some of the calls
