@@ -31,7 +31,7 @@ async def test_every_tool_refuses_unknown_names_in_the_same_words(client):
     r = await call(client, "get_task", {"id": "r2v_x"})
     assert text(r) == ("Error executing tool get_task: [invalid_input] 2 problems with the arguments:\n"
                        "- id: is not an argument of get_task; did you mean task_id? Fix: use task_id.\n"
-                       "- task_id: is required. Fix: pass task_id: The task_id that generate_r2v returned.")
+                       "- task_id: is required. Fix: pass task_id: The task_id a generate tool returned.")
     r = await call(client, "list_tasks", {"count": 5})
     assert text(r) == ("Error executing tool list_tasks: [invalid_input] count: is not an argument of list_tasks; did "
                        "you mean limit? Fix: use limit.")

@@ -145,7 +145,7 @@ async def test_unknown_task_ids_are_reported_plainly(client):
     result = await call(client, "get_task", {"task_id": "r2v_nope"})
     assert result["isError"] is True
     assert text(result) == ('Error executing tool get_task: [not_found] task_id: no task "r2v_nope". '
-                            "Fix: use a task_id returned by generate_r2v; list_tasks shows recent ones.")
+                            "Fix: use a task_id returned by a generate tool; list_tasks shows recent ones.")
 
 
 async def test_lists_sent_as_json_strings_are_accepted(client, refs, dirs):

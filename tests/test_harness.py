@@ -1,11 +1,12 @@
-"""Short runs of the fault-injection soak and the kill -9 loop (the full ones: tests/harness/, one command each)."""
+"""Short runs of the fault-injection soak and the kill -9 loop (the full ones: tests/harness/, one command each), and
+the replay of the mistakes agents make, each answer scored."""
 
 from __future__ import annotations
 
 from dataclasses import asdict
 
 import pytest
-from harness import faults, fuzz, kills, toctou
+from harness import faults, fuzz, kills, toctou, words
 
 pytestmark = pytest.mark.anyio
 
@@ -41,3 +42,10 @@ async def test_references_swapped_for_symlinks_while_checked_never_let_a_file_fr
 async def test_no_input_to_any_tool_ends_in_an_unhandled_error(tmp_path):
     figures = await fuzz.run(15, folder=tmp_path)
     assert figures.ok, asdict(figures)
+
+
+async def test_every_mistake_an_agent_makes_is_answered_with_its_argument_and_a_fix_in_the_tools_own_words(
+        tmp_path):
+    figures = await words.replay(tmp_path)
+    assert figures.mistakes >= 75 and (figures.mean, figures.zeros) == (2.0, 0), figures.below_two
+

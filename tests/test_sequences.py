@@ -239,7 +239,7 @@ async def test_stitch_joins_finished_tasks_and_refuses_what_cannot_be_joined(cli
                        "(generate again with the same aspect_ratio).")
     r = await call(client, "stitch", {"task_ids": [made[0]["task_id"], "r2v_nobody"]})
     assert text(r) == (f"{prefix}[not_found] task_ids[1]: no task \"r2v_nobody\". Fix: use a task_id that "
-                       "generate_r2v or generate_sequence returned; list_tasks shows recent ones.")
+                       "a generate tool or generate_sequence returned; list_tasks shows recent ones.")
     pending = await call(client, "generate_r2v", {"prompt": "Image 1 sleeps", "reference_images": [str(refs["img1"])],
                                                   "duration": 15, "wait_seconds": 0})
     r = await call(client, "stitch", {"task_ids": [made[0]["task_id"], pending["structuredContent"]["task_id"]]})

@@ -33,7 +33,8 @@ def test_a_failing_driver_is_started_again_and_its_lease_released_when_it_ends(s
         nonlocal worker
         async with anyio.create_task_group() as tg:
             worker = Worker(settings, store, tg)
-            kind = Kind("testing", lambda: ["t_1"], drive, lambda key, exc: given_up.append(key))
+            kind = Kind("testing", lambda: [] if ended.is_set() else ["t_1"], drive,
+                        lambda key, exc: given_up.append(key))
             worker.add(kind)
             assert worker.start() == 1
             worker.run(kind, "t_1")  # already driven: no second driver

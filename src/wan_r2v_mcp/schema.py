@@ -445,7 +445,7 @@ class TaskRef(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    task_id: str = Field(min_length=1, max_length=100, description="The task_id that generate_r2v returned.")
+    task_id: str = Field(min_length=1, max_length=100, description="The task_id a generate tool returned.")
 
 
 class GetTaskArgs(TaskRef):

@@ -146,7 +146,8 @@ def quote_i2v(args: I2VArgs, folders: Folders, *, settings: Settings, providers:
     except InputError as exc:
         raise InputErrors([exc]) from None
     items = [(getattr(request, role), label, role, role) for role, label in I2V_LABELS.items() if getattr(request, role)]
-    intake = admit_media(items, settings.data.root, folders, extra=provider.refusals(request, route))
+    intake = admit_media(items, settings.data.root, folders, extra=provider.refusals(request, route),
+                         homes={"image": "first_frame", "video": "first_clip", "audio": "driving_audio"})
     try:
         problems = provider.media_refusals(intake, route)
         clip = next((r for r in intake.references if r.role == "first_clip"), None)
@@ -181,7 +182,8 @@ def quote_edit(args: EditArgs, folders: Folders, *, settings: Settings, provider
     items = [(request.video, "Source video", "video", "video")] + [
         (given, image_label(i), "reference_image", f"reference_images[{i}]")
         for i, given in enumerate(request.reference_images)]
-    intake = admit_media(items, settings.data.root, folders, extra=provider.refusals(request, route))
+    intake = admit_media(items, settings.data.root, folders, extra=provider.refusals(request, route),
+                         homes={"image": "reference_images", "video": "video"})
     try:
         source = intake.references[0].media
         seconds = source.duration_seconds if source else None
@@ -203,7 +205,12 @@ def _character_media(args: I2VArgs, cast: Cast, owner: str, folders: Folders
                      ) -> tuple[I2VArgs, Folders, dict[str, str]]:
     """A saved character where its media fits image-to-video: its image as the first frame (a clip as the clip to
     continue), and its voice, with an image, as the driving audio."""
-    (character,) = resolve(cast, owner, [args.character or ""], "", field="character")
+    try:
+        (character,) = resolve(cast, owner, [args.character or ""], "", field="character")
+    except InputErrors as exc:
+        for error in exc.errors:
+            error.field = "character"  # one name, not a list
+        raise
     media = str((cast.folder / character.media).resolve())
     role = "first_frame" if character.kind == "image" else "first_clip"
     given = next((name for name in ("first_frame", "first_clip") if getattr(args, name)), None)

@@ -98,7 +98,7 @@ class Runner:
         record = self.ledger.get(task_id)
         if record is None or record.owner != owner:  # another caller's task reads exactly like an unknown one
             raise NotFoundError(f"no task \"{task_id}\"", field="task_id",
-                                fix="use a task_id returned by generate_r2v; list_tasks shows recent ones")
+                                fix="use a task_id returned by a generate tool; list_tasks shows recent ones")
         return record
 
     async def sequence(self, args: SequenceArgs, patience: Patience, owner: str = "") -> TaskView:

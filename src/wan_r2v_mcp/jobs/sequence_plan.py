@@ -72,6 +72,10 @@ class Planner:
         takes a first frame, and the cost of the whole against the caps. The quotes' files are open: close them."""
         provider = self.providers.get(args.provider, caller=owner)
         caps = provider.capabilities
+        if self.cast is not None:  # the sequence's own list first, so a wrong name is reported where it was written
+            from ..cast.use import resolve
+
+            resolve(self.cast, owner, list(args.characters), "", field="characters")
         spec = args.model_dump(mode="json", include={"shots", "characters", "continuity", "negative_prompt",
                                                      "resolution", "aspect_ratio", "seed"})
         spec["provider"] = caps.name

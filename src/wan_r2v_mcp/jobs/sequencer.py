@@ -203,7 +203,7 @@ class Sequencer:
         record = self.book.get(sequence_id)
         if record is None or record.owner != owner:
             raise NotFoundError(f"no task \"{sequence_id}\"", field="task_id",
-                                fix="use a task_id returned by generate_r2v or generate_sequence; list_tasks shows "
+                                fix="use a task_id returned by a generate tool or generate_sequence; list_tasks shows "
                                     "recent ones")
         return record
 

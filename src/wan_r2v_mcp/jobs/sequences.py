@@ -90,7 +90,7 @@ class SequenceBook:
     def finished_video(self, task_id: str, owner: str) -> tuple[Path, dict[str, Any], str, str]:
         """The saved video of a finished task or sequence of `owner`, with its measured facts, its prompt and the
         provider(s) that made it."""
-        unknown = NotFoundError(f"no task \"{task_id}\"", fix="use a task_id that generate_r2v or generate_sequence "
+        unknown = NotFoundError(f"no task \"{task_id}\"", fix="use a task_id that a generate tool or generate_sequence "
                                 "returned; list_tasks shows recent ones")
         if is_sequence_id(task_id):
             seq = self.get(task_id)

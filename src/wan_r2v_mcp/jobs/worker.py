@@ -118,8 +118,9 @@ class Worker:
 
     @property
     def lease_seconds(self) -> float:
-        """How long a claim lasts (shorter on the emulators' compressed clock, so a takeover is seen in a test)."""
-        return LEASE_SECONDS * min(1.0, self.settings.time_scale)
+        """How long a claim lasts: shorter on the emulators' compressed clock, so a takeover is seen in a test, but
+        never so short that a busy machine's late renewal would hand a live task to another server."""
+        return max(5.0, LEASE_SECONDS * min(1.0, self.settings.time_scale))
 
     def add(self, kind: Kind) -> None:
         self._kinds.append(kind)

@@ -93,8 +93,12 @@ def _mb(n: int) -> str:
     return f"{n / 1024 / 1024:.0f} MB"
 
 
-def judge(media: MediaInfo, role: str, field_name: str) -> list[InputError]:
-    """Problems of one probed file for the role it is given in."""
+R2V_HOMES = {"image": "reference_images", "video": "reference_videos", "audio": "voices"}
+
+
+def judge(media: MediaInfo, role: str, field_name: str, homes: dict[str, str] | None = None) -> list[InputError]:
+    """Problems of one probed file for the role it is given in; `homes` names, by kind, the argument of the same tool
+    a file of another kind belongs in (reference-to-video's lists unless given)."""
     want = ROLE_KIND[role]
     allowed = ", ".join(KIND_FORMATS[want])
     def err(message: str, *, limit: str | None = None, fix: str) -> ReferenceError:
@@ -104,9 +108,9 @@ def judge(media: MediaInfo, role: str, field_name: str) -> list[InputError]:
         return [err("is not a media file: its first bytes match no image, video or audio format",
                     limit=f"{want} formats {allowed}", fix=f"pass {_a(want)} file ({allowed})")]
     if media.kind != want:
-        home = {"image": "reference_images", "video": "reference_videos", "audio": "voices"}[media.kind]
-        fix = f"give {_a(want)} file here ({allowed})" if role not in _REFERENCE_ROLES else \
-            f"pass it in {home} instead, or give {_a(want)} here"
+        home = (R2V_HOMES if homes is None and role in _REFERENCE_ROLES else homes or {}).get(media.kind)
+        fix = f"pass it in {home} instead, or give {_a(want)} here" if home and home != field_name else \
+            f"give {_a(want)} file here ({allowed})"
         takes = "audio" if want == "audio" else f"{want}s"
         return [err(f"is {_a(media.kind)} ({media.format}), but {ROLE_FIELD[role]} takes {takes}", fix=fix)]
     if media.format not in KIND_FORMATS[want]:
@@ -138,7 +142,8 @@ def judge(media: MediaInfo, role: str, field_name: str) -> list[InputError]:
     return problems
 
 
-def _take(given: str, label: str, role: str, field_name: str, data_dir: Path, folders: Folders) -> Reference:
+def _take(given: str, label: str, role: str, field_name: str, data_dir: Path, folders: Folders,
+          homes: dict[str, str] | None = None) -> Reference:
     ref = Reference(label=label, role=role, field=field_name, given=given if isinstance(given, str) else repr(given))
     try:
         ref.source = parse_source(given, field_name, data_dir, folders)
@@ -154,7 +159,7 @@ def _take(given: str, label: str, role: str, field_name: str, data_dir: Path, fo
                                              fix="pass the file itself, not a symlink to it, and check its permissions"))
             return ref
         ref.media = probe(ref.opened, max_bytes=KIND_MAX_BYTES)
-        ref.errors.extend(judge(ref.media, role, field_name))
+        ref.errors.extend(judge(ref.media, role, field_name, homes))
     elif ref.kind not in ("unknown", ROLE_KIND[role]):
         ref.errors.append(ReferenceError(
             f"looks like {_a(ref.kind)} (from its extension), but {ROLE_FIELD[role]} takes {ROLE_KIND[role]}s",
@@ -252,10 +257,10 @@ def _canonical_label(key: str) -> str:
 
 
 def admit_media(items: list[tuple[str, str, str, str]], data_dir: Path, folders: Folders,
-                extra: list[InputError] | None = None) -> Intake:
+                extra: list[InputError] | None = None, homes: dict[str, str] | None = None) -> Intake:
     """Take in a request's media other than references (given, label, role, field for each: a text-to-video
     request's audio), refusing the whole request at once if anything is wrong."""
-    intake = Intake(references=[_take(given, label, role, field_name, data_dir, folders)
+    intake = Intake(references=[_take(given, label, role, field_name, data_dir, folders, homes or {})
                                 for given, label, role, field_name in items], findings=[], errors=[])
     errors = intake.all_errors + list(extra or [])
     if errors:

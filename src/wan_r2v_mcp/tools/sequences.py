@@ -14,9 +14,9 @@ from .args import model_tool, parse
 from .shape import fail, owner, patience, state, task_result
 
 SEQUENCE = """\
-Several shots (each a generation, naming characters as @name) joined into one MP4. With continuity each \
-shot opens on the previous one's last frame. Returns a task_id (seq_...) for get_task, cancel_task, \
-redo_shot."""
+A story: shots (each a generation; saved characters only, as @name, counting toward a shot's 5 references) \
+joined into one MP4. With continuity each shot opens on the last frame of the one before, so shots are made \
+in turn. Its task_id (seq_...) serves get_task, cancel_task, redo_shot."""
 
 
 async def generate_sequence(ctx: Context, **arguments: Any) -> CallToolResult:
@@ -61,8 +61,7 @@ def tools() -> list[Tool]:
         model_tool(redo_shot, RedoShotArgs, None, name="redo_shot", title="Redo a shot", short={"wait_seconds": ""},
                    description="Make one shot of a sequence again (new prompt or seed), keep the others, join again.", annotations=paid),
         model_tool(stitch, StitchArgs, None, name="stitch", title="Join finished videos",
-                   description="Join finished tasks' videos, in order, into one MP4 (sound kept; copied when formats "
-                   "match).",
+                   description="Join finished videos of one aspect ratio, in order, into one MP4 (sound kept).",
                    annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False,
                                                open_world_hint=False)),
     ]
