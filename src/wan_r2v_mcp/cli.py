@@ -203,8 +203,11 @@ def _run_stdio(make_server: Any, announce: bool) -> None:
                   "wan-r2v-mcp config --client NAME; or try wan-r2v-mcp generate --help). Ctrl+C stops it.",
                   file=sys.stderr)
         make_server().run()
-    except KeyboardInterrupt:
-        pass
+    except BaseException:
+        # The interrupt is raised wherever the main thread was: during start-up it may come out of a task group
+        # wrapped in an exception group. Whatever ends the run after our handler ran is that interruption.
+        if not stopped_by:
+            raise
     if stopped_by:  # the shell's convention: 128 + the signal's number (130 for Ctrl+C)
         sys.exit(128 + stopped_by[0])
 
