@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import media
 import pytest
-from conftest import DASHSCOPE_KEY, call, text
+from conftest import DASHSCOPE_KEY, call, finish, text
 from mcp import Client
 
 from wan_r2v_mcp.config import Settings
@@ -52,7 +52,7 @@ async def test_the_full_flow_sends_the_media_protocol_exactly_and_lands_the_vide
         view = started["structuredContent"]
         assert started["isError"] is False and view["provider"] == "dashscope"
         assert view["status"] in ("queued", "running")
-        done = await call(client, "get_task", {"task_id": view["task_id"], "wait_seconds": 30})
+        done = await finish(client, view["task_id"])
 
     # Six local files went up through getPolicy and the OSS form, each under a generated name.
     assert len(dashscope.calls("/api/v1/uploads", "GET")) == 6

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import media
 import pytest
-from conftest import DASHSCOPE_KEY, call, text
+from conftest import DASHSCOPE_KEY, call, finish, text
 from mcp import Client
 from pydantic import SecretStr
 
@@ -76,8 +76,7 @@ async def test_dashscope_edits_a_local_clip_kept_whole(ds_settings, dashscope, r
                                                     "provider": "dashscope", "wait_seconds": 0})
         assert started["isError"] is False, text(started)
         assert started["structuredContent"]["cost_estimate_usd"] == 0.6  # (2 + 2) s at $0.15 (1080p)
-        done = await call(client, "get_task", {"task_id": started["structuredContent"]["task_id"],
-                                               "wait_seconds": 30})
+        done = await finish(client, started["structuredContent"]["task_id"])
     (create,) = dashscope.calls("/api/v1/services/aigc/video-generation/video-synthesis", "POST")
     (item,) = create.json["input"]["media"]
     assert item["type"] == "video" and item["url"].startswith("oss://dashscope-instant/wan2.7-videoedit/")

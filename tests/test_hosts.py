@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import FAL_KEY, REPLICATE_KEY, call, text
+from conftest import FAL_KEY, REPLICATE_KEY, call, finish, text
 from mcp import Client
 
 from wan_r2v_mcp.config import Settings
@@ -27,7 +27,7 @@ async def _generate_and_finish(settings, args) -> tuple[dict, dict]:
     async with Client(build_server(settings)) as client:
         started = await call(client, "generate_r2v", {"wait_seconds": 0, **args})
         assert started["isError"] is False, text(started)
-        done = await call(client, "get_task", {"task_id": started["structuredContent"]["task_id"], "wait_seconds": 30})
+        done = await finish(client, started["structuredContent"]["task_id"])
     return started["structuredContent"], done["structuredContent"]
 
 
@@ -122,7 +122,7 @@ async def test_inferencesh_status_9_is_not_done_and_13_is_a_refusal(hosts_settin
                                                       "wait_seconds": 4})
         assert started["structuredContent"]["status"] == "running"
         assert started["structuredContent"]["stage"] == "inference.sh uploading"
-        done = await call(client, "get_task", {"task_id": started["structuredContent"]["task_id"], "wait_seconds": 30})
+        done = await finish(client, started["structuredContent"]["task_id"])
     assert done["structuredContent"]["status"] == "failed" and done["structuredContent"]["error"]["code"] == "billing"
 
 

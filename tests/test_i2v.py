@@ -10,7 +10,7 @@ from pathlib import Path
 import av
 import media
 import pytest
-from conftest import DASHSCOPE_KEY, call, text
+from conftest import DASHSCOPE_KEY, call, finish, text
 from mcp import Client
 from pydantic import SecretStr
 
@@ -85,8 +85,7 @@ async def test_a_clip_is_continued_on_dashscope_and_its_seconds_are_billed_in_th
         assert started["isError"] is False, text(started)
         assert (started["structuredContent"]["billable_seconds"], started["structuredContent"]["cost_estimate_usd"]) \
             == (5.0, 0.75)  # the 2 s clip is inside the 5 s, at $0.15/s (1080p)
-        done = await call(client, "get_task", {"task_id": started["structuredContent"]["task_id"],
-                                               "wait_seconds": 30})
+        done = await finish(client, started["structuredContent"]["task_id"])
     (policy,) = dashscope.calls("/api/v1/uploads")
     assert policy.query["model"] == "wan2.7-i2v"
     (create,) = dashscope.calls("/api/v1/services/aigc/video-generation/video-synthesis", "POST")
@@ -102,8 +101,7 @@ async def test_fal_gets_a_local_first_frame_through_its_storage(all_hosts, fal, 
         started = await call(client, "generate_i2v", {"prompt": "Alice waves", "first_frame": str(refs["img1"]),
                                                       "duration": 3, "provider": "fal", "wait_seconds": 0})
         assert started["isError"] is False, text(started)
-        done = await call(client, "get_task", {"task_id": started["structuredContent"]["task_id"],
-                                               "wait_seconds": 30})
+        done = await finish(client, started["structuredContent"]["task_id"])
     (create,) = fal.calls("/fal-ai/wan/v2.7/image-to-video", "POST")
     assert create.json["image_url"].startswith("https://v3.fal.media/files/") and create.json["duration"] == 3
     assert done["structuredContent"]["status"] == "succeeded"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import media
 import pytest
-from conftest import call, text
+from conftest import call, finish, text
 from mcp import Client
 
 from wan_r2v_mcp.schema import PIXEL_SIZES
@@ -132,7 +132,7 @@ async def test_a_task_survives_a_restart_and_the_next_server_finishes_it(setting
     async with Client(build_server(settings)) as second:
         listed = await call(second, "list_tasks", {})
         assert [t["task_id"] for t in listed["structuredContent"]["tasks"]] == [task_id]
-        done = await call(second, "get_task", {"task_id": task_id, "wait_seconds": 45})
+        done = await finish(second, task_id)
     assert done["structuredContent"]["status"] == "succeeded"
     assert media.decode(dirs["out"] / f"{task_id}.mp4")["frames"] == 150
 

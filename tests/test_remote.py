@@ -18,7 +18,7 @@ import httpx2
 import media
 import pytest
 import uvicorn
-from conftest import DASHSCOPE_KEY, call, text
+from conftest import DASHSCOPE_KEY, call, finish, text
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
@@ -251,7 +251,7 @@ async def test_after_a_restart_a_task_on_a_callers_key_waits_until_the_caller_br
                                         "the X-DashScope-Api-Key header and it is followed again")
         async with client(url, ALICE, **{"X-DashScope-Api-Key": DASHSCOPE_KEY}) as alice:
             await call(alice, "list_tasks", {})
-            done = (await call(alice, "get_task", {"task_id": task_id, "wait_seconds": 30}))["structuredContent"]
+            done = (await finish(alice, task_id))["structuredContent"]
     assert done["status"] == "succeeded"
 
 

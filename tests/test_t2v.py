@@ -10,7 +10,7 @@ from pathlib import Path
 import av
 import media
 import pytest
-from conftest import DASHSCOPE_KEY, call, text
+from conftest import DASHSCOPE_KEY, call, finish, text
 from mcp import Client
 from pydantic import SecretStr
 
@@ -103,8 +103,7 @@ async def test_dashscope_gets_the_audio_uploaded_for_this_model_and_the_video_la
         started = await call(client, "generate_t2v", {"prompt": "A fox runs", "audio": str(audio), "duration": 4,
                                                       "provider": "dashscope", "wait_seconds": 0})
         assert started["isError"] is False, text(started)
-        done = await call(client, "get_task", {"task_id": started["structuredContent"]["task_id"],
-                                               "wait_seconds": 30})
+        done = await finish(client, started["structuredContent"]["task_id"])
     (policy,) = dashscope.calls("/api/v1/uploads")
     assert policy.query["model"] == "wan2.7-t2v"  # a temporary upload serves only the model it was asked for
     (create,) = dashscope.calls("/api/v1/services/aigc/video-generation/video-synthesis", "POST")
@@ -124,8 +123,7 @@ async def test_the_other_hosts_make_it_at_their_own_endpoints(all_hosts, replica
         started = await call(client, "generate_t2v", {"prompt": "A fox runs", "duration": 3, "provider": host,
                                                       "wait_seconds": 0})
         assert started["isError"] is False, text(started)
-        done = await call(client, "get_task", {"task_id": started["structuredContent"]["task_id"],
-                                               "wait_seconds": 30})
+        done = await finish(client, started["structuredContent"]["task_id"])
     sent = {"replicate": lambda: replicate.calls("/v1/models/wan-video/wan-2.7-t2v/predictions", "POST"),
             "fal": lambda: fal.calls("/fal-ai/wan/v2.7/text-to-video", "POST"),
             "inferencesh": lambda: [c for c in inferencesh.calls("/apps/run", "POST")
