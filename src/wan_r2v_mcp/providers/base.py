@@ -83,6 +83,19 @@ class Route:
     price_source: str = ""
 
 
+def optional_inputs(request: Any, prompt_extend: str = "prompt_extend") -> dict[str, Any]:
+    """The optional inputs Wan 2.7 bodies name alike, each only when given: a negative prompt, prompt expansion (under
+    the host's name for it) and a seed."""
+    given: dict[str, Any] = {}
+    if getattr(request, "negative_prompt", None):
+        given["negative_prompt"] = request.negative_prompt
+    if request.prompt_extend is not None:
+        given[prompt_extend] = request.prompt_extend
+    if request.seed is not None:
+        given["seed"] = request.seed
+    return given
+
+
 def serves(*served: Route) -> dict[str, Route]:
     return {route.model: route for route in served}
 

@@ -27,7 +27,7 @@ from ..schema import (
     TaskError,
 )
 from . import api_key
-from .base import Capabilities, HostJob, JobRef, Route, serves
+from .base import Capabilities, HostJob, JobRef, Route, optional_inputs, serves
 from .hosted import HostedProvider
 
 if TYPE_CHECKING:
@@ -95,12 +95,7 @@ class FalProvider(HostedProvider):
         for ref in intake.references:
             body[names[ref.role]] = urls[ref.label]
         body.update(resolution=request.resolution, duration=request.duration)
-        if request.negative_prompt:
-            body["negative_prompt"] = request.negative_prompt
-        if request.prompt_extend is not None:
-            body["enable_prompt_expansion"] = request.prompt_extend
-        if request.seed is not None:
-            body["seed"] = request.seed
+        body.update(optional_inputs(request, "enable_prompt_expansion"))
         return body
 
     def edit_payload(self, request: EditRequest, intake: Intake, urls: dict[str, str], route: Route) -> dict[str, Any]:
@@ -111,22 +106,16 @@ class FalProvider(HostedProvider):
         body.update(resolution=request.resolution, duration=request.duration, audio_setting=request.audio_setting)
         if request.aspect_ratio:
             body["aspect_ratio"] = request.aspect_ratio
-        if request.seed is not None:
-            body["seed"] = request.seed
+        body.update(optional_inputs(request, "enable_prompt_expansion"))
         return body
 
     def t2v_payload(self, request: T2VRequest, intake: Intake, urls: dict[str, str], route: Route) -> dict[str, Any]:
         body: dict[str, Any] = {"prompt": request.prompt, "aspect_ratio": request.aspect_ratio,
                                 "resolution": request.resolution, "duration": request.duration}
-        if request.negative_prompt:
-            body["negative_prompt"] = request.negative_prompt
         for ref in intake.references:
             if ref.role == "audio":
                 body["audio_url"] = urls[ref.label]
-        if request.prompt_extend is not None:
-            body["enable_prompt_expansion"] = request.prompt_extend
-        if request.seed is not None:
-            body["seed"] = request.seed
+        body.update(optional_inputs(request, "enable_prompt_expansion"))
         return body
 
     async def check_access(self) -> str:

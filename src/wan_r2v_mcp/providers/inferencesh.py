@@ -24,7 +24,7 @@ from ..schema import (
     TaskError,
 )
 from . import api_key
-from .base import Capabilities, HostJob, JobRef, Route, serves
+from .base import Capabilities, HostJob, JobRef, Route, optional_inputs, serves
 from .hosted import HostedProvider
 
 if TYPE_CHECKING:
@@ -122,21 +122,14 @@ class InferenceShProvider(HostedProvider):
 
     def i2v_payload(self, request: I2VRequest, intake: Intake, urls: dict[str, str], route: Route) -> dict[str, Any]:
         inputs: dict[str, Any] = {"prompt": request.prompt}
-        if request.negative_prompt:
-            inputs["negative_prompt"] = request.negative_prompt
         for ref in intake.references:
             inputs[ref.role] = urls[ref.label]
         inputs.update(resolution=request.resolution.upper(), duration=request.duration, watermark=request.watermark)
-        if request.prompt_extend is not None:
-            inputs["prompt_extend"] = request.prompt_extend
-        if request.seed is not None:
-            inputs["seed"] = request.seed
+        inputs.update(optional_inputs(request))
         return {"app": route.host_model, "input": inputs}
 
     def edit_payload(self, request: EditRequest, intake: Intake, urls: dict[str, str], route: Route) -> dict[str, Any]:
         inputs: dict[str, Any] = {"prompt": request.prompt}
-        if request.negative_prompt:
-            inputs["negative_prompt"] = request.negative_prompt
         inputs["video"] = urls[intake.references[0].label]
         images = [urls[r.label] for r in intake.references if r.role == "reference_image"]
         if images:
@@ -147,21 +140,13 @@ class InferenceShProvider(HostedProvider):
             inputs["ratio"] = request.aspect_ratio
         if request.duration:
             inputs["duration"] = request.duration
-        if request.prompt_extend is not None:
-            inputs["prompt_extend"] = request.prompt_extend
-        if request.seed is not None:
-            inputs["seed"] = request.seed
+        inputs.update(optional_inputs(request))
         return {"app": route.host_model, "input": inputs}
 
     def t2v_payload(self, request: T2VRequest, intake: Intake, urls: dict[str, str], route: Route) -> dict[str, Any]:
         inputs: dict[str, Any] = {"prompt": request.prompt}
-        if request.negative_prompt:
-            inputs["negative_prompt"] = request.negative_prompt
         inputs.update(resolution=request.resolution.upper(), duration=request.duration, watermark=request.watermark)
-        if request.prompt_extend is not None:
-            inputs["prompt_extend"] = request.prompt_extend
-        if request.seed is not None:
-            inputs["seed"] = request.seed
+        inputs.update(optional_inputs(request))
         return {"app": route.host_model, "input": inputs}
 
     def _name(self, field: str, app: str) -> str:

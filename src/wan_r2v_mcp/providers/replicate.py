@@ -26,7 +26,7 @@ from ..schema import (
     TaskError,
 )
 from . import api_key
-from .base import Capabilities, HostCandidate, HostJob, JobRef, Route, serves
+from .base import Capabilities, HostCandidate, HostJob, JobRef, Route, optional_inputs, serves
 from .hosted import HostedProvider
 
 if TYPE_CHECKING:
@@ -85,12 +85,7 @@ class ReplicateProvider(HostedProvider):
         for ref in intake.references:
             inputs["audio" if ref.role == "driving_audio" else ref.role] = urls[ref.label]
         inputs.update(resolution=request.resolution, duration=request.duration)
-        if request.negative_prompt:
-            inputs["negative_prompt"] = request.negative_prompt
-        if request.prompt_extend is not None:
-            inputs["enable_prompt_expansion"] = request.prompt_extend
-        if request.seed is not None:
-            inputs["seed"] = request.seed
+        inputs.update(optional_inputs(request, "enable_prompt_expansion"))
         return {"input": inputs}
 
     def edit_payload(self, request: EditRequest, intake: Intake, urls: dict[str, str], route: Route) -> dict[str, Any]:
@@ -102,22 +97,16 @@ class ReplicateProvider(HostedProvider):
             inputs["aspect_ratio"] = request.aspect_ratio
         if request.duration:
             inputs["duration"] = request.duration
-        if request.seed is not None:
-            inputs["seed"] = request.seed
+        inputs.update(optional_inputs(request, "enable_prompt_expansion"))
         return {"input": inputs}
 
     def t2v_payload(self, request: T2VRequest, intake: Intake, urls: dict[str, str], route: Route) -> dict[str, Any]:
         inputs: dict[str, Any] = {"prompt": request.prompt, "resolution": request.resolution,
                                   "aspect_ratio": request.aspect_ratio, "duration": request.duration}
-        if request.negative_prompt:
-            inputs["negative_prompt"] = request.negative_prompt
         for ref in intake.references:
             if ref.role == "audio":
                 inputs["audio"] = urls[ref.label]
-        if request.prompt_extend is not None:
-            inputs["enable_prompt_expansion"] = request.prompt_extend
-        if request.seed is not None:
-            inputs["seed"] = request.seed
+        inputs.update(optional_inputs(request, "enable_prompt_expansion"))
         return {"input": inputs}
 
     async def upload(self, ref: Reference, route: Route, *, scope: str = "") -> str:
