@@ -103,7 +103,7 @@ async def load(callers: int, seconds: float, url: str, tokens: list[str]) -> dic
                 if made["is_error"]:
                     errors.append(made["text"])
                     continue
-                got = await timed(client, "get_task", {"task_id": rng.choice(owned[i])})
+                got = await timed(client, "get_task", {"task_id": rng.choice(owned[i]), "wait_seconds": 0})
                 if got["is_error"]:
                     errors.append(got["text"])
                 listed = await timed(client, "list_tasks", {"limit": 100})
@@ -111,7 +111,7 @@ async def load(callers: int, seconds: float, url: str, tokens: list[str]) -> dic
                 foreign_seen += sum(1 for t in listed["view"]["tasks"] if t["task_id"] not in mine)
                 others = [t for j, ts in owned.items() if j != i for t in ts]
                 if others:
-                    theirs = await timed(client, "get_task", {"task_id": rng.choice(others)})
+                    theirs = await timed(client, "get_task", {"task_id": rng.choice(others), "wait_seconds": 0})
                     if not (theirs["is_error"] and "[not_found]" in theirs["text"]):
                         foreign_seen += 1
 

@@ -37,6 +37,18 @@ async def test_every_tool_refuses_unknown_names_in_the_same_words(client):
                        "you mean limit? Fix: use limit.")
 
 
+async def test_every_tool_that_waits_waits_alike_by_default(client):
+    """Issue #19: get_task answered at once by default where the generate tools waited 50 s, so the same words
+    ("call get_task") meant two things. A client that listens to no progress is answered within its quiet wait."""
+    waits = {t.name: t.input_schema["properties"]["wait_seconds"] for t in (await client.list_tools()).tools
+             if "wait_seconds" in t.input_schema["properties"]}
+    assert {name: w["default"] for name, w in waits.items()} == dict.fromkeys(
+        ["generate_r2v", "generate_t2v", "generate_i2v", "edit_video", "get_task", "generate_sequence", "redo_shot"],
+        50)
+    worded = {w.get("description") for w in waits.values()} - {None, ""}
+    assert worded == {"Seconds to wait, with progress (cap 50); 0 answers at once."}
+
+
 async def test_task_tools_speak_the_field_limit_fix_language_not_pydantics(client):
     r = await call(client, "get_task", {"task_id": "r2v_x", "wait_seconds": -5})
     assert text(r) == ("Error executing tool get_task: [invalid_input] wait_seconds: is -5. Limit: at least 0. Fix: "

@@ -186,7 +186,8 @@ async def test_a_second_sequence_counts_the_first_ones_planned_shots_against_the
         single = await call(client, "generate_r2v", {"prompt": "Image 1", "reference_images": URL_REF,
                                                      "resolution": "720p", "duration": 5, "wait_seconds": 0})
         assert "[over_budget]" in text(single) and "to $1.10" in text(single)  # $0.60 planned + $0.50
-        view = (await call(client, "get_task", {"task_id": first["structuredContent"]["task_id"]}))["structuredContent"]
+        view = (await call(client, "get_task", {"task_id": first["structuredContent"]["task_id"],
+                                                "wait_seconds": 0}))["structuredContent"]
         # Shot 1 is being made (or about to be), shots 2 and 3 wait for it: the whole is made plus planned.
         assert view["cost_made_usd"] + view["cost_planned_usd"] == pytest.approx(0.6) == view["cost_estimate_usd"]
     assert [c["input"]["prompt"] for c in creates(dashscope)] in ([], ["Image 1 takes 0"])  # the first's shot 1 only

@@ -118,9 +118,12 @@ async def _chromium():
 
     manager = async_playwright()
     playwright = await manager.start()
+    # The tests serve the "public" server on loopback, which Chromium's Local Network Access would refuse to a view
+    # (an opaque origin) as it refuses a public page; a real deployment's WAN_R2V_PUBLIC_URL is not loopback.
     browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=[
         "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run", "--autoplay-policy=no-user-gesture-required"])
+        "--disable-sync", "--no-first-run", "--autoplay-policy=no-user-gesture-required",
+        "--disable-features=LocalNetworkAccessChecks,BlockInsecurePrivateNetworkRequests"])
     return manager, playwright, browser
 
 
@@ -349,66 +352,114 @@ def _csp(meta: dict) -> str:
             f"connect-src {connect}")
 
 
+async def _play_in_appbridge(resource: dict, arguments: dict, first: dict, rpc, video_bytes: bytes | None = None):
+    """Opens the view in a page hosted by the real AppBridge, served with the CSP the view declares, waits until it
+    plays, clicks "another seed"; returns the player's state, the text it shows, the URLs of the download_url the
+    browser fetched and the host's log. With `video_bytes` the page answers the download_url itself; without, the
+    request goes to the real server on loopback."""
+    host = Stand_in(resource["text"], {"arguments": arguments, "result": first}, rpc)
+    fetched: list[str] = []
+    policy = _csp(resource.get("_meta") or {})
+    manager, playwright, browser = await _chromium()
+    try:
+        page = await browser.new_page(viewport={"width": 740, "height": 780})
+        bridge = APPBRIDGE.read_text()
+
+        async def serve(route):
+            url = route.request.url
+            if url.endswith("/host.html"):
+                return await route.fulfill(body=BRIDGE_PAGE, content_type="text/html")
+            if url.endswith("/appbridge.js"):
+                return await route.fulfill(body=bridge, content_type="text/javascript")
+            if "/videos/" in url:
+                fetched.append(url)
+                if video_bytes is not None:
+                    return await route.fulfill(body=video_bytes, content_type="video/mp4")
+            if url.endswith("/view.html"):  # as a host serves a view: with the CSP the view declared
+                return await route.fulfill(body=resource["text"], content_type="text/html",
+                                           headers={"Content-Security-Policy": policy})
+            return await route.continue_()
+
+        await page.route("**/*", serve)
+        await page.goto(host.url)
+        for _ in range(100):
+            frame = next((f for f in page.frames if f.url.endswith("/view.html")), None)
+            if frame is not None:
+                break
+            await anyio.sleep(0.05)
+        assert frame is not None
+        await frame.wait_for_function("() => window.playerState && window.playerState.playing", timeout=30_000)
+        await frame.wait_for_function("() => document.getElementById('video').currentTime > 0", timeout=30_000)
+        state = await frame.evaluate("() => window.playerState")
+        visible = await frame.evaluate("() => { const v = document.getElementById('video'); const r = "
+                                       "v.getBoundingClientRect(); return [r.width, r.height, v.currentTime]; }")
+        assert visible[0] > 100 and visible[1] > 50 and visible[2] > 0  # visible and playing
+        shown = await frame.evaluate("() => document.body.innerText")
+        await frame.locator("#again").click()
+        await frame.wait_for_function("() => window.playerState.calls.length >= 1", timeout=30_000)
+        state["calls"] = await frame.evaluate("() => window.playerState.calls")
+        log = await page.evaluate("() => window.hostLog")
+        return state, shown, fetched, log
+    finally:
+        await browser.close()
+        await manager.__aexit__(None, None, None)
+        host.close()
+
+
 @pytest.mark.skipif(CHROMIUM is None or not APPBRIDGE.is_file(),
                     reason="Chromium or the bundled ext-apps AppBridge is missing: .ci/tools.sh installs them")
 async def test_the_player_plays_in_a_real_appbridge_host_under_the_csp_it_declares(settings, refs):
     """Issue #19: the stand-in host had no CSP; here the real AppBridge hosts the view, which is served with the CSP
-    its resource declares, and the video must be visible and playing, with "another seed" working."""
-    from wan_r2v_mcp.server import PLAYER
-
+    its resource declares, and the video must be visible and playing, with "another seed" working. In process the
+    view reads the video as a resource (the stdio delivery)."""
     async with Client(build_server(settings)) as client:
         arguments = {"prompt": "Image 1 waves", "reference_images": [str(refs["img1"])], "resolution": "720p",
                      "duration": 2, "wait_seconds": 45}
         first = wire(await client.call_tool("generate_r2v", arguments))
         resource = wire(await client.read_resource(PLAYER))["contents"][0]
-        host = Stand_in(resource["text"], {"arguments": arguments, "result": first}, proxy(client, wait_cap=2))
-        # A download_url that works, on an origin the view's CSP does not list (over HTTP without PUBLIC_URL).
-        served = host.url.replace("/host.html", "/videos/real.mp4")
-        first["structuredContent"]["download_url"] = served
+        # A download_url that works, on an origin the view's CSP does not list.
         video_bytes = Path(first["structuredContent"]["local_path"]).read_bytes()
-        fetched: list[str] = []
-        policy = _csp(resource.get("_meta") or {})
-        manager, playwright, browser = await _chromium()
-        try:
-            page = await browser.new_page(viewport={"width": 740, "height": 780})
-            bridge = APPBRIDGE.read_text()
+        first["structuredContent"]["download_url"] = "http://127.0.0.1:9/videos/real.mp4"
+        state, _, fetched, log = await _play_in_appbridge(resource, arguments, first, proxy(client, wait_cap=2),
+                                                          video_bytes)
+    # The CSP blocked the download_url before any request left, and the player fell back to the resource.
+    assert state["source"] == "resource" and state["status"] == "succeeded" and fetched == []
+    assert state["calls"][0]["name"] == "generate_r2v" and state["calls"][0]["arguments"]["allow_duplicate"] is True
+    assert log[0] == "initialized" and "call:generate_r2v" in log
 
-            async def serve(route):
-                url = route.request.url
-                if url.endswith("/host.html"):
-                    return await route.fulfill(body=BRIDGE_PAGE, content_type="text/html")
-                if url.endswith("/appbridge.js"):
-                    return await route.fulfill(body=bridge, content_type="text/javascript")
-                if url.endswith("/videos/real.mp4"):
-                    fetched.append(url)
-                    return await route.fulfill(body=video_bytes, content_type="video/mp4")
-                if url.endswith("/view.html"):  # as a host serves a view: with the CSP the view declared
-                    return await route.fulfill(body=resource["text"], content_type="text/html",
-                                               headers={"Content-Security-Policy": policy})
-                return await route.continue_()
 
-            await page.route("**/*", serve)
-            await page.goto(host.url)
-            for _ in range(100):
-                frame = next((f for f in page.frames if f.url.endswith("/view.html")), None)
-                if frame is not None:
-                    break
-                await anyio.sleep(0.05)
-            assert frame is not None
-            await frame.wait_for_function("() => window.playerState && window.playerState.playing", timeout=30_000)
-            state = await frame.evaluate("() => window.playerState")
-            # The CSP blocked the download_url before any request left, and the player fell back to the resource.
-            assert state["source"] == "resource" and state["status"] == "succeeded" and fetched == []
-            visible = await frame.evaluate("() => { const v = document.getElementById('video'); const r = "
-                                           "v.getBoundingClientRect(); return [r.width, r.height, v.currentTime]; }")
-            assert visible[0] > 100 and visible[1] > 50 and visible[2] > 0
-            await frame.locator("#again").click()
-            await frame.wait_for_function("() => window.playerState.calls.length >= 1", timeout=30_000)
-            calls = await frame.evaluate("() => window.playerState.calls")
-            assert calls[0]["name"] == "generate_r2v" and calls[0]["arguments"]["allow_duplicate"] is True
-            log = await page.evaluate("() => window.hostLog")
-            assert log[0] == "initialized" and "call:generate_r2v" in log
-        finally:
-            await browser.close()
-            await manager.__aexit__(None, None, None)
-            host.close()
+@pytest.mark.skipif(CHROMIUM is None or not APPBRIDGE.is_file(),
+                    reason="Chromium or the bundled ext-apps AppBridge is missing: .ci/tools.sh installs them")
+@pytest.mark.parametrize("public", [True, False], ids=["WAN_R2V_PUBLIC_URL", "no public URL"])
+async def test_over_http_the_player_plays_the_servers_own_link_or_the_resource_and_shows_no_server_path(
+        dirs, refs, public):
+    """Issue #19, the two HTTP deliveries: with WAN_R2V_PUBLIC_URL the view declares the server's origin and plays
+    its signed download_url, fetched by the browser from the real server; without it the view's CSP blocks the link
+    and the video comes through resources/read over the same HTTP session. A remote caller sees no server path."""
+    from test_remote import ALICE, TOKENS, URL_REF, _free_port, serving
+    from test_remote import client as remote
+
+    from wan_r2v_mcp.config import Settings
+
+    port = _free_port()
+    settings = Settings(data_dir=dirs["data"], output_dir=dirs["out"], allowed_dirs=str(dirs["refs"]),
+                        http_tokens=TOKENS, time_scale=0.1, progress_interval_seconds=1.0,
+                        public_url=f"http://127.0.0.1:{port}" if public else None)
+    with serving(settings, port=port) as url:
+        async with remote(url, ALICE) as alice:
+            arguments = {"prompt": "Image 1 waves", "reference_images": URL_REF, "resolution": "720p",
+                         "duration": 2, "wait_seconds": 45}
+            first = wire(await alice.call_tool("generate_r2v", arguments))
+            resource = wire(await alice.read_resource(PLAYER))["contents"][0]
+            link = first["structuredContent"]["download_url"]
+            assert link.startswith(f"http://127.0.0.1:{port}/videos/")
+            state, shown, fetched, log = await _play_in_appbridge(resource, arguments, first,
+                                                                  proxy(alice, wait_cap=2))
+    assert state["status"] == "succeeded" and state["calls"][0]["name"] == "generate_r2v"
+    if public:
+        assert state["source"] == "download_url" and fetched and fetched[0] == link
+        assert not any(entry.startswith("read:") for entry in log)
+    else:
+        assert state["source"] == "resource" and fetched == []
+        assert f"read:r2v://tasks/{first['structuredContent']['task_id']}/video" in log
+    assert str(dirs["out"]) not in shown and str(dirs["data"]) not in shown and "Saved at" not in shown

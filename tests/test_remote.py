@@ -41,9 +41,10 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def serving(settings: Settings, host: str = "127.0.0.1") -> Iterator[str]:
-    """The real HTTP app under uvicorn on a loopback port, in a thread; yields its /mcp URL."""
-    port = _free_port()
+def serving(settings: Settings, host: str = "127.0.0.1", port: int | None = None) -> Iterator[str]:
+    """The real HTTP app under uvicorn on a loopback port (a free one unless given), in a thread; yields its /mcp
+    URL."""
+    port = port or _free_port()
     server = uvicorn.Server(server_config(http_app(settings, host), "127.0.0.1", port))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -242,7 +243,7 @@ async def test_after_a_restart_a_task_on_a_callers_key_waits_until_the_caller_br
     with serving(settings) as url:  # a new process: the key was held in memory only
         async with client(url, ALICE) as alice:
             with anyio.fail_after(30):  # the new process takes the task up, and finds no key for it
-                while not (waiting := (await call(alice, "get_task", {"task_id": task_id}))["structuredContent"])[
+                while not (waiting := (await call(alice, "get_task", {"task_id": task_id, "wait_seconds": 0}))["structuredContent"])[
                         "stage"].startswith("waiting:"):
                     await anyio.sleep(0.05)
             assert waiting["status"] in ("queued", "running")
@@ -277,6 +278,12 @@ async def test_a_finished_video_comes_back_as_a_signed_url_with_ranges_a_poster_
             assert full.status_code == 200 and full.content == video and full.headers["content-type"] == "video/mp4"
             part = await http.get(view["download_url"], headers={"Range": "bytes=0-99"})
             assert part.status_code == 206 and part.content == video[:100]
+            # A sandboxed player view (an opaque origin) asks with "Origin: null": the signature decides, not the
+            # origin, while /mcp still refuses that origin.
+            embedded = await http.get(view["download_url"], headers={"Range": "bytes=0-99", "Origin": "null"})
+            assert embedded.status_code == 206 and embedded.content == video[:100]
+            posted = await http.post(url, headers={"Origin": "null", "Authorization": f"Bearer {ALICE}"}, json={})
+            assert posted.status_code == 403 and posted.text == "Invalid Origin header"
             assert part.headers["content-range"] == f"bytes 0-99/{len(video)}"
             poster = await http.get(view["poster_url"])
             assert poster.status_code == 200 and poster.content[:3] == b"\xff\xd8\xff"

@@ -203,8 +203,10 @@ async def test_canceling_a_sequence_stops_the_shots_not_yet_done(ds_settings, da
         sequence_id = started["structuredContent"]["task_id"]
         with anyio.fail_after(20):  # shot 1 waits in the host's queue: the host has it (its id is stored)
             while True:
-                shots = (await call(client, "get_task", {"task_id": sequence_id}))["structuredContent"]["shots"]
-                if shots[0]["task_id"] and (await call(client, "get_task", {"task_id": shots[0]["task_id"]}))[
+                shots = (await call(client, "get_task", {"task_id": sequence_id, "wait_seconds": 0}))[
+                    "structuredContent"]["shots"]
+                if shots[0]["task_id"] and (await call(client, "get_task", {"task_id": shots[0]["task_id"],
+                                                                                  "wait_seconds": 0}))[
                         "structuredContent"].get("provider_task_id"):
                     break
                 await anyio.sleep(0.05)  # "queued" alone may still be before the create was sent

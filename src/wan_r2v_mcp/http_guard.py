@@ -74,10 +74,15 @@ def _pattern(value: str, *, origin: bool) -> Place | None:
 
 
 class HostGuard:
-    """ASGI middleware: refuse a request whose Host, or Origin when it has one, is not one of the allowed ones."""
+    """ASGI middleware: refuse a request whose Host, or Origin when it has one, is not one of the allowed ones.
+    A GET or HEAD under one of the `embeddable` paths (the signed links to finished files) is exempt from the
+    Origin check: its signature is its authority, and the page that embeds it may be anyone's. A sandboxed view in
+    an MCP Apps host has an opaque origin, and Chromium sends `Origin: null` with its video's range requests."""
 
-    def __init__(self, app: Callable[..., Awaitable[None]], hosts: list[str], origins: list[str]):
+    def __init__(self, app: Callable[..., Awaitable[None]], hosts: list[str], origins: list[str],
+                 embeddable: tuple[str, ...] = ()):
         self.app = app
+        self.embeddable = embeddable
         self.any_host = "*" in hosts
         self.hosts = [p for p in (_pattern(h, origin=False) for h in hosts if h != "*") if p]
         self.origins = [p for p in (_pattern(o, origin=True) for o in origins) if p]
@@ -102,6 +107,8 @@ class HostGuard:
         origin = headers.get(b"origin", [])
         if not self.any_host and (len(host) != 1 or not self._allowed(parse_host(_text(host[0])), self.hosts)):
             return await _refuse(send, 421, "Invalid Host header")
+        if origin and scope.get("method") in ("GET", "HEAD") and scope.get("path", "").startswith(self.embeddable):
+            return await self.app(scope, receive, send)  # a signed file, embedded by a page of any origin
         if origin and (len(origin) != 1 or not self._allowed(parse_origin(_text(origin[0])), self.origins)):
             return await _refuse(send, 403, "Invalid Origin header")
         if not origin:

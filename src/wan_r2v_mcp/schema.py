@@ -188,6 +188,12 @@ class ReferenceQuery(ReferenceSet):
 
 
 
+# Every tool that can wait waits the same by default: a client that listens to progress gets the video in one
+# call; one that does not is answered within WAN_R2V_QUIET_WAIT whatever this says (tools/shape.patience).
+WAIT_DEFAULT = 50
+WAIT_WORDS = "Seconds to wait, with progress (cap 50); 0 answers at once."
+
+
 class RunOptions(BaseModel):
     """How this call runs, as opposed to what the model makes."""
 
@@ -197,11 +203,7 @@ class RunOptions(BaseModel):
         default=None,
         description="preview (free offline draft), dashscope, replicate, inferencesh or fal.",
     )
-    wait_seconds: float = Field(
-        default=50,
-        ge=0,
-        description="Seconds to wait, with progress (cap 50); 0 returns at once.",
-    )
+    wait_seconds: float = Field(default=WAIT_DEFAULT, ge=0, description=WAIT_WORDS)
     dry_run: bool = Field(
         default=False,
         description="Show labels, cost and the host payload; nothing is sent or paid.",
@@ -417,7 +419,7 @@ class RedoShotArgs(BaseModel):
     shot: int = Field(ge=1, le=SHOTS_MAX, description="From 1.")
     prompt: str | None = Field(default=None, min_length=1, max_length=Limits.PROMPT_MAX, description="Default: the same.")
     seed: int | None = Field(default=None, ge=0, le=Limits.SEED_MAX, description="Default: random.")
-    wait_seconds: float = Field(default=0, ge=0, description="As get_task.")
+    wait_seconds: float = Field(default=WAIT_DEFAULT, ge=0, description="As get_task.")
 
 
 class StitchArgs(BaseModel):
@@ -451,8 +453,7 @@ class TaskRef(BaseModel):
 class GetTaskArgs(TaskRef):
     """`get_task` arguments."""
 
-    wait_seconds: float = Field(default=0, ge=0, description="Wait up to this long (cap 50) for the end, with "
-                                "progress; 0 answers at once.")
+    wait_seconds: float = Field(default=WAIT_DEFAULT, ge=0, description=WAIT_WORDS)
 
 
 class ListTasksArgs(BaseModel):

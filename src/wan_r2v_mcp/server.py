@@ -248,7 +248,7 @@ def http_app(settings: Settings, host: str = "127.0.0.1"):  # -> Starlette
     app = server.streamable_http_app(transport_security=security, host=host,
                                      max_request_body_size=settings.max_body_bytes,
                                      stateless_http=settings.database_url is not None)
-    app.add_middleware(HostGuard, hosts=hosts, origins=origins)
+    app.add_middleware(HostGuard, hosts=hosts, origins=origins, embeddable=("/videos/",))
     return app
 
 
