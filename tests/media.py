@@ -99,6 +99,37 @@ def decode(path: Path) -> dict:
                 "duration": round(c.duration / 1_000_000, 2), "frames": frames, "codec": v.codec_context.name}
 
 
+def continuation(clip: bytes, seconds: float, fps: int = 10) -> bytes:
+    """What a host's Wan 2.7 i2v hands back for a clip to continue: the clip itself, then new frames that open on its
+    last frame and drift to a colour of their own, `seconds` in all (the model's duration counts the clip)."""
+    import io
+    import tempfile
+
+    import av
+    from PIL import Image
+
+    with av.open(io.BytesIO(clip)) as c:
+        given = [frame.to_image() for frame in c.decode(c.streams.video[0])]
+        rate = float(c.streams.video[0].average_rate or fps)
+    kept = [given[min(len(given) - 1, int(i * rate / fps))] for i in range(round(len(given) * fps / rate))]
+    width, height = kept[-1].size
+    new = round(seconds * fps) - len(kept)
+    colour = Image.new("RGB", (width, height), (30, 200, 90))
+    frames = kept + [Image.blend(kept[-1], colour, i / max(new - 1, 1) * 0.5) for i in range(new)]
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "continued.mp4"
+        with av.open(str(path), "w") as out:
+            stream = out.add_stream("libx264", rate=fps)
+            stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+            stream.options = {"crf": "12"}
+            for i, image in enumerate(frames):
+                frame = av.VideoFrame.from_image(image)
+                frame.pts = i
+                out.mux(stream.encode(frame))
+            out.mux(stream.encode(None))
+        return path.read_bytes()
+
+
 class Results:
     """Result videos by length, made once each: what an emulated host hands back for a job of that duration.
     With a tag (a host job id), the video carries it as its comment, so a harness can tell whose video it is."""

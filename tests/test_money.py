@@ -254,7 +254,7 @@ async def test_five_characters_with_continuity_are_refused_before_any_shot_is_pa
         "of shot 1: with a first frame, DashScope takes at most 4 references, and this request has 5. Limit: 5 media "
         "items in all on dashscope, the first frame counted (the host's schema caps the list; whether the frame "
         "counts is not confirmed, so the stricter reading is used). Fix: name fewer characters in this shot, or pass "
-        "continuity=false.")
+        "continuity=\"clip\" or \"none\".")
     assert creates(dashscope) == [] and dashscope.uploaded == {}
 
 

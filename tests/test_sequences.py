@@ -95,6 +95,78 @@ async def test_three_shots_with_continuity_on_dashscope_open_on_each_others_last
                                  f"(480x270, 7 s) saved to {joined}.")
 
 
+async def test_a_story_carries_on_from_shot_to_shot_on_every_host_by_frame_or_by_clip(hosts_settings, dashscope, refs):
+    """Issue #22: on Replicate and fal a sequence with continuity was refused (their R2V takes no first frame). Now
+    each shot after the first continues the last 2 s of the one before with wan2.7-i2v there, and the dry run says
+    which way each shot is made and what it costs; DashScope and inference.sh open on the last frame, or, asked,
+    continue the clip too."""
+    from conftest import DASHSCOPE_KEY
+    from pydantic import SecretStr
+
+    settings = hosts_settings.model_copy(update={"dashscope_api_key": SecretStr(DASHSCOPE_KEY),
+                                                 "dashscope_base_url": dashscope.base_url})
+    ways = {}
+    async with Client(build_server(settings)) as client:
+        await call(client, "save_character", {"name": "alice", "reference": str(refs["img1"])})
+        for provider, continuity in (("dashscope", "auto"), ("inferencesh", "auto"), ("replicate", "auto"),
+                                     ("fal", "auto"), ("dashscope", "clip"), ("inferencesh", "clip")):
+            r = await call(client, "generate_sequence", {"shots": SHOTS, "characters": ["alice"], "provider": provider,
+                                                         "continuity": continuity, "resolution": "720p",
+                                                         "dry_run": True})
+            view = r["structuredContent"]
+            assert not r["isError"], text(r)
+            ways[(provider, continuity)] = [(s["made_by"], s["cost_estimate_usd"]) for s in view["shots"]]
+            payloads = view["shot_payloads"]
+            if "clip" in ways[(provider, continuity)][1][0]:
+                # shots 2 and 3 ask the host's i2v for their own seconds and the 2 s they continue, billed
+                assert view["cost_estimate_usd"] == pytest.approx(sum(c for _, c in ways[(provider, continuity)]))
+                assert "alice" in json.dumps(payloads[1]) and "@alice" not in json.dumps(payloads[1])
+    r2v, frame = "wan2.7-r2v", "wan2.7-r2v, opening on shot {}'s last frame"
+    clip = "wan2.7-i2v, continuing shot {}'s last 2 s (billed inside its {} s; characters carried by the clip)"
+    framed = [r2v, frame.format(1), frame.format(2)]
+    clipped = [r2v, clip.format(1, 5), clip.format(2, 4)]
+    assert {k: [m for m, _ in v] for k, v in ways.items()} == {
+        ("dashscope", "auto"): framed, ("inferencesh", "auto"): framed, ("replicate", "auto"): clipped,
+        ("fal", "auto"): clipped, ("dashscope", "clip"): clipped, ("inferencesh", "clip"): clipped}
+    # fal prices wan2.7-i2v at $0.10 a second at 720p: 5 s and 4 s; its R2V shot 1 at its own price for 2 s
+    assert [c for _, c in ways[("fal", "auto")]][1:] == [pytest.approx(0.5), pytest.approx(0.4)]
+    assert not [c for c in dashscope.calls(method="POST") if dashscope.name_of(c) == "create"]
+
+
+@pytest.mark.parametrize("host", ["replicate", "fal"])
+async def test_on_hosts_whose_r2v_takes_no_frame_a_story_continues_each_clip_and_joins_seamlessly(
+        hosts_settings, replicate, fal, refs, host):
+    """Issue #22's figure: 3 shots with continuity on the emulator of a host without R2V first frames. Shots 2 and 3
+    are wan2.7-i2v continuing the last 2 s before (the host received exactly those seconds), the join keeps each
+    shot's own seconds (its length is the sum of the shots), and at each cut the adjacent frames are within 6/255."""
+    emulator = {"replicate": replicate, "fal": fal}[host]
+    async with Client(build_server(hosts_settings)) as client:
+        await call(client, "save_character", {"name": "alice", "reference": str(refs["img1"])})
+        started = await call(client, "generate_sequence", {"shots": SHOTS, "characters": ["alice"], "provider": host,
+                                                           "resolution": "720p", "wait_seconds": 0})
+        done = await finish(client, started["structuredContent"]["task_id"])
+    view = done["structuredContent"]
+    assert view["status"] == "succeeded", text(done)
+    creates = [c for c in emulator.calls(method="POST") if emulator.name_of(c) == "create"]
+    bodies = [c.json.get("input", c.json) for c in creates]
+    assert [c.path.rsplit("/", 2)[-2] if host == "replicate" else c.path.rsplit("/", 1)[-1] for c in creates] == (
+        ["wan-2.7-r2v", "wan-2.7-i2v", "wan-2.7-i2v"] if host == "replicate" else
+        ["reference-to-video", "image-to-video", "image-to-video"])
+    assert [b["duration"] for b in bodies] == [2, 5, 4]  # each continuation counts the 2 s it continues
+    assert [b["prompt"] for b in bodies[1:]] == ["alice sits down by the window", "alice smiles at the camera"]
+    shots = view["shots"]
+    joined = Path(view["local_path"])
+    whole = media.decode(joined)
+    assert view["output"]["seconds"] == 7.0 and whole["frames"] == 70  # 2 + 3 + 2 s at the emulator's 10 fps
+    picture = frames(joined)
+    before = [frames(Path(s["local_path"])) for s in shots]
+    assert difference(picture[0], before[0][0]) < 6.0 and difference(picture[19], before[0][-1]) < 6.0
+    for cut in (20, 50):  # each shot opens where the one before ended
+        assert difference(picture[cut], picture[cut - 1]) < 6.0, cut
+    assert view["stage"] == "joined 3 shots (encode)"
+    assert [s["made_by"].split(",")[0] for s in shots] == ["wan2.7-r2v", "wan2.7-i2v", "wan2.7-i2v"]
+
+
 async def test_a_dry_run_shows_every_shot_and_the_whole_cost_and_the_caps_apply_to_the_whole(ds_settings, dashscope,
                                                                                           refs, dirs):
     async with Client(build_server(ds_settings)) as client:
@@ -127,10 +199,24 @@ async def test_bad_sequences_are_refused_before_anything_is_paid(hosts_settings,
     prefix = "Error executing tool generate_sequence: "
     async with Client(build_server(hosts_settings)) as client:
         await call(client, "save_character", {"name": "alice", "reference": str(refs["img1"])})
-        r = await call(client, "generate_sequence", {"shots": SHOTS, "characters": ["alice"], "provider": "replicate"})
+        r = await call(client, "generate_sequence", {"shots": SHOTS, "characters": ["alice"], "provider": "replicate",
+                                                     "continuity": "frame"})
         assert text(r) == (f"{prefix}[invalid_input] continuity: Replicate cannot open a shot on the last frame of the "
-                           "one before (it takes no first_frame). Fix: use provider=dashscope or inferencesh, or "
-                           "pass continuity=false (shots then cut without carrying over).")
+                           "one before (its wan2.7-r2v takes no first_frame). Fix: pass continuity=\"clip\" (each shot "
+                           "continues the last 2 s before), use provider=dashscope or inferencesh, or pass "
+                           "continuity=\"none\".")
+        r = await call(client, "generate_sequence", {"shots": SHOTS, "continuity": "both"})
+        assert text(r).startswith(f"{prefix}[invalid_input] continuity: 'both' is not an accepted value. Limit: one of "
+                                  "'auto', 'frame', 'clip' or 'none'.")
+        r = await call(client, "generate_sequence", {
+            "shots": [{"prompt": "@alice", "duration": 14}, {"prompt": "@alice", "duration": 14}],
+            "characters": ["alice"], "provider": "replicate", "continuity": "clip", "dry_run": True})
+        assert text(r) == (f"{prefix}[invalid_input] 2 problems with the arguments:\n"
+                           "- shots[0].duration: is 14 s, but Replicate makes at most 10 s. Limit: 2-10 s on replicate. "
+                           "Fix: ask for 10 s or less.\n"
+                           "- shots[1].duration: is 14 s; continuing the 2 s before makes it 16 s. Limit: at most 13 s "
+                           "for a shot carried on by clip (wan2.7-i2v makes 2-15 s). Fix: ask for at most 13 s, or split "
+                           "the shot in two.")
         r = await call(client, "generate_sequence", {"shots": []})
         assert text(r) == f"{prefix}[invalid_input] shots: has 0 items. Limit: at least 1. Fix: add one."
         r = await call(client, "generate_sequence", {"shots": [{"prompt": "@alice"}] * 13, "characters": ["alice"]})

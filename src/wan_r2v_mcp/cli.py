@@ -107,8 +107,11 @@ def _parser() -> argparse.ArgumentParser:
     seq.add_argument("--shots-file", help='a JSON list of shots: [{"prompt": "...", "duration": 5}, ...]')
     seq.add_argument("--duration", type=int, help="seconds per shot given with -s (default 5)")
     seq.add_argument("-c", "--character", action="append", default=[], help="a saved character (repeat)")
-    seq.add_argument("--no-continuity", dest="continuity", action="store_false",
-                     help="cut between shots instead of opening each on the last frame of the one before")
+    seq.add_argument("--continuity", choices=["auto", "frame", "clip", "none"], default="auto",
+                     help="how each shot carries on from the one before: frame (opens on its last frame), clip "
+                          "(continues its last 2 s with wan2.7-i2v, billed), auto (frame where the host can), none")
+    seq.add_argument("--no-continuity", dest="continuity", action="store_const", const="none",
+                     help="the same as --continuity none: hard cuts")
     seq.add_argument("--negative-prompt")
     seq.add_argument("--resolution", choices=["720p", "1080p"])
     seq.add_argument("--ratio", dest="aspect_ratio", choices=["16:9", "9:16", "1:1", "4:3", "3:4"])

@@ -402,12 +402,19 @@ class SequenceArgs(CastChoice, RunOptions):
 
     shots: list[Shot] = Field(min_length=1, max_length=SHOTS_MAX,
                               description=f"1-{SHOTS_MAX} shots, in story order.")
-    continuity: bool = Field(default=True, description="Each shot opens on the previous one's last frame "
-                             "(DashScope, inference.sh, preview).")
+    continuity: Literal["auto", "frame", "clip", "none"] = Field(
+        default="auto", description="frame: open on the last frame before (DashScope, inference.sh); clip: "
+        "continue its last 2 s (i2v, billed); auto: frame where possible; none: cuts.")
     negative_prompt: str | None = Field(default=None, max_length=Limits.NEGATIVE_PROMPT_MAX)
     resolution: Resolution = "1080p"
     aspect_ratio: AspectRatio = "16:9"
     seed: int | None = Field(default=None, ge=0, le=Limits.SEED_MAX, description="For every shot without its own.")
+
+    @field_validator("continuity", mode="before")
+    @classmethod
+    def _continuity_as_before(cls, value: Any) -> Any:
+        """true and false, as continuity was first written, still mean what they meant."""
+        return {True: "auto", False: "none"}.get(value, value) if isinstance(value, bool) else value
 
 
 class RedoShotArgs(BaseModel):
@@ -440,6 +447,8 @@ class ShotView(BaseModel):
     local_path: str | None = None
     error: str | None = None
     earlier_task_ids: list[str] = Field(default_factory=list, description="Takes this shot replaced (redo_shot).")
+    made_by: str | None = Field(default=None, description="The model, and what it carries on from the shot before.")
+    cost_estimate_usd: float | None = None
 
 
 class TaskRef(BaseModel):

@@ -149,7 +149,8 @@ class Emulator:
                 req.json = json.loads(raw)
             except ValueError:
                 req.json = None
-                req.files["body"] = {"size": len(raw), "sha256": hashlib.sha256(raw).hexdigest()}
+                req.files["body"] = {"size": len(raw), "sha256": hashlib.sha256(raw).hexdigest(),
+                                     "content": raw if len(raw) <= 4 << 20 else None}  # kept whole, as multipart
         with self._lock:
             self.received.append(req)
         fault = self._take_fault(self.name_of(req))

@@ -45,6 +45,7 @@ class FalEmulator(Emulator):
         self.requests: dict[str, Request] = {}
         self.stored: dict[str, dict[str, Any]] = {}
         self.next_fails = False
+        self.continued: dict[str, bytes] = {}  # the videos of continued clips, by request
 
     def status_of(self, r: Request) -> str:
         age = time.time() - r.created
@@ -65,6 +66,19 @@ class FalEmulator(Emulator):
             return "cancel" if p.endswith("/cancel") else "poll" if p.endswith("/status") else "fetch"
         return "other"
 
+    def _result(self, r: Request) -> bytes:
+        """The job's video: a clip to continue (i2v's video_url, uploaded to fal's storage) is continued, as the
+        model does; anything else gets the shared video of its length."""
+        clip = str(r.input.get("video_url") or "") if r.endpoint.endswith("/image-to-video") else ""
+        stored = self.stored.get(f"/gcs/{clip.split('/files/')[-1].split('/')[0]}") if "/files/" in clip else None
+        if stored is None:
+            return self.results(r.input.get("duration") or 5)
+        if r.id not in self.continued:
+            import media
+
+            self.continued[r.id] = media.continuation(stored["content"], float(r.input.get("duration") or 5))
+        return self.continued[r.id]
+
     def handle(self, req: Received) -> Reply:
         name = self.name_of(req)
         if name == "upload":
@@ -74,7 +88,7 @@ class FalEmulator(Emulator):
             r = self.requests.get(req.path[len("/media/"):].removesuffix(".mp4"))
             if r is None:
                 return Reply(404, b"not found")
-            return Reply(200, self.results(r.input.get("duration") or 5), {"Content-Type": "video/mp4"})
+            return Reply(200, self._result(r), {"Content-Type": "video/mp4"})
         if req.headers.get("authorization") != f"Key {self.key}":
             return Reply(401, {"detail": "Invalid key"})
         if name == "initiate":
@@ -113,5 +127,5 @@ class FalEmulator(Emulator):
             return Reply(422, {"detail": "Content policy violation: the prompt was flagged"})
         return Reply(200, {"video": {"url": f"{self.root}/media/{r.id}.mp4", "content_type": "video/mp4",
                                      "file_name": "output.mp4",
-                                     "file_size": len(self.results(r.input.get("duration") or 5))},
+                                     "file_size": len(self._result(r))},
                            "seed": 42, "actual_prompt": r.input.get("prompt")})

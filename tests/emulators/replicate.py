@@ -40,6 +40,7 @@ class ReplicateEmulator(Emulator):
         self.predictions: dict[str, Prediction] = {}
         self.files: dict[str, dict[str, Any]] = {}
         self.next_outcome: list[str] = []
+        self.continued: dict[str, bytes] = {}  # the videos of continued clips, by prediction
 
     @property
     def base_url(self) -> str:
@@ -79,13 +80,26 @@ class ReplicateEmulator(Emulator):
             out["error"] = "CUDA out of memory"
         return out
 
+    def _result(self, p: Prediction) -> bytes:
+        """The job's video: a continued clip (i2v's first_clip, uploaded to the files API) is continued, as the model
+        does; anything else gets the shared video of its length."""
+        clip = str(p.input.get("first_clip") or "")
+        stored = self.files.get(clip.rstrip("/").split("/")[-1]) if clip.startswith(self.base_url + "/files/") else None
+        if stored is None:
+            return self.results(p.input.get("duration", 5))
+        if p.id not in self.continued:
+            import media
+
+            self.continued[p.id] = media.continuation(stored["content"], float(p.input.get("duration", 5)))
+        return self.continued[p.id]
+
     def handle(self, req: Received) -> Reply:
         name = self.name_of(req)
         if name == "result":
             p = self.predictions.get(req.path.split("/")[2])
             if p is None:
                 return Reply(404, b"not found")
-            return Reply(200, self.results(p.input.get("duration", 5)), {"Content-Type": "video/mp4"})
+            return Reply(200, self._result(p), {"Content-Type": "video/mp4"})
         if req.headers.get("authorization") != f"Bearer {self.token}":
             return Reply(401, {"title": "Unauthenticated", "detail": "You did not pass a valid authentication token",
                                "status": 401}, {"Content-Type": "application/problem+json"})

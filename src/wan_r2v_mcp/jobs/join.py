@@ -10,7 +10,7 @@ a file).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -32,10 +32,16 @@ class Part:
     seconds: float  # video span: first frame shown to the end of the last
     origin: float  # the first frame's presentation time
     audio: tuple[str, int, str, bytes] | None  # codec, sample rate, layout, extradata
+    skip: float = 0.0  # seconds left out at its start (a continuation's copy of the clip it continued)
 
     @property
     def copy_key(self) -> tuple[Any, ...]:
         return (self.codec, self.width, self.height, self.rate, self.setup, self.audio)
+
+    @property
+    def kept(self) -> float:
+        """The seconds of it the join holds."""
+        return self.seconds - self.skip
 
 
 def inspect(path: Path) -> Part:
@@ -79,18 +85,23 @@ def inspect(path: Path) -> Part:
                          fix="make that shot again") from None
 
 
-def join(paths: list[Path], dest: Path) -> dict[str, Any]:
+def join(paths: list[Path], dest: Path, keep_last: list[float | None] | None = None) -> dict[str, Any]:
     """Write the parts, in order, into `dest`; returns what was measured: width, height, seconds, frames, how it was
-    joined (copy or encode), and where each part starts."""
+    joined (copy or encode), and where each part starts. `keep_last[i]`, when given, keeps only the last that many
+    seconds of part i (a shot that continued a clip holds that clip first); cutting inside a part means encoding."""
     parts = [inspect(p) for p in paths]
-    copy = len({p.copy_key for p in parts}) == 1
+    for i, seconds in enumerate(keep_last or []):
+        if seconds is not None and parts[i].seconds - seconds > 0.5 / float(parts[i].rate):
+            parts[i] = replace(parts[i], skip=round(float(parts[i].seconds - seconds) * float(parts[i].rate))
+                               / float(parts[i].rate))  # on a frame boundary
+    copy = len({p.copy_key for p in parts}) == 1 and not any(p.skip for p in parts)
     part_file = temp_beside(dest)
     try:
         (_copy if copy else _encode)(parts, part_file)
         joined = inspect(part_file)
-        expected = sum(p.seconds for p in parts)
+        expected = sum(p.kept for p in parts)
         frame = 1 / float(parts[0].rate)
-        want_frames = sum(p.frames for p in parts) if copy else sum(round(p.seconds * parts[0].rate) for p in parts)
+        want_frames = sum(p.frames for p in parts) if copy else sum(round(p.kept * parts[0].rate) for p in parts)
         if abs(joined.seconds - expected) > frame + 1e-6 or joined.frames != want_frames:
             raise JoinFailed(f"the joined video lasts {joined.seconds:.3f} s in {joined.frames} frames, but its parts "
                              f"add up to {expected:.3f} s in {want_frames}", limit="within one frame of the sum",
@@ -101,7 +112,7 @@ def join(paths: list[Path], dest: Path) -> dict[str, Any]:
     starts, at = [], 0.0
     for p in parts:
         starts.append(round(at, 3))
-        at += p.seconds
+        at += p.kept
     return {"width": joined.width, "height": joined.height, "seconds": round(joined.seconds, 3),
             "frames": joined.frames, "joined_by": "copy" if copy else "encode", "starts": starts}
 
@@ -157,11 +168,13 @@ def _encode(parts: list[Part], dest: Path) -> None:
         sound = audio.AacTrack(out) if any(p.audio for p in parts) else None
         frame_index = 0
         for part in parts:
-            slots = round(part.seconds * rate)
+            slots = round(part.kept * rate)
             with av.open(str(part.path), options={"protocol_whitelist": "file"}) as c:
                 slot, held = 0, None
                 for frame in c.decode(c.streams.video[0]):
-                    t = (frame.time or 0.0) - part.origin
+                    t = (frame.time or 0.0) - part.origin - part.skip
+                    if t < -1e-6:
+                        continue  # before the part's kept seconds
                     while slot < slots and slot / rate < t - 1e-6 and held is not None:
                         frame_index = _put_video(out, v_out, held, first, frame_index)
                         slot += 1
@@ -170,7 +183,8 @@ def _encode(parts: list[Part], dest: Path) -> None:
                     frame_index = _put_video(out, v_out, held, first, frame_index)
                     slot += 1
             if sound is not None:  # each part's sound, cut or padded to its picture's length
-                sound.write(audio.pcm(part.path, part.seconds) if part.audio else audio.silence(part.seconds))
+                sound.write(audio.pcm(part.path, part.kept, start=part.skip) if part.audio
+                            else audio.silence(part.kept))
         out.mux(v_out.encode(None))
         if sound is not None:
             sound.close()
@@ -202,3 +216,28 @@ def last_frame(video: Path, dest: Path) -> Path:
             scale = Limits.IMAGE_SIDE[0] / min(picture.size)
             picture = picture.resize((round(picture.width * scale), round(picture.height * scale)))
     return atomic_write(dest, lambda part: picture.save(part, format="PNG"))
+
+
+def tail(video: Path, dest: Path, seconds: float) -> Path:
+    """The video's last `seconds` as an MP4 of its own (picture only, at its size and rate): the clip the next shot
+    continues. Encoded, since a cut inside a group of pictures cannot be copied."""
+    import av
+
+    part = inspect(video)
+    start = max(0.0, part.seconds - seconds)
+
+    def write(target: Path) -> None:
+        with av.open(str(video), options={"protocol_whitelist": "file"}) as c, \
+                av.open(str(target), "w", format="mp4", options={"movflags": "+faststart"}) as out:
+            stream = out.add_stream("libx264", rate=part.rate)
+            stream.width, stream.height, stream.pix_fmt = part.width, part.height, "yuv420p"
+            stream.options = {"preset": "veryfast", "crf": "16"}
+            c.seek(max(0, int((part.origin + start - 1.0) * 1_000_000)), backward=True)
+            index = 0
+            for frame in c.decode(c.streams.video[0]):
+                if (frame.time or 0.0) - part.origin < start - 1e-6:
+                    continue
+                index = _put_video(out, stream, frame, part, index)
+            out.mux(stream.encode(None))
+
+    return atomic_write(dest, write)

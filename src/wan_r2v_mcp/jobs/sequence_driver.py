@@ -20,10 +20,10 @@ from ..schema import TERMINAL
 from ..store import SequenceRecord, Store, TaskRecord
 from . import results
 from .follower import Follower
-from .join import join, last_frame
+from .join import join, last_frame, tail
 from .quote import budget_check
 from .sequence_plan import Planner
-from .sequences import SeqPhase, SequenceBook
+from .sequences import CARRIED_CLIP_SECONDS, SeqPhase, SequenceBook, carried
 from .worker import RESTARTS, Kind, Worker
 
 NOTHING_MADE = frozenset({"interrupted", "upload_failed"})  # task errors that leave no job at the host
@@ -96,7 +96,7 @@ class SequenceDriver:
             # Recorded, never created (a crash, or a redo): make it now, unless it opens on the last frame of a shot
             # that is still being made (a redo beside a redo): then it waits for that shot.
             before = tasks[index - 1] if index else None
-            if record.spec.get("continuity") and index and (before is None or before.status != "succeeded"):
+            if carried(record.spec) and index and (before is None or before.status != "succeeded"):
                 continue
             await self._make(record, index, task_id)
             return True
@@ -132,7 +132,7 @@ class SequenceDriver:
             if task is not None or record.current(index) is not None:
                 continue
             before = tasks[index - 1] if index else None
-            if record.spec.get("continuity") and index and (before is None or before.status != "succeeded"):
+            if carried(record.spec) and index and (before is None or before.status != "succeeded"):
                 break  # opens on the shot before's last frame: wait for it
             takes = [list(t) for t in record.takes]
             takes[index].append(self.follower.new_task_id())
@@ -145,13 +145,19 @@ class SequenceDriver:
         """Create the shot's task under the id already recorded in the sequence, admitted against the caps with its
         reservation used up."""
         first = None
+        way = carried(record.spec)
         try:
-            if record.spec.get("continuity") and index > 0:
+            if way and index > 0:
                 before = self.ledger.get(record.current(index - 1) or "")
                 if before is None or not before.local_path:
                     raise JoinFailed(f"shot {index}'s video is not on disk", fix=f"redo_shot shot={index}")
-                first = self.planner.folder / f"{record.sequence_id}-{task_id}-first.png"
-                await anyio.to_thread.run_sync(last_frame, Path(before.local_path), first)
+                if way == "clip":  # its last seconds, for the next shot to continue
+                    first = self.planner.folder / f"{record.sequence_id}-{task_id}-clip.mp4"
+                    await anyio.to_thread.run_sync(tail, Path(before.local_path), first,
+                                                   CARRIED_CLIP_SECONDS + 1 / 24)  # never measured under 2 s
+                else:
+                    first = self.planner.folder / f"{record.sequence_id}-{task_id}-first.png"
+                    await anyio.to_thread.run_sync(last_frame, Path(before.local_path), first)
             q = await anyio.to_thread.run_sync(self.planner.quote_shot, record.spec, index, record.owner, first)
             fresh = self.book.get(record.sequence_id)
             if fresh is None or SeqPhase(fresh.phase).terminal or fresh.current(index) != task_id \
@@ -185,8 +191,11 @@ class SequenceDriver:
         for leftover in folder.glob(f".{record.sequence_id}.*.part"):  # a join (or its poster) a kill cut short
             leftover.unlink(missing_ok=True)
         dest = folder / f"{record.sequence_id}.mp4"
+        # A shot that continued a clip may hold that clip first: the join keeps its own seconds, its last.
+        keep = [float(shot["duration"]) if i and carried(record.spec) == "clip" else None
+                for i, shot in enumerate(record.spec["shots"])]
         try:
-            facts = await anyio.to_thread.run_sync(join, parts, dest)
+            facts = await anyio.to_thread.run_sync(join, parts, dest, keep)
         except JoinFailed as exc:
             self.book.move(record, SeqPhase.FAILED, stage="the join failed",
                            error={"code": exc.code, "message": exc.message, "hint": exc.fix})
@@ -208,8 +217,8 @@ class SequenceDriver:
         self.book.move(record, SeqPhase.SUCCEEDED, stage=f"joined {len(parts)} shots ({facts['joined_by']})",
                        local_path=str(dest), poster_path=str(poster) if poster else None, sidecar_path=str(sidecar),
                        output=facts, billable_seconds=sum(b for b in billable if b is not None) if billable else None)
-        for carried in self.planner.folder.glob(f"{record.sequence_id}-*-first.png"):  # a redo extracts its frame anew
-            carried.unlink(missing_ok=True)
+        for kept in self.planner.folder.glob(f"{record.sequence_id}-*-*"):  # a redo takes its frame or clip anew
+            kept.unlink(missing_ok=True)
 
     def _part(self, record: SequenceRecord, index: int) -> Path:
         task_id = record.current(index) or ""

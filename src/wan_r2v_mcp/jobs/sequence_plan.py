@@ -6,15 +6,16 @@ from pathlib import Path
 from typing import Any
 
 from ..cast.roster import Cast, name_key
-from ..cast.use import mentions
+from ..cast.use import mentions, rewrite
 from ..config import Settings
 from ..errors import InputError, InputErrors
 from ..providers.registry import ProviderRegistry
 from ..references.folders import Folders
-from ..schema import MODEL_ID, PIXEL_SIZES, GenerateArgs, SequenceArgs
+from ..schema import I2V_MODEL_ID, MODEL_ID, PIXEL_SIZES, GenerateArgs, I2VArgs, Limits, SequenceArgs
 from ..store import Store
 from ..store.files import write_once
-from .quote import Quote, budget_check, quote
+from .quote import Quote, budget_check, quote, quote_i2v
+from .sequences import CARRIED_CLIP_SECONDS, carried
 
 
 class Planner:
@@ -41,29 +42,51 @@ class Planner:
             first_frame=str(first_frame) if first_frame else None, provider=spec["provider"], allow_duplicate=True,
             wait_seconds=0)
 
+    def clip_args(self, spec: dict[str, Any], index: int, clip: Path) -> I2VArgs:
+        """A shot carried on by clip: wan2.7-i2v continuing `clip`, for the shot's seconds after it."""
+        shot = spec["shots"][index]
+        seed = shot.get("seed") if shot.get("seed") is not None else spec.get("seed")
+        listed = list(spec.get("characters") or []) + list(shot.get("characters") or [])
+        prompt = rewrite(shot["prompt"], {name: name for name in listed})  # @alice is alice, seen in the clip
+        return I2VArgs(prompt=prompt, duration=shot["duration"] + CARRIED_CLIP_SECONDS,
+                       negative_prompt=spec.get("negative_prompt"), resolution=spec["resolution"], seed=seed,
+                       first_clip=str(clip), provider=spec["provider"], allow_duplicate=True, wait_seconds=0)
+
     def placeholder(self, spec: dict[str, Any]) -> Path:
-        """A stand-in for a frame that does not exist yet (the last frame of the shot before), to check and show."""
+        """A stand-in for what does not exist yet (the last frame, or the last seconds, of the shot before), to
+        check and show."""
+        width, height = PIXEL_SIZES[(spec["resolution"], spec["aspect_ratio"])]
+        if carried(spec) == "clip":
+            path = self.folder / f"placeholder-{width}x{height}-{CARRIED_CLIP_SECONDS}s.mp4"
+            return write_once(path, lambda part: _grey_clip(part, width, height, CARRIED_CLIP_SECONDS))
         from PIL import Image
 
-        width, height = PIXEL_SIZES[(spec["resolution"], spec["aspect_ratio"])]
         path = self.folder / f"placeholder-{width}x{height}.png"
         return write_once(path, lambda part: Image.new("RGB", (width, height), (90, 90, 90)).save(part, format="PNG"))
 
-    def quote_shot(self, spec: dict[str, Any], index: int, owner: str, first_frame: Path | None) -> Quote:
-        """The shot's request, checked like any generate_r2v request (the carried-over frame included)."""
+    def quote_shot(self, spec: dict[str, Any], index: int, owner: str, carried_over: Path | None) -> Quote:
+        """The shot's request, checked like any generation (the carried-over frame or clip included): R2V, or I2V
+        continuing the clip when the sequence carries shots on by clip."""
         kept = {}
-        if first_frame is not None:
-            kept[first_frame.resolve()] = f"last frame of shot {index}"
+        by_clip = carried_over is not None and carried(spec) == "clip"
+        if carried_over is not None:
+            kept[carried_over.resolve()] = f"last {'seconds' if by_clip else 'frame'} of shot {index}"
         folders = Folders(roots=(), local_files=False, kept=kept)  # a shot reads only the server's own files
+        context = dict(settings=self.settings, providers=self.providers, ledger=self.ledger, owner=owner,
+                       cast=self.cast)
         try:
-            return quote(self.shot_args(spec, index, first_frame), folders, settings=self.settings,
-                         providers=self.providers, ledger=self.ledger, owner=owner, cast=self.cast)
+            if by_clip:
+                assert carried_over is not None
+                return quote_i2v(self.clip_args(spec, index, carried_over), folders, **context)
+            return quote(self.shot_args(spec, index, carried_over), folders, **context)
         except InputErrors as exc:
             for error in exc.errors:  # say which shot it is about
-                if error.field == "first_frame" and first_frame is not None:  # the frame continuity carries over
+                if error.field in ("first_frame", "first_clip") and carried_over is not None:  # what continuity carries
                     error.field = "continuity"
-                    error.message = f"shot {index + 1} opens on the last frame of shot {index}: {error.message}"
-                    error.fix = "name fewer characters in this shot, or pass continuity=false"
+                    carries = "continues the last seconds" if by_clip else "opens on the last frame"
+                    error.message = f"shot {index + 1} {carries} of shot {index}: {error.message}"
+                    error.fix = ("pass continuity=\"none\"" if by_clip else
+                                 "name fewer characters in this shot, or pass continuity=\"clip\" or \"none\"")
                 error.field = f"shots[{index}].{error.field}" if error.field else f"shots[{index}]"
             raise
 
@@ -79,18 +102,23 @@ class Planner:
         spec = args.model_dump(mode="json", include={"shots", "characters", "continuity", "negative_prompt",
                                                      "resolution", "aspect_ratio", "seed"})
         spec["provider"] = caps.name
-        if args.continuity and len(args.shots) > 1 and "first_frame" not in provider.route(MODEL_ID).supports:
-            from ..providers import hosts_supporting
-
-            raise InputErrors([InputError(
-                f"{caps.title} cannot open a shot on the last frame of the one before (it takes no first_frame)",
-                field="continuity", fix=f"use provider={' or '.join(hosts_supporting('first_frame'))}, or pass "
-                "continuity=false (shots then cut without carrying over)")])
+        spec["continuity"] = self._way(provider, args) if len(args.shots) > 1 else False
         quotes: list[Quote] = []
         errors: list[InputError] = []
+        longest = Limits.DURATION_MAX - CARRIED_CLIP_SECONDS
+        too_long = {i for i, shot in enumerate(args.shots) if i and shot.duration > longest} \
+            if carried(spec) == "clip" else set()
         try:
             for index in range(len(args.shots)):
-                first = self.placeholder(spec) if args.continuity and index > 0 else None
+                if index in too_long:  # its request cannot be written: say why, in the shots' order
+                    seconds = args.shots[index].duration
+                    errors.append(InputError(
+                        f"is {seconds} s; continuing the {CARRIED_CLIP_SECONDS} s before makes it "
+                        f"{seconds + CARRIED_CLIP_SECONDS} s", field=f"shots[{index}].duration",
+                        limit=f"at most {longest} s for a shot carried on by clip ({I2V_MODEL_ID} makes "
+                              f"2-{Limits.DURATION_MAX} s)", fix=f"ask for at most {longest} s, or split the shot in two"))
+                    continue
+                first = self.placeholder(spec) if carried(spec) and index > 0 else None
                 try:
                     quotes.append(self.quote_shot(spec, index, owner, first))
                 except InputErrors as exc:
@@ -105,6 +133,53 @@ class Planner:
                 q.close()
             raise
         return spec, quotes
+
+
+    def _way(self, provider: Any, args: SequenceArgs) -> str | bool:
+        """The continuity asked for, on this host: a frame where its R2V opens on one, else a clip where its I2V
+        continues one; refused, naming what would work, where the host can do neither the way asked."""
+        from ..providers import hosts_supporting
+
+        frame = "first_frame" in provider.route(MODEL_ID).supports
+        clip = I2V_MODEL_ID in provider.routes and "first_clip" in provider.route(I2V_MODEL_ID).supports
+        title = provider.capabilities.title
+        if args.continuity == "none":
+            return False
+        if args.continuity == "frame" and not frame:
+            raise InputErrors([InputError(
+                f"{title} cannot open a shot on the last frame of the one before (its {MODEL_ID} takes no "
+                "first_frame)", field="continuity", fix=f"pass continuity=\"clip\" (each shot continues the last "
+                f"{CARRIED_CLIP_SECONDS} s before), use provider={' or '.join(hosts_supporting('first_frame'))}, or "
+                "pass continuity=\"none\"")])
+        if args.continuity == "clip" and not clip:
+            raise InputErrors([InputError(
+                f"{title} cannot continue a clip ({I2V_MODEL_ID} with first_clip)", field="continuity",
+                fix=f"pass continuity=\"frame\", use provider="
+                    f"{' or '.join(hosts_supporting('first_clip', I2V_MODEL_ID))}, or pass continuity=\"none\"")])
+        if args.continuity == "auto":
+            if not (frame or clip):
+                raise InputErrors([InputError(
+                    f"{title} can neither open a shot on a frame nor continue a clip", field="continuity",
+                    fix="pass continuity=\"none\" (hard cuts), or use provider=dashscope")])
+            return "frame" if frame else "clip"
+        return args.continuity
+
+
+def _grey_clip(path: Path, width: int, height: int, seconds: int) -> None:
+    """A grey clip of `seconds` and one frame more (so that it is never measured under the model's 2 s minimum)."""
+    import av
+
+    rate = 24
+    with av.open(str(path), "w", format="mp4") as out:
+        stream = out.add_stream("libx264", rate=rate)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        for i in range(seconds * rate + 1):
+            frame = av.VideoFrame(width, height, "yuv420p")
+            for plane, value in zip(frame.planes, (128, 128, 128)):
+                plane.update(bytes([value]) * plane.buffer_size)
+            frame.pts = i
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
 
 
 def named(spec: dict[str, Any], index: int) -> list[str]:

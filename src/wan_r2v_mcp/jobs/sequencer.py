@@ -20,7 +20,7 @@ from .follower import Follower
 from .quote import STITCH_MAX_SECONDS, Quote, budget_check, check_free_work, dry_run
 from .sequence_driver import SequenceDriver
 from .sequence_plan import Planner, total_cost
-from .sequences import SeqPhase, SequenceBook, is_sequence_id
+from .sequences import SeqPhase, SequenceBook, carried, is_sequence_id, made_by
 from .views import sequence_view
 from .worker import Worker
 
@@ -52,7 +52,8 @@ class Sequencer:
         record = self._new_record("dry-run", "", "sequence", spec, [[] for _ in quotes], quotes)
         view = sequence_view(record, self.ledger, self.providers.capabilities, shot_views=[
             ShotView(shot=i + 1, status="dry run", stage="nothing submitted", prompt=v.request.prompt,
-                     duration=v.request.duration) for i, v in enumerate(views)])
+                     duration=spec["shots"][i]["duration"], made_by=made_by(spec, i),
+                     cost_estimate_usd=v.cost_estimate_usd) for i, v in enumerate(views)])
         return view.model_copy(update={"dry_run": True, "shot_payloads": [v.payload or {} for v in views],
                                        "references": [r for v in views for r in v.references],
                                        "next_check_seconds": None, "estimated_seconds_left": None})
@@ -164,7 +165,7 @@ class Sequencer:
         spec["shots"][index]["seed"] = seed  # None: a new random seed, else a redo would most likely look the same
         if spec.get("seed") is not None and seed is None:
             spec["shots"][index]["seed"] = secrets.randbelow(2**31 - 1)
-        first = self.planner.placeholder(spec) if spec.get("continuity") and index > 0 else None
+        first = self.planner.placeholder(spec) if carried(spec) and index > 0 else None
         q = self.planner.quote_shot(spec, index, owner, first)  # the new take is checked before anything is paid
         q.close()
         takes = [list(t) for t in record.takes]
@@ -181,8 +182,9 @@ class Sequencer:
                               reserve={index: q.cost_estimate or 0.0})
         except Conflict:
             raise changed from None
-        if spec.get("continuity") and index + 1 < len(shots):
-            return [f"shot {shot + 1} opens on the last frame of the old shot {shot}; redo it too for a seamless cut"]
+        if carried(spec) and index + 1 < len(shots):
+            carries = "opens on the last frame" if carried(spec) == "frame" else "continues the last seconds"
+            return [f"shot {shot + 1} {carries} of the old shot {shot}; redo it too for a seamless cut"]
         return []
 
     async def cancel(self, sequence_id: str, owner: str) -> None:

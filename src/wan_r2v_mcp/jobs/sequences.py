@@ -14,12 +14,36 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError, NotFoundError
+from ..schema import I2V_MODEL_ID, MODEL_ID
 from ..store import SequenceRecord, Store
 from ..store.records import SEQUENCE_LIVE, SequenceMove
 
 
 def is_sequence_id(task_id: str) -> bool:
     return task_id.startswith("seq_")
+
+
+# A shot carried on by clip continues the last seconds of the shot before (wan2.7-i2v's first_clip, 2-10 s): the
+# shortest clip the model takes, since its seconds are billed again inside the shot's duration.
+CARRIED_CLIP_SECONDS = 2
+
+
+def carried(spec: dict[str, Any]) -> str | None:
+    """How the sequence carries one shot into the next: "frame" (it opens on the last frame before), "clip" (it
+    continues the last seconds before), or None (hard cuts). Sequences recorded before clips held a bool."""
+    value = spec.get("continuity")
+    return "frame" if value is True else value if value in ("frame", "clip") else None
+
+
+def made_by(spec: dict[str, Any], index: int) -> str:
+    """Which way a shot is made, in words for the task view."""
+    way = carried(spec) if index else None
+    if way == "clip":
+        return (f"{I2V_MODEL_ID}, continuing shot {index}'s last {CARRIED_CLIP_SECONDS} s (billed inside its "
+                f"{spec['shots'][index]['duration'] + CARRIED_CLIP_SECONDS} s; characters carried by the clip)")
+    if way == "frame":
+        return f"{MODEL_ID}, opening on shot {index}'s last frame"
+    return MODEL_ID
 
 
 class SeqPhase(str, Enum):

@@ -18,7 +18,7 @@ from ..schema import (
 )
 from ..store import SequenceRecord, Store, TaskRecord
 from .results import iso
-from .sequences import SeqPhase, is_sequence_id
+from .sequences import SeqPhase, is_sequence_id, made_by
 
 TYPICAL_RUN_SECONDS = 180.0  # hosts report no progress; Wan 2.7 jobs typically take 1-5 minutes
 
@@ -109,7 +109,9 @@ def sequence_view(record: SequenceRecord, ledger: Store, capabilities: Callable[
                                       local_path=part.local_path if part else None))
                 done += shot["duration"]
             else:
-                views.append(_shot_view(i, shot, task_id, task, record.takes[i][:-1]))
+                views.append(_shot_view(i, shot, task_id, task, record.takes[i][:-1]).model_copy(update={
+                    "made_by": made_by(spec, i) if record.kind == "sequence" else None,
+                    "cost_estimate_usd": task.cost_estimate if task else None}))
                 done += shot["duration"] * _fraction(task)
             weights += shot["duration"]
     phase = SeqPhase(record.phase)

@@ -25,7 +25,7 @@ from .shape import client_roots, fail, owner, patience, state, task_result
 DESCRIPTION = """\
 Wan 2.7 reference-to-video: a video from 1-5 reference images/videos (or saved characters) and a prompt \
 naming them. Paid per output second; provider="preview" is a free offline draft. Jobs take 1-5 \
-minutes: this waits up to wait_seconds with progress; then call get_task(task_id, wait_seconds=50) until \
+minutes: this waits up to wait_seconds with progress; then call get_task(task_id) until \
 done; the video lands on disk."""
 
 

@@ -15,8 +15,8 @@ from .shape import fail, owner, patience, state, task_result
 
 SEQUENCE = """\
 A story: shots (each a generation; saved characters only, as @name, counting toward a shot's 5 references) \
-joined into one MP4. With continuity each shot opens on the last frame of the one before, so shots are made \
-in turn. Its task_id (seq_...) serves get_task, cancel_task, redo_shot."""
+joined into one MP4. With continuity shots are made in turn. Its task_id (seq_...) serves get_task, \
+cancel_task, redo_shot."""
 
 
 async def generate_sequence(ctx: Context, **arguments: Any) -> CallToolResult:

@@ -65,8 +65,8 @@ async def list_tasks(ctx: Context, **arguments: Any) -> CallToolResult:
 def tools() -> list[Tool]:
     return [
         model_tool(get_task, GetTaskArgs, TaskView, name="get_task", title="Get a generation's status",
-                   description="A generation's or sequence's state; when done, its video (local_path; over HTTP "
-                   "download_url); wait_seconds waits for the end, with progress.", annotations=READ_ONLY),
+                   description="A generation's or sequence's state, after waiting for its end; when done, its "
+                   "video (local_path; over HTTP download_url).", annotations=READ_ONLY),
         model_tool(cancel_task, TaskRef, None, name="cancel_task", title="Cancel a generation",
                    description="Cancel a generation or sequence still running; a finished one is left as it is.",
                    annotations=ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True,
