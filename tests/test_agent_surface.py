@@ -31,7 +31,7 @@ async def test_every_tool_refuses_unknown_names_in_the_same_words(client):
     r = await call(client, "get_task", {"id": "r2v_x"})
     assert text(r) == ("Error executing tool get_task: [invalid_input] 2 problems with the arguments:\n"
                        "- id: is not an argument of get_task; did you mean task_id? Fix: use task_id.\n"
-                       "- task_id: is required. Fix: pass task_id: The task_id a generate tool returned.")
+                       "- task_id: is required. Fix: pass task_id: A generate tool's task_id.")
     r = await call(client, "list_tasks", {"count": 5})
     assert text(r) == ("Error executing tool list_tasks: [invalid_input] count: is not an argument of list_tasks; did "
                        "you mean limit? Fix: use limit.")
@@ -181,7 +181,7 @@ async def test_every_tool_is_strict_on_the_openai_agents_mcp_path_and_fully_usab
     async with server:
         agent = Agent(name="director", mcp_servers=[server], mcp_config={"convert_schemas_to_strict": True})
         tools = {t.name: t for t in await agent.get_all_tools(RunContextWrapper(None))}
-        assert len(tools) == 14 and all(t.strict_json_schema for t in tools.values()), [
+        assert len(tools) == 15 and all(t.strict_json_schema for t in tools.values()), [
             n for n, t in tools.items() if not t.strict_json_schema]
 
         async def invoke(tool: str, **given):  # what a strict model sends: every field, null where it means unset
@@ -287,7 +287,7 @@ async def test_google_genai_on_its_own_mcp_path_declares_every_tool_and_calls_on
     declared = sorted(d["name"] for tool in first["tools"] for d in tool.get("functionDeclarations", []))
     assert declared == sorted(["generate_r2v", "generate_t2v", "generate_i2v", "edit_video", "list_references", "get_task", "cancel_task", "list_tasks",
                                "save_character", "list_characters", "delete_character", "generate_sequence",
-                               "redo_shot", "stitch"])
+                               "redo_shot", "pick_take", "stitch"])
     response = next(part["functionResponse"] for content in second["contents"] for part in content["parts"]
                     if "functionResponse" in part)
     assert response["name"] == "list_tasks" and "No tasks yet." in json.dumps(response)

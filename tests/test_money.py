@@ -214,7 +214,7 @@ async def test_redos_count_against_the_per_task_cap_of_the_whole_sequence(ds_set
         assert text(again) == (
             "Error executing tool redo_shot: [over_budget] for shot 3's new take, the estimated cost $0.20 (with the "
             "$0.80 its sequence has made and still plans, $1.00) is over the per-task cap. Limit: $0.80 per task, a "
-            "sequence counting as one (WAN_R2V_MAX_COST_PER_TASK). Fix: ask for fewer seconds or 720p, or raise the "
+            "sequence or group of takes counting as one (WAN_R2V_MAX_COST_PER_TASK). Fix: ask for fewer seconds or 720p, or raise the "
             "cap.")
         after = await call(client, "get_task", {"task_id": seq})
         assert after["structuredContent"]["status"] == "succeeded"  # the refused redo changed nothing

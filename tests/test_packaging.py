@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 TOOLS = ["cancel_task", "delete_character", "edit_video", "generate_i2v", "generate_r2v", "generate_sequence", "generate_t2v",
          "get_task",
          "list_characters",
-         "list_references", "list_tasks", "redo_shot", "save_character", "stitch"]
+         "list_references", "list_tasks", "pick_take", "redo_shot", "save_character", "stitch"]
 
 
 def mcpb() -> str:

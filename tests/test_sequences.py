@@ -191,7 +191,7 @@ async def test_a_dry_run_shows_every_shot_and_the_whole_cost_and_the_caps_apply_
         r = await call(client, "generate_sequence", {"shots": SHOTS, "characters": ["alice"], "provider": "dashscope"})
         assert text(r) == ("Error executing tool generate_sequence: [over_budget] for the whole sequence of 3 shots, "
                            "the estimated cost $1.05 is over the per-task cap. Limit: $0.50 per task, a sequence "
-                           "counting as one (WAN_R2V_MAX_COST_PER_TASK). Fix: ask for fewer seconds or 720p, or raise the cap.")
+                           "or group of takes counting as one (WAN_R2V_MAX_COST_PER_TASK). Fix: ask for fewer seconds or 720p, or raise the cap.")
     assert not creates(dashscope)
 
 

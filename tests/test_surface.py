@@ -55,7 +55,7 @@ async def test_the_generate_schema_carries_the_models_limits(client):
     # May be null: a strict client must send every field, and null is how it leaves one unset.
     assert props["seed"] == {"maximum": 2147483647, "minimum": 0, "type": ["integer", "null"],
                              "description": "Random when omitted."}
-    assert '"Image 1", "Image 2"... in order' in props["reference_images"]["description"]
+    assert '"Image 1"... in order' in props["reference_images"]["description"]
     assert '"Video 1"' in props["reference_videos"]["description"]
 
 
@@ -71,7 +71,8 @@ async def test_the_server_runs_as_a_real_stdio_process(dirs, refs):
         assert names == ["cancel_task", "delete_character", "edit_video", "generate_i2v", "generate_r2v", "generate_sequence",
                          "generate_t2v",
                          "get_task",
-                     "list_characters", "list_references", "list_tasks", "redo_shot", "save_character", "stitch"]
+                     "list_characters", "list_references", "list_tasks", "pick_take", "redo_shot", "save_character",
+                     "stitch"]
         progress: list[float] = []
 
         async def on_progress(p, t, m):

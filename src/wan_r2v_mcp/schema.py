@@ -7,9 +7,9 @@ provider mapping; `TaskView` is what every task tool returns. Limits are Wan 2.7
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
 
 MODEL_ID = "wan2.7-r2v"
 T2V_MODEL_ID = "wan2.7-t2v"
@@ -79,7 +79,7 @@ class Limits:
                  frozenset({"first_clip"}), frozenset({"first_clip", "last_frame"}))
 
 
-_SOURCE = "absolute paths (or ~/), file:// or https URLs, small data: URIs"
+_SOURCE = "absolute (or ~/) paths, file:// or https URLs, small data: URIs"
 
 
 class Voice(BaseModel):
@@ -99,27 +99,26 @@ class ReferenceSet(BaseModel):
     reference_images: list[str] = Field(
         default_factory=list,
         description=(
-            f"Images (jpg, png, bmp, webp; 240-8000 px; 20 MB): {_SOURCE}. \"Image 1\", \"Image 2\"... in order; "
-            "1-5 with the videos."
+            f"jpg, png, bmp, webp; 240-8000 px; 20 MB: {_SOURCE}. \"Image 1\"... in order; 1-5 with the videos."
         ),
     )
     reference_videos: list[str] = Field(
         default_factory=list,
         description=(
-            "Videos (mp4, mov; 1-30 s; 240-4096 px; 100 MB), given like images; \"Video 1\"..."
+            "mp4, mov; 1-30 s; 240-4096 px; 100 MB; given like images; \"Video 1\"..."
         ),
     )
     first_frame: str | None = Field(
         default=None,
         description=(
-            "An image the video opens on (DashScope, inference.sh); the output takes its shape. Not named."
+            "An image it opens on, giving its shape (DashScope, inference.sh); not named."
         ),
     )
     voices: list[Voice] = Field(
         default_factory=list,
         description=(
-            'A reference\'s voice, e.g. [{"label": "Video 1", "audio": "a.wav"}], 1-10 s; the prompt holds '
-            "the lines. DashScope: one per reference; inference.sh: one."
+            'A reference\'s voice (1-10 s): [{"label": "Video 1", "audio": "a.wav"}]; the prompt has the lines. '
+            "DashScope: one per reference; inference.sh: one."
         ),
     )
 
@@ -139,8 +138,8 @@ class R2VRequest(ReferenceSet):
         min_length=1,
         max_length=Limits.PROMPT_MAX,
         description=(
-            'What happens, naming references "Image 1", "Video 1" (numbered per type, in list order) and '
-            'characters @name, e.g. "Video 1 hands Image 1 a cup."'
+            'What happens, naming references "Image 1", "Video 1" (per type, in list order) and characters '
+            '@name: "Video 1 hands Image 1 a cup."'
         ),
     )
     negative_prompt: str | None = Field(
@@ -184,9 +183,15 @@ class ReferenceQuery(ReferenceSet):
     directory: str | None = Field(
         default=None, description="A folder whose media files to list.")
     limit: int = Field(default=50, ge=1, le=1000, description="Files listed at most.")
-    probe_urls: bool = Field(default=False, description="Read the first bytes of https references too.")
+    probe_urls: bool = Field(default=False, description="Also read https references' first bytes.")
 
 
+
+# An id or name a tool was given back: bounded against hostile input, its bounds kept out of tools/list (they are
+# nothing an agent plans with; an id over them is refused as any argument is).
+Handle = Annotated[str, Field(min_length=1, max_length=100), WithJsonSchema({"type": "string"})]
+
+TAKES_MAX = 4  # candidates of one request, each a task of its own (Google's Veo server offers 1-4 variants)
 
 # Every tool that can wait waits the same by default: a client that listens to progress gets the video in one
 # call; one that does not is answered within WAN_R2V_QUIET_WAIT whatever this says (tools/shape.patience).
@@ -206,7 +211,7 @@ class RunOptions(BaseModel):
     wait_seconds: float = Field(default=WAIT_DEFAULT, ge=0, description=WAIT_WORDS)
     dry_run: bool = Field(
         default=False,
-        description="Show labels, cost and the host payload; nothing is sent or paid.",
+        description="Show cost and payload; nothing sent or paid.",
     )
 
 
@@ -217,6 +222,8 @@ class GenerateOptions(RunOptions):
         default=False,
         description="Pay again for an identical request just made.",
     )
+    variants: int = Field(default=1, ge=1, le=TAKES_MAX, description="Takes, each its own seed and cost; "
+                          "pick_take picks.")
 
 
 class CastChoice(BaseModel):
@@ -224,7 +231,7 @@ class CastChoice(BaseModel):
 
     characters: list[str] = Field(
         default_factory=list, max_length=Limits.REFERENCES_MAX,
-        description="Saved characters to add (save_character); the prompt names them @name.")
+        description="Saved characters (save_character), named @name in the prompt.")
 
 
 class GenerateArgs(R2VRequest, CastChoice, GenerateOptions):
@@ -337,7 +344,7 @@ class SaveCharacterArgs(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=100, description=f"How prompts name it, as @name: {CHARACTER_NAME}.")
+    name: str = Field(min_length=1, max_length=100, description=f"@name in prompts: {CHARACTER_NAME}.")
     reference: str = Field(min_length=1, description="An image or clip of it.")
     voice: str | None = Field(default=None, description="A voice sample, wav or mp3, 1-10 s.")
     description: str = Field(default="", max_length=500, description="A note; not sent to the model.")
@@ -357,10 +364,12 @@ class CharacterRef(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=100, description="The character's name.")
+    name: Handle = Field(description="The character's name.")
 
 
 class CharacterView(BaseModel):
+    published: ClassVar[tuple[str, ...]] = ("name", "kind")  # save_character's outputSchema (tools/list bytes)
+
     name: str
     kind: Literal["image", "video"]
     format: str
@@ -389,8 +398,7 @@ class Shot(BaseModel):
     prompt: str = Field(min_length=1, max_length=Limits.PROMPT_MAX, description="What happens, with @names.")
     duration: int = Field(default=Limits.DURATION_DEFAULT, ge=Limits.DURATION_MIN, le=Limits.DURATION_MAX,
                           description="Seconds.")
-    characters: list[str] | None = Field(default=None, description="This shot's characters (default: the "
-                                         "sequence's it names).")
+    characters: list[str] | None = Field(default=None, description="Default: the sequence's it names.")
     seed: int | None = Field(default=None, ge=0, le=Limits.SEED_MAX)
 
 
@@ -404,7 +412,7 @@ class SequenceArgs(CastChoice, RunOptions):
                               description=f"1-{SHOTS_MAX} shots, in story order.")
     continuity: Literal["auto", "frame", "clip", "none"] = Field(
         default="auto", description="frame: open on the last frame before (DashScope, inference.sh); clip: "
-        "continue its last 2 s (i2v, billed); auto: frame where possible; none: cuts.")
+        "continue the last 2 s (i2v, billed); auto: frame if it can; none: cuts.")
     negative_prompt: str | None = Field(default=None, max_length=Limits.NEGATIVE_PROMPT_MAX)
     resolution: Resolution = "1080p"
     aspect_ratio: AspectRatio = "16:9"
@@ -422,7 +430,7 @@ class RedoShotArgs(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    task_id: str = Field(min_length=1, max_length=100, description="The sequence's (seq_...).")
+    task_id: Handle = Field(description="The sequence's (seq_...).")
     shot: int = Field(ge=1, le=SHOTS_MAX, description="From 1.")
     prompt: str | None = Field(default=None, min_length=1, max_length=Limits.PROMPT_MAX, description="Default: the same.")
     seed: int | None = Field(default=None, ge=0, le=Limits.SEED_MAX, description="Default: random.")
@@ -451,12 +459,36 @@ class ShotView(BaseModel):
     cost_estimate_usd: float | None = None
 
 
+class TakeView(BaseModel):
+    """One take of a group (a request made several times over, each with its own seed)."""
+
+    take: int
+    task_id: str
+    status: str
+    stage: str
+    seed: int | None = None
+    cost_estimate_usd: float | None = None
+    local_path: str | None = None
+    error: str | None = None
+    picked: bool = Field(default=False, description="The take that is the group's video (pick_take changes it).")
+
+
+class PickTakeArgs(BaseModel):
+    """`pick_take` arguments."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    task_id: Handle = Field(description="A group (tk_...) or sequence.")
+    take: int = Field(ge=1, description="From 1.")  # bounded by the group's or shot's takes, said when over
+    shot: int | None = Field(default=None, ge=1, le=SHOTS_MAX, description="A sequence's.")
+
+
 class TaskRef(BaseModel):
     """`cancel_task` arguments."""
 
     model_config = ConfigDict(extra="forbid")
 
-    task_id: str = Field(min_length=1, max_length=100, description="The task_id a generate tool returned.")
+    task_id: Handle = Field(description="A generate tool's task_id.")
 
 
 class GetTaskArgs(TaskRef):
@@ -567,7 +599,11 @@ class TaskView(BaseModel):
     payload: dict[str, Any] | None = Field(default=None, description="dry_run only: the exact host payload.")
     shots: list[ShotView] | None = Field(default=None, description="A sequence's shots (task_id seq_...).")
     shot_payloads: list[dict[str, Any]] | None = Field(default=None, description="dry_run of a sequence: each "
-                                                       "shot's host payload.")
+                                                       "shot's host payload (of a group: each take's).")
+    takes: list[TakeView] | None = Field(default=None, description="A group's takes (task_id tk_...), or the takes "
+                                         "of a sequence's shot.")
+    contact_sheet_path: str | None = Field(default=None, description="A group's takes side by side, at the same "
+                                           "moments, labelled with take and seed (JPEG, at most 1 MB).")
 
 
 class TaskList(BaseModel):

@@ -38,7 +38,7 @@ several shots joined into one video; stitch joins finished ones. generate_t2v ma
 alone (no references), to explore a look first; generate_i2v animates one image or continues a clip; edit_video restyles a finished clip."""
 
 
-PLAYER = "ui://wan-r2v/player.html"
+PLAYER = "ui://wan-r2v/player"
 PLAYER_TOOLS = ("generate_r2v", "generate_t2v", "generate_i2v", "edit_video", "get_task", "generate_sequence", "stitch")
 
 

@@ -272,11 +272,11 @@ def budget_check(estimate: float | None, settings: Settings, what: str = "") -> 
             return
         whole = estimate if spend.sequence is None else spend.sequence + estimate
         if per_task is not None and whole > per_task + 1e-9:
-            made = "" if spend.sequence is None else \
+            made = "" if not spend.sequence else \
                 f" (with the ${spend.sequence:.2f} its sequence has made and still plans, ${whole:.2f})"
             raise InputErrors([BudgetError(
                 f"{prefix}the estimated cost ${estimate:.2f}{made} is over the per-task cap",
-                limit=f"${per_task:.2f} per task{', a sequence counting as one' if what else ''} "
+                limit=f"${per_task:.2f} per task{', a sequence or group of takes counting as one' if what else ''} "
                       "(WAN_R2V_MAX_COST_PER_TASK)",
                 fix="ask for fewer seconds or 720p, or raise the cap")])
         if per_day is not None and spend.day + estimate > per_day + 1e-9:

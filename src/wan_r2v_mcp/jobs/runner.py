@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import anyio
@@ -17,17 +17,19 @@ from anyio.abc import TaskGroup
 
 from ..cast.roster import Cast
 from ..config import Settings
-from ..errors import NotFoundError
+from ..errors import InputError, InputErrors, NotFoundError
 from ..providers.registry import ProviderRegistry
 from ..references.folders import Folders
 from ..schema import EditArgs, GenerateArgs, I2VArgs, SequenceArgs, T2VArgs, TaskView
 from ..store import Store, TaskRecord
+from .fingerprint import fingerprint
 from .follower import Follower
 from .lifecycle import Phase
-from .quote import budget_check, check_free_work, dry_run, quote, quote_edit, quote_i2v, quote_t2v
+from .quote import Quote, budget_check, check_free_work, dry_run, quote, quote_edit, quote_i2v, quote_t2v
 from .sequencer import Sequencer
 from .sequences import SeqPhase, is_sequence_id
-from .views import TYPICAL_RUN_SECONDS, task_view
+from .takes import group_fingerprint, seeds_for
+from .views import TYPICAL_RUN_SECONDS, takes_dry_run, task_view
 from .worker import Worker
 
 ProgressReport = Callable[[float, float | None, str], Awaitable[None]]
@@ -66,6 +68,8 @@ class Runner:
                        owner: str = "") -> TaskView:
         """Quote, then return a dry run, an identical request's task, or a new task followed in the background."""
         checked = {T2VArgs: quote_t2v, I2VArgs: quote_i2v, EditArgs: quote_edit}.get(type(args), quote)
+        if args.variants > 1:
+            return await self._takes(args, checked, folders, patience, owner)
         q = await anyio.to_thread.run_sync(lambda: checked(args, folders, settings=self.settings,  # type: ignore[arg-type]
                                                            providers=self.providers, ledger=self.ledger, owner=owner,
                                                            cast=self.cast))  # probes
@@ -93,6 +97,63 @@ class Runner:
             self.cast.used(owner, cast)
         view = await self.wait(task_id, args.wait_seconds, patience, owner, until_at_host=True)
         return view.model_copy(update={"duplicate": duplicate, "warnings": warnings + view.warnings})
+
+    async def _takes(self, args: GenerateArgs | T2VArgs | I2VArgs | EditArgs, checked: Callable[..., Quote],
+                     folders: Folders, patience: Patience, owner: str) -> TaskView:
+        """The request made `variants` times, each take with its own seed: every take checked and priced before
+        anything is recorded, the group admitted as all of its takes, then each take sent."""
+        seeds = seeds_for(args.seed, args.variants)
+        quotes: list[Quote] = []
+        try:
+            for seed in seeds:
+                take = args.model_copy(update={"seed": seed, "variants": 1})
+                quotes.append(await anyio.to_thread.run_sync(lambda t=take: checked(
+                    t, folders, settings=self.settings, providers=self.providers, ledger=self.ledger, owner=owner,
+                    cast=self.cast)))
+            first = quotes[0]
+            warnings = [f"{f.message}. Fix: {f.fix}." for f in first.intake.findings if f.severity == "warning"]
+            warnings += first.provider.notes(first.request)
+            if args.dry_run:
+                views = [dry_run(q) for q in quotes]
+                return takes_dry_run(views, seeds).model_copy(update={"warnings": warnings})
+            if first.provider.capabilities.local:
+                check_free_work(self.ledger, owner, [first.provider.capabilities.name], "a preview")
+        except BaseException:
+            for q in quotes:
+                q.close()
+                q.intake.discard_inline()
+            raise
+        base = replace(first, fingerprint=fingerprint(first.provider.capabilities.name, first.model,
+                                                      first.request.model_copy(update={"seed": args.seed}),
+                                                      first.intake))
+        request = args.model_dump(mode="json", exclude={"wait_seconds", "dry_run", "allow_duplicate", "variants"})
+        files = {}
+        for name in first.cast or {}:
+            character = self.cast.get(owner, name)
+            if character is not None and (path := self.cast.path(character.media)) is not None:
+                files[character.name] = str(path)
+        group_id, duplicate = self.sequencer.takes.start(
+            quotes, seeds, owner, {**request, "character_files": files}, group_fingerprint(base, len(quotes)),
+            duplicate_of=None if args.allow_duplicate else (
+                group_fingerprint(base, len(quotes)), time.time() - self.settings.duplicate_window_seconds))
+        if first.cast and not duplicate:
+            self.cast.used(owner, list(first.cast))
+        view = await self.wait(group_id, args.wait_seconds, patience, owner)
+        return view.model_copy(update={"duplicate": duplicate, "warnings": warnings + view.warnings})
+
+    async def pick_take(self, task_id: str, take: int, shot: int | None, patience: Patience,
+                        owner: str = "") -> TaskView:
+        """Choose which take is a group's video, or which take a sequence's shot uses (it is joined again)."""
+        record = self.sequencer.record(task_id, owner) if is_sequence_id(task_id) else None
+        if record is None:
+            self.record(task_id, owner)  # an unknown id reads as unknown; a plain task has one take
+            raise InputErrors([InputError(f"{task_id} is a single task: it has no takes to pick from",
+                                          field="task_id", fix="generate with variants=2-4 to get takes, then pick")])
+        if record.kind == "takes":
+            self.sequencer.takes.pick(record, take)
+            return self.view(task_id, owner)
+        self.sequencer.pick(record, shot, take)
+        return await self.wait(task_id, patience.cap, patience, owner)
 
     def record(self, task_id: str, owner: str = "") -> TaskRecord:
         record = self.ledger.get(task_id)

@@ -24,6 +24,7 @@ from .join import join, last_frame, tail
 from .quote import budget_check
 from .sequence_plan import Planner
 from .sequences import CARRIED_CLIP_SECONDS, SeqPhase, SequenceBook, carried
+from .takes import Takes
 from .worker import RESTARTS, Kind, Worker
 
 NOTHING_MADE = frozenset({"interrupted", "upload_failed"})  # task errors that leave no job at the host
@@ -32,7 +33,8 @@ RETAKES = 3  # takes of one shot, at most, when each ended before any job was ma
 
 class SequenceDriver:
     def __init__(self, settings: Settings, ledger: Store, book: SequenceBook, planner: Planner, follower: Follower,
-                 cast: Cast, worker: Worker):
+                 cast: Cast, worker: Worker, takes: Takes):
+        self.takes = takes  # drives the groups of takes kept in the same book
         self.settings = settings
         self.ledger = ledger
         self.book = book
@@ -80,7 +82,7 @@ class SequenceDriver:
             wake = self.signals.changed(sequence_id)
             if SeqPhase(record.phase) is SeqPhase.JOINING:
                 await self._join(record)
-            elif not await self._step(record):
+            elif not await (self.takes.drive(record) if record.kind == "takes" else self._step(record)):
                 with anyio.move_on_after(max(1.0, self.settings.progress_interval_seconds * 5)):
                     await wake.wait()
             self.signals.notify(sequence_id)

@@ -21,6 +21,7 @@ from .quote import STITCH_MAX_SECONDS, Quote, budget_check, check_free_work, dry
 from .sequence_driver import SequenceDriver
 from .sequence_plan import Planner, total_cost
 from .sequences import SeqPhase, SequenceBook, carried, is_sequence_id, made_by
+from .takes import Takes
 from .views import sequence_view
 from .worker import Worker
 
@@ -37,7 +38,8 @@ class Sequencer:
         self.follower = follower
         self.signals = worker.signals
         self.planner = Planner(settings, ledger, providers, cast)
-        self.driver = SequenceDriver(settings, ledger, self.book, self.planner, follower, cast, worker)
+        self.takes = Takes(settings, ledger, self.book, follower)
+        self.driver = SequenceDriver(settings, ledger, self.book, self.planner, follower, cast, worker, self.takes)
 
     def plan(self, args: SequenceArgs, owner: str) -> tuple[dict[str, Any], list[Quote]]:
         return self.planner.plan(args, owner)
@@ -160,6 +162,7 @@ class Sequencer:
             raise InputErrors([InputError("the shots are being joined right now", field="task_id",
                                           fix="redo the shot once the join is done (a few seconds)")])
         spec = {**record.spec, "shots": [dict(s) for s in shots]}
+        spec["picks"] = {k: v for k, v in (spec.get("picks") or {}).items() if k != str(index)}  # the new take is used
         if prompt is not None:
             spec["shots"][index]["prompt"] = prompt
         spec["shots"][index]["seed"] = seed  # None: a new random seed, else a redo would most likely look the same
@@ -187,6 +190,35 @@ class Sequencer:
             return [f"shot {shot + 1} {carries} of the old shot {shot}; redo it too for a seamless cut"]
         return []
 
+    def pick(self, record: SequenceRecord, shot: int | None, take: int) -> None:
+        """Make take `take` (from 1, oldest first) of a sequence's shot the one it uses, and join the sequence again
+        (copying packets as any join does); the pick is written into the sequence, so it survives restarts."""
+        if shot is None or not 1 <= shot <= len(record.takes):
+            raise InputErrors([InputError("is missing" if shot is None else f"is {shot}", field="shot",
+                                          limit=f"1-{len(record.takes)} for this sequence",
+                                          fix="name the shot whose take to use (get_task lists each shot's takes)")])
+        takes = record.takes[shot - 1]
+        if not 1 <= take <= len(takes):
+            raise InputErrors([InputError(f"is {take}", field="take", limit=f"1-{len(takes)}: shot {shot} has "
+                                          f"{len(takes)} take{'s' * (len(takes) != 1)}",
+                                          fix="pick one of its takes, oldest first (redo_shot makes more)")])
+        task = self.ledger.get(takes[take - 1])
+        if task is None or task.status != "succeeded" or not task.local_path:
+            raise InputErrors([InputError(f"shot {shot}'s take {take} {'was never made' if task is None else task.status}",
+                                          field="take", fix="pick a take that succeeded")])
+        phase = SeqPhase(record.phase)
+        if phase not in (SeqPhase.SUCCEEDED, SeqPhase.FAILED) or record.kind != "sequence":
+            raise InputErrors([InputError(f"the sequence is {phase.status}", field="task_id",
+                                          fix="wait until it has ended (get_task waits), then pick")])
+        spec = {**record.spec, "picks": {**(record.spec.get("picks") or {}), str(shot - 1): task.task_id}}
+        moved = self.book.move(record, SeqPhase.RUNNING if phase is SeqPhase.FAILED else SeqPhase.JOINING,
+                               spec=spec, error=None, finished_at=None, stage=f"shot {shot} uses take {take}; "
+                               "joining again")
+        if moved is None:
+            raise InputErrors([InputError("the sequence changed while this was being picked", field="task_id",
+                                          fix="call pick_take again")])
+        self.drive(record.sequence_id)
+
     async def cancel(self, sequence_id: str, owner: str) -> None:
         """Stop the shots not yet done; the ones done stay on disk (and paid)."""
         record = self.record(sequence_id, owner)
@@ -196,10 +228,11 @@ class Sequencer:
         if moved is None:
             return await self.cancel(sequence_id, owner)  # it changed meanwhile: read it again
         self.signals.notify(sequence_id)
-        for takes in moved.takes:
-            task = self.ledger.get(takes[-1]) if takes else None
-            if task is not None and task.status not in TERMINAL:
-                await self.follower.cancel(task)
+        for takes in moved.takes:  # a shot's current take; every take of a group
+            for task_id in takes if moved.kind == "takes" else takes[-1:]:
+                task = self.ledger.get(task_id)
+                if task is not None and task.status not in TERMINAL:
+                    await self.follower.cancel(task)
 
     def record(self, sequence_id: str, owner: str) -> SequenceRecord:
         record = self.book.get(sequence_id)

@@ -18,9 +18,12 @@ from ..schema import I2V_MODEL_ID, MODEL_ID
 from ..store import SequenceRecord, Store
 from ..store.records import SEQUENCE_LIVE, SequenceMove
 
+GROUP_PREFIX = "tk_"  # a group of takes (jobs.takes), kept in the sequence book beside sequences and stitches
+
 
 def is_sequence_id(task_id: str) -> bool:
-    return task_id.startswith("seq_")
+    """Whether the id is a row of the sequence book: a sequence or stitch (seq_...), or a group of takes (tk_...)."""
+    return task_id.startswith(("seq_", GROUP_PREFIX))
 
 
 # A shot carried on by clip continues the last seconds of the shot before (wan2.7-i2v's first_clip, 2-10 s): the
@@ -63,9 +66,11 @@ class SeqPhase(str, Enum):
 
 
 ALLOWED: dict[SeqPhase, frozenset[SeqPhase]] = {
-    SeqPhase.RUNNING: frozenset({SeqPhase.JOINING, SeqPhase.FAILED, SeqPhase.CANCELED, SeqPhase.RUNNING}),
+    # A group of takes ends without a join, and a pick moves it from succeeded to succeeded.
+    SeqPhase.RUNNING: frozenset({SeqPhase.JOINING, SeqPhase.FAILED, SeqPhase.CANCELED, SeqPhase.RUNNING,
+                                 SeqPhase.SUCCEEDED}),
     SeqPhase.JOINING: frozenset({SeqPhase.SUCCEEDED, SeqPhase.FAILED, SeqPhase.CANCELED}),
-    SeqPhase.SUCCEEDED: frozenset({SeqPhase.RUNNING, SeqPhase.JOINING}),  # a shot redone, or joined again
+    SeqPhase.SUCCEEDED: frozenset({SeqPhase.RUNNING, SeqPhase.JOINING, SeqPhase.SUCCEEDED}),  # redone, joined again
     SeqPhase.FAILED: frozenset({SeqPhase.RUNNING}),  # a failed shot redone
     SeqPhase.CANCELED: frozenset(),
 }

@@ -13,6 +13,7 @@ from ..schema import (
     ReferenceView,
     RequestSummary,
     ShotView,
+    TakeView,
     TaskError,
     TaskView,
 )
@@ -92,7 +93,8 @@ def provider_notice(caps: Capabilities | None) -> str | None:
 def sequence_view(record: SequenceRecord, ledger: Store, capabilities: Callable[[str], Capabilities | None],
                   shot_views: list[ShotView] | None = None) -> TaskView:
     """A sequence or stitch row as the task view, its shots' views (or those given, for a dry run) and costs."""
-
+    if record.kind == "takes":
+        return takes_view(record, ledger, capabilities)
     spec = record.spec
     shots = spec["shots"]
     views = shot_views or []
@@ -109,7 +111,8 @@ def sequence_view(record: SequenceRecord, ledger: Store, capabilities: Callable[
                                       local_path=part.local_path if part else None))
                 done += shot["duration"]
             else:
-                views.append(_shot_view(i, shot, task_id, task, record.takes[i][:-1]).model_copy(update={
+                views.append(_shot_view(i, shot, task_id, task, [t for t in record.takes[i] if t != task_id]
+                                        ).model_copy(update={
                     "made_by": made_by(spec, i) if record.kind == "sequence" else None,
                     "cost_estimate_usd": task.cost_estimate if task else None}))
                 done += shot["duration"] * _fraction(task)
@@ -168,3 +171,67 @@ def _fraction(task: TaskRecord | None) -> float:
     if task.progress is not None:
         return task.progress
     return min(0.95, (time.time() - task.created_at) / TYPICAL_RUN_SECONDS)
+
+
+def takes_view(record: SequenceRecord, ledger: Store, capabilities: Callable[[str], Capabilities | None]) -> TaskView:
+    """A group's view: its picked take's (or the first's) task view, under the group's id and state, with every
+    take's state, seed and cost, and the contact sheet."""
+    pick = record.spec.get("pick")
+    shown = ledger.get(record.takes[0][pick or 0])
+    if shown is None:  # not created yet: the first take that is
+        shown = next(t for t in (ledger.get(i) for i in record.takes[0]) if t is not None) if any(
+            ledger.get(i) for i in record.takes[0]) else None
+    base = task_view(shown, capabilities(shown.provider)) if shown is not None else _unsent_view(record)
+    views = []
+    seeds = record.spec.get("seeds") or []
+    made = 0.0
+    for i, task_id in enumerate(record.takes[0]):
+        task = ledger.get(task_id)
+        if task is not None and task.cost_estimate is not None and task.status != "failed":
+            made += task.cost_estimate
+        views.append(TakeView(
+            take=i + 1, task_id=task_id, status=task.status if task else "waiting",
+            stage=task.stage if task else "recorded; not sent yet", seed=seeds[i] if i < len(seeds) else None,
+            cost_estimate_usd=task.cost_estimate if task else None, local_path=task.local_path if task else None,
+            error=(task.error or {}).get("message") if task and task.error else None,
+            picked=pick == i and SeqPhase(record.phase) is SeqPhase.SUCCEEDED))
+    phase = SeqPhase(record.phase)
+    done = sum(1 for v in views if v.status in TERMINAL)
+    sheet = (record.output or {}).get("contact_sheet") or {}
+    output = {k: v for k, v in (record.output or {}).items() if k != "contact_sheet"} or None
+    return base.model_copy(update={
+        "task_id": record.sequence_id, "status": phase.status, "stage": record.stage,
+        "progress": 1.0 if phase.terminal else round(0.97 * done / max(len(views), 1), 4),
+        "created_at": iso(record.created_at) or "", "updated_at": iso(record.updated_at) or "",
+        "finished_at": iso(record.finished_at), "provider_task_id": None,
+        "local_path": record.local_path, "poster_path": record.poster_path, "sidecar_path": record.sidecar_path,
+        "output": base.output if output else None, "cost_estimate_usd": record.cost_estimate,
+        "request": base.request.model_copy(update={"seed": (record.spec.get("request") or {}).get("seed")}),
+        "cost_made_usd": round(made, 4), "billable_seconds": record.billable_seconds,
+        "error": TaskError.model_validate(record.error) if record.error else None,
+        "next_check_seconds": None if phase.terminal else 0.0, "takes": views,
+        "contact_sheet_path": sheet.get("path"), "video_url": None, "video_url_expires_at": None})
+
+
+def _unsent_view(record: SequenceRecord) -> TaskView:
+    """A group none of whose takes exists yet (the moment between its admission and its first take's)."""
+    shot = record.spec["shots"][0]
+    req = record.spec.get("request") or {}
+    width, height = PIXEL_SIZES.get((req.get("resolution"), req.get("aspect_ratio"))) or (0, 0)
+    return TaskView(task_id=record.sequence_id, provider=record.provider, status="queued", stage=record.stage,
+                    created_at=iso(record.created_at) or "", updated_at=iso(record.updated_at) or "",
+                    request=RequestSummary(prompt=shot["prompt"], resolution=req.get("resolution") or "",
+                                           aspect_ratio=req.get("aspect_ratio") or "", duration=shot["duration"],
+                                           width=width, height=height))
+
+
+def takes_dry_run(views: list[TaskView], seeds: list[int]) -> TaskView:
+    """The dry run of a request with takes: the first take's, with every take's seed, cost and payload, and the
+    cost of all of them."""
+    costs = [v.cost_estimate_usd for v in views]
+    total = None if any(c is None for c in costs) else round(sum(c for c in costs if c is not None), 4)
+    takes = [TakeView(take=i + 1, task_id="", status="dry run", stage="nothing submitted", seed=seed,
+                      cost_estimate_usd=v.cost_estimate_usd) for i, (v, seed) in enumerate(zip(views, seeds))]
+    return views[0].model_copy(update={
+        "takes": takes, "cost_estimate_usd": total, "shot_payloads": [v.payload or {} for v in views],
+        "billable_seconds": sum(v.billable_seconds or 0 for v in views)})

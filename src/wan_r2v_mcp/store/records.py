@@ -75,7 +75,11 @@ class SequenceRecord:
     version: int
 
     def current(self, shot: int) -> str | None:
+        """The take the shot uses: the one picked (pick_take), else its newest."""
         takes = self.takes[shot]
+        picked = (self.spec.get("picks") or {}).get(str(shot))
+        if picked in takes:
+            return picked
         return takes[-1] if takes else None
 
 

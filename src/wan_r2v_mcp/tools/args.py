@@ -88,7 +88,8 @@ def _without(schema: Any, keys: tuple[str, ...]) -> Any:
 
 def _lean(schema: Any) -> Any:
     """Fewer bytes, the same meaning for a client: an optional `X | None` defaulting to null is just `X` (leaving it
-    out means null), `"default": null` says nothing, and a nested model needs no description of its own."""
+    out means null), `"default": null` and a boolean's `"default": false` say what leaving it out means anyway, and
+    a nested model needs no description of its own."""
     if isinstance(schema, list):
         return [_lean(v) for v in schema]
     if not isinstance(schema, dict):
@@ -109,7 +110,7 @@ def _lean(schema: Any) -> Any:
             out["type"] = [other["type"], "null"]
         elif "enum" in other:
             out["enum"] = [*other["enum"], None]
-    if "default" in out and out["default"] is None:
+    if "default" in out and (out["default"] is None or (out["default"] is False and out.get("type") == "boolean")):
         del out["default"]
     if "$defs" in out:
         for sub in out["$defs"].values():

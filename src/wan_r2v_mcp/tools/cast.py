@@ -109,7 +109,7 @@ def tools() -> list[Tool]:
                    description="Keep a character (an image or clip, and a voice) by name for reuse: prompts write "
                    "@name and pass characters=[name].",
                    annotations=write),
-        model_tool(list_characters, ListCharactersArgs, CharacterList, name="list_characters", title="List saved characters",
+        model_tool(list_characters, ListCharactersArgs, CharacterList, name="list_characters", title="Saved characters",
                    description="Saved characters, with thumbnails.",
                    annotations=ToolAnnotations(read_only_hint=True, open_world_hint=False)),
         model_tool(delete_character, CharacterRef, None, name="delete_character", title="Delete a character",

@@ -23,10 +23,9 @@ from .args import model_tool, parse
 from .shape import client_roots, fail, owner, patience, state, task_result
 
 DESCRIPTION = """\
-Wan 2.7 reference-to-video: a video from 1-5 reference images/videos (or saved characters) and a prompt \
-naming them. Paid per output second; provider="preview" is a free offline draft. Jobs take 1-5 \
-minutes: this waits up to wait_seconds with progress; then call get_task(task_id) until \
-done; the video lands on disk."""
+Wan 2.7 reference-to-video: a video of 1-5 reference images/videos (or saved characters) the prompt names. \
+Paid per output second; provider="preview" is a free offline draft. Jobs take 1-5 min: this waits up to \
+wait_seconds, then call get_task(task_id) until done; the video lands on disk."""
 
 
 T2V = """\
@@ -37,7 +36,7 @@ generate_r2v otherwise."""
 
 I2V = """\
 Wan 2.7 image-to-video: animate a first_frame (to a last_frame, or to driving_audio) or continue a first_clip, \
-to lock a look or extend a shot; for characters from references, generate_r2v. Paid per second; \
+to lock a look or extend a shot; to keep characters, generate_r2v. Paid per second; \
 provider="preview" is a free draft. As generate_r2v otherwise."""
 
 
@@ -78,7 +77,7 @@ async def _generate(ctx: Context, model: type[GenerateArgs] | type[T2VArgs] | ty
 def tool(configured: list[str] | None = None) -> Tool:
     """The tool; `configured` names the providers this server can use right now, for the `provider` description."""
     made = model_tool(
-        generate_r2v, GenerateArgs, None, name="generate_r2v", title="Generate a video from references",
+        generate_r2v, GenerateArgs, None, name="generate_r2v", title="Reference to video",
         description=DESCRIPTION, first=("prompt", *R2VRequest.model_fields),
         annotations=ToolAnnotations(read_only_hint=False,
                                     destructive_hint=False, idempotent_hint=False, open_world_hint=True),
@@ -91,12 +90,12 @@ def tool(configured: list[str] | None = None) -> Tool:
 
 # Said in full by generate_r2v; a sibling tool's schema shows the rest (its type, bounds and default).
 SHARED = {name: "" for name in ("provider", "negative_prompt", "resolution", "seed", "wait_seconds", "dry_run",
-                                 "allow_duplicate", "prompt_extend", "watermark")}
+                                 "allow_duplicate", "prompt_extend", "watermark", "variants")}
 
 
 def t2v_tool() -> Tool:
     return model_tool(
-        generate_t2v, T2VArgs, None, name="generate_t2v", title="Generate a video from a prompt",
+        generate_t2v, T2VArgs, None, name="generate_t2v", title="Text to video",
         description=T2V, first=("prompt", *T2VRequest.model_fields), short=SHARED,
         annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False,
                                     open_world_hint=True),
@@ -114,7 +113,7 @@ def edit_tool() -> Tool:
 
 def i2v_tool() -> Tool:
     return model_tool(
-        generate_i2v, I2VArgs, None, name="generate_i2v", title="Generate a video from an image",
+        generate_i2v, I2VArgs, None, name="generate_i2v", title="Image to video",
         description=I2V, first=("prompt", *I2VRequest.model_fields), short=SHARED,
         annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False,
                                     open_world_hint=True),

@@ -15,8 +15,8 @@ from .args import model_tool, parse
 from .shape import client_roots, fail, state
 
 DESCRIPTION = """\
-Check references before generating: each one's label ("Image 1", "Video 1"), kind, size, length, whether \
-Wan 2.7 takes it, and prompt findings; or list a directory's media files."""
+Check references before generating: each one's label ("Image 1"...), kind, size, length, whether it is \
+taken, and prompt findings; or list a folder's media files."""
 
 
 async def list_references(ctx: Context, **arguments: Any) -> CallToolResult:
@@ -56,7 +56,7 @@ def _text(report: ReferenceReport) -> str:
 
 def tool() -> Tool:
     return model_tool(
-        list_references, ReferenceQuery, ReferenceReport, name="list_references", title="Check and label references",
+        list_references, ReferenceQuery, ReferenceReport, name="list_references", title="Check references",
         description=DESCRIPTION, first=("reference_images", "reference_videos", "first_frame", "voices", "prompt"),
         short={"reference_images": "As generate_r2v.", "reference_videos": "As generate_r2v.",
                "first_frame": "As generate_r2v.", "voices": "As generate_r2v."},

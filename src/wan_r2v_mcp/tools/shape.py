@@ -131,7 +131,39 @@ def _what(view: TaskView) -> str:
     return f"{req.width}x{req.height}, {req.duration} s"
 
 
+def _takes_text(view: TaskView) -> str:
+    t, takes = view.task_id, view.takes or []
+    cost = f"${view.cost_estimate_usd:.2f}" if view.cost_estimate_usd is not None else "unknown"
+    listed = "; ".join(f"take {k.take} (seed {k.seed}) {k.status}" + (f" ${k.cost_estimate_usd:.2f}" if
+                       k.cost_estimate_usd is not None else "") + (", picked" if k.picked else "") for k in takes)
+    if view.dry_run:
+        return (f"Dry run of {len(takes)} takes on {view.provider}: nothing uploaded or submitted. Estimated cost "
+                f"{cost} for all of them; each take's payload is in shot_payloads. Takes: {listed}.")
+    if view.status == "succeeded":
+        text = (f"Group {t} succeeded on {view.provider}: takes {listed}. The picked take's video ({_what(view)}) is "
+                f"the group's, saved to {view.local_path or 'the server'}.")
+        if view.download_url:
+            text += f" Download it (this link expires): {view.download_url}."
+        if view.contact_sheet_path:
+            text += f" Contact sheet (the takes side by side): {view.contact_sheet_path}."
+        text += f" Estimated cost {cost}. pick_take(task_id, take=N) makes another take the group's video."
+    elif view.status in ("failed", "canceled"):
+        err = view.error
+        text = f"Group {t} {view.status}" + (f" [{err.code}]: {err.message}" if err else "") + f". Takes: {listed}."
+    else:
+        text = (f"Group {t} is running on {view.provider}: {view.stage}. Takes: {listed}. Estimated cost {cost}. "
+                f"Call get_task(task_id=\"{t}\", wait_seconds=50) now: it waits for every take with progress.")
+    if view.duplicate:
+        text = ("An identical request was already made, so its group is returned instead of paying again "
+                "(pass allow_duplicate=true to generate anew). " + text)
+    if view.warnings:
+        text += " Prompt warnings: " + " ".join(view.warnings)
+    return text
+
+
 def summary(view: TaskView) -> str:
+    if view.takes is not None:
+        return _takes_text(view)
     if view.shots is not None:
         return _sequence_text(view)
     t = view.task_id
@@ -180,7 +212,9 @@ def without_server_paths(view: TaskView) -> TaskView:
     """The view a remote caller gets: the server's own paths are no business of a caller on another machine (it has
     download_url, poster_url and the r2v://tasks/{id}/video resource instead)."""
     shots = [s.model_copy(update={"local_path": None}) for s in view.shots] if view.shots is not None else None
-    return view.model_copy(update={"local_path": None, "poster_path": None, "sidecar_path": None, "shots": shots})
+    takes = [t.model_copy(update={"local_path": None}) for t in view.takes] if view.takes is not None else None
+    return view.model_copy(update={"local_path": None, "poster_path": None, "sidecar_path": None, "shots": shots,
+                                   "takes": takes, "contact_sheet_path": None})
 
 
 def delivered(view: TaskView, ctx: Context) -> TaskView:
@@ -202,7 +236,7 @@ def delivered(view: TaskView, ctx: Context) -> TaskView:
 
 
 def task_result(view: TaskView, ctx: Context | None = None, *, is_error: bool = False, lead: str = "") -> CallToolResult:
-    local, poster = view.local_path, view.poster_path
+    local, poster, sheet = view.local_path, view.poster_path, view.contact_sheet_path
     if ctx is not None:
         view = delivered(view, ctx)
     content: list[TextContent | ResourceLink | ImageContent] = [TextContent(type="text", text=lead + summary(view))]
@@ -214,6 +248,11 @@ def task_result(view: TaskView, ctx: Context | None = None, *, is_error: bool = 
         thumbnail = _thumbnail(poster)
         if thumbnail is not None:
             content.append(ImageContent(type="image", data=thumbnail, mime_type="image/jpeg"))
+    if sheet and Path(sheet).is_file():  # the takes side by side, whole (at most 1 MB): to compare, not a thumbnail
+        import base64
+
+        content.append(ImageContent(type="image", data=base64.b64encode(Path(sheet).read_bytes()).decode(),
+                                    mime_type="image/jpeg"))
     return CallToolResult(content=content, structured_content=view.model_dump(mode="json"), is_error=is_error)
 
 

@@ -64,13 +64,13 @@ async def list_tasks(ctx: Context, **arguments: Any) -> CallToolResult:
 
 def tools() -> list[Tool]:
     return [
-        model_tool(get_task, GetTaskArgs, TaskView, name="get_task", title="Get a generation's status",
+        model_tool(get_task, GetTaskArgs, TaskView, name="get_task", title="Task status",
                    description="A generation's or sequence's state, after waiting for its end; when done, its "
                    "video (local_path; over HTTP download_url).", annotations=READ_ONLY),
-        model_tool(cancel_task, TaskRef, None, name="cancel_task", title="Cancel a generation",
-                   description="Cancel a generation or sequence still running; a finished one is left as it is.",
+        model_tool(cancel_task, TaskRef, None, name="cancel_task", title="Cancel a task",
+                   description="Cancel a task, group or sequence still running; a finished one stays.",
                    annotations=ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True,
                                                open_world_hint=True)),
-        model_tool(list_tasks, ListTasksArgs, TaskList, name="list_tasks", title="List recent generations",
-                   description="Recent generations, newest first, with status and files.", annotations=READ_ONLY),
+        model_tool(list_tasks, ListTasksArgs, TaskList, name="list_tasks", title="Recent tasks",
+                   description="Recent tasks, newest first.", annotations=READ_ONLY),
     ]
