@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import os
 import subprocess
 import sys
@@ -255,3 +256,21 @@ def test_a_video_from_a_prompt_alone_from_the_command_line(home):
     assert Path(view["local_path"]).parent == home["out"] and Path(view["local_path"]).stat().st_size > 0
     refused = run(home, "t2v", "A lighthouse", "--provider", "inferencesh", "--ratio", "9:16")
     assert refused.returncode == 1 and "INFERENCE_API_KEY is not set" in refused.stderr
+
+
+def test_takes_from_the_command_line_name_their_contact_sheet_and_a_pick_changes_the_video(home):
+    """Issue #23: --variants N, the contact sheet's path in the output, and `pick`."""
+    made = run(home, "generate", "Image 1 waves", "-i", "alice.png", "--variants", "2", "--duration", "2",
+               "--resolution", "720p", "--seed", "5")
+    assert made.returncode == 0, made.stderr
+    sheet = re.search(r"Contact sheet \(the takes side by side\): (\S+\.jpg)\.", made.stdout)
+    assert sheet and Path(sheet.group(1)).parent == home["out"] and Path(sheet.group(1)).is_file()
+    assert "take 1 (seed 5) succeeded" in made.stdout and "take 2 (seed 6) succeeded" in made.stdout
+    assert "wan-r2v-mcp pick TASK_ID N makes another take the group's video." in made.stdout
+    group = re.search(r"Group (tk_\S+) succeeded", made.stdout).group(1)
+    picked = run(home, "pick", group, "2", "--json")
+    assert picked.returncode == 0, picked.stderr
+    view = json.loads(picked.stdout)
+    assert [t["picked"] for t in view["takes"]] == [False, True] and view["local_path"] == view["takes"][1]["local_path"]
+    wrong = run(home, "pick", group, "1", "2", "3")
+    assert wrong.returncode == 2 and "pick takes SHOT TAKE for a sequence, or TAKE for a group" in wrong.stderr

@@ -141,26 +141,28 @@ async def test_a_pick_is_the_groups_video_and_survives_a_restart(settings, refs)
 
 
 async def test_a_sequence_shot_uses_the_picked_take_and_joins_again_with_its_frames(ds_settings, dashscope, refs):
-    """The issue's figure: a 2-shot sequence with 2 takes of each shot (redo_shot keeps the old take), one pick
-    changed: the joined video's first and last frame of each part are the picked takes'."""
+    """The issue's figure: a 2-shot sequence with 2 takes of each shot, one pick changed: the joined video's first and
+    last frame of each part are the picked takes'; each take has its own seed; the caps count every take."""
     dashscope.render_results = True
     async with Client(build_server(ds_settings)) as client:
         await call(client, "save_character", {"name": "alice", "reference": str(refs["img1"])})
-        shots = [{"prompt": "@alice walks", "duration": 2}, {"prompt": "@alice sits", "duration": 2}]
-        seq = (await call(client, "generate_sequence", {"shots": shots, "characters": ["alice"],
-                                                        "provider": "dashscope", "resolution": "720p",
-                                                        "continuity": "none"}))["structuredContent"]["task_id"]
-        await finish(client, seq)
-        for shot in (1, 2):
-            await call(client, "redo_shot", {"task_id": seq, "shot": shot, "seed": 100 + shot})
-            await finish(client, seq)
-        before = (await call(client, "get_task", {"task_id": seq}))["structuredContent"]
+        shots = [{"prompt": "@alice walks", "duration": 2, "variants": 2},
+                 {"prompt": "@alice sits", "duration": 2, "variants": 2}]
+        ask = {"shots": shots, "characters": ["alice"], "provider": "dashscope", "resolution": "720p",
+               "continuity": "none", "seed": 7}
+        dry = (await call(client, "generate_sequence", {**ask, "dry_run": True}))["structuredContent"]
+        seq = (await call(client, "generate_sequence", ask))["structuredContent"]["task_id"]
+        before = (await finish(client, seq))["structuredContent"]
         picked = await call(client, "pick_take", {"task_id": seq, "shot": 1, "take": 1})
         joined = (await finish(client, seq))["structuredContent"]
         missing = await call(client, "pick_take", {"task_id": seq, "take": 1})
+    assert dry["cost_estimate_usd"] == pytest.approx(4 * 0.2) and [s["cost_estimate_usd"] for s in dry["shots"]] == [
+        pytest.approx(0.4), pytest.approx(0.4)]
+    assert sorted(c["parameters"]["seed"] for c in creates(dashscope)) == [7, 7, 8, 8]  # each shot's takes: 7 and 8
     assert not picked["isError"], text(picked)
     first_take = before["shots"][0]["earlier_task_ids"][0]
-    assert joined["shots"][0]["task_id"] == first_take and joined["shots"][1]["task_id"] == before["shots"][1]["task_id"]
+    assert joined["shots"][0]["task_id"] == first_take != before["shots"][0]["task_id"]
+    assert joined["shots"][1]["task_id"] == before["shots"][1]["task_id"]
     assert joined["stage"].startswith("joined 2 shots")
     whole = frames(Path(joined["local_path"]))
     parts = [frames(Path(s["local_path"])) for s in joined["shots"]]
@@ -169,6 +171,8 @@ async def test_a_sequence_shot_uses_the_picked_take_and_joins_again_with_its_fra
     for got, want in ((whole[0], parts[0][0]), (whole[cut - 1], parts[0][-1]), (whole[cut], parts[1][0]),
                       (whole[-1], parts[1][-1])):
         assert difference(got, want) < 1.0
+    unpicked = frames(Path(before["shots"][0]["local_path"]))
+    assert difference(whole[0], unpicked[0]) > 1.0  # the takes differ: the pick changed the joined video
     assert joined["cost_made_usd"] == pytest.approx(4 * 0.2)  # what was made: both takes of both shots
     assert text(missing) == ("Error executing tool pick_take: [invalid_input] shot: is missing. Limit: 1-2 for this "
                              "sequence. Fix: name the shot whose take to use (get_task lists each shot's takes).")

@@ -70,6 +70,8 @@ def _parser() -> argparse.ArgumentParser:
         made.add_argument("--wait", type=float, default=None, help="seconds to wait (default: until it is done)")
         made.add_argument("--dry-run", action="store_true")
         made.add_argument("--allow-duplicate", action="store_true")
+        made.add_argument("--variants", type=int, metavar="N",
+                          help="make N takes (1-4), each with its own seed; the output names the contact sheet")
         made.add_argument("--json", action="store_true", help="print the task view as JSON")
 
     get = sub.add_parser("get", help="a task's state; waits for it with --wait")
@@ -128,6 +130,14 @@ def _parser() -> argparse.ArgumentParser:
     redo.add_argument("--seed", type=int)
     redo.add_argument("--wait", type=float, default=None, help="seconds to wait (default: until it is done)")
     redo.add_argument("--json", action="store_true")
+
+    pick = sub.add_parser("pick", help="choose the take a group of takes, or a sequence's shot, uses")
+    pick.add_argument("task_id", help="a group of takes (tk_...) or a sequence (seq_...)")
+    pick.add_argument("numbers", type=int, nargs="+", metavar="[SHOT] TAKE",
+                      help="for a sequence, the shot and then the take; for a group, the take (each from 1)")
+    pick.add_argument("--wait", type=float, default=None, help="seconds to wait for a sequence's join "
+                      "(default: until it is done)")
+    pick.add_argument("--json", action="store_true")
 
     stitch = sub.add_parser("stitch", help="join finished tasks' videos into one")
     stitch.add_argument("task_ids", nargs="+")
@@ -387,6 +397,15 @@ async def _run_command(args: argparse.Namespace, settings: Any) -> int:
                     "wait_seconds": min(wait, 50.0)}
             return await _follow(client, "redo_shot", {k: v for k, v in call.items() if v is not None},
                                  wait - min(wait, 50.0), args.json)
+        if args.command == "pick":
+            if len(args.numbers) > 2:
+                print("pick takes SHOT TAKE for a sequence, or TAKE for a group of takes", file=sys.stderr)
+                return EXIT_USAGE
+            call = {"task_id": args.task_id, "take": args.numbers[-1]}
+            if len(args.numbers) == 2:
+                call["shot"] = args.numbers[0]
+            wait = float("inf") if args.wait is None else args.wait
+            return await _follow(client, "pick_take", call, wait, args.json)
         if args.command == "stitch":
             return _print(await _tool(client, "stitch", {"task_ids": args.task_ids}), args.json)
         if args.command == "tasks":
@@ -425,7 +444,8 @@ async def _generate(client: Any, args: argparse.Namespace) -> int:
     call.update(negative_prompt=args.negative_prompt, resolution=args.resolution,
                 aspect_ratio=getattr(args, "aspect_ratio", None),
                 duration=args.duration, seed=args.seed, watermark=args.watermark, prompt_extend=args.prompt_extend,
-                provider=args.provider, dry_run=args.dry_run, allow_duplicate=args.allow_duplicate)
+                provider=args.provider, dry_run=args.dry_run, allow_duplicate=args.allow_duplicate,
+                variants=args.variants)
     call = {k: v for k, v in call.items() if v not in (None, [], {})}
     wait = float("inf") if args.wait is None else args.wait
     call["wait_seconds"] = min(wait, 50.0)
@@ -479,6 +499,7 @@ _CLI_WORDS = [
      r"wan-r2v-mcp character save \1 FILE --replace"),
     (re.compile(r"pass replace=true"), "pass --replace"),
     (re.compile(r"allow_duplicate=true"), "--allow-duplicate"),
+    (re.compile(r"pick_take\(task_id, take=N\)"), "wan-r2v-mcp pick TASK_ID N"),
     (re.compile(r"dry_run=true"), "--dry-run"),
     (re.compile(r"in generate_sequence"), "in wan-r2v-mcp sequence"),
     (re.compile(r'provider="?([a-z]+)"?(?: or (?:provider=)?"?([a-z]+)"?)?'),

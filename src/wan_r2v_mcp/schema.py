@@ -400,6 +400,7 @@ class Shot(BaseModel):
                           description="Seconds.")
     characters: list[str] | None = Field(default=None, description="Default: the sequence's it names.")
     seed: int | None = Field(default=None, ge=0, le=Limits.SEED_MAX)
+    variants: int = Field(default=1, ge=1, le=TAKES_MAX)
 
 
 SHOTS_MAX = 12

@@ -241,9 +241,11 @@ class DashScopeEmulator(Emulator):
             content = self.uploaded.get(str(first)[6:], {}).get("content")
             image = Image.open(io.BytesIO(content)).convert("RGB") if content else None
         width, height = image.size if image is not None else ((160, 96) if self.tag_results else (480, 270))
+        seed = task.body.get("parameters", {}).get("seed")  # a seed of its own looks its own, however many render at once
+        hue = seed * 70 if seed is not None else len(self._rendered) * 70
         with tempfile.TemporaryDirectory() as folder:
             path = media.video(Path(folder) / "r.mp4", width - width % 2, height - height % 2, seconds=float(seconds),
-                               fps=10, audio=self.with_audio, first=image, hue=len(self._rendered) * 70,
+                               fps=10, audio=self.with_audio, first=image, hue=hue,
                                comment=task.task_id if self.tag_results else None)
             data = path.read_bytes()
         with self._tasks_lock:

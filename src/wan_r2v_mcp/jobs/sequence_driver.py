@@ -22,7 +22,7 @@ from . import results
 from .follower import Follower
 from .join import join, last_frame, tail
 from .quote import budget_check
-from .sequence_plan import Planner
+from .sequence_plan import Planner, takes_of
 from .sequences import CARRIED_CLIP_SECONDS, SeqPhase, SequenceBook, carried
 from .takes import Takes
 from .worker import RESTARTS, Kind, Worker
@@ -92,16 +92,29 @@ class SequenceDriver:
         shots = record.spec["shots"]
         ids = [record.current(index) for index in range(len(shots))]
         tasks: list[TaskRecord | None] = [self.ledger.get(task_id) if task_id else None for task_id in ids]
-        for index, (task_id, task) in enumerate(zip(ids, tasks)):
-            if task_id is None or task is not None:
-                continue
-            # Recorded, never created (a crash, or a redo): make it now, unless it opens on the last frame of a shot
-            # that is still being made (a redo beside a redo): then it waits for that shot.
+        rounds = takes_of(record.spec)
+        for index in range(len(shots)):
+            # Recorded, never created (a crash, a redo, a shot's other takes): make it now, unless it opens on the
+            # last frame of a shot that is still being made (a redo beside a redo): then it waits for that shot.
             before = tasks[index - 1] if index else None
             if carried(record.spec) and index and (before is None or before.status != "succeeded"):
                 continue
-            await self._make(record, index, task_id)
-            return True
+            for task_id in record.takes[index][-rounds[index]:]:
+                if self.ledger.get(task_id) is None:
+                    await self._make(record, index, task_id)
+                    return True
+        for index, task in enumerate(tasks):
+            # A shot made in several takes whose newest ended badly uses a take of its round that succeeded.
+            if task is None or task.status not in ("failed", "canceled") or rounds[index] == 1 or \
+                    (record.spec.get("picks") or {}).get(str(index)):
+                continue
+            siblings = [self.ledger.get(t) for t in record.takes[index][-rounds[index]:]]
+            good = next((s for s in siblings if s is not None and s.status == "succeeded"), None)
+            if good is not None:
+                spec = {**record.spec, "picks": {**(record.spec.get("picks") or {}), str(index): good.task_id}}
+                self.book.move(record, SeqPhase.RUNNING, spec=spec,
+                               stage=f"shot {index + 1} uses take {record.takes[index].index(good.task_id) + 1}")
+                return True
         for index, task in enumerate(tasks):
             # A shot that ended before any job was made (the server stopped, or its uploads failed: nothing paid) is
             # simply made again, a few times at most: the sequence is what was asked for.
@@ -137,7 +150,7 @@ class SequenceDriver:
             if carried(record.spec) and index and (before is None or before.status != "succeeded"):
                 break  # opens on the shot before's last frame: wait for it
             takes = [list(t) for t in record.takes]
-            takes[index].append(self.follower.new_task_id())
+            takes[index].extend(self.follower.new_task_id() for _ in range(rounds[index]))  # its takes, recorded
             if self.book.move(record, SeqPhase.RUNNING, takes=takes, stage=f"making shot {index + 1}") is None:
                 return True  # changed meanwhile (a cancel): decide again
             return True  # the next round makes the recorded task
@@ -160,9 +173,11 @@ class SequenceDriver:
                 else:
                     first = self.planner.folder / f"{record.sequence_id}-{task_id}-first.png"
                     await anyio.to_thread.run_sync(last_frame, Path(before.local_path), first)
-            q = await anyio.to_thread.run_sync(self.planner.quote_shot, record.spec, index, record.owner, first)
+            window = record.takes[index][-takes_of(record.spec)[index]:]
+            take = window.index(task_id) if len(window) > 1 and task_id in window else 0
+            q = await anyio.to_thread.run_sync(self.planner.quote_shot, record.spec, index, record.owner, first, take)
             fresh = self.book.get(record.sequence_id)
-            if fresh is None or SeqPhase(fresh.phase).terminal or fresh.current(index) != task_id \
+            if fresh is None or SeqPhase(fresh.phase).terminal or task_id not in fresh.takes[index] \
                     or self.ledger.get(task_id) is not None:
                 q.close()  # canceled meanwhile, or made already: nothing to send
                 return

@@ -16,6 +16,7 @@ from ..store import Store
 from ..store.files import write_once
 from .quote import Quote, budget_check, quote, quote_i2v
 from .sequences import CARRIED_CLIP_SECONDS, carried
+from .takes import seeds_for
 
 
 class Planner:
@@ -32,9 +33,9 @@ class Planner:
         folder.mkdir(parents=True, exist_ok=True)
         return folder
 
-    def shot_args(self, spec: dict[str, Any], index: int, first_frame: Path | None) -> GenerateArgs:
+    def shot_args(self, spec: dict[str, Any], index: int, first_frame: Path | None, take: int = 0) -> GenerateArgs:
         shot = spec["shots"][index]
-        seed = shot.get("seed") if shot.get("seed") is not None else spec.get("seed")
+        seed = take_seed(spec, index, take)
         return GenerateArgs(
             prompt=shot["prompt"], duration=shot["duration"], negative_prompt=spec.get("negative_prompt"),
             resolution=spec["resolution"], aspect_ratio=spec["aspect_ratio"], seed=seed,
@@ -42,10 +43,10 @@ class Planner:
             first_frame=str(first_frame) if first_frame else None, provider=spec["provider"], allow_duplicate=True,
             wait_seconds=0)
 
-    def clip_args(self, spec: dict[str, Any], index: int, clip: Path) -> I2VArgs:
+    def clip_args(self, spec: dict[str, Any], index: int, clip: Path, take: int = 0) -> I2VArgs:
         """A shot carried on by clip: wan2.7-i2v continuing `clip`, for the shot's seconds after it."""
         shot = spec["shots"][index]
-        seed = shot.get("seed") if shot.get("seed") is not None else spec.get("seed")
+        seed = take_seed(spec, index, take)
         listed = list(spec.get("characters") or []) + list(shot.get("characters") or [])
         prompt = rewrite(shot["prompt"], {name: name for name in listed})  # @alice is alice, seen in the clip
         return I2VArgs(prompt=prompt, duration=shot["duration"] + CARRIED_CLIP_SECONDS,
@@ -64,7 +65,8 @@ class Planner:
         path = self.folder / f"placeholder-{width}x{height}.png"
         return write_once(path, lambda part: Image.new("RGB", (width, height), (90, 90, 90)).save(part, format="PNG"))
 
-    def quote_shot(self, spec: dict[str, Any], index: int, owner: str, carried_over: Path | None) -> Quote:
+    def quote_shot(self, spec: dict[str, Any], index: int, owner: str, carried_over: Path | None,
+                   take: int = 0) -> Quote:
         """The shot's request, checked like any generation (the carried-over frame or clip included): R2V, or I2V
         continuing the clip when the sequence carries shots on by clip."""
         kept = {}
@@ -77,8 +79,8 @@ class Planner:
         try:
             if by_clip:
                 assert carried_over is not None
-                return quote_i2v(self.clip_args(spec, index, carried_over), folders, **context)
-            return quote(self.shot_args(spec, index, carried_over), folders, **context)
+                return quote_i2v(self.clip_args(spec, index, carried_over, take), folders, **context)
+            return quote(self.shot_args(spec, index, carried_over, take), folders, **context)
         except InputErrors as exc:
             for error in exc.errors:  # say which shot it is about
                 if error.field in ("first_frame", "first_clip") and carried_over is not None:  # what continuity carries
@@ -103,6 +105,10 @@ class Planner:
                                                      "resolution", "aspect_ratio", "seed"})
         spec["provider"] = caps.name
         spec["continuity"] = self._way(provider, args) if len(args.shots) > 1 else False
+        for shot in spec["shots"]:  # each take of a shot its own seed, recorded before anything is made
+            if shot.get("variants", 1) > 1:
+                shot["seeds"] = seeds_for(shot.get("seed") if shot.get("seed") is not None else spec.get("seed"),
+                                          shot["variants"])
         quotes: list[Quote] = []
         errors: list[InputError] = []
         longest = Limits.DURATION_MAX - CARRIED_CLIP_SECONDS
@@ -126,7 +132,8 @@ class Planner:
             if errors:
                 raise InputErrors(errors)
             # An early word; `create` decides it again, atomically, as the whole of the sequence's work.
-            budget_check(total_cost(quotes), self.settings, f"the whole sequence of {len(quotes)} shots")(
+            budget_check(total_cost(quotes, takes_of(spec)), self.settings,
+                         f"the whole sequence of {len(quotes)} shots")(
                 self.ledger.spent(owner))
         except BaseException:
             for q in quotes:
@@ -189,8 +196,24 @@ def named(spec: dict[str, Any], index: int) -> list[str]:
     return [name for name in listed if name_key(name) in said]
 
 
-def total_cost(quotes: list[Quote]) -> float | None:
-    """The whole sequence's estimate: unknown when any shot's is."""
+def total_cost(quotes: list[Quote], takes: list[int] | None = None) -> float | None:
+    """The whole sequence's estimate (each shot's take times its number of takes): unknown when any shot's is."""
     costs = [q.cost_estimate for q in quotes]
-    return None if any(c is None for c in costs) else round(sum(c for c in costs if c is not None), 4)
+    if any(c is None for c in costs):
+        return None
+    return round(sum((c or 0.0) * n for c, n in zip(costs, takes or [1] * len(costs))), 4)
+
+
+def take_seed(spec: dict[str, Any], index: int, take: int) -> int | None:
+    """The seed of take `take` (from 0) of shot `index`: its own when the shot is made in several takes."""
+    shot = spec["shots"][index]
+    seeds = shot.get("seeds") or []
+    if take < len(seeds):
+        return seeds[take]
+    return shot.get("seed") if shot.get("seed") is not None else spec.get("seed")
+
+
+def takes_of(spec: dict[str, Any]) -> list[int]:
+    """How many takes each shot is made in (sequences recorded before takes make one)."""
+    return [int(shot.get("variants") or 1) for shot in spec["shots"]]
 

@@ -19,7 +19,7 @@ from ..store import Conflict, SequenceRecord, Store
 from .follower import Follower
 from .quote import STITCH_MAX_SECONDS, Quote, budget_check, check_free_work, dry_run
 from .sequence_driver import SequenceDriver
-from .sequence_plan import Planner, total_cost
+from .sequence_plan import Planner, takes_of, total_cost
 from .sequences import SeqPhase, SequenceBook, carried, is_sequence_id, made_by
 from .takes import Takes
 from .views import sequence_view
@@ -55,7 +55,8 @@ class Sequencer:
         view = sequence_view(record, self.ledger, self.providers.capabilities, shot_views=[
             ShotView(shot=i + 1, status="dry run", stage="nothing submitted", prompt=v.request.prompt,
                      duration=spec["shots"][i]["duration"], made_by=made_by(spec, i),
-                     cost_estimate_usd=v.cost_estimate_usd) for i, v in enumerate(views)])
+                     cost_estimate_usd=None if v.cost_estimate_usd is None else round(
+                         v.cost_estimate_usd * takes_of(spec)[i], 4)) for i, v in enumerate(views)])
         return view.model_copy(update={"dry_run": True, "shot_payloads": [v.payload or {} for v in views],
                                        "references": [r for v in views for r in v.references],
                                        "next_check_seconds": None, "estimated_seconds_left": None})
@@ -67,18 +68,20 @@ class Sequencer:
             q.close()  # each shot is checked again when it is made, with the frame it then opens on
         sequence_id = f"seq_{secrets.token_urlsafe(12)}"
         record = self._new_record(sequence_id, owner, "sequence", spec, [[] for _ in quotes], quotes)
-        total = total_cost(quotes)
+        total = total_cost(quotes, takes_of(spec))
         self.ledger.admit(owner=owner, sequence_id=sequence_id, new_sequence=record,
                           check=budget_check(total, self.settings, f"the whole sequence of {len(quotes)} shots"),
-                          reserve={i: q.cost_estimate for i, q in enumerate(quotes) if q.cost_estimate})
+                          reserve={i: q.cost_estimate * n for (i, q), n in zip(enumerate(quotes), takes_of(spec))
+                                   if q.cost_estimate})
         self.drive(sequence_id)
         return sequence_id
 
     def _new_record(self, sequence_id: str, owner: str, kind: str, spec: dict[str, Any], takes: list[list[str]],
                     quotes: list[Quote] | None = None, phase: SeqPhase = SeqPhase.RUNNING) -> SequenceRecord:
         now = time.time()
-        cost = total_cost(quotes) if quotes else None
-        billable = sum(q.billable_seconds for q in quotes) if quotes else None
+        cost = total_cost(quotes, takes_of(spec) if kind == "sequence" else None) if quotes else None
+        billable = sum(q.billable_seconds * n for q, n in zip(quotes, takes_of(spec) if kind == "sequence" else
+                                                               [1] * len(quotes))) if quotes else None
         return SequenceRecord(
             sequence_id=sequence_id, owner=owner, kind=kind, created_at=now, updated_at=now, finished_at=None,
             phase=phase.value, stage="making the shots" if phase is SeqPhase.RUNNING else "joining",
@@ -166,6 +169,8 @@ class Sequencer:
         if prompt is not None:
             spec["shots"][index]["prompt"] = prompt
         spec["shots"][index]["seed"] = seed  # None: a new random seed, else a redo would most likely look the same
+        spec["shots"][index].pop("seeds", None)  # a redo is one take, of its own seed
+        spec["shots"][index]["variants"] = 1
         if spec.get("seed") is not None and seed is None:
             spec["shots"][index]["seed"] = secrets.randbelow(2**31 - 1)
         first = self.planner.placeholder(spec) if carried(spec) and index > 0 else None
