@@ -161,7 +161,7 @@ class R2VRequest(ReferenceSet):
     )
     shot_type: ShotType | None = Field(
         default=None,
-        description="Replicate, fal only; elsewhere write shots in the prompt (\"Shot 1 [0-3s]: ...\").",
+        description="Replicate, fal; elsewhere write shots in the prompt (\"Shot 1 [0-3s]: ...\").",
     )
     prompt_extend: bool | None = Field(
         default=None, description="DashScope, inference.sh: false stops the host rewriting the prompt."

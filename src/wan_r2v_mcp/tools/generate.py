@@ -29,7 +29,7 @@ wait_seconds, then call get_task(task_id) until done; the video lands on disk.""
 
 
 T2V = """\
-Wan 2.7 text-to-video: a video from a prompt alone (and optional audio), to explore a look before references \
+Wan 2.7 text-to-video: a prompt alone (and optional audio), to explore a look before references \
 exist; to keep a character, generate_r2v. Paid per second; provider="preview" is a free title card. As \
 generate_r2v otherwise."""
 

@@ -65,7 +65,7 @@ async def list_tasks(ctx: Context, **arguments: Any) -> CallToolResult:
 def tools() -> list[Tool]:
     return [
         model_tool(get_task, GetTaskArgs, TaskView, name="get_task", title="Task status",
-                   description="A generation's or sequence's state, after waiting for its end; when done, its "
+                   description="A task's state, after waiting for its end; when done, its "
                    "video (local_path; over HTTP download_url).", annotations=READ_ONLY),
         model_tool(cancel_task, TaskRef, None, name="cancel_task", title="Cancel a task",
                    description="Cancel a task, group or sequence still running; a finished one stays.",
