@@ -244,6 +244,45 @@ const timer = setInterval(() => {
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed here: .ci/tools.sh installs Debian's")
+async def test_the_player_shows_the_takes_side_by_side_plays_each_and_uses_the_one_chosen(settings, refs):
+    """Issue #23: a group of takes shows as cards, one per take (its seed and state), each playable on its own, and
+    "Use this take" picks it through the client; the picked take is the group's video."""
+    async with Client(build_server(settings)) as client:
+        arguments = {"prompt": "Image 1 waves", "reference_images": [str(refs["img1"])], "resolution": "720p",
+                     "duration": 2, "variants": 2, "seed": 3, "wait_seconds": 45}
+        first = wire(await client.call_tool("generate_r2v", arguments))
+        assert first["structuredContent"]["status"] == "succeeded"
+        html = (await client.read_resource(PLAYER)).contents[0].text
+        host = Stand_in(html, {"arguments": arguments, "result": first}, proxy(client))
+        manager, playwright, browser = await _chromium()
+        try:
+            page = await browser.new_page(viewport={"width": 740, "height": 780})
+            await page.goto(host.url)
+            view = page.frame_locator("#view")
+            frame = page.frames[1]
+            await frame.wait_for_function("window.playerState && window.playerState.playing", timeout=30_000)
+            cards = await view.locator(".take > div").all_inner_texts()
+            assert cards == ["Take 1 · seed 3 · succeeded · picked", "Take 2 · seed 4 · succeeded"]
+            assert await view.locator("#again").is_hidden()
+            await view.locator(".take[data-take='2'] .play").click()
+            await frame.wait_for_function("window.playerState.takePlaying === 2", timeout=30_000)
+            await view.locator(".take[data-take='2'] .use").click()
+            await frame.wait_for_function("document.querySelector('.take.picked') && "
+                                          "document.querySelector('.take.picked').dataset.take === '2'",
+                                          timeout=30_000)
+            calls = await frame.evaluate("window.playerState.calls")
+            assert calls[-1] == {"name": "pick_take", "arguments": {"task_id": first["structuredContent"]["task_id"],
+                                                                    "take": 2}}
+        finally:
+            await browser.close()
+            await manager.__aexit__(None, None, None)
+            host.close()
+        after = (await client.call_tool("get_task", {"task_id": first["structuredContent"]["task_id"],
+                                                     "wait_seconds": 0})).structured_content
+    assert after["local_path"] == after["takes"][1]["local_path"] and after["takes"][1]["picked"]
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed here: .ci/tools.sh installs Debian's")
 async def test_a_hostile_sibling_frame_cannot_steer_the_player(settings, refs):
     """Issue #18: the player took tool-input, tool-result and answers from any window, and set video.src from any
     URL. Now only its host window is heard, and only https, data and local http sources are played."""
