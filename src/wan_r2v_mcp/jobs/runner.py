@@ -136,6 +136,8 @@ class Runner:
             quotes, seeds, owner, {**request, "character_files": files}, group_fingerprint(base, len(quotes)),
             duplicate_of=None if args.allow_duplicate else (
                 group_fingerprint(base, len(quotes)), time.time() - self.settings.duplicate_window_seconds))
+        if not duplicate:
+            self.sequencer.drive(group_id)  # its driver waits for the takes and draws the sheet
         if first.cast and not duplicate:
             self.cast.used(owner, list(first.cast))
         view = await self.wait(group_id, args.wait_seconds, patience, owner)
