@@ -2,12 +2,38 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import struct
 import wave
 from pathlib import Path
+from typing import Any, Callable
+
+_MADE: dict[str, bytes] = {}  # a file's bytes by how it was asked for, made once in each test process
 
 
+def _remembered(make: Callable[..., Path]) -> Callable[..., Path]:
+    """The same arguments make the same bytes: the first call makes the file, the others copy it (most tests ask
+    for the same few references, and an encoder's run costs a tenth of a second each time)."""
+
+    @functools.wraps(make)
+    def wrapper(path: Path, *args: Any, **kwargs: Any) -> Path:
+        if kwargs.get("first") is not None:  # a picture of the caller's own: made anew
+            return make(path, *args, **kwargs)
+        key = repr((make.__name__, Path(path).suffix.lower(), args, sorted(kwargs.items())))
+        blob = _MADE.get(key)
+        if blob is None:
+            made = make(path, *args, **kwargs)
+            _MADE[key] = made.read_bytes()
+            return made
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(blob)
+        return path
+
+    return wrapper
+
+
+@_remembered
 def image(path: Path, width: int = 640, height: int = 480, color=(40, 120, 200), fmt: str | None = None) -> Path:
     from PIL import Image, ImageDraw
 
@@ -19,6 +45,7 @@ def image(path: Path, width: int = 640, height: int = 480, color=(40, 120, 200),
     return path
 
 
+@_remembered
 def video(path: Path, width: int = 320, height: int = 240, seconds: float = 2.0, fps: int = 15,
           audio: bool = False, comment: str | None = None, first=None, hue: int = 0) -> Path:
     """An H.264 MP4 whose frames change colour; `first` (a PIL image) is its opening frame, as a host's is when
@@ -78,6 +105,7 @@ def _add_tone(path: Path, seconds: float) -> None:
     tmp.replace(path)
 
 
+@_remembered
 def wav(path: Path, seconds: float = 2.0, rate: int = 16000) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     with wave.open(str(path), "wb") as w:

@@ -177,18 +177,13 @@ def takes_view(record: SequenceRecord, ledger: Store, capabilities: Callable[[st
     """A group's view: its picked take's (or the first's) task view, under the group's id and state, with every
     take's state, seed and cost, and the contact sheet."""
     pick = record.spec.get("pick")
-    shown = ledger.get(record.takes[0][pick or 0])
-    if shown is None:  # not created yet: the first take that is
-        shown = next(t for t in (ledger.get(i) for i in record.takes[0]) if t is not None) if any(
-            ledger.get(i) for i in record.takes[0]) else None
+    tasks = [ledger.get(task_id) for task_id in record.takes[0]]
+    shown = tasks[pick or 0] or next((t for t in tasks if t is not None), None)  # else none is created yet
     base = task_view(shown, capabilities(shown.provider)) if shown is not None else _unsent_view(record)
     views = []
     seeds = record.spec.get("seeds") or []
-    made = 0.0
-    for i, task_id in enumerate(record.takes[0]):
-        task = ledger.get(task_id)
-        if task is not None and task.cost_estimate is not None and task.status != "failed":
-            made += task.cost_estimate
+    made, _ = ledger.sequence_cost(record.sequence_id)  # as the caps count it
+    for i, (task_id, task) in enumerate(zip(record.takes[0], tasks)):
         views.append(TakeView(
             take=i + 1, task_id=task_id, status=task.status if task else "waiting",
             stage=task.stage if task else "recorded; not sent yet", seed=seeds[i] if i < len(seeds) else None,
