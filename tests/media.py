@@ -6,8 +6,9 @@ import functools
 import math
 import struct
 import wave
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 _MADE: dict[str, bytes] = {}  # a file's bytes by how it was asked for, made once in each test process
 
