@@ -129,11 +129,18 @@ async def test_a_pick_is_the_groups_video_and_survives_a_restart(settings, refs)
         picked = await call(client, "pick_take", {"task_id": group, "take": 2})
         wrong = await call(client, "pick_take", {"task_id": group, "take": 3})
         single = await call(client, "pick_take", {"task_id": done["takes"][0]["task_id"], "take": 1})
+        joined = await call(client, "stitch", {"task_ids": [group, done["takes"][0]["task_id"]]})  # the pick, then 1
+        stitched = await call(client, "pick_take", {"task_id": joined["structuredContent"]["task_id"], "take": 1})
     assert picked["structuredContent"]["local_path"] == done["takes"][1]["local_path"]
     assert text(wrong) == ("Error executing tool pick_take: [invalid_input] take: is 3. Limit: 1-2: this group has 2 "
                            "takes. Fix: pick one that get_task lists.")
     assert text(single).startswith(f"Error executing tool pick_take: [invalid_input] task_id: "
                                    f"{done['takes'][0]['task_id']} is a single task")
+    assert joined["structuredContent"]["status"] == "succeeded", text(joined)
+    assert joined["structuredContent"]["output"]["seconds"] == 4.0
+    assert text(stitched) == (f"Error executing tool pick_take: [invalid_input] task_id: "
+                              f"{joined['structuredContent']['task_id']} is a stitch of finished videos: it has no "
+                              "takes. Fix: pick a take of a sequence or of a group of takes.")
     async with Client(build_server(settings)) as client:  # a new server on the same data folder
         after = (await call(client, "get_task", {"task_id": group}))["structuredContent"]
     assert [t["picked"] for t in after["takes"]] == [False, True]

@@ -198,6 +198,9 @@ class Sequencer:
     def pick(self, record: SequenceRecord, shot: int | None, take: int) -> None:
         """Make take `take` (from 1, oldest first) of a sequence's shot the one it uses, and join the sequence again
         (copying packets as any join does); the pick is written into the sequence, so it survives restarts."""
+        if record.kind != "sequence":
+            raise InputErrors([InputError(f"{record.sequence_id} is a stitch of finished videos: it has no takes",
+                                          field="task_id", fix="pick a take of a sequence or of a group of takes")])
         if shot is None or not 1 <= shot <= len(record.takes):
             raise InputErrors([InputError("is missing" if shot is None else f"is {shot}", field="shot",
                                           limit=f"1-{len(record.takes)} for this sequence",
@@ -212,7 +215,7 @@ class Sequencer:
             raise InputErrors([InputError(f"shot {shot}'s take {take} {'was never made' if task is None else task.status}",
                                           field="take", fix="pick a take that succeeded")])
         phase = SeqPhase(record.phase)
-        if phase not in (SeqPhase.SUCCEEDED, SeqPhase.FAILED) or record.kind != "sequence":
+        if phase not in (SeqPhase.SUCCEEDED, SeqPhase.FAILED):
             raise InputErrors([InputError(f"the sequence is {phase.status}", field="task_id",
                                           fix="wait until it has ended (get_task waits), then pick")])
         spec = {**record.spec, "picks": {**(record.spec.get("picks") or {}), str(shot - 1): task.task_id}}
