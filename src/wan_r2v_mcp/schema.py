@@ -455,7 +455,7 @@ class ShotView(BaseModel):
     duration: int
     local_path: str | None = None
     error: str | None = None
-    earlier_task_ids: list[str] = Field(default_factory=list, description="Takes this shot replaced (redo_shot).")
+    earlier_task_ids: list[str] = Field(default_factory=list, description="Its other takes, oldest first (redo_shot, variants): pick_take picks.")
     made_by: str | None = Field(default=None, description="The model, and what it carries on from the shot before.")
     cost_estimate_usd: float | None = None
 
@@ -601,8 +601,8 @@ class TaskView(BaseModel):
     shots: list[ShotView] | None = Field(default=None, description="A sequence's shots (task_id seq_...).")
     shot_payloads: list[dict[str, Any]] | None = Field(default=None, description="dry_run of a sequence: each "
                                                        "shot's host payload (of a group: each take's).")
-    takes: list[TakeView] | None = Field(default=None, description="A group's takes (task_id tk_...), or the takes "
-                                         "of a sequence's shot.")
+    takes: list[TakeView] | None = Field(default=None, description="A group's takes (task_id tk_...); a sequence's "
+                                         "shot lists its other takes in earlier_task_ids.")
     contact_sheet_path: str | None = Field(default=None, description="A group's takes side by side, at the same "
                                            "moments, labelled with take and seed (JPEG, at most 1 MB).")
 
