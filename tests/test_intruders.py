@@ -314,6 +314,9 @@ async def test_a_refused_generation_a_dry_run_and_a_check_keep_nothing_of_their_
         assert refused["isError"]
         dry = await call(client, "generate_r2v", {"prompt": "Image 1", "reference_images": [inline], "dry_run": True})
         assert not dry["isError"]
+        takes = await call(client, "generate_r2v", {"prompt": "Image 1", "reference_images": [inline], "dry_run": True,
+                                                    "variants": 3})  # three takes checked, none kept
+        assert not takes["isError"] and len(takes["structuredContent"]["takes"]) == 3
         checked = await call(client, "list_references", {"reference_images": [inline]})
         assert not checked["isError"]
     folder = dirs["data"] / "inline"

@@ -53,7 +53,7 @@ def contact_sheet(rows: list[Row], dest: Path, references: list[tuple[str, Path]
         for ref_index, (_, still) in enumerate(refs):
             if still is not None:
                 sheet.paste(still, (LABEL_WIDTH + CELL_WIDTH * ref_index, y))
-        frames, times = _frames(row.video, [f for f in MOMENTS], (CELL_WIDTH, cell_h)) if row.video else ([], [])
+        frames, times = _frames(row.video, list(MOMENTS), (CELL_WIDTH, cell_h)) if row.video else ([], [])
         seconds.append(times)
         for i in range(len(MOMENTS)):
             cell_x = x + CELL_WIDTH * i

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
@@ -45,6 +45,12 @@ class Patience:
     cap: float  # seconds: no call answers later than this, whatever wait_seconds asks
 
 
+def _warnings(q: Quote) -> list[str]:
+    """What may not come out as meant: the intake's warnings and the host's notes on the request."""
+    return [f"{f.message}. Fix: {f.fix}." for f in q.intake.findings if f.severity == "warning"] + \
+        q.provider.notes(q.request)
+
+
 class Runner:
     def __init__(self, settings: Settings, ledger: Store, task_group: TaskGroup):
         self.settings = settings
@@ -73,8 +79,7 @@ class Runner:
         q = await anyio.to_thread.run_sync(lambda: checked(args, folders, settings=self.settings,  # type: ignore[arg-type]
                                                            providers=self.providers, ledger=self.ledger, owner=owner,
                                                            cast=self.cast))  # probes
-        warnings = [f"{f.message}. Fix: {f.fix}." for f in q.intake.findings if f.severity == "warning"]
-        warnings += q.provider.notes(q.request)
+        warnings = _warnings(q)
         if args.dry_run:
             q.close()
             q.intake.discard_inline()  # a dry run keeps nothing
@@ -111,10 +116,12 @@ class Runner:
                     t, folders, settings=self.settings, providers=self.providers, ledger=self.ledger, owner=owner,
                     cast=self.cast)))
             first = quotes[0]
-            warnings = [f"{f.message}. Fix: {f.fix}." for f in first.intake.findings if f.severity == "warning"]
-            warnings += first.provider.notes(first.request)
+            warnings = _warnings(first)
             if args.dry_run:
                 views = [dry_run(q) for q in quotes]
+                for q in quotes:  # a dry run keeps nothing
+                    q.close()
+                    q.intake.discard_inline()
                 return takes_dry_run(views, seeds).model_copy(update={"warnings": warnings})
             if first.provider.capabilities.local:
                 check_free_work(self.ledger, owner, [first.provider.capabilities.name], "a preview")
@@ -123,19 +130,19 @@ class Runner:
                 q.close()
                 q.intake.discard_inline()
             raise
-        base = replace(first, fingerprint=fingerprint(first.provider.capabilities.name, first.model,
-                                                      first.request.model_copy(update={"seed": args.seed}),
-                                                      first.intake))
+        group_fp = group_fingerprint(fingerprint(first.provider.capabilities.name, first.model,
+                                                 first.request.model_copy(update={"seed": args.seed}), first.intake),
+                                     len(quotes))
         request = args.model_dump(mode="json", exclude={"wait_seconds", "dry_run", "allow_duplicate", "variants"})
-        files = {}
+        files = {}  # the characters' references, shown beside the takes on the sheet
         for name in first.cast or {}:
             character = self.cast.get(owner, name)
             if character is not None and (path := self.cast.path(character.media)) is not None:
                 files[character.name] = str(path)
         group_id, duplicate = self.sequencer.takes.start(
-            quotes, seeds, owner, {**request, "character_files": files}, group_fingerprint(base, len(quotes)),
+            quotes, seeds, owner, request, files, group_fp,
             duplicate_of=None if args.allow_duplicate else (
-                group_fingerprint(base, len(quotes)), time.time() - self.settings.duplicate_window_seconds))
+                group_fp, time.time() - self.settings.duplicate_window_seconds))
         if not duplicate:
             self.sequencer.drive(group_id)  # its driver waits for the takes and draws the sheet
         if first.cast and not duplicate:

@@ -43,9 +43,10 @@ def seeds_for(seed: int | None, variants: int) -> list[int]:
     return chosen
 
 
-def group_fingerprint(first: Quote, variants: int) -> str:
-    """The request seen once, whatever its takes' seeds: the first take's fingerprint with the user's seed."""
-    return hashlib.sha256(f"{first.fingerprint}|takes={variants}".encode()).hexdigest()
+def group_fingerprint(request_fingerprint: str, variants: int) -> str:
+    """The request seen once, whatever its takes' seeds: its fingerprint (with the seed the caller gave) and how many
+    takes it asks for."""
+    return hashlib.sha256(f"{request_fingerprint}|takes={variants}".encode()).hexdigest()
 
 
 class Takes:
@@ -55,7 +56,8 @@ class Takes:
         self.book = book
         self.follower = follower
 
-    def start(self, quotes: list[Quote], seeds: list[int], owner: str, request: dict[str, Any], group_fp: str,
+    def start(self, quotes: list[Quote], seeds: list[int], owner: str, request: dict[str, Any],
+              character_files: dict[str, str], group_fp: str,
               duplicate_of: tuple[str, float] | None) -> tuple[str, bool]:
         """Admit the group with every take's cost reserved and its ids recorded, then create each take (each uses up
         its reservation). Returns the group id, and whether it is an identical earlier request's group instead."""
@@ -65,14 +67,12 @@ class Takes:
                                                                                     quotes), 4)
         now = time.time()
         first = quotes[0]
-        request = dict(request)
-        files = request.pop("character_files", {})  # the characters' references, shown beside the takes
         record = SequenceRecord(
             sequence_id=group_id, owner=owner, kind="takes", created_at=now, updated_at=now, finished_at=None,
             phase=SeqPhase.RUNNING.value, stage=f"making {len(quotes)} takes", provider=first.provider.capabilities.name,
             spec={"shots": [{"prompt": first.request.prompt, "duration": first.request.duration}],
                   "request": request, "model": first.model, "seeds": seeds, "pick": None,
-                  "characters": first.cast or {}, "character_files": files},
+                  "characters": first.cast or {}, "character_files": character_files},
             takes=[take_ids], cost_estimate=total, billable_seconds=sum(q.billable_seconds for q in quotes),
             local_path=None, poster_path=None, sidecar_path=None, output=None, error=None, version=0)
         try:
