@@ -5,6 +5,7 @@ buttons and keeps a screenshot of it playing."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -127,6 +128,25 @@ async def _chromium():
     return manager, playwright, browser
 
 
+@contextlib.asynccontextmanager
+async def in_stand_in(client: Client, arguments: dict, result: dict, wait_cap: float | None = None,
+                      viewport: dict | None = None):
+    """The view the server serves, opened in Chromium behind the stand-in host showing this call and result;
+    yields the host (its `call` may be changed), the page, the view's frame and a locator into it, and closes all
+    of it after."""
+    html = (await client.read_resource(PLAYER)).contents[0].text
+    host = Stand_in(html, {"arguments": arguments, "result": result}, proxy(client, wait_cap))
+    manager, playwright, browser = await _chromium()
+    try:
+        page = await browser.new_page(viewport=viewport or {"width": 740, "height": 780})
+        await page.goto(host.url)
+        yield host, page, page.frames[1], page.frame_locator("#view")
+    finally:
+        await browser.close()
+        await manager.__aexit__(None, None, None)
+        host.close()
+
+
 @pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed here: .ci/tools.sh installs Debian's")
 async def test_the_player_plays_the_video_shows_the_prompt_and_makes_it_again(settings, refs, tmp_path):
     async with Client(build_server(settings)) as client:
@@ -136,14 +156,7 @@ async def test_the_player_plays_the_video_shows_the_prompt_and_makes_it_again(se
                      "wait_seconds": 45}
         first = await client.call_tool("generate_r2v", arguments)
         assert first.structured_content["status"] == "succeeded"
-        html = (await client.read_resource(PLAYER)).contents[0].text
-        host = Stand_in(html, {"arguments": arguments, "result": wire(first)}, proxy(client))
-        manager, playwright, browser = await _chromium()
-        try:
-            page = await browser.new_page(viewport={"width": 740, "height": 780})
-            await page.goto(host.url)
-            view = page.frame_locator("#view")
-            frame = page.frames[1]
+        async with in_stand_in(client, arguments, wire(first)) as (host, page, frame, view):
             await frame.wait_for_function("window.playerState && window.playerState.playing", timeout=30_000)
             state = await frame.evaluate("window.playerState")
             assert (state["status"], state["source"], state["error"]) == ("succeeded", "resource", None)
@@ -174,10 +187,6 @@ async def test_the_player_plays_the_video_shows_the_prompt_and_makes_it_again(se
             assert log[:2] == ["ui/initialize", "ui/notifications/initialized"]
             assert "read:r2v://tasks/" + first.structured_content["task_id"] + "/video" in log
             await frame.wait_for_function("window.playerState.playing", timeout=30_000)
-        finally:
-            await browser.close()
-            await manager.__aexit__(None, None, None)
-            host.close()
     tasks = await _tasks(settings)
     assert len(tasks) == 2 and tasks[0]["request"]["seed"] != tasks[1]["request"]["seed"]
 
@@ -188,15 +197,8 @@ async def test_the_player_cancels_a_running_task_and_lists_a_sequences_shots(set
         await call(client, "save_character", {"name": "alice", "reference": str(refs["img1"])})
         running = await client.call_tool("generate_r2v", {"prompt": "@alice sleeps", "characters": ["alice"],
                                                           "duration": 15, "wait_seconds": 0})
-        host = Stand_in((await client.read_resource(PLAYER)).contents[0].text,
-                        {"arguments": {"task_id": running.structured_content["task_id"]}, "result": wire(running)},
-                        proxy(client, wait_cap=1))
-        manager, playwright, browser = await _chromium()
-        try:
-            page = await browser.new_page()
-            await page.goto(host.url)
-            frame = page.frames[1]
-            view = page.frame_locator("#view")
+        async with in_stand_in(client, {"task_id": running.structured_content["task_id"]}, wire(running),
+                               wait_cap=1, viewport={"width": 1280, "height": 720}) as (host, page, frame, view):
             await view.locator("#cancel").wait_for(state="visible", timeout=30_000)
             await view.locator("#cancel").click()
             await frame.wait_for_function("window.playerState.status === 'canceled'", timeout=30_000)
@@ -214,10 +216,6 @@ async def test_the_player_cancels_a_running_task_and_lists_a_sequences_shots(set
             assert [i.split(" (")[0] for i in items] == ["succeeded: Image 1 walks in", "succeeded: Image 1 sits"]
             assert all("Redo with another seed" in i for i in items)
             assert await page.frame_locator("#view").locator("#again").is_hidden()  # a sequence redoes shots instead
-        finally:
-            await browser.close()
-            await manager.__aexit__(None, None, None)
-            host.close()
 
 
 async def _tasks(settings) -> list[dict]:
@@ -252,14 +250,7 @@ async def test_the_player_shows_the_takes_side_by_side_plays_each_and_uses_the_o
                      "duration": 2, "variants": 2, "seed": 3, "wait_seconds": 45}
         first = wire(await client.call_tool("generate_r2v", arguments))
         assert first["structuredContent"]["status"] == "succeeded"
-        html = (await client.read_resource(PLAYER)).contents[0].text
-        host = Stand_in(html, {"arguments": arguments, "result": first}, proxy(client))
-        manager, playwright, browser = await _chromium()
-        try:
-            page = await browser.new_page(viewport={"width": 740, "height": 780})
-            await page.goto(host.url)
-            view = page.frame_locator("#view")
-            frame = page.frames[1]
+        async with in_stand_in(client, arguments, first) as (host, page, frame, view):
             await frame.wait_for_function("window.playerState && window.playerState.playing", timeout=30_000)
             cards = await view.locator(".take > div").all_inner_texts()
             assert cards == ["Take 1 · seed 3 · succeeded · picked", "Take 2 · seed 4 · succeeded"]
@@ -273,10 +264,6 @@ async def test_the_player_shows_the_takes_side_by_side_plays_each_and_uses_the_o
             calls = await frame.evaluate("window.playerState.calls")
             assert calls[-1] == {"name": "pick_take", "arguments": {"task_id": first["structuredContent"]["task_id"],
                                                                     "take": 2}}
-        finally:
-            await browser.close()
-            await manager.__aexit__(None, None, None)
-            host.close()
         after = (await client.call_tool("get_task", {"task_id": first["structuredContent"]["task_id"],
                                                      "wait_seconds": 0})).structured_content
     assert after["local_path"] == after["takes"][1]["local_path"] and after["takes"][1]["picked"]
@@ -328,13 +315,7 @@ async def test_a_download_url_that_cannot_load_falls_back_to_the_resource_and_no
                      "duration": 2, "wait_seconds": 45}
         first = wire(await client.call_tool("generate_r2v", arguments))
         first["structuredContent"]["download_url"] = "http://127.0.0.1:9/videos/blocked.mp4"  # nothing answers there
-        html = (await client.read_resource(PLAYER)).contents[0].text
-        host = Stand_in(html, {"arguments": arguments, "result": first}, proxy(client))
-        manager, playwright, browser = await _chromium()
-        try:
-            page = await browser.new_page(viewport={"width": 740, "height": 780})
-            await page.goto(host.url)
-            frame = page.frames[1]
+        async with in_stand_in(client, arguments, first) as (host, page, frame, view):
             await frame.wait_for_function("window.playerState && window.playerState.playing", timeout=30_000)
             assert await frame.evaluate("window.playerState.source") == "resource"
             box = await frame.evaluate("(() => { const r = document.getElementById('video').getBoundingClientRect();"
@@ -344,10 +325,6 @@ async def test_a_download_url_that_cannot_load_falls_back_to_the_resource_and_no
             await frame.evaluate("show({task_id: 'r2v_waiting', status: 'running', stage: 'queued', request: "
                                  "{prompt: 'x'}, references: []})")
             assert await frame.evaluate("getComputedStyle(document.getElementById('video')).display") == "none"
-        finally:
-            await browser.close()
-            await manager.__aexit__(None, None, None)
-            host.close()
 
 
 APPBRIDGE = Path(__file__).resolve().parent.parent / ".ci" / "tools" / "appbridge.js"
