@@ -183,3 +183,35 @@ async def test_a_sequence_shot_uses_the_picked_take_and_joins_again_with_its_fra
     assert joined["cost_made_usd"] == pytest.approx(4 * 0.2)  # what was made: both takes of both shots
     assert text(missing) == ("Error executing tool pick_take: [invalid_input] shot: is missing. Limit: 1-2 for this "
                              "sequence. Fix: name the shot whose take to use (get_task lists each shot's takes).")
+
+
+async def test_a_sequence_waits_for_every_take_and_a_failed_take_gives_way_to_one_that_succeeds(ds_settings, dashscope,
+                                                                                                refs):
+    """Shot 1's newest take fails and shot 2's succeeds while each shot's first take is still being made: the sequence
+    neither fails nor joins until those end, then shot 1 uses its take that succeeded."""
+    held = iter([True, False, True, False])  # creates in order: shot 1 takes 1, 2, then shot 2 takes 1, 2
+    dashscope.job_timing = lambda: (0.0, 3600.0 if next(held) else 0.0)
+    dashscope.next_outcome = [("SUCCEEDED", None), ("FAILED", None), ("SUCCEEDED", None), ("SUCCEEDED", None)]
+    async with Client(build_server(ds_settings)) as client:
+        await call(client, "save_character", {"name": "alice", "reference": str(refs["img1"])})
+        ask = {"shots": [{"prompt": "@alice walks", "duration": 2, "variants": 2},
+                         {"prompt": "@alice sits", "duration": 2, "variants": 2}],
+               "characters": ["alice"], "provider": "dashscope", "resolution": "720p", "continuity": "none"}
+        started = await call(client, "generate_sequence", {**ask, "wait_seconds": 0})
+        assert not started["isError"], text(started)
+        seq = started["structuredContent"]["task_id"]
+        while len(creates(dashscope)) < 4:
+            await call(client, "get_task", {"task_id": seq, "wait_seconds": 5})
+        view = (await call(client, "get_task", {"task_id": seq, "wait_seconds": 0}))["structuredContent"]
+        newest = [s["task_id"] for s in view["shots"]]
+        ended = [(await finish(client, t))["structuredContent"]["status"] for t in newest]
+        meanwhile = (await call(client, "get_task", {"task_id": seq, "wait_seconds": 0}))["structuredContent"]
+        for job in dashscope.tasks.values():
+            job.running = 0.0  # the first takes finish
+        done = (await finish(client, seq))["structuredContent"]
+    assert ended == ["failed", "succeeded"]
+    assert meanwhile["status"] == "running", meanwhile["stage"]
+    assert done["status"] == "succeeded", done
+    assert done["shots"][0]["task_id"] == view["shots"][0]["earlier_task_ids"][0]  # its take that succeeded
+    assert done["shots"][1]["task_id"] == newest[1]
+    assert done["output"]["seconds"] == 4.0

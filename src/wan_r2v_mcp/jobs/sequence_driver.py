@@ -127,7 +127,11 @@ class SequenceDriver:
                 return True
         ended_badly = [i for i, t in enumerate(tasks) if t is not None and t.status in ("failed", "canceled")]
         active = [t for t in tasks if t is not None and t.status not in TERMINAL]
-        if ended_badly and not active:
+        # A shot's other takes end first: one of them may stand in for a take that failed, and what the sequence
+        # made is then all there to compare and pick from.
+        siblings_pending = any((s := self.ledger.get(t)) is not None and s.status not in TERMINAL
+                               for i in range(len(shots)) for t in record.takes[i][-rounds[i]:])
+        if ended_badly and not active and not siblings_pending:
             index = ended_badly[0]
             task = tasks[index]
             assert task is not None
@@ -139,6 +143,8 @@ class SequenceDriver:
                                           "are kept"})
             return True
         if all(t is not None and t.status == "succeeded" for t in tasks):
+            if siblings_pending:
+                return False
             self.book.move(record, SeqPhase.JOINING, stage="joining the shots")
             return True
         if ended_badly:
