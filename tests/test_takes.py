@@ -159,7 +159,8 @@ async def test_a_sequence_shot_uses_the_picked_take_and_joins_again_with_its_fra
                "continuity": "none", "seed": 7}
         dry = (await call(client, "generate_sequence", {**ask, "dry_run": True}))["structuredContent"]
         seq = (await call(client, "generate_sequence", ask))["structuredContent"]["task_id"]
-        before = (await finish(client, seq))["structuredContent"]
+        finished = await finish(client, seq)
+        before = finished["structuredContent"]
         picked = await call(client, "pick_take", {"task_id": seq, "shot": 1, "take": 1})
         joined = (await finish(client, seq))["structuredContent"]
         missing = await call(client, "pick_take", {"task_id": seq, "take": 1})
@@ -181,6 +182,20 @@ async def test_a_sequence_shot_uses_the_picked_take_and_joins_again_with_its_fra
     unpicked = frames(Path(before["shots"][0]["local_path"]))
     assert difference(whole[0], unpicked[0]) > 1.0  # the takes differ: the pick changed the joined video
     assert joined["cost_made_usd"] == pytest.approx(4 * 0.2)  # what was made: both takes of both shots
+    # one sheet of every shot's takes, before any pick: a row per take, at the same moments, beside @alice
+    sheet = Path(before["contact_sheet_path"])
+    assert sheet.name == f"{seq}-sheet.jpg" and joined["contact_sheet_path"] == str(sheet)
+    inline = [c for c in finished["content"] if c["type"] == "image"][-1]
+    assert base64.b64decode(inline["data"]) == sheet.read_bytes()
+    takes = [(s, t) for s in before["shots"] for t in [*s["earlier_task_ids"], s["task_id"]]]
+    with Image.open(sheet) as im:
+        assert im.size == (150 + 240 * 5, 28 + 135 * 4)
+        for row, (shot, task_id) in enumerate(takes):
+            cell = im.crop((150 + 240 * 2, 28 + 135 * row, 150 + 240 * 3, 28 + 135 * (row + 1)))
+            path = shot["local_path"] if task_id == shot["task_id"] else joined["shots"][0]["local_path"]
+            picture = frames(Path(path))
+            assert difference(cell, picture[round(0.37 * (len(picture) - 1))].resize((240, 135))) < 12.0, row
+    assert "Contact sheet (the takes side by side)" in text(finished)
     assert text(missing) == ("Error executing tool pick_take: [invalid_input] shot: is missing. Limit: 1-2 for this "
                              "sequence. Fix: name the shot whose take to use (get_task lists each shot's takes).")
 

@@ -603,8 +603,8 @@ class TaskView(BaseModel):
                                                        "shot's host payload (of a group: each take's).")
     takes: list[TakeView] | None = Field(default=None, description="A group's takes (task_id tk_...); a sequence's "
                                          "shot lists its other takes in earlier_task_ids.")
-    contact_sheet_path: str | None = Field(default=None, description="A group's takes side by side, at the same "
-                                           "moments, labelled with take and seed (JPEG, at most 1 MB).")
+    contact_sheet_path: str | None = Field(default=None, description="The takes of a group or sequence side by side "
+                                           "at the same moments, labelled with take and seed (JPEG, at most 1 MB).")
 
 
 class TaskList(BaseModel):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 from ..errors import InputError, ReferenceError
@@ -87,6 +88,15 @@ class Cast:
 
     def path(self, file_name: str | None) -> Path | None:
         return self.folder / file_name if file_name else None
+
+    def files(self, owner: str, names: Iterable[str]) -> dict[str, str]:
+        """The reference file of each of these characters that is still kept (shown beside takes on a sheet)."""
+        kept = {}
+        for name in names:
+            character = self.get(owner, name)
+            if character is not None and (path := self.path(character.media)) is not None:
+                kept[character.name] = str(path)
+        return kept
 
     def missing(self, character: Character) -> list[str]:
         """Which of a character's files are gone from the cast folder (deleted by hand, a disk restored...)."""

@@ -1,4 +1,4 @@
-"""A contact sheet: the takes of one request side by side, each at the same few moments and labelled with its take
+"""A contact sheet: the takes of one request (or of each shot of a sequence made in several takes) side by side, each at the same few moments and labelled with its take
 number and seed, beside the references of the characters they use, so that a person (or a model reading the
 image) can compare identity at a glance. One JPEG of at most `SHEET_MAX_BYTES`."""
 
@@ -23,6 +23,21 @@ class Row:
     seed: int | None
     video: Path | None  # None: the take has no video (failed, canceled)
     note: str = ""  # why there is no video
+    shot: int | None = None  # the sequence's shot it is a take of
+
+
+def row_of(take: int, seed: int | None, task: Any, shot: int | None = None) -> Row:
+    """One take's row from its task (None: recorded, never sent)."""
+    video = Path(task.local_path) if task is not None and task.local_path else None
+    return Row(take, seed, video if video is not None and video.is_file() else None,
+               "never sent" if task is None else task.status, shot)
+
+
+def sheet_in(folder: Path, owner_id: str, rows: list[Row], character_files: dict[str, str]) -> dict[str, Any]:
+    """The sheet of a group or sequence, drawn beside its videos as `<id>-sheet.jpg`: its facts and path."""
+    dest = folder / f"{owner_id}-sheet.jpg"
+    references = [(f"@{name}", Path(path)) for name, path in character_files.items()]
+    return {**contact_sheet(rows, dest, references), "path": str(dest)}
 
 
 def contact_sheet(rows: list[Row], dest: Path, references: list[tuple[str, Path]]) -> dict[str, Any]:
@@ -47,7 +62,8 @@ def contact_sheet(rows: list[Row], dest: Path, references: list[tuple[str, Path]
         draw.text((x + CELL_WIDTH * i + 6, 6), f"at {round(fraction * 100)}%", fill=(200, 200, 200), font=small)
     for row_index, row in enumerate(rows):
         y = header + cell_h * row_index
-        draw.text((8, y + 8), f"Take {row.take}", fill=(255, 255, 255), font=font)
+        label = f"Take {row.take}" if row.shot is None else f"Shot {row.shot} take {row.take}"
+        draw.text((8, y + 8), label, fill=(255, 255, 255), font=font if row.shot is None else small)
         draw.text((8, y + 30), f"seed {row.seed}" if row.seed is not None else "seed: host's", fill=(190, 190, 190),
                   font=small)
         for ref_index, (_, still) in enumerate(refs):

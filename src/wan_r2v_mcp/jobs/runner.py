@@ -134,11 +134,7 @@ class Runner:
                                                  first.request.model_copy(update={"seed": args.seed}), first.intake),
                                      len(quotes))
         request = args.model_dump(mode="json", exclude={"wait_seconds", "dry_run", "allow_duplicate", "variants"})
-        files = {}  # the characters' references, shown beside the takes on the sheet
-        for name in first.cast or {}:
-            character = self.cast.get(owner, name)
-            if character is not None and (path := self.cast.path(character.media)) is not None:
-                files[character.name] = str(path)
+        files = self.cast.files(owner, first.cast or {})  # the characters' references, beside the takes on the sheet
         group_id, duplicate = self.sequencer.takes.start(
             quotes, seeds, owner, request, files, group_fp,
             duplicate_of=None if args.allow_duplicate else (

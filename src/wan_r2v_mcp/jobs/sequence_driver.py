@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import anyio
 
@@ -19,6 +20,7 @@ from ..errors import Canceled, FollowingFailed, InputError, JoinFailed, R2VError
 from ..schema import TERMINAL
 from ..store import SequenceRecord, Store, TaskRecord
 from . import results
+from .contact_sheet import row_of, sheet_in
 from .follower import Follower
 from .join import join, last_frame, tail
 from .quote import budget_check
@@ -224,6 +226,7 @@ class SequenceDriver:
                            error={"code": exc.code, "message": exc.message, "hint": exc.fix})
             return
         poster = await anyio.to_thread.run_sync(results.poster, dest, folder / f"{record.sequence_id}.jpg")
+        sheet = await anyio.to_thread.run_sync(self._sheet, record)
         shots = []
         for i, (path, start) in enumerate(zip(parts, facts["starts"])):
             task_id = record.current(i)
@@ -239,9 +242,25 @@ class SequenceDriver:
         billable = [self.ledger.get(t[-1]).billable_seconds for t in record.takes if t and self.ledger.get(t[-1])]
         self.book.move(record, SeqPhase.SUCCEEDED, stage=f"joined {len(parts)} shots ({facts['joined_by']})",
                        local_path=str(dest), poster_path=str(poster) if poster else None, sidecar_path=str(sidecar),
-                       output=facts, billable_seconds=sum(b for b in billable if b is not None) if billable else None)
+                       output={**facts, "contact_sheet": sheet} if sheet else facts, billable_seconds=sum(b for b in billable if b is not None) if billable else None)
         for kept in self.planner.folder.glob(f"{record.sequence_id}-*-*"):  # a redo takes its frame or clip anew
             kept.unlink(missing_ok=True)
+
+    def _sheet(self, record: SequenceRecord) -> dict[str, Any] | None:
+        """One contact sheet of the takes of every shot made in several, to compare before picking (none when each
+        shot has one take)."""
+        rows, names = [], {}
+        for index, ids in enumerate(record.takes if record.kind == "sequence" else []):
+            if len(ids) < 2:
+                continue
+            for take, task_id in enumerate(ids):
+                task = self.ledger.get(task_id)
+                request = task.request if task is not None else {}
+                rows.append(row_of(take + 1, request.get("seed"), task, shot=index + 1))
+                names.update(dict.fromkeys(request.get("characters") or {}))
+        if not rows:
+            return None
+        return sheet_in(self.settings.videos_dir, record.sequence_id, rows, self.cast.files(record.owner, names))
 
     def _part(self, record: SequenceRecord, index: int) -> Path:
         task_id = record.current(index) or ""

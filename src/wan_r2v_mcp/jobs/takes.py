@@ -14,7 +14,6 @@ import hashlib
 import secrets
 import time
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import anyio
@@ -23,7 +22,7 @@ from ..config import Settings
 from ..errors import Canceled, InputError, InputErrors
 from ..schema import TERMINAL
 from ..store import SequenceRecord, Store
-from .contact_sheet import Row, contact_sheet
+from .contact_sheet import row_of, sheet_in
 from .follower import Follower
 from .quote import Quote, budget_check
 from .sequences import GROUP_PREFIX, SeqPhase, SequenceBook
@@ -131,18 +130,9 @@ class Takes:
                 "spec": {**record.spec, "pick": record.takes[0].index(chosen.task_id)}}
 
     def _sheet(self, record: SequenceRecord, tasks: list[Any]) -> dict[str, Any]:
-        rows = []
-        for i, task in enumerate(tasks):
-            seed = record.spec["seeds"][i] if i < len(record.spec.get("seeds") or []) else None
-            video = Path(task.local_path) if task is not None and task.local_path else None
-            note = "never sent" if task is None else task.status
-            rows.append(Row(i + 1, seed, video if video is not None and video.is_file() else None, note))
-        references = []
-        for name, path in (record.spec.get("character_files") or {}).items():
-            references.append((f"@{name}", Path(path)))
-        dest = self.settings.videos_dir / f"{record.sequence_id}-sheet.jpg"
-        facts = contact_sheet(rows, dest, references)
-        return {**facts, "path": str(dest)}
+        seeds = record.spec.get("seeds") or []
+        rows = [row_of(i + 1, seeds[i] if i < len(seeds) else None, task) for i, task in enumerate(tasks)]
+        return sheet_in(self.settings.videos_dir, record.sequence_id, rows, record.spec.get("character_files") or {})
 
     # ------------------------------------------------------------------ picking
 

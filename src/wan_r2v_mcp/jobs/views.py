@@ -149,7 +149,8 @@ def sequence_view(record: SequenceRecord, ledger: Store, capabilities: Callable[
         error=TaskError.model_validate(record.error) if record.error else None,
         next_check_seconds=0.0 if unfinished else None,
         estimated_seconds_left=max(5.0, round(TYPICAL_RUN_SECONDS * (1 - (progress or 0)))) if unfinished else None,
-        notice=" ".join(notices) or None, shots=views)
+        notice=" ".join(notices) or None, shots=views,
+        contact_sheet_path=((record.output or {}).get("contact_sheet") or {}).get("path"))
 
 def _shot_view(index: int, shot: dict[str, Any], task_id: str | None, task: TaskRecord | None,
                earlier: list[str]) -> ShotView:

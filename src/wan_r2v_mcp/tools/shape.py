@@ -107,6 +107,9 @@ def _sequence_text(view: TaskView) -> str:
         text += cost
         if not view.stitched:
             text += " redo_shot(task_id, shot=N) remakes one shot and joins again."
+        if view.contact_sheet_path:
+            text += (f" Contact sheet (the takes side by side): {view.contact_sheet_path}. pick_take(task_id, shot=N, "
+                     "take=K) makes a shot use another take.")
     elif view.status == "failed":
         err = view.error
         text = f"Sequence {t} stopped" + (f" [{err.code}]: {err.message} Hint: {err.hint}" if err else ".")
