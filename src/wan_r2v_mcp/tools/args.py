@@ -7,14 +7,15 @@ inside the tool, so every refusal names the field, the limit and the fix (`parse
 
 from __future__ import annotations
 
-import inspect
+import functools
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.tools import Tool
-from mcp.types import CallToolResult, ToolAnnotations
-from pydantic import BaseModel, ValidationError, WrapValidator
+from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetadata
+from mcp.types import ToolAnnotations
+from pydantic import BaseModel, Field, ValidationError, WrapValidator, create_model
 
 from ..errors import InputError, InputErrors
 
@@ -30,16 +31,11 @@ def model_tool(fn: Callable[..., Any], model: type[BaseModel], output: type[Base
     output schema); `first` orders the schema's leading properties; `short`
     replaces descriptions that another tool already gives in full ("" drops one).
     """
-    params = [inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=Context)]
-    for field_name, info in model.model_fields.items():
-        # str stays str to the SDK, so JSON-looking text is not parsed into an object; but any value passes here (a
-        # wrap validator that never calls the str check), and `parse` refuses a wrong type in our own words.
-        lenient = Annotated[str, WrapValidator(_as_given)] if info.annotation is str else Any
-        # Nothing required here either: a missing argument is reported by `parse`, in our words.
-        params.append(inspect.Parameter(field_name, inspect.Parameter.KEYWORD_ONLY, annotation=lenient, default=None))
-    returns = Annotated[CallToolResult, output] if output is not None else CallToolResult
-    fn.__signature__ = inspect.Signature(params, return_annotation=returns)  # type: ignore[attr-defined]
-    tool = Tool.from_function(fn, name=name, title=title, description=description, annotations=_lean_hints(annotations))
+    tool = Tool(fn=fn, name=name, title=title, description=description, parameters={}, is_async=True,
+                context_kwarg="ctx", annotations=_lean_hints(annotations),
+                # The structured result is a model's own dump, so it is published, not validated again per call.
+                fn_metadata=FuncMetadata(arg_model=_lenient_arguments(name, model),
+                                         output_schema=compact_schema(output) if output is not None else None))
     # Unknown names are refused by `parse`, and additionalProperties breaks some clients' schema converters.
     schema = _inline(_lean(_without(model.model_json_schema(), ("additionalProperties", "title"))))
     schema.pop("description", None)
@@ -51,9 +47,23 @@ def model_tool(fn: Callable[..., Any], model: type[BaseModel], output: type[Base
     props = schema["properties"]
     schema["properties"] = {k: props[k] for k in (*first, *[p for p in props if p not in first])}
     tool.parameters = schema
-    # A tool whose result is another's shape (a task view) leaves the schema to that one: tools/list stays small.
-    tool.fn_metadata.output_schema = compact_schema(output) if output is not None else None
     return tool
+
+
+def _lenient_arguments(name: str, model: type[BaseModel]) -> type[ArgModelBase]:
+    """What the SDK validates arguments against before the body runs: every field optional and of any type, so each
+    refusal is `parse`'s, in our words. (Built here rather than from a signature: the SDK would also make, and we
+    would throw away, a JSON schema of it and of the result.)"""
+    fields: dict[str, Any] = {}
+    for field_name, info in model.model_fields.items():
+        # str stays str to the SDK, so JSON-looking text is not parsed into an object; but any value passes here (a
+        # wrap validator that never calls the str check), and `parse` refuses a wrong type in our own words.
+        lenient = Annotated[str, WrapValidator(_as_given)] if info.annotation is str else Any
+        if callable(getattr(BaseModel, field_name, None)):  # a name pydantic uses ("copy", "json"): as the SDK does
+            fields[f"field_{field_name}"] = (lenient, Field(default=None, alias=field_name))
+        else:
+            fields[field_name] = (lenient, None)
+    return create_model(f"{name}Arguments", __base__=ArgModelBase, **fields)
 
 
 def _as_given(value: Any, _handler: Any) -> Any:
@@ -136,6 +146,7 @@ def _inline(schema: dict[str, Any]) -> dict[str, Any]:
     return walk(schema)
 
 
+@functools.cache  # one model's schema serves every tool that publishes it
 def compact_schema(model: type[BaseModel]) -> dict[str, Any]:
     """An output schema that validates the same results in a fraction of the size: the required fields with their
     types (or those of them the model lists in `published`); the others are allowed as they are (no
