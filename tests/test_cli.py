@@ -274,3 +274,25 @@ def test_takes_from_the_command_line_name_their_contact_sheet_and_a_pick_changes
     assert [t["picked"] for t in view["takes"]] == [False, True] and view["local_path"] == view["takes"][1]["local_path"]
     wrong = run(home, "pick", group, "1", "2", "3")
     assert wrong.returncode == 2 and "pick takes SHOT TAKE for a sequence, or TAKE for a group" in wrong.stderr
+
+
+def test_every_request_that_arrived_is_answered_when_the_client_closes_stdin_right_after(home):
+    """Requests piped in and stdin closed at once (issue #24): the SDK cancels what is still running at the end of
+    input; a preview generation that waits a moment is certainly still running then, and is answered all the same,
+    with every other request, before the server exits."""
+    messages = [
+        {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "pipe", "version": "0"}}},
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        {"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
+        {"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": "generate_t2v", "arguments": {
+            "prompt": "A lighthouse at dusk", "duration": 2, "resolution": "720p", "wait_seconds": 1}}},
+    ]
+    served = subprocess.run([sys.executable, "-m", "wan_r2v_mcp"], input="".join(json.dumps(m) + "\n" for m in messages),
+                            cwd=home["folder"], env=home["env"], capture_output=True, text=True, timeout=120)
+    answers = {a["id"]: a for a in map(json.loads, served.stdout.splitlines())}
+    assert served.returncode == 0, served.stderr
+    assert sorted(answers) == [1, 2, 3]
+    assert "generate_t2v" in [t["name"] for t in answers[2]["result"]["tools"]]
+    made = answers[3]["result"]
+    assert made["isError"] is False and made["structuredContent"]["task_id"].startswith("r2v_")

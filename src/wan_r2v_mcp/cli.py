@@ -215,7 +215,11 @@ def _run_stdio(make_server: Any, announce: bool) -> None:
             print("wan-r2v-mcp: an MCP server, waiting for an MCP client on stdin (add it to your client: "
                   "wan-r2v-mcp config --client NAME; or try wan-r2v-mcp generate --help). Ctrl+C stops it.",
                   file=sys.stderr)
-        make_server().run()
+        import anyio
+
+        from .stdio import run_stdio
+
+        anyio.run(run_stdio, make_server())
     except BaseException:
         # The interrupt is raised wherever the main thread was: during start-up it may come out of a task group
         # wrapped in an exception group. Whatever ends the run after our handler ran is that interruption.
