@@ -14,7 +14,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "wan_r2v_mcp"
 LAYERS: list[set[str]] = [
     {"__main__"},
     {"cli"},
-    {"server", "http_guard", "clients"},
+    {"server", "http_guard", "clients", "stdio"},
     {"tools"},
     {"app", "delivery"},
     {"jobs"},
