@@ -204,13 +204,18 @@ async def test_a_sequence_waits_for_every_take_and_a_failed_take_gives_way_to_on
                                                                                                 refs):
     """Shot 1's newest take fails and shot 2's succeeds while each shot's first take is still being made: the sequence
     neither fails nor joins until those end, then shot 1 uses its take that succeeded."""
-    held = iter([True, False, True, False])  # creates in order: shot 1 takes 1, 2, then shot 2 takes 1, 2
-    dashscope.job_timing = lambda: (0.0, 3600.0 if next(held) else 0.0)
-    dashscope.next_outcome = [("SUCCEEDED", None), ("FAILED", None), ("SUCCEEDED", None), ("SUCCEEDED", None)]
+    # Each take by its seed (a shot's takes count up from its seed), whatever order they are sent in: shot 1's first
+    # take is held and then succeeds, its second fails at once; shot 2's first is held, its second succeeds at once.
+    rule = {100: (3600.0, "SUCCEEDED"), 101: (0.0, "FAILED"), 200: (3600.0, "SUCCEEDED"), 201: (0.0, "SUCCEEDED")}
+
+    def shape(job):
+        job.pending, (job.running, job.outcome) = 0.0, rule[job.body["parameters"]["seed"]]
+
+    dashscope.shape_job = shape
     async with Client(build_server(ds_settings)) as client:
         await call(client, "save_character", {"name": "alice", "reference": str(refs["img1"])})
-        ask = {"shots": [{"prompt": "@alice walks", "duration": 2, "variants": 2},
-                         {"prompt": "@alice sits", "duration": 2, "variants": 2}],
+        ask = {"shots": [{"prompt": "@alice walks", "duration": 2, "variants": 2, "seed": 100},
+                         {"prompt": "@alice sits", "duration": 2, "variants": 2, "seed": 200}],
                "characters": ["alice"], "provider": "dashscope", "resolution": "720p", "continuity": "none"}
         started = await call(client, "generate_sequence", {**ask, "wait_seconds": 0})
         assert not started["isError"], text(started)
