@@ -57,12 +57,16 @@ async def test_duration_12_with_a_reference_video(client, refs, dirs):
                                              reference_videos=[str(refs["vid1"])], duration=12))
     assert msg == PREFIX + ("duration: is 12 s, but Wan 2.7 makes at most 10 s when any reference video is given. "
                             "Limit: 2-10 s when any reference video is given. "
-                            "Fix: ask for 10 s or less, or drop the reference videos.")
+                            "Fix: ask for 10 s or less, or drop the reference videos, or model=\"wan3.0-video\" (up to "
+                            "30 s, on dashscope or fal).")
 
 
 async def test_duration_out_of_range(client, refs, dirs):
     msg = await _refused(client, dirs, _args(refs, duration=16))
-    assert msg == PREFIX + "duration: is 16. Limit: 2 to 15. Fix: use a value from 2 to 15."
+    assert msg == PREFIX + ("duration: is 16 s, but Wan 2.7 makes at most 15 s. Limit: 2-15 s. Fix: ask for 15 s or "
+                            "less, or model=\"wan3.0-video\" (up to 30 s, on dashscope or fal).")
+    msg = await _refused(client, dirs, _args(refs, duration=31))
+    assert msg == PREFIX + "duration: is 31. Limit: 2 to 30. Fix: use a value from 2 to 30."
 
 
 async def test_an_unknown_aspect_ratio(client, refs, dirs):

@@ -51,7 +51,10 @@ async def test_the_generate_schema_carries_the_models_limits(client):
     assert props["aspect_ratio"]["enum"] == ["16:9", "9:16", "1:1", "4:3", "3:4"]
     assert props["resolution"] == {"default": "1080p", "description": "Output resolution.",
                                    "enum": ["720p", "1080p"], "type": "string"}
-    assert (props["duration"]["minimum"], props["duration"]["maximum"], props["duration"]["default"]) == (2, 15, 5)
+    # 30 with Wan 3.0's reference mode; Wan 2.7's 15 is said in the description and kept by its routes.
+    assert (props["duration"]["minimum"], props["duration"]["maximum"], props["duration"]["default"]) == (2, 30, 5)
+    assert props["model"] == {"default": "wan2.7-r2v", "enum": ["wan2.7-r2v", "wan3.0-video"], "type": "string",
+                              "description": 'Wan 3.0 preview: dashscope, fal; voice k is "Audio k".'}
     # May be null: a strict client must send every field, and null is how it leaves one unset.
     assert props["seed"] == {"maximum": 2147483647, "minimum": 0, "type": ["integer", "null"],
                              "description": "Random when omitted."}

@@ -15,6 +15,8 @@ MODEL_ID = "wan2.7-r2v"
 T2V_MODEL_ID = "wan2.7-t2v"
 I2V_MODEL_ID = "wan2.7-i2v"
 EDIT_MODEL_ID = "wan2.7-videoedit"
+WAN3_MODEL_ID = "wan3.0-video"  # Wan 3.0's reference mode, in preview (see models/wan3.py)
+R2VModel = Literal["wan2.7-r2v", "wan3.0-video"]
 
 Resolution = Literal["720p", "1080p"]
 AspectRatio = Literal["16:9", "9:16", "1:1", "4:3", "3:4"]
@@ -74,6 +76,15 @@ class Limits:
     EDIT_SOURCE_SECONDS = (2.0, 10.0)
     EDIT_REFERENCES_MAX = 4
     EDIT_DURATION_MAX = 10
+    # Wan 3.0's reference mode (Alibaba's wan3.0-video API reference, platform.qianwenai.com/docs/api-reference/
+    # video-generation/wan30-video/create-task): 10 images, 5 clips and 5 audio (1-15 s each, 15 s of each kind in
+    # all); 2-30 s, a clip's seconds counted in the 30.
+    WAN3_IMAGES_MAX = 10
+    WAN3_VIDEOS_MAX = 5
+    WAN3_AUDIO_MAX = 5
+    WAN3_MEDIA_SECONDS = (1.0, 15.0)
+    WAN3_KIND_TOTAL_SECONDS = 15.0
+    WAN3_DURATION_MAX = 30
     I2V_MODES = (frozenset({"first_frame"}), frozenset({"first_frame", "driving_audio"}),
                  frozenset({"first_frame", "last_frame"}), frozenset({"first_frame", "last_frame", "driving_audio"}),
                  frozenset({"first_clip"}), frozenset({"first_clip", "last_frame"}))
@@ -99,7 +110,8 @@ class ReferenceSet(BaseModel):
     reference_images: list[str] = Field(
         default_factory=list,
         description=(
-            f"jpg, png, bmp, webp; 240-8000 px; 20 MB: {_SOURCE}. \"Image 1\"... in order; 1-5 with the videos."
+            f"jpg, png, bmp, webp; 240-8000 px; 20 MB: {_SOURCE}. \"Image 1\"... in order; 1-5 with the videos "
+            "(wan3.0: 10)."
         ),
     )
     reference_videos: list[str] = Field(
@@ -111,14 +123,14 @@ class ReferenceSet(BaseModel):
     first_frame: str | None = Field(
         default=None,
         description=(
-            "An image it opens on, giving its shape (DashScope, inference.sh); not named."
+            "An image it opens on, giving its shape (DashScope, inference.sh)."
         ),
     )
     voices: list[Voice] = Field(
         default_factory=list,
         description=(
-            'A reference\'s voice (1-10 s): [{"label": "Video 1", "audio": "a.wav"}]; the prompt has the lines. '
-            "DashScope: one per reference; inference.sh: one."
+            'A reference\'s voice (1-10 s): [{"label": "Video 1", "audio": "a.wav"}]. DashScope: one per reference; '
+            "inference.sh: one."
         ),
     )
 
@@ -154,9 +166,10 @@ class R2VRequest(ReferenceSet):
     duration: int = Field(
         default=Limits.DURATION_DEFAULT,
         ge=Limits.DURATION_MIN,
-        le=Limits.DURATION_MAX,
+        le=Limits.WAN3_DURATION_MAX,
         description=(
-            f"Seconds; at most {Limits.DURATION_MAX_WITH_VIDEO} with a reference video, or on Replicate and fal."
+            f"Seconds: up to {Limits.DURATION_MAX}; {Limits.DURATION_MAX_WITH_VIDEO} with a reference video or on "
+            "Replicate, fal; 30 on wan3.0."
         ),
     )
     shot_type: ShotType | None = Field(
@@ -170,6 +183,8 @@ class R2VRequest(ReferenceSet):
     seed: int | None = Field(
         default=None, ge=0, le=Limits.SEED_MAX, description="Random when omitted."
     )
+    model: R2VModel = Field(default=MODEL_ID, description=(
+        "Wan 3.0 preview: dashscope, fal; voice k is \"Audio k\"."))
 
     @property
     def reference_count(self) -> int:
@@ -344,7 +359,7 @@ class SaveCharacterArgs(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=100, description=f"@name in prompts: {CHARACTER_NAME}.")
+    name: Handle = Field(description=f"@name in prompts: {CHARACTER_NAME}.")
     reference: str = Field(min_length=1, description="An image or clip of it.")
     voice: str | None = Field(default=None, description="A voice sample, wav or mp3, 1-10 s.")
     description: str = Field(default="", max_length=500, description="A note; not sent to the model.")
@@ -552,6 +567,7 @@ class RequestSummary(BaseModel):
     width: int
     height: int
     characters: dict[str, str] | None = Field(default=None, description="Each character's label in the prompt.")
+    model: str | None = None  # the model that makes it, as the task row records it
 
 
 class TaskView(BaseModel):

@@ -23,7 +23,9 @@ API = "/api/v1"
 MODELS = {"wan2.7-r2v": {"prompt", "negative_prompt", "media"},
           "wan2.7-t2v": {"prompt", "negative_prompt", "audio_url"},
           "wan2.7-i2v": {"prompt", "negative_prompt", "media"},
-          "wan2.7-videoedit": {"prompt", "negative_prompt", "media"}}
+          "wan2.7-videoedit": {"prompt", "negative_prompt", "media"},
+          "wan3.0-video": {"prompt", "media"}}  # no negative prompt (the wan3.0-video API reference)
+WAN3_MEDIA_MAX = {"reference_image": 10, "reference_video": 5, "reference_audio": 5, "first_frame": 1, "last_frame": 1}
 # wan2.7-i2v's media: six combinations of types, each at most once (its API reference).
 I2V_MODES = [{"first_frame"}, {"first_frame", "driving_audio"}, {"first_frame", "last_frame"},
              {"first_frame", "last_frame", "driving_audio"}, {"first_clip"}, {"first_clip", "last_frame"}]
@@ -60,6 +62,7 @@ class DashScopeEmulator(Emulator):
         self.results = results
         self.tag_results = False  # each result video carries its job id (for the soak and kill harnesses)
         self.job_timing: Callable[[], tuple[float, float]] | None = None  # (pending, running) per new job
+        self.shape_job: Callable[[HostTask], None] | None = None  # sets a new job's timing or outcome from its body
         self.rate_limit: float | None = None  # status calls (poll, list) per second before a 429
         self.throttled = 0  # 429s sent because of rate_limit
         self._bucket = (0.0, 0.0)  # tokens, last refill
@@ -173,6 +176,14 @@ class DashScopeEmulator(Emulator):
                                             or set(types) - {"video", "reference_image"}):
             return Reply(400, {"request_id": _rid(), "code": "InvalidParameter",
                                "message": "Video editing takes one video and at most 4 reference images."})
+        if model == "wan3.0-video":
+            # Served on workspace hosts only: a request that names no workspace is not served.
+            if not req.headers.get("x-dashscope-workspace"):
+                return Reply(404, {"request_id": _rid(), "code": "Model.NotExist", "message": "Model not exist."})
+            if any(t not in WAN3_MEDIA_MAX or types.count(t) > WAN3_MEDIA_MAX[t] for t in types) or \
+                    not 2 <= int(body.get("parameters", {}).get("duration", 5)) <= 30:
+                return Reply(400, {"request_id": _rid(), "code": "InvalidParameter",
+                                   "message": "The media or duration is out of range."})
         urls = [v for item in given.get("media", []) for k, v in item.items() if k != "type"]
         urls += [given["audio_url"]] if "audio_url" in given else []
         if any(str(u).startswith("oss://") for u in urls):
@@ -186,6 +197,11 @@ class DashScopeEmulator(Emulator):
                     return Reply(400, {"request_id": _rid(), "code": "InvalidParameter",
                                        "message": f"The media url is invalid: {u}"})
         task = self.make_job(body)
+        if model == "wan3.0-video" and {"first_frame", "last_frame"} & set(types) and \
+                {"reference_image", "reference_video", "reference_audio"} & set(types):
+            # Accepted, then failed: how Alibaba's own sample shows the two modes mixed.
+            task.outcome, task.failure = "FAILED", ("InvalidParameter", "The two modes are mutually exclusive. Do not "
+                                                    "pass reference_xx and first_frame/last_frame at the same time.")
         return Reply(200, {"request_id": _rid(), "output": {"task_id": task.task_id, "task_status": "PENDING"}})
 
     def _take_token(self) -> bool:
@@ -209,6 +225,8 @@ class DashScopeEmulator(Emulator):
             task.outcome = outcome
             if failure:
                 task.failure = failure
+        if self.shape_job is not None:
+            self.shape_job(task)
         with self._tasks_lock:
             self.tasks[task.task_id] = task
         return task

@@ -23,8 +23,17 @@ ENDPOINTS = {ENDPOINT: {"prompt", "negative_prompt", "reference_image_urls", "re
                                                  "audio_url", "resolution", "duration", "enable_prompt_expansion",
                                                  "seed", "enable_safety_checker"},
              "/fal-ai/wan/v2.7/edit-video": {"prompt", "video_url", "reference_image_url", "aspect_ratio", "resolution",
-                                             "duration", "audio_setting", "seed", "enable_safety_checker"}}
-REQUESTS = "/fal-ai/wan/requests/"
+                                             "duration", "audio_setting", "seed", "enable_safety_checker"},
+             # fal.ai/models/alibaba/wan-3.0/reference-to-video/api: an app of its own, its requests under it.
+             "/alibaba/wan-3.0/reference-to-video": {"prompt", "reference_image_urls", "reference_video_urls",
+                                                     "reference_audio_urls", "file_url", "web_url", "resolution",
+                                                     "aspect_ratio", "duration", "audio", "enable_prompt_expansion",
+                                                     "enable_thinking", "seed", "enable_safety_checker"}}
+
+
+def requests_of(endpoint: str) -> str:
+    """Where an endpoint's requests live: under its app, the first two parts of its path."""
+    return "/" + "/".join(endpoint.strip("/").split("/")[:2]) + "/requests/"
 
 
 @dataclass
@@ -62,7 +71,7 @@ class FalEmulator(Emulator):
             return "upload"
         if p.startswith("/media/"):
             return "result"
-        if p.startswith(REQUESTS):
+        if "/requests/" in p:
             return "cancel" if p.endswith("/cancel") else "poll" if p.endswith("/status") else "fetch"
         return "other"
 
@@ -105,12 +114,12 @@ class FalEmulator(Emulator):
             r = Request(uuid.uuid4().hex, body, time.time(), fails=self.next_fails, endpoint=req.path)
             self.next_fails = False
             self.requests[r.id] = r
-            base = self.root + REQUESTS + r.id
+            base = self.root + requests_of(req.path) + r.id
             return Reply(200, {"request_id": r.id, "response_url": base, "status_url": base + "/status",
                                "cancel_url": base + "/cancel", "queue_position": 0})
-        rid = req.path[len(REQUESTS):].split("/")[0]
-        r = self.requests.get(rid)
-        if r is None:
+        app, _, rest = req.path.partition("/requests/")
+        r = self.requests.get(rest.split("/")[0])
+        if r is None or requests_of(r.endpoint) != app + "/requests/":  # another app's requests are not found here
             return Reply(404, {"detail": "Request not found"})
         status = self.status_of(r)
         if name == "cancel":
@@ -120,7 +129,7 @@ class FalEmulator(Emulator):
             return Reply(202, {"status": "CANCELLATION_REQUESTED"})
         if name == "poll":
             return Reply(200, {"status": status, "queue_position": 0 if status == "IN_QUEUE" else None,
-                               "response_url": self.root + REQUESTS + r.id})
+                               "response_url": self.root + requests_of(r.endpoint) + r.id})
         if status != "COMPLETED":
             return Reply(400, {"detail": "Request is still in progress"})
         if r.fails:

@@ -62,7 +62,7 @@ class Finder:
                 fix=f"it was not sent again; {caps.title} cannot list its jobs, so check its dashboard for a job "
                     "made at this task's created_at before generating again"))
             return None
-        prompt = str((record.request or {}).get("prompt") or "")
+        prompt = _sent_prompt(record.payload) or str((record.request or {}).get("prompt") or "")
         followed = self.ledger.followed(caps.name, [c.provider_task_id for c in listed])
         found = reconcile.candidates(listed, followed=followed, model=route.host_model, sent=sent,
                                      deadline=self.settings.request_deadline_seconds)
@@ -80,7 +80,7 @@ class Finder:
             elif reconcile.needs_a_look(c, shown, jid in ended_unknown):
                 await self.pacers.wait(provider)
                 try:
-                    job = await provider.poll(JobRef(jid))
+                    job = await provider.poll(JobRef(jid, model=record.model))
                 except ProviderError as exc:  # a candidate the host will not show is no evidence either way
                     if exc.retryable:
                         raise
@@ -98,7 +98,7 @@ class Finder:
                 continue  # watched, ended unseen, or someone else's job on the same key
             if job is None:
                 await self.pacers.wait(provider)
-                job = await provider.poll(JobRef(jid))
+                job = await provider.poll(JobRef(jid, model=record.model))
             if self.submitter.adopt(task_id, provider, job, how="found"):
                 return None
         state["empty"] = state.get("empty", 0) + (0 if undecided or ended_unknown else 1)
@@ -136,3 +136,13 @@ class Finder:
         await self.pacers.wait(provider)
         since, until = reconcile.window(sent, self.settings.request_deadline_seconds)
         return await provider.find_submitted(since=since, until=until, model=model)
+
+
+def _sent_prompt(payload: dict[str, Any] | None) -> str | None:
+    """The prompt as the host got it, which a host shows for its job: a model may be sent more than the request's own
+    (Wan 3.0 names its voices in it)."""
+    if not isinstance(payload, dict):
+        return None
+    body = payload.get("input") if isinstance(payload.get("input"), dict) else payload
+    sent = body.get("prompt")
+    return sent if isinstance(sent, str) and sent else None

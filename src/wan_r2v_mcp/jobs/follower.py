@@ -162,9 +162,9 @@ class Follower:
                     poll_now = False
                     last_poll = time.monotonic()
                     await self.pacers.wait(provider)
-                    job = await provider.poll(JobRef(record.provider_task_id, record.payload))
+                    job = await provider.poll(JobRef(record.provider_task_id, record.payload, record.model))
                     if phase is Phase.CANCELING and job.status in ("queued", "running") and not caps.cancel_is_request:
-                        job = await provider.cancel(JobRef(record.provider_task_id, record.payload)) or job
+                        job = await provider.cancel(JobRef(record.provider_task_id, record.payload, record.model)) or job
                     self.apply(task_id, job)
                     if job.status in ("queued", "running") and not (caps.sweep_seconds and phase is not Phase.CANCELING):
                         await self.sweep.nap(task_id, self._scaled(delay))
@@ -224,7 +224,7 @@ class Follower:
             self.watch(task_id)
             return
         provider = self._provider_of(record)
-        job = await provider.cancel(JobRef(record.provider_task_id, record.payload))
+        job = await provider.cancel(JobRef(record.provider_task_id, record.payload, record.model))
         if job is not None:
             if job.status in ("queued", "running") and provider.capabilities.cancel_is_request:
                 # Only a signal to a running job (fal): follow it until the host says it ended.

@@ -27,6 +27,7 @@ from ..schema import (
     I2V_MODEL_ID,
     MODEL_ID,
     T2V_MODEL_ID,
+    WAN3_MODEL_ID,
     EditArgs,
     EditRequest,
     GenerateArgs,
@@ -75,9 +76,10 @@ class Quote:
 
 
 def quote(args: GenerateArgs, folders: Folders, *, settings: Settings, providers: ProviderRegistry, ledger: Store,
-          owner: str = "", cast: Cast | None = None) -> Quote:
+          owner: str = "", cast: Cast | None = None, model_chosen: bool = True) -> Quote:
     """Check everything that needs no network; raises one InputErrors naming every problem at once. Characters are
-    brought in from `cast` first, so every check applies to the request as it will be sent."""
+    brought in from `cast` first, so every check applies to the request as it will be sent. `model_chosen`: the
+    caller may choose the model (a sequence's shots are Wan 2.7's), so a refusal may name the one that would do."""
     labels: dict[str, str] = {}
     if cast is not None:
         args, folders, labels = cast_into(args, cast, owner, folders)
@@ -87,10 +89,13 @@ def quote(args: GenerateArgs, folders: Folders, *, settings: Settings, providers
     except InputError as exc:
         raise InputErrors([exc]) from None
     try:
-        route = provider.route(MODEL_ID)
+        route = provider.route(request.model)
     except InputError as exc:
         raise InputErrors([exc]) from None
-    intake = admit(request, request.prompt, settings.data.root, folders, extra=provider.refusals(request, route))
+    refusals = provider.refusals(request, route)
+    if model_chosen:
+        refusals = [_naming_longer_model(e, request) for e in refusals]
+    intake = admit(request, request.prompt, settings.data.root, folders, extra=refusals, spec=model_spec(request.model))
     try:
         if not provider.capabilities.local:  # the preview reads the files as they are
             intake.findings.extend(flatten_alpha(intake, settings.data.tmp))
@@ -244,11 +249,23 @@ def i2v_mode_error(given: frozenset[str]) -> InputError | None:
                       limit=f"one of: {modes}", fix=fix)
 
 
+def _naming_longer_model(error: InputError, request: R2VRequest) -> InputError:
+    """A Wan 2.7 duration too long for its host or model, which Wan 3.0's reference mode would make: the fix says so."""
+    if error.field != "duration" or request.model != MODEL_ID or request.duration > Limits.WAN3_DURATION_MAX:
+        return error
+    from ..providers import hosts_serving
+
+    error.fix = f"{error.fix}, or model=\"{WAN3_MODEL_ID}\" (up to {Limits.WAN3_DURATION_MAX} s, on " \
+                f"{' or '.join(hosts_serving(WAN3_MODEL_ID))})"
+    return error
+
+
 def _priced(request: R2VRequest | T2VRequest | I2VRequest | EditRequest, provider: Provider, route: Route, intake: Intake, *,
             settings: Settings, providers: ProviderRegistry, ledger: Store, owner: str,
             labels: dict[str, str] | None = None) -> Quote:
     """The quote of a checked request: what the model bills, at the host's price, against the caps."""
-    videos = [r.media.duration_seconds if r.media else None for r in intake.references if r.role == "reference_video"]
+    videos = [r.media.duration_seconds if r.media else None for r in intake.references if r.role == "reference_video"
+              and route.input_billed]
     source = next((r.media.duration_seconds if r.media else None for r in intake.references if r.role == "video"), None)
     spec = model_spec(route.model)
     seconds = spec.billable_seconds(videos, spec.output_seconds(request.model_dump(), source))

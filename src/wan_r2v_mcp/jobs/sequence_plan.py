@@ -80,7 +80,7 @@ class Planner:
             if by_clip:
                 assert carried_over is not None
                 return quote_i2v(self.clip_args(spec, index, carried_over, take), folders, **context)
-            return quote(self.shot_args(spec, index, carried_over, take), folders, **context)
+            return quote(self.shot_args(spec, index, carried_over, take), folders, model_chosen=False, **context)
         except InputErrors as exc:
             for error in exc.errors:  # say which shot it is about
                 if error.field in ("first_frame", "first_clip") and carried_over is not None:  # what continuity carries

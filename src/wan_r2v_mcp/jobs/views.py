@@ -33,7 +33,7 @@ def task_view(record: TaskRecord, caps: Capabilities | None) -> TaskView:
         prompt=req["prompt"], negative_prompt=req.get("negative_prompt"), resolution=req["resolution"],
         aspect_ratio=req.get("aspect_ratio") or "as the first frame or clip", duration=req["duration"], shot_type=req.get("shot_type"),
         prompt_extend=req.get("prompt_extend"), watermark=req.get("watermark", False), seed=req.get("seed"),
-        width=width, height=height, characters=req.get("characters"),
+        width=width, height=height, characters=req.get("characters"), model=record.model,
     )
     finished = record.status in TERMINAL
     next_check = None

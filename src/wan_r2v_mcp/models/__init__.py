@@ -13,6 +13,7 @@ _REGISTRY: dict[str, str] = {
     "wan2.7-t2v": "wan_r2v_mcp.models.t2v:T2V",
     "wan2.7-i2v": "wan_r2v_mcp.models.i2v:I2V",
     "wan2.7-videoedit": "wan_r2v_mcp.models.edit:Edit",
+    "wan3.0-video": "wan_r2v_mcp.models.wan3:Wan3",
 }
 
 

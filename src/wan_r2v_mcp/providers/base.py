@@ -81,6 +81,7 @@ class Route:
     references_max: int | None = None  # video editing's reference images, where fewer than the model's
     prices: dict[str, float] | None = None  # USD per billable second by resolution, where not the host's own
     price_source: str = ""
+    input_billed: bool = True  # whether the host bills the input clips' seconds the model's rule counts
 
 
 def optional_inputs(request: Any, prompt_extend: str = "prompt_extend") -> dict[str, Any]:
@@ -106,6 +107,7 @@ class JobRef:
 
     provider_task_id: str
     payload: dict[str, Any] | None = None  # the preview renders again from it after a restart
+    model: str | None = None  # the model it makes (`Route.model`), where a host addresses its models' jobs apart
 
 
 @dataclass(frozen=True)
@@ -165,14 +167,18 @@ class Provider(ABC):
 
     def refusals(self, request: Any, route: Route) -> list[InputError]:
         """Inputs this host cannot honour for the route's model; each names the hosts that can."""
+        from ..models import spec
         from . import hosts_supporting
 
         caps = self.capabilities
         problems: list[InputError] = []
         fields = type(request).model_fields
+        lacks = spec(route.model).lacks
         for name, unused in OPTIONAL_FIELDS.items():
             value = getattr(request, name, unused)
-            if value != unused and name not in route.supports:
+            if value != unused and name in lacks:  # the model's own gap, whoever hosts it
+                problems.append(InputError(f"{route.model} takes no {name}", field=name, fix=lacks[name]))
+            elif value != unused and name not in route.supports:
                 others = hosts_supporting(name, route.model)
                 problems.append(InputError(
                     f"{caps.title} cannot take {name}", field=name,

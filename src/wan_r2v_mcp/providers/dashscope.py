@@ -26,6 +26,7 @@ from ..errors import (
     HostAnswerMalformed,
     HostRefused,
     HostUnavailable,
+    InputError,
     InvalidParameter,
     JobUnknown,
     ModelUnavailable,
@@ -37,11 +38,13 @@ from ..errors import (
     UploadFailed,
     UploadRetryable,
 )
+from ..models.wan3 import voiced_prompt
 from ..schema import (
     EDIT_MODEL_ID,
     I2V_MODEL_ID,
     MODEL_ID,
     T2V_MODEL_ID,
+    WAN3_MODEL_ID,
     EditRequest,
     I2VRequest,
     R2VRequest,
@@ -60,6 +63,10 @@ REGIONS = {
     "singapore": "https://dashscope-intl.aliyuncs.com/api/v1",
     "beijing": "https://dashscope.aliyuncs.com/api/v1",
 }
+# Wan 3.0 is served on workspace hosts only, https://{WorkspaceId}.{region}.maas.aliyuncs.com/api/v1 (Alibaba's
+# wan3-video-generation-api-reference page, "Endpoints"); the region codes of the regions above.
+WORKSPACE_REGIONS = {"singapore": "ap-southeast-1", "beijing": "cn-beijing"}
+WORKSPACE_MODELS = frozenset({WAN3_MODEL_ID})
 CREATE_PATH = "/services/aigc/video-generation/video-synthesis"
 UPLOAD_TTL_SECONDS = 48 * 3600
 RESULT_TTL_SECONDS = 24 * 3600
@@ -98,6 +105,13 @@ class DashScopeProvider(HostedProvider):
         # duration 0 keeps the whole clip; no ratio keeps the clip's.
         Route(EDIT_MODEL_ID, EDIT_MODEL_ID, frozenset({"negative_prompt", "prompt_extend", "watermark", "seed"}),
               "edit_payload"),
+        # wan3.0-video (platform.qianwenai.com/docs/api-reference/video-generation/wan30-video/create-task): media typed
+        # reference_image, reference_video, reference_audio; no negative prompt. Its USD price is not published:
+        # Beijing lists CNY 0.6 / 1.2 per second at 720P / 1080P (third-party tables), about $0.103 / $0.206.
+        Route(WAN3_MODEL_ID, WAN3_MODEL_ID, frozenset({"voices", "prompt_extend", "watermark", "seed"}),
+              "wan3_payload", duration_max=30, duration_max_with_video=30, prices={"720p": 0.103, "1080p": 0.206},
+              price_source="estimate: Beijing's CNY list price from third-party tables, converted; Alibaba "
+                           "publishes no USD price for wan3.0-video"),
     )
 
     def __init__(self, settings: Any):
@@ -111,6 +125,12 @@ class DashScopeProvider(HostedProvider):
             raise NotConfigured(f"DASHSCOPE_REGION={region!r} is not a region that serves Wan 2.7",
                                 fix="set DASHSCOPE_REGION to singapore or beijing, or DASHSCOPE_BASE_URL to the API base")
         self.region = region
+        # Wan 3.0's host: the configured base when one is set (a proxy, or the legacy host Alibaba's own samples
+        # use), else the workspace's host in this region.
+        workspace = settings.dashscope_workspace_id
+        self._workspace_url = base_url.rstrip("/") if settings.dashscope_base_url else (
+            f"https://{workspace}.{WORKSPACE_REGIONS[region]}.maas.aliyuncs.com/api/v1"
+            if workspace and region in WORKSPACE_REGIONS else None)
         key = api_key(settings, "dashscope") or ""
         auth = {"Authorization": f"Bearer {key}"}
         if settings.dashscope_workspace_id:
@@ -120,6 +140,21 @@ class DashScopeProvider(HostedProvider):
         # keys or endpoints. The key itself is not stored, only a digest of it.
         self._upload_scope = "dashscope:" + hashlib.sha256(f"{key}\n{base_url}\n{region}".encode()).hexdigest()[:24]
         self._uploads = UploadCache(settings.data.uploads)
+
+    def refusals(self, request: Any, route: Route) -> list[InputError]:
+        problems = super().refusals(request, route)
+        if route.model in WORKSPACE_MODELS and self._workspace_url is None:
+            problems.append(InputError(
+                f"DashScope serves {route.model} only on a workspace's own host", field="model",
+                limit="DASHSCOPE_WORKSPACE_ID set, in singapore or beijing",
+                fix="set DASHSCOPE_WORKSPACE_ID to your Model Studio workspace's id, or use provider=fal"))
+        return problems
+
+    def _api(self, model: str | None) -> str:
+        """Where a model's calls go: the configured API base, or for Wan 3.0 the workspace host (absolute)."""
+        if model in WORKSPACE_MODELS and self._workspace_url is not None and self._workspace_url != self.base_url:
+            return self._workspace_url
+        return ""
 
     # -- the payload
 
@@ -136,6 +171,14 @@ class DashScopeProvider(HostedProvider):
         if request.negative_prompt:
             body_input["negative_prompt"] = request.negative_prompt
         body_input["media"] = media
+        return {"model": route.host_model, "input": body_input, "parameters": _parameters(request)}
+
+    def wan3_payload(self, request: R2VRequest, intake: Intake, urls: dict[str, str], route: Route) -> dict[str, Any]:
+        """Images, then clips, then each voice as a reference audio "Audio k" the prompt names."""
+        media = [{"type": r.role, "url": urls[r.label]} for role in ("reference_image", "reference_video")
+                 for r in intake.references if r.role == role]
+        media += [{"type": "reference_audio", "url": urls[r.voice.label]} for r in intake.voiced if r.voice]
+        body_input = {"prompt": voiced_prompt(request.prompt, [r.label for r in intake.voiced]), "media": media}
         return {"model": route.host_model, "input": body_input, "parameters": _parameters(request)}
 
     def i2v_payload(self, request: I2VRequest, intake: Intake, urls: dict[str, str], route: Route) -> dict[str, Any]:
@@ -174,7 +217,8 @@ class DashScopeProvider(HostedProvider):
         cache_scope = f"{self._upload_scope}:{route.host_model}:{hashlib.sha256(scope.encode()).hexdigest()[:16]}"
         if (cached := self._uploads.get(cache_scope, digest)) is not None:
             return cached
-        policy = await self._call("GET", "/uploads", params={"action": "getPolicy", "model": route.host_model})
+        policy = await self._call("GET", f"{self._api(route.model)}/uploads",
+                                  params={"action": "getPolicy", "model": route.host_model})
         data = policy.get("data") or {}
         try:
             key = f"{data['upload_dir']}/ref-{uuid.uuid4().hex}{opened.suffix}"  # never the user's file name
@@ -217,7 +261,8 @@ class DashScopeProvider(HostedProvider):
         if any(str(v).startswith("oss://") for v in addresses):
             headers["X-DashScope-OssResourceResolve"] = "enable"
         try:
-            body = await self._call("POST", CREATE_PATH, json=payload, headers=headers, creates=True)
+            body = await self._call("POST", self._api(route.model) + CREATE_PATH, json=payload, headers=headers,
+                                    creates=True)
         except InvalidParameter as exc:
             if len(media) > 5 and any(m.get("type") == "first_frame" for m in media):
                 # The create schema caps `media` at 5 items while the prose allows 5 references plus a first frame
@@ -236,12 +281,12 @@ class DashScopeProvider(HostedProvider):
 
     async def poll(self, job: JobRef) -> HostJob:
         task_id = self._checked(job.provider_task_id)
-        body = await self._call("GET", f"/tasks/{task_id}")
+        body = await self._call("GET", f"{self._api(job.model)}/tasks/{task_id}")
         return self._job(task_id, body.get("output") or {}, body.get("usage"))
 
     async def cancel(self, job: JobRef) -> HostJob | None:
         try:
-            await self._call("POST", f"/tasks/{self._checked(job.provider_task_id)}/cancel")
+            await self._call("POST", f"{self._api(job.model)}/tasks/{self._checked(job.provider_task_id)}/cancel")
         except ProviderError as exc:
             if exc.retryable:
                 raise
@@ -266,6 +311,14 @@ class DashScopeProvider(HostedProvider):
     async def find_submitted(self, *, since: float, until: float, model: str | None = None
                              ) -> list[HostCandidate] | None:
         # The list takes UTC+8 times and a range of at most 24 hours (DashScope's task list reference, GET /api/v1/tasks): query inside it.
+        # The sweep (no model) reads the workspace host's list too, where Wan 3.0's jobs are.
+        apis = {self._api(model)} if model else {"", *(self._api(m) for m in WORKSPACE_MODELS)}
+        found: list[HostCandidate] = []
+        for api in sorted(apis):
+            found.extend(await self._list(api, since, until, model))
+        return found
+
+    async def _list(self, api: str, since: float, until: float, model: str | None) -> list[HostCandidate]:
         fmt = "%Y%m%d%H%M%S"
         until = min(until, since + 23.5 * 3600)
         found: list[HostCandidate] = []
@@ -273,7 +326,7 @@ class DashScopeProvider(HostedProvider):
             params = {"start_time": time.strftime(fmt, time.gmtime(since + 8 * 3600)),
                       "end_time": time.strftime(fmt, time.gmtime(until + 8 * 3600)),
                       "page_no": page, "page_size": 100, **({"model_name": model} if model else {})}
-            rows = _list_rows(await self._call("GET", "/tasks", params=params))
+            rows = _list_rows(await self._call("GET", f"{api}/tasks", params=params))
             for row in rows:
                 task_id = str(row.get("task_id") or "")
                 if not _TASK_ID.match(task_id):

@@ -14,11 +14,13 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlparse
 
 from ..errors import GenerationFailed, ProviderError, SubmitUnknown, UploadRetryable
+from ..models.wan3 import voiced_prompt
 from ..schema import (
     EDIT_MODEL_ID,
     I2V_MODEL_ID,
     MODEL_ID,
     T2V_MODEL_ID,
+    WAN3_MODEL_ID,
     EditRequest,
     I2VRequest,
     Limits,
@@ -63,6 +65,11 @@ class FalProvider(HostedProvider):
         # fal.ai/models/fal-ai/wan/v2.7/edit-video/api: video_url, one reference_image_url, duration 0 keeps the
         # clip, no aspect_ratio keeps its shape; no negative prompt, prompt expansion or watermark.
         Route(EDIT_MODEL_ID, "fal-ai/wan/v2.7/edit-video", frozenset({"seed"}), "edit_payload", references_max=1),
+        # fal.ai/models/alibaba/wan-3.0/reference-to-video/api: 10 images, 5 clips, 5 audio, 2-30 s; no negative
+        # prompt, no frames, no watermark. $0.10 / $0.20 per output second at 720p / 1080p (its page).
+        Route(WAN3_MODEL_ID, "alibaba/wan-3.0/reference-to-video", frozenset({"voices", "prompt_extend", "seed"}),
+              "wan3_payload", duration_max=30, duration_max_with_video=30, prices={"720p": 0.10, "1080p": 0.20},
+              price_source="fal's model page: per output second", input_billed=False),
     )
 
     def __init__(self, settings: Any):
@@ -86,6 +93,18 @@ class FalProvider(HostedProvider):
             body["multi_shots"] = request.shot_type == "multi"
         if request.seed is not None:
             body["seed"] = request.seed
+        return body
+
+    def wan3_payload(self, request: R2VRequest, intake: Intake, urls: dict[str, str], route: Route) -> dict[str, Any]:
+        """Each voice goes as a reference audio "Audio k", which the prompt names."""
+        body: dict[str, Any] = {
+            "prompt": voiced_prompt(request.prompt, [r.label for r in intake.voiced]),
+            "reference_image_urls": [urls[r.label] for r in intake.references if r.role == "reference_image"],
+            "reference_video_urls": [urls[r.label] for r in intake.references if r.role == "reference_video"],
+            "reference_audio_urls": [urls[r.voice.label] for r in intake.voiced if r.voice],
+            "aspect_ratio": request.aspect_ratio, "resolution": request.resolution, "duration": request.duration,
+        }
+        body.update(optional_inputs(request, "enable_prompt_expansion"))
         return body
 
     def i2v_payload(self, request: I2VRequest, intake: Intake, urls: dict[str, str], route: Route) -> dict[str, Any]:
@@ -148,9 +167,15 @@ class FalProvider(HostedProvider):
                                 fix="the job may exist at fal; fal cannot list jobs, so check your fal dashboard")
         return HostJob(request_id, "queued", stage="fal IN_QUEUE")
 
+    def _requests(self, model: str | None) -> str:
+        """Where a model's requests live: its endpoint's app, the first two parts of its path (fal's queue docs,
+        https://docs.fal.ai/model-endpoints/queue: status, result and cancel go without the endpoint's sub-path)."""
+        route = self.routes.get(model or "")
+        return "/".join(route.host_model.split("/")[:2]) + "/requests" if route is not None else REQUESTS
+
     async def poll(self, job: JobRef) -> HostJob:
         rid = self._checked(job.provider_task_id)
-        body = await self._call("GET", f"/{REQUESTS}/{rid}/status")
+        body = await self._call("GET", f"/{self._requests(job.model)}/{rid}/status")
         raw = str(body.get("status") or "IN_QUEUE").upper()
         status = STATUS.get(raw, "running")
         stage = f"fal {raw}" + (f", position {body['queue_position']} in queue" if body.get("queue_position") else "")
@@ -160,12 +185,12 @@ class FalProvider(HostedProvider):
                 state.error = TaskError(code=GenerationFailed.code, message="fal reported the request failed",
                                         hint="try again")
             return state
-        return await self._result(job.provider_task_id)
+        return await self._result(job.provider_task_id, job.model)
 
-    async def _result(self, request_id: str) -> HostJob:
+    async def _result(self, request_id: str, model: str | None) -> HostJob:
         """COMPLETED is decided by the result: an error there means the run failed."""
         try:
-            body = await self._call("GET", f"/{REQUESTS}/{quote(request_id, safe='')}")
+            body = await self._call("GET", f"/{self._requests(model)}/{quote(request_id, safe='')}")
         except ProviderError as exc:
             if exc.retryable:
                 raise
@@ -186,7 +211,7 @@ class FalProvider(HostedProvider):
         if before.status not in ("queued", "running"):
             return before
         try:
-            body = await self._call("PUT", f"/{REQUESTS}/{rid}/cancel")
+            body = await self._call("PUT", f"/{self._requests(job.model)}/{rid}/cancel")
         except ProviderError as exc:  # ALREADY_COMPLETED or NOT_FOUND: the request's own state says what happened
             if exc.retryable:
                 raise

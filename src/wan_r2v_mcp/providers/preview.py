@@ -23,6 +23,7 @@ from ..schema import (
     OUTPUT_FPS,
     PIXEL_SIZES,
     T2V_MODEL_ID,
+    WAN3_MODEL_ID,
     EditRequest,
     I2VRequest,
     R2VRequest,
@@ -64,6 +65,10 @@ class PreviewProvider(Provider):
             "watermark", "seed"}), "i2v_payload"),
         Route(EDIT_MODEL_ID, f"{EDIT_MODEL_ID} (offline preview)", frozenset({
             "negative_prompt", "prompt_extend", "watermark", "seed"}), "edit_payload"),
+        # Wan 3.0's reference mode drafted as R2V is: the references, each voice heard with its reference.
+        Route(WAN3_MODEL_ID, f"{WAN3_MODEL_ID} (offline preview)", frozenset({
+            "voices", "prompt_extend", "watermark", "seed"}), "r2v_payload", duration_max=30,
+            duration_max_with_video=30),
     )
 
     def __init__(self, settings: Any):

@@ -11,6 +11,8 @@ from pathlib import Path, PurePosixPath
 from urllib.parse import urlparse
 
 from ..errors import InputError, InputErrors, ReferenceError
+from ..models.base import ModelSpec
+from ..models.r2v import R2V
 from ..schema import Limits, PromptFinding, ReferenceSet, ReferenceView
 from .folders import Folders
 from .labels import image_label, lint_prompt, reference_labels, video_label
@@ -96,9 +98,11 @@ def _mb(n: int) -> str:
 R2V_HOMES = {"image": "reference_images", "video": "reference_videos", "audio": "voices"}
 
 
-def judge(media: MediaInfo, role: str, field_name: str, homes: dict[str, str] | None = None) -> list[InputError]:
+def judge(media: MediaInfo, role: str, field_name: str, homes: dict[str, str] | None = None,
+          seconds: tuple[float, float] | None = None) -> list[InputError]:
     """Problems of one probed file for the role it is given in; `homes` names, by kind, the argument of the same tool
-    a file of another kind belongs in (reference-to-video's lists unless given)."""
+    a file of another kind belongs in (reference-to-video's lists unless given); `seconds` bounds its length where
+    the model's are not the role's usual ones."""
     want = ROLE_KIND[role]
     allowed = ", ".join(KIND_FORMATS[want])
     def err(message: str, *, limit: str | None = None, fix: str) -> ReferenceError:
@@ -132,7 +136,7 @@ def judge(media: MediaInfo, role: str, field_name: str, homes: dict[str, str] | 
         elif max(w, h) / min(w, h) > Limits.ASPECT_EXTREME:
             problems.append(err(f"is {w}x{h} px, an aspect ratio beyond 1:8", limit="aspect between 1:8 and 8:1",
                                 fix="crop it closer to the subject"))
-    bounds = ROLE_SECONDS.get(role)
+    bounds = seconds or ROLE_SECONDS.get(role)
     if bounds and media.duration_seconds is not None:
         lo, hi = bounds
         d = media.duration_seconds
@@ -143,7 +147,7 @@ def judge(media: MediaInfo, role: str, field_name: str, homes: dict[str, str] | 
 
 
 def _take(given: str, label: str, role: str, field_name: str, data_dir: Path, folders: Folders,
-          homes: dict[str, str] | None = None) -> Reference:
+          homes: dict[str, str] | None = None, seconds: tuple[float, float] | None = None) -> Reference:
     ref = Reference(label=label, role=role, field=field_name, given=given if isinstance(given, str) else repr(given))
     try:
         ref.source = parse_source(given, field_name, data_dir, folders)
@@ -159,7 +163,7 @@ def _take(given: str, label: str, role: str, field_name: str, data_dir: Path, fo
                                              fix="pass the file itself, not a symlink to it, and check its permissions"))
             return ref
         ref.media = probe(ref.opened, max_bytes=KIND_MAX_BYTES)
-        ref.errors.extend(judge(ref.media, role, field_name, homes))
+        ref.errors.extend(judge(ref.media, role, field_name, homes, seconds))
     elif ref.kind not in ("unknown", ROLE_KIND[role]):
         ref.errors.append(ReferenceError(
             f"looks like {_a(ref.kind)} (from its extension), but {ROLE_FIELD[role]} takes {ROLE_KIND[role]}s",
@@ -172,6 +176,7 @@ class Intake:
     references: list[Reference]
     findings: list[PromptFinding]
     errors: list[InputError]  # request-level: counts, unknown voice labels, prompt errors
+    voiced: list[Reference] = field(default_factory=list)  # the references given a voice, in the order of the voices
 
     @property
     def all_errors(self) -> list[InputError]:
@@ -207,27 +212,37 @@ class Intake:
 
 
 def examine(refs: ReferenceSet, prompt: str | None, data_dir: Path, folders: Folders, *,
-            require_references: bool = True) -> Intake:
+            require_references: bool = True, spec: type[ModelSpec] = R2V) -> Intake:
+    """`spec`: the reference model the references are judged for (how many, how long)."""
+    def take(given: str, label: str, role: str, field_name: str) -> Reference:
+        return _take(given, label, role, field_name, data_dir, folders, seconds=spec.role_seconds.get(role))
+
     items: list[Reference] = []
     if refs.first_frame is not None:
-        items.append(_take(refs.first_frame, "First frame", "first_frame", "first_frame", data_dir, folders))
+        items.append(take(refs.first_frame, "First frame", "first_frame", "first_frame"))
     for i, given in enumerate(refs.reference_images):
-        items.append(_take(given, image_label(i), "reference_image", f"reference_images[{i}]", data_dir, folders))
+        items.append(take(given, image_label(i), "reference_image", f"reference_images[{i}]"))
     for i, given in enumerate(refs.reference_videos):
-        items.append(_take(given, video_label(i), "reference_video", f"reference_videos[{i}]", data_dir, folders))
+        items.append(take(given, video_label(i), "reference_video", f"reference_videos[{i}]"))
 
     errors: list[InputError] = []
     n_img, n_vid = len(refs.reference_images), len(refs.reference_videos)
     total = n_img + n_vid
-    if (require_references and total < Limits.REFERENCES_MIN) or total > Limits.REFERENCES_MAX:
+    if spec.references_max != Limits.REFERENCES_MAX:  # each kind bounded on its own, then both together
+        for n, most, name in ((n_img, spec.images_max, "reference_images"), (n_vid, spec.videos_max, "reference_videos")):
+            if n > most:
+                errors.append(InputError(f"{n} given", field=name, limit=f"at most {most} with {spec.name}",
+                                         fix=f"keep the {most} that matter most"))
+    if (require_references and total < Limits.REFERENCES_MIN) or total > spec.references_max:
         errors.append(InputError(
             f"{total} references given ({n_img} images, {n_vid} videos)",
             field="reference_images + reference_videos",
-            limit=f"{Limits.REFERENCES_MIN} to {Limits.REFERENCES_MAX} images and videos together (first_frame not counted)",
-            fix="add at least one reference image or video" if total < 1 else f"keep the {Limits.REFERENCES_MAX} that matter most",
+            limit=f"{Limits.REFERENCES_MIN} to {spec.references_max} images and videos together (first_frame not counted)",
+            fix="add at least one reference image or video" if total < 1 else f"keep the {spec.references_max} that matter most",
         ))
     by_label = {r.label: r for r in items}
     labels = reference_labels(n_img, n_vid)
+    voiced: list[Reference] = []
     for voice in refs.voices:
         key, given = voice.label, voice.audio
         label = _canonical_label(key)
@@ -240,13 +255,33 @@ def examine(refs: ReferenceSet, prompt: str | None, data_dir: Path, folders: Fol
                 fix="key the voice by the label of the image or video whose character speaks with it",
             ))
             continue
-        owner.voice = _take(given, f"Voice of {label}", "voice", f"voices[\"{key}\"]", data_dir, folders)
+        owner.voice = take(given, f"Voice of {label}", "voice", f"voices[\"{key}\"]")
+        voiced = [r for r in voiced if r is not owner] + [owner]
+    errors.extend(_totals(items, getattr(refs, "duration", None), spec))
 
     findings = lint_prompt(prompt, n_img, n_vid) if prompt else []
     for f in findings:
         if f.severity == "error":
             errors.append(InputError(f.message, field="prompt", fix=f.fix))
-    return Intake(references=items, findings=findings, errors=errors)
+    return Intake(references=items, findings=findings, errors=errors, voiced=voiced)
+
+
+def _totals(items: list[Reference], duration: int | None, spec: type[ModelSpec]) -> list[InputError]:
+    """What the probed clips and voices of one kind add up to, against the model's bounds on them."""
+    errors: list[InputError] = []
+    clips = sum(r.media.duration_seconds or 0 for r in items if r.role == "reference_video" and r.media)
+    voices = sum(r.voice.media.duration_seconds or 0 for r in items if r.voice is not None and r.voice.media)
+    if spec.kind_total_seconds is not None:
+        for seconds, name in ((clips, "reference_videos"), (voices, "voices")):
+            if seconds > spec.kind_total_seconds + 0.05:
+                errors.append(InputError(f"last {seconds:.1f} s together", field=name,
+                                         limit=f"{spec.kind_total_seconds:g} s in all with {spec.name}",
+                                         fix="trim them, or keep fewer"))
+    if spec.with_inputs_max is not None and duration is not None and clips + duration > spec.with_inputs_max + 0.05:
+        errors.append(InputError(f"is {duration} s beside {clips:.1f} s of reference videos", field="duration",
+                                 limit=f"{spec.with_inputs_max} s with the reference videos' seconds, on {spec.name}",
+                                 fix=f"ask for at most {max(int(spec.with_inputs_max - clips), 2)} s, or trim the clips"))
+    return errors
 
 
 def _canonical_label(key: str) -> str:
@@ -271,9 +306,9 @@ def admit_media(items: list[tuple[str, str, str, str]], data_dir: Path, folders:
 
 
 def admit(refs: ReferenceSet, prompt: str, data_dir: Path, folders: Folders,
-          extra: list[InputError] | None = None) -> Intake:
+          extra: list[InputError] | None = None, spec: type[ModelSpec] = R2V) -> Intake:
     """Examine, and refuse the whole request at once if anything is wrong."""
-    intake = examine(refs, prompt, data_dir, folders)
+    intake = examine(refs, prompt, data_dir, folders, spec=spec)
     errors = intake.all_errors + list(extra or [])
     if errors:
         intake.close()

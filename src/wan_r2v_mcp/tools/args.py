@@ -40,6 +40,8 @@ def model_tool(fn: Callable[..., Any], model: type[BaseModel], output: type[Base
     schema = _inline(_lean(_without(model.model_json_schema(), ("additionalProperties", "title"))))
     schema.pop("description", None)
     for prop, text in (short or {}).items():
+        for inner in schema["properties"][prop].get("items", {}).get("properties", {}).values():
+            inner.pop("description", None)  # an item's fields are described where the whole is
         if text:
             schema["properties"][prop]["description"] = text
         else:  # said in full by a sibling tool, and plain from the schema itself

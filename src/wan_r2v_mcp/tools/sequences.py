@@ -15,7 +15,7 @@ from .shape import fail, owner, patience, state, task_result
 
 SEQUENCE = """\
 A story: shots (each a generation; saved characters only, as @name, counting toward a shot's 5 references) \
-joined into one MP4. With continuity shots are made in turn. Its task_id (seq_...) serves get_task, \
+joined into one MP4, made in turn where continuous. Its task_id (seq_...) serves get_task, \
 cancel_task, redo_shot, pick_take."""
 
 
