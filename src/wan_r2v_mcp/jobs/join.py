@@ -10,6 +10,8 @@ a file).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
@@ -33,6 +35,7 @@ class Part:
     origin: float  # the first frame's presentation time
     audio: tuple[str, int, str, bytes] | None  # codec, sample rate, layout, extradata
     skip: float = 0.0  # seconds left out at its start (a continuation's copy of the clip it continued)
+    read: bool = False  # measured by reading its packets (no index): its container is no longer at its start
 
     @property
     def copy_key(self) -> tuple[Any, ...]:
@@ -47,37 +50,54 @@ class Part:
 def inspect(path: Path) -> Part:
     """A part's shape and exact length: from the container's index (an MP4's sample tables: the count and durations
     of the frames it holds) when it has one, else from its packets. Nothing is decoded."""
+    with _opened(path) as c:
+        return _measure(path, c)
+
+
+@contextmanager
+def _opened(path: Path) -> Iterator[Any]:
     import av
 
     try:
-        with av.open(str(path), options={"protocol_whitelist": "file"}) as c:
-            if not c.streams.video:
-                raise JoinFailed(f"{path.name} has no video stream", fix="join only finished generations' videos")
-            v = c.streams.video[0]
-            a = c.streams.audio[0] if c.streams.audio else None
-            first: float | None = None
-            end = 0.0
-            frames = 0
-            if v.frames and v.duration and v.time_base is not None:  # indexed: no need to read the packets
-                frames = v.frames
-                first = float((v.start_time or 0) * v.time_base)
-                end = first + float(v.duration * v.time_base)
-            for packet in c.demux(v) if not frames else ():
-                if packet.pts is None:
-                    continue
-                frames += 1
-                start = float(packet.pts * packet.time_base)
-                first = start if first is None else min(first, start)
-                end = max(end, start + float((packet.duration or 0) * packet.time_base))
-            rate = Fraction(v.average_rate) if v.average_rate else Fraction(30)
-            if first is None:
-                raise JoinFailed(f"{path.name} has no video frames", fix="make that shot again")
-            audio = None
-            if a is not None:
-                ctx = a.codec_context
-                audio = (ctx.name, ctx.sample_rate, ctx.layout.name, bytes(ctx.extradata or b""))
-            return Part(path, v.codec_context.name, v.codec_context.width, v.codec_context.height, rate,
-                        bytes(v.codec_context.extradata or b""), frames, end - first, first, audio)
+        c = av.open(str(path), options={"protocol_whitelist": "file"})
+    except Exception as exc:  # a file PyAV cannot read
+        raise JoinFailed(f"{path.name} is not a readable video ({type(exc).__name__})",
+                         fix="make that shot again") from None
+    with c:
+        yield c
+
+
+def _measure(path: Path, c: Any) -> Part:
+    """`inspect` of an open container; it is left at its start only when its index answered (`Part.read` False)."""
+    try:
+        if not c.streams.video:
+            raise JoinFailed(f"{path.name} has no video stream", fix="join only finished generations' videos")
+        v = c.streams.video[0]
+        a = c.streams.audio[0] if c.streams.audio else None
+        first: float | None = None
+        end = 0.0
+        frames = 0
+        if v.frames and v.duration and v.time_base is not None:  # indexed: no need to read the packets
+            frames = v.frames
+            first = float((v.start_time or 0) * v.time_base)
+            end = first + float(v.duration * v.time_base)
+        read = not frames
+        for packet in c.demux(v) if read else ():
+            if packet.pts is None:
+                continue
+            frames += 1
+            start = float(packet.pts * packet.time_base)
+            first = start if first is None else min(first, start)
+            end = max(end, start + float((packet.duration or 0) * packet.time_base))
+        rate = Fraction(v.average_rate) if v.average_rate else Fraction(30)
+        if first is None:
+            raise JoinFailed(f"{path.name} has no video frames", fix="make that shot again")
+        audio = None
+        if a is not None:
+            ctx = a.codec_context
+            audio = (ctx.name, ctx.sample_rate, ctx.layout.name, bytes(ctx.extradata or b""))
+        return Part(path, v.codec_context.name, v.codec_context.width, v.codec_context.height, rate,
+                    bytes(v.codec_context.extradata or b""), frames, end - first, first, audio, read=read)
     except JoinFailed:
         raise
     except Exception as exc:  # a file PyAV cannot read
@@ -89,7 +109,12 @@ def join(paths: list[Path], dest: Path, keep_last: list[float | None] | None = N
     """Write the parts, in order, into `dest`; returns what was measured: width, height, seconds, frames, how it was
     joined (copy or encode), and where each part starts. `keep_last[i]`, when given, keeps only the last that many
     seconds of part i (a shot that continued a clip holds that clip first); cutting inside a part means encoding."""
-    parts = [inspect(p) for p in paths]
+    with ExitStack() as stack:  # each part opened once: measured from its index, then its packets copied
+        opened = [stack.enter_context(_opened(p)) for p in paths]
+        return _join([_measure(p, c) for p, c in zip(paths, opened)], opened, dest, keep_last)
+
+
+def _join(parts: list[Part], opened: list[Any], dest: Path, keep_last: list[float | None] | None) -> dict[str, Any]:
     for i, seconds in enumerate(keep_last or []):
         if seconds is not None and parts[i].seconds - seconds > 0.5 / float(parts[i].rate):
             parts[i] = replace(parts[i], skip=round(float(parts[i].seconds - seconds) * float(parts[i].rate))
@@ -97,7 +122,10 @@ def join(paths: list[Path], dest: Path, keep_last: list[float | None] | None = N
     copy = len({p.copy_key for p in parts}) == 1 and not any(p.skip for p in parts)
     part_file = temp_beside(dest)
     try:
-        (_copy if copy else _encode)(parts, part_file)
+        if copy:
+            _copy(parts, opened, part_file)
+        else:
+            _encode(parts, part_file)
         joined = inspect(part_file)
         expected = sum(p.kept for p in parts)
         frame = 1 / float(parts[0].rate)
@@ -117,19 +145,19 @@ def join(paths: list[Path], dest: Path, keep_last: list[float | None] | None = N
             "frames": joined.frames, "joined_by": "copy" if copy else "encode", "starts": starts}
 
 
-def _copy(parts: list[Part], dest: Path) -> None:
-    """Packets copied, each part's timestamps moved to where the previous parts end; audio that runs past its part's
-    last frame is dropped so sound and picture stay together at every cut."""
+def _copy(parts: list[Part], opened: list[Any], dest: Path) -> None:
+    """Packets copied from the open parts, each part's timestamps moved to where the previous parts end; audio that
+    runs past its part's last frame is dropped so sound and picture stay together at every cut."""
     import av
 
-    with av.open(str(dest), "w", format="mp4", options={"movflags": "+faststart"}) as out, \
-            av.open(str(parts[0].path), options={"protocol_whitelist": "file"}) as template:
+    with av.open(str(dest), "w", format="mp4", options={"movflags": "+faststart"}) as out:
+        template = opened[0]
         v_out = out.add_stream_from_template(template.streams.video[0])
         a_out = out.add_stream_from_template(template.streams.audio[0]) if parts[0].audio else None
         last_dts: dict[str, int] = {}
         offset = 0.0
-        for part in parts:
-            with av.open(str(part.path), options={"protocol_whitelist": "file"}) as c:
+        for part, container in zip(parts, opened):
+            with _opened(part.path) if part.read else nullcontext(container) as c:
                 streams = [c.streams.video[0]] + ([c.streams.audio[0]] if a_out is not None else [])
                 for packet in c.demux(*streams):
                     if packet.dts is None or packet.pts is None:
