@@ -11,6 +11,13 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
 
+
+class _Wire(BaseModel):
+    """Every model here: its validator is built when first used, not at import (start-up is felt at every launch;
+    the result views, say, are first needed at the first call)."""
+
+    model_config = ConfigDict(defer_build=True)
+
 MODEL_ID = "wan2.7-r2v"
 T2V_MODEL_ID = "wan2.7-t2v"
 I2V_MODEL_ID = "wan2.7-i2v"
@@ -93,7 +100,7 @@ class Limits:
 _SOURCE = "absolute (or ~/) paths, file:// or https URLs, small data: URIs"
 
 
-class Voice(BaseModel):
+class Voice(_Wire):
     """A voice sample for the character of one reference."""
 
     model_config = ConfigDict(extra="forbid")
@@ -102,7 +109,7 @@ class Voice(BaseModel):
     audio: str = Field(description="wav or mp3, given as the images.")
 
 
-class ReferenceSet(BaseModel):
+class ReferenceSet(_Wire):
     """The reference media of a request, and how the prompt names them."""
 
     model_config = ConfigDict(extra="forbid")
@@ -214,7 +221,7 @@ WAIT_DEFAULT = 50
 WAIT_WORDS = "Seconds to wait, with progress (cap 50); 0 answers at once."
 
 
-class RunOptions(BaseModel):
+class RunOptions(_Wire):
     """How this call runs, as opposed to what the model makes."""
 
     model_config = ConfigDict(extra="forbid")
@@ -241,7 +248,7 @@ class GenerateOptions(RunOptions):
                           "pick_take picks.")
 
 
-class CastChoice(BaseModel):
+class CastChoice(_Wire):
     """Saved characters to bring into a request."""
 
     characters: list[str] = Field(
@@ -256,7 +263,7 @@ class GenerateArgs(R2VRequest, CastChoice, GenerateOptions):
         return R2VRequest.model_validate(self.model_dump(include=set(R2VRequest.model_fields)))
 
 
-class T2VRequest(BaseModel):
+class T2VRequest(_Wire):
     """One Wan 2.7 text-to-video generation: a prompt, and optionally the audio the video follows."""
 
     model_config = ConfigDict(extra="forbid")
@@ -282,7 +289,7 @@ class T2VArgs(T2VRequest, GenerateOptions):
         return T2VRequest.model_validate(self.model_dump(include=set(T2VRequest.model_fields)))
 
 
-class I2VRequest(BaseModel):
+class I2VRequest(_Wire):
     """One Wan 2.7 image-to-video generation: a first frame (to a last frame, or to driving audio) or a clip to
     continue, and what happens."""
 
@@ -309,7 +316,7 @@ class I2VRequest(BaseModel):
         return frozenset(n for n in ("first_frame", "last_frame", "first_clip", "driving_audio") if getattr(self, n))
 
 
-class EditRequest(BaseModel):
+class EditRequest(_Wire):
     """One Wan 2.7 video edit: a source clip restyled or changed as the prompt says, optionally after reference
     images."""
 
@@ -354,7 +361,7 @@ class I2VArgs(I2VRequest, GenerateOptions):
 CHARACTER_NAME = "1-40 letters, digits, _ or -"
 
 
-class SaveCharacterArgs(BaseModel):
+class SaveCharacterArgs(_Wire):
     """`save_character` arguments."""
 
     model_config = ConfigDict(extra="forbid")
@@ -366,7 +373,7 @@ class SaveCharacterArgs(BaseModel):
     replace: bool = Field(default=False, description="Overwrite a character of that name.")
 
 
-class ListCharactersArgs(BaseModel):
+class ListCharactersArgs(_Wire):
     """`list_characters` arguments (one, so that strict converters see a closed object: an empty one is open)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -374,7 +381,7 @@ class ListCharactersArgs(BaseModel):
     limit: int = Field(default=200, ge=1, le=200, description="How many, A to Z.")
 
 
-class CharacterRef(BaseModel):
+class CharacterRef(_Wire):
     """`delete_character` arguments."""
 
     model_config = ConfigDict(extra="forbid")
@@ -382,7 +389,7 @@ class CharacterRef(BaseModel):
     name: Handle = Field(description="The character's name.")
 
 
-class CharacterView(BaseModel):
+class CharacterView(_Wire):
     published: ClassVar[tuple[str, ...]] = ("name", "kind")  # save_character's outputSchema (tools/list bytes)
 
     name: str
@@ -401,11 +408,11 @@ class CharacterView(BaseModel):
     uses: int = 0
 
 
-class CharacterList(BaseModel):
+class CharacterList(_Wire):
     characters: list[CharacterView]
 
 
-class Shot(BaseModel):
+class Shot(_Wire):
     """One shot of a sequence."""
 
     model_config = ConfigDict(extra="forbid")
@@ -441,7 +448,7 @@ class SequenceArgs(CastChoice, RunOptions):
         return {True: "auto", False: "none"}.get(value, value) if isinstance(value, bool) else value
 
 
-class RedoShotArgs(BaseModel):
+class RedoShotArgs(_Wire):
     """`redo_shot` arguments."""
 
     model_config = ConfigDict(extra="forbid")
@@ -453,7 +460,7 @@ class RedoShotArgs(BaseModel):
     wait_seconds: float = Field(default=WAIT_DEFAULT, ge=0, description="As get_task.")
 
 
-class StitchArgs(BaseModel):
+class StitchArgs(_Wire):
     """`stitch` arguments."""
 
     model_config = ConfigDict(extra="forbid")
@@ -461,7 +468,7 @@ class StitchArgs(BaseModel):
     task_ids: list[str] = Field(min_length=2, max_length=50, description="Finished tasks, in order.")
 
 
-class ShotView(BaseModel):
+class ShotView(_Wire):
     shot: int
     task_id: str | None = None
     status: str
@@ -475,7 +482,7 @@ class ShotView(BaseModel):
     cost_estimate_usd: float | None = None
 
 
-class TakeView(BaseModel):
+class TakeView(_Wire):
     """One take of a group (a request made several times over, each with its own seed)."""
 
     take: int
@@ -489,7 +496,7 @@ class TakeView(BaseModel):
     picked: bool = Field(default=False, description="The take that is the group's video (pick_take changes it).")
 
 
-class PickTakeArgs(BaseModel):
+class PickTakeArgs(_Wire):
     """`pick_take` arguments."""
 
     model_config = ConfigDict(extra="forbid")
@@ -499,7 +506,7 @@ class PickTakeArgs(BaseModel):
     shot: int | None = Field(default=None, ge=1, le=SHOTS_MAX, description="A sequence's.")
 
 
-class TaskRef(BaseModel):
+class TaskRef(_Wire):
     """`cancel_task` arguments."""
 
     model_config = ConfigDict(extra="forbid")
@@ -513,7 +520,7 @@ class GetTaskArgs(TaskRef):
     wait_seconds: float = Field(default=WAIT_DEFAULT, ge=0, description=WAIT_WORDS)
 
 
-class ListTasksArgs(BaseModel):
+class ListTasksArgs(_Wire):
     """`list_tasks` arguments."""
 
     model_config = ConfigDict(extra="forbid")
@@ -526,7 +533,7 @@ class ListTasksArgs(BaseModel):
 # ---------------------------------------------------------------- what the tools return
 
 
-class ReferenceView(BaseModel):
+class ReferenceView(_Wire):
     label: str = Field(description='How the prompt names it: "Image 1", "Video 1", "First frame", "Voice of Video 1".')
     kind: Literal["image", "video", "audio", "unknown"]
     role: Literal["reference_image", "reference_video", "first_frame", "voice", "audio", "last_frame", "first_clip",
@@ -542,19 +549,19 @@ class ReferenceView(BaseModel):
     problems: list[str] = Field(default_factory=list)
 
 
-class PromptFinding(BaseModel):
+class PromptFinding(_Wire):
     severity: Literal["error", "warning"]
     message: str
     fix: str
 
 
-class TaskError(BaseModel):
+class TaskError(_Wire):
     code: str
     message: str
     hint: str
 
 
-class RequestSummary(BaseModel):
+class RequestSummary(_Wire):
     prompt: str
     negative_prompt: str | None = None
     resolution: str
@@ -570,7 +577,7 @@ class RequestSummary(BaseModel):
     model: str | None = None  # the model that makes it, as the task row records it
 
 
-class TaskView(BaseModel):
+class TaskView(_Wire):
     # The fields its tools' outputSchema names (each tool's text and this model's docs cover the rest): three tools
     # return it, and every byte of tools/list is read by every client at every connection.
     published: ClassVar[tuple[str, ...]] = ("task_id", "status", "stage")
@@ -623,12 +630,12 @@ class TaskView(BaseModel):
                                            "at the same moments, labelled with take and seed (JPEG, at most 1 MB).")
 
 
-class TaskList(BaseModel):
+class TaskList(_Wire):
     tasks: list[TaskView]
     total: int = Field(description="Tasks matching the filter, of which `tasks` are the newest.")
 
 
-class ReferenceReport(BaseModel):
+class ReferenceReport(_Wire):
     ok: bool = Field(description="Every reference is acceptable and the prompt names only ones that exist.")
     references: list[ReferenceView] = Field(default_factory=list)
     problems: list[str] = Field(default_factory=list, description="Request-level problems: counts, voices, prompt.")

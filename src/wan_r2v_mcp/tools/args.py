@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, TypeVar, get_args, get_origin
 
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.tools import Tool
@@ -152,8 +152,9 @@ def _inline(schema: dict[str, Any]) -> dict[str, Any]:
 def compact_schema(model: type[BaseModel]) -> dict[str, Any]:
     """An output schema that validates the same results in a fraction of the size: the required fields with their
     types (or those of them the model lists in `published`); the others are allowed as they are (no
-    additionalProperties), and no descriptions (the tool's description and text explain them)."""
-    full = model.model_json_schema()
+    additionalProperties), and no descriptions (the tool's description and text explain them). Each field's schema is
+    made alone: the model's whole schema (and its validator, built only when first used) is not needed for it."""
+    from pydantic import TypeAdapter
 
     def simple(prop: dict[str, Any]) -> dict[str, Any]:
         if "$ref" in prop:
@@ -167,8 +168,20 @@ def compact_schema(model: type[BaseModel]) -> dict[str, Any]:
             out["enum"] = [prop["const"]]
         return out or {}
 
-    required = [k for k in full.get("required", []) if k in getattr(model, "published", full.get("required", []))]
-    return {"type": "object", "properties": {k: simple(full["properties"][k]) for k in required}, "required": required}
+    fields = model.model_fields
+    required = [k for k, f in fields.items() if f.is_required() and k in getattr(model, "published", fields)]
+    return {"type": "object", "properties": {k: simple(_field_schema(TypeAdapter, fields[k].annotation))
+                                             for k in required}, "required": required}
+
+
+def _field_schema(adapter: Any, annotation: Any) -> dict[str, Any]:
+    """One field's schema, a model's reduced to a reference to it (as it is inside its parent's)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return {"$ref": f"#/$defs/{annotation.__name__}"}
+    if get_origin(annotation) is list and (inner := get_args(annotation)) and \
+            isinstance(inner[0], type) and issubclass(inner[0], BaseModel):
+        return {"type": "array", "items": _field_schema(adapter, inner[0])}
+    return adapter(annotation).json_schema()
 
 
 # Names agents reach for, and the arguments each one may mean (the first the tool has is suggested).
