@@ -93,11 +93,8 @@ def _frames(segment: Segment, count: int, size: tuple[int, int], index: int,
             yield _camera(canvas, size, i / max(count - 1, 1),
                           backwards=segment.closes or (index % 2 == 1 and not segment.opens))
     elif segment.kind == "video" and segment.path:
-        last: tuple[Image.Image, Any] | None = None
         for i, still in enumerate(_video_stills(segment.path, count, size, inset)):
-            if last is None or last[0] is not still:  # a clip's frame held for several frames converts once
-                last = (still, _yuv(still))
-            yield _camera(last[1], size, i / max(count - 1, 1), backwards=index % 2 == 1)
+            yield _camera(still, size, i / max(count - 1, 1), backwards=index % 2 == 1)
     else:
         card = _yuv(_title_card(segment, size))
         for i in range(count):
@@ -136,51 +133,85 @@ def _fill(im: Image.Image, size: tuple[int, int]) -> Image.Image:
 
 def _camera(canvas: Any, size: tuple[int, int], t: float, *, backwards: bool = False) -> Any:
     """One frame of a slow pan across a canvas (a yuv420p VideoFrame): the output-sized window at an even offset
-    (so the half-size colour planes line up), copied a row at a time. Nothing is scaled or converted per frame."""
+    (so the half-size colour planes line up), cut from each plane by Pillow and copied in whole where the rows are
+    packed alike. Nothing is scaled or converted per frame."""
     width, height = size
     travel = canvas.width - width
     left = round(travel * ((1 - t) if backwards else t)) // 2 * 2
     frame = av.VideoFrame(width, height, "yuv420p")
     for k, (offset, rows, row) in enumerate(((left, height, width), (left // 2, height // 2, width // 2),
                                              (left // 2, height // 2, width // 2))):
-        src, dst = canvas.planes[k], frame.planes[k]
-        s, d = memoryview(src), memoryview(dst)
-        for r in range(rows):
-            at = r * src.line_size + offset
-            d[r * dst.line_size:r * dst.line_size + row] = s[at:at + row]
+        src = canvas.planes[k]
+        plane = Image.frombuffer("L", (src.line_size, rows), src, "raw", "L", src.line_size, 1)
+        _write_plane(frame.planes[k], plane.crop((offset, 0, offset + row, rows)).tobytes(), row)
     return frame
 
 
 def _video_stills(path: str, count: int, size: tuple[int, int],
-                  inset: tuple[int, int] = (0, 0)) -> Iterator[Image.Image]:
-    """`count` canvases from frames spread evenly over the video."""
+                  inset: tuple[int, int] = (0, 0)) -> Iterator[Any]:
+    """`count` canvases (yuv420p frames) from frames spread evenly over the video, each frame held as often as it is
+    due. A clip's frame is scaled by swscale straight to yuv420p and its planes copied into the blurred fill (made
+    once, from its first frame), at even offsets so the half-size colour planes line up: no RGB canvas per frame."""
     with av.open(path, options={"protocol_whitelist": "file"}) as container:
         stream = container.streams.video[0]
         duration = float(container.duration / 1_000_000) if container.duration else None
         targets = [duration * (i + 0.5) / count for i in range(count)] if duration else None
-        still: Image.Image | None = None
-        fill: Image.Image | None = None
+        still: Any = None
+        fill: Any = None
         emitted = 0
         for frame in container.decode(stream):
             due = emitted + 1 if targets is None or frame.time is None else sum(1 for t in targets if t <= frame.time)
             if due > emitted:
                 if fill is None:
-                    fill = _fill(frame.to_image(), size)
+                    fill = _yuv(_fill(frame.to_image(), size))
                 box = (round(size[0] * (1 - PAN)), max(2, size[1] - sum(inset)))  # swscale fits it to its box
                 scale = min(box[0] / frame.width, box[1] / frame.height)
-                fitted = frame.reformat(max(2, round(frame.width * scale)), max(2, round(frame.height * scale)),
-                                        "rgb24", interpolation="BILINEAR")
-                still = _canvas(fitted.to_image(), size, fill=fill, inset=inset)
+                fitted = frame.reformat(_even_down(round(frame.width * scale)), _even_down(round(frame.height * scale)),
+                                        "yuv420p", interpolation="BILINEAR")
+                still = _placed(fill, fitted, _even_down((fill.width - fitted.width) // 2),
+                                _even_down(inset[0] + (box[1] - fitted.height) // 2))
                 while emitted < min(due, count):
                     yield still
                     emitted += 1
             if emitted >= count:
                 return
     if still is None:  # no decodable frame at all
-        still = Image.new("RGB", (_even(round(size[0] * (1 + PAN))), size[1]))
+        still = _yuv(Image.new("RGB", (_even(round(size[0] * (1 + PAN))), size[1])))
     while emitted < count:  # the clip ran short: hold its last frame
         yield still
         emitted += 1
+
+
+def _placed(base: Any, picture: Any, left: int, top: int) -> Any:
+    """A copy of `base` (a yuv420p frame) with `picture` (a smaller one) over it at (left, top), both even."""
+    out = av.VideoFrame(base.width, base.height, "yuv420p")
+    for k in range(3):
+        dst, src, pic = out.planes[k], base.planes[k], picture.planes[k]
+        d, b, p = memoryview(dst), memoryview(src), memoryview(pic)
+        if dst.line_size == src.line_size:
+            d[:] = b[:len(d)]
+        else:
+            for r in range(dst.height):
+                d[r * dst.line_size:r * dst.line_size + dst.width] = b[r * src.line_size:r * src.line_size + dst.width]
+        x, y = (left, top) if k == 0 else (left // 2, top // 2)
+        for r in range(pic.height):
+            at = (y + r) * dst.line_size + x
+            d[at:at + pic.width] = p[r * pic.line_size:r * pic.line_size + pic.width]
+    return out
+
+
+def _write_plane(plane: Any, data: bytes, row: int) -> None:
+    """Packed rows of `row` bytes into a frame's plane."""
+    d = memoryview(plane)
+    if plane.line_size == row:
+        d[:len(data)] = data
+    else:
+        for r in range(len(data) // row):
+            d[r * plane.line_size:r * plane.line_size + row] = data[r * row:(r + 1) * row]
+
+
+def _even_down(n: int) -> int:
+    return max(2, n - n % 2)
 
 
 # ---------------------------------------------------------------- bands, text and fonts

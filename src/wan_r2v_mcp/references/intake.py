@@ -228,7 +228,7 @@ def examine(refs: ReferenceSet, prompt: str | None, data_dir: Path, folders: Fol
     errors: list[InputError] = []
     n_img, n_vid = len(refs.reference_images), len(refs.reference_videos)
     total = n_img + n_vid
-    if spec.references_max != Limits.REFERENCES_MAX:  # each kind bounded on its own, then both together
+    if min(spec.images_max, spec.videos_max) < spec.references_max:  # each kind bounded on its own, then together
         for n, most, name in ((n_img, spec.images_max, "reference_images"), (n_vid, spec.videos_max, "reference_videos")):
             if n > most:
                 errors.append(InputError(f"{n} given", field=name, limit=f"at most {most} with {spec.name}",
