@@ -97,6 +97,10 @@ def test_without_a_base_url_wan3_goes_to_the_workspace_host_of_the_region():
                                           dashscope_workspace_id=WORKSPACE))
     assert provider._api("wan3.0-video") == f"https://{WORKSPACE}.cn-beijing.maas.aliyuncs.com/api/v1"
     assert provider._api("wan2.7-r2v") == ""  # the region's API base, as before
+    # The id becomes part of a host name the key is sent to: anything but one DNS label is not used.
+    for hostile in ("evil.example.com/x", "a@b", "ws.attacker.net#"):
+        provider = DashScopeProvider(Settings(dashscope_api_key=SecretStr(DASHSCOPE_KEY), dashscope_workspace_id=hostile))
+        assert provider._api("wan3.0-video") == "" and provider._workspace_url is None
 
 
 async def test_fal_makes_it_at_its_own_app_and_is_followed_there(hosts_settings, fal, refs, voices, result_videos):
@@ -168,8 +172,8 @@ async def test_its_rules_are_kept_before_anything_is_sent_or_uploaded(ws_setting
     async with Client(build_server(no_workspace)) as client:
         r = await call(client, "generate_r2v", {**base, "dry_run": True})
     assert text(r).removeprefix(PREFIX) == (
-        "model: DashScope serves wan3.0-video only on a workspace's own host. Limit: DASHSCOPE_WORKSPACE_ID set, in "
-        "singapore or beijing. Fix: set DASHSCOPE_WORKSPACE_ID to your Model Studio workspace's id, or use "
+        "model: DashScope serves wan3.0-video only on a workspace's own host. Limit: DASHSCOPE_WORKSPACE_ID set to a "
+        "workspace id (letters, digits and -), in singapore or beijing. Fix: set DASHSCOPE_WORKSPACE_ID to your Model Studio workspace's id, or use "
         "provider=fal.")
     assert dashscope.received == [] and fal.received == [] and replicate.received == []
 

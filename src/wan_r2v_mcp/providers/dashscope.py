@@ -67,6 +67,7 @@ REGIONS = {
 # wan3-video-generation-api-reference page, "Endpoints"); the region codes of the regions above.
 WORKSPACE_REGIONS = {"singapore": "ap-southeast-1", "beijing": "cn-beijing"}
 WORKSPACE_MODELS = frozenset({WAN3_MODEL_ID})
+_WORKSPACE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,62}$")  # one DNS label: it is the host name's first part
 CREATE_PATH = "/services/aigc/video-generation/video-synthesis"
 UPLOAD_TTL_SECONDS = 48 * 3600
 RESULT_TTL_SECONDS = 24 * 3600
@@ -130,7 +131,7 @@ class DashScopeProvider(HostedProvider):
         workspace = settings.dashscope_workspace_id
         self._workspace_url = base_url.rstrip("/") if settings.dashscope_base_url else (
             f"https://{workspace}.{WORKSPACE_REGIONS[region]}.maas.aliyuncs.com/api/v1"
-            if workspace and region in WORKSPACE_REGIONS else None)
+            if workspace and _WORKSPACE_ID.match(workspace) and region in WORKSPACE_REGIONS else None)
         key = api_key(settings, "dashscope") or ""
         auth = {"Authorization": f"Bearer {key}"}
         if settings.dashscope_workspace_id:
@@ -146,7 +147,7 @@ class DashScopeProvider(HostedProvider):
         if route.model in WORKSPACE_MODELS and self._workspace_url is None:
             problems.append(InputError(
                 f"DashScope serves {route.model} only on a workspace's own host", field="model",
-                limit="DASHSCOPE_WORKSPACE_ID set, in singapore or beijing",
+                limit="DASHSCOPE_WORKSPACE_ID set to a workspace id (letters, digits and -), in singapore or beijing",
                 fix="set DASHSCOPE_WORKSPACE_ID to your Model Studio workspace's id, or use provider=fal"))
         return problems
 
