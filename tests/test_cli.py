@@ -296,3 +296,15 @@ def test_every_request_that_arrived_is_answered_when_the_client_closes_stdin_rig
     assert "generate_t2v" in [t["name"] for t in answers[2]["result"]["tools"]]
     made = answers[3]["result"]
     assert made["isError"] is False and made["structuredContent"]["task_id"].startswith("r2v_")
+
+
+def test_wan3_from_the_command_line_is_drafted_with_its_own_length_and_a_wrong_model_is_named(home):
+    made = run(home, "generate", "Image 1 waves", "-i", "alice.png", "--model", "wan3.0-video", "--duration", "20",
+               "--resolution", "720p", "--dry-run", "--json")
+    assert made.returncode == 0, made.stderr
+    view = json.loads(made.stdout)
+    assert (view["request"]["model"], view["payload"]["model"], view["payload"]["duration"]) == (
+        "wan3.0-video", "wan3.0-video (offline preview)", 20)
+    wrong = run(home, "generate", "Image 1 waves", "-i", "alice.png", "--model", "wan4", "--dry-run")
+    assert wrong.returncode == 1 and "model: 'wan4' is not an accepted value. Limit: one of 'wan2.7-r2v' or " \
+        "'wan3.0-video'" in wrong.stderr, wrong.stderr

@@ -42,6 +42,8 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("--voice", action="append", default=[], metavar="LABEL=AUDIO",
                      help='a voice for a reference, e.g. "Video 1=alice.wav"')
     gen.add_argument("--shot-type", choices=["single", "multi"])
+    gen.add_argument("--model", help="wan3.0-video: Wan 3.0's reference mode (preview; up to 30 s, 10 images); "
+                                     "default wan2.7-r2v")
     t2v = sub.add_parser("t2v", help="make a video from a prompt alone (text-to-video)")
     t2v.add_argument("prompt", help="what happens")
     t2v.add_argument("--audio", help="a wav or mp3 the video follows (2-30 s)")
@@ -444,7 +446,7 @@ async def _generate(client: Any, args: argparse.Namespace) -> int:
             "prompt": args.prompt, "reference_images": [_local(p) for p in args.image],
             "reference_videos": [_local(p) for p in args.video], "first_frame": _local(args.first_frame),
             "voices": {k: _local(v) for k, v in voices.items()}, "shot_type": args.shot_type,
-            "characters": args.character}
+            "characters": args.character, "model": args.model}
     call.update(negative_prompt=args.negative_prompt, resolution=args.resolution,
                 aspect_ratio=getattr(args, "aspect_ratio", None),
                 duration=args.duration, seed=args.seed, watermark=args.watermark, prompt_extend=args.prompt_extend,

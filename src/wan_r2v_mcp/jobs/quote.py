@@ -340,6 +340,7 @@ def dry_run(q: Quote) -> TaskView:
         video_url=None, video_url_expires_at=None, local_path=None, poster_path=None, sidecar_path=None,
         cost_estimate=q.cost_estimate, billable_seconds=q.billable_seconds, error=None, owner="",
         phase="pending", submitted_at=None, candidates=None, key_from=q.key_from, creates=0, output=None,
+        model=q.model,
     )
     view = task_view(record, q.provider.capabilities)
     return view.model_copy(update={"dry_run": True, "payload": payload, "next_check_seconds": None})
