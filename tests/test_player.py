@@ -368,11 +368,11 @@ def _csp(meta: dict) -> str:
             f"connect-src {connect}")
 
 
-async def _play_in_appbridge(resource: dict, arguments: dict, first: dict, rpc, video_bytes: bytes | None = None):
-    """Opens the view in a page hosted by the real AppBridge, served with the CSP the view declares, waits until it
-    plays, clicks "another seed"; returns the player's state, the text it shows, the URLs of the download_url the
-    browser fetched and the host's log. With `video_bytes` the page answers the download_url itself; without, the
-    request goes to the real server on loopback."""
+@contextlib.asynccontextmanager
+async def _in_appbridge(resource: dict, arguments: dict, first: dict, rpc, video_bytes: bytes | None = None):
+    """The view in a page hosted by the real AppBridge, served with the CSP the view declares, once it plays; yields
+    the page, the view's frame and the URLs of the download_url the browser fetched. With `video_bytes` the page
+    answers the download_url itself; without, the request goes to the real server on loopback."""
     host = Stand_in(resource["text"], {"arguments": arguments, "result": first}, rpc)
     fetched: list[str] = []
     policy = _csp(resource.get("_meta") or {})
@@ -405,6 +405,17 @@ async def _play_in_appbridge(resource: dict, arguments: dict, first: dict, rpc, 
             await anyio.sleep(0.05)
         assert frame is not None
         await frame.wait_for_function("() => window.playerState && window.playerState.playing", timeout=30_000)
+        yield page, frame, fetched
+    finally:
+        await browser.close()
+        await manager.__aexit__(None, None, None)
+        host.close()
+
+
+async def _play_in_appbridge(resource: dict, arguments: dict, first: dict, rpc, video_bytes: bytes | None = None):
+    """In the AppBridge host: waits until the video is visible and playing, clicks "another seed"; returns the
+    player's state, the text it shows, the URLs of the download_url the browser fetched and the host's log."""
+    async with _in_appbridge(resource, arguments, first, rpc, video_bytes) as (page, frame, fetched):
         await frame.wait_for_function("() => document.getElementById('video').currentTime > 0", timeout=30_000)
         state = await frame.evaluate("() => window.playerState")
         visible = await frame.evaluate("() => { const v = document.getElementById('video'); const r = "
@@ -416,10 +427,39 @@ async def _play_in_appbridge(resource: dict, arguments: dict, first: dict, rpc, 
         state["calls"] = await frame.evaluate("() => window.playerState.calls")
         log = await page.evaluate("() => window.hostLog")
         return state, shown, fetched, log
-    finally:
-        await browser.close()
-        await manager.__aexit__(None, None, None)
-        host.close()
+
+
+@pytest.mark.skipif(CHROMIUM is None or not APPBRIDGE.is_file(),
+                    reason="Chromium or the bundled ext-apps AppBridge is missing: .ci/tools.sh installs them")
+async def test_take_cards_play_each_take_and_pick_one_in_a_real_appbridge_host_under_its_csp(settings, refs):
+    """Issue #23 in the real host: a group's cards show each take's seed and state, a take plays visibly (read as
+    a resource through the bridge, which the view's CSP allows) and "Use this take" reaches pick_take through the
+    host; the picked take becomes the group's video."""
+    async with Client(build_server(settings)) as client:
+        arguments = {"prompt": "Image 1 waves", "reference_images": [str(refs["img1"])], "resolution": "720p",
+                     "duration": 2, "variants": 2, "seed": 11, "wait_seconds": 45}
+        first = wire(await client.call_tool("generate_r2v", arguments))
+        assert first["structuredContent"]["status"] == "succeeded"
+        resource = wire(await client.read_resource(PLAYER))["contents"][0]
+        async with _in_appbridge(resource, arguments, first, proxy(client, wait_cap=2)) as (page, frame, fetched):
+            cards = await frame.locator(".take > div").all_inner_texts()
+            assert cards == ["Take 1 · seed 11 · succeeded · picked", "Take 2 · seed 12 · succeeded"]
+            await frame.locator(".take[data-take='2'] .play").click()
+            await frame.wait_for_function("() => window.playerState.takePlaying === 2", timeout=30_000)
+            shown = await frame.evaluate("() => { const v = document.querySelector(\".take[data-take='2'] video\"); "
+                                         "const r = v.getBoundingClientRect(); return [r.width, r.height, "
+                                         "v.currentTime, v.src.slice(0, 5)]; }")
+            assert shown[0] > 50 and shown[1] > 20 and shown[2] > 0 and shown[3] in ("blob:", "data:"), shown
+            await frame.locator(".take[data-take='2'] .use").click()
+            await frame.wait_for_function("() => document.querySelector('.take.picked') && "
+                                          "document.querySelector('.take.picked').dataset.take === '2'",
+                                          timeout=30_000)
+            log = await page.evaluate("() => window.hostLog")
+        after = (await client.call_tool("get_task", {"task_id": first["structuredContent"]["task_id"],
+                                                     "wait_seconds": 0})).structured_content
+    assert log[0] == "initialized" and "call:pick_take" in log and fetched == []
+    assert [t["picked"] for t in after["takes"]] == [False, True]
+    assert after["local_path"] == after["takes"][1]["local_path"]
 
 
 @pytest.mark.skipif(CHROMIUM is None or not APPBRIDGE.is_file(),
