@@ -235,3 +235,29 @@ async def test_a_sequence_waits_for_every_take_and_a_failed_take_gives_way_to_on
     assert done["shots"][0]["task_id"] == view["shots"][0]["earlier_task_ids"][0]  # its take that succeeded
     assert done["shots"][1]["task_id"] == newest[1]
     assert done["output"]["seconds"] == 4.0
+
+
+async def test_a_sequence_pick_made_just_before_a_restart_is_joined_by_the_next_server(ds_settings, dashscope, refs):
+    """A pick is in the ledger before its answer: a server whose client waits for nothing takes it and stops at once
+    (its join of the sequence again has not run, or not to its end), and the next server on the same data folder
+    joins the sequence with the picked take."""
+    dashscope.render_results = True  # each take its own colours (by seed)
+    ask = {"shots": [{"prompt": "@alice walks", "duration": 2, "variants": 2}, {"prompt": "@alice sits", "duration": 2}],
+           "characters": ["alice"], "provider": "dashscope", "resolution": "720p", "continuity": "none", "seed": 21}
+    async with Client(build_server(ds_settings)) as client:
+        await call(client, "save_character", {"name": "alice", "reference": str(refs["img1"])})
+        seq = (await call(client, "generate_sequence", ask))["structuredContent"]["task_id"]
+        before = (await finish(client, seq))["structuredContent"]
+    async with Client(build_server(ds_settings.model_copy(update={"quiet_wait_seconds": 0.01}))) as client:
+        picked = await call(client, "pick_take", {"task_id": seq, "shot": 1, "take": 1})
+    assert not picked["isError"], text(picked)
+    first_take = before["shots"][0]["earlier_task_ids"][0]
+    async with Client(build_server(ds_settings)) as client:  # a new server on the same data folder
+        after = (await finish(client, seq))["structuredContent"]
+    assert after["status"] == "succeeded" and after["shots"][0]["task_id"] == first_take, after["stage"]
+    whole = frames(Path(after["local_path"]))
+    part = frames(Path(after["shots"][0]["local_path"]))
+    unpicked = frames(Path(before["shots"][0]["local_path"]))
+    assert difference(whole[0], part[0]) < 1.0 and difference(whole[len(part) - 1], part[-1]) < 1.0
+    assert difference(whole[0], unpicked[0]) > 1.0  # the picked take, not the one joined before
+    assert len(creates(dashscope)) == 3  # nothing made again: two takes of shot 1, one of shot 2
