@@ -47,6 +47,7 @@ from ..schema import (
     WAN3_MODEL_ID,
     EditRequest,
     I2VRequest,
+    Limits,
     R2VRequest,
     T2VRequest,
     TaskError,
@@ -110,7 +111,9 @@ class DashScopeProvider(HostedProvider):
         # reference_image, reference_video, reference_audio; no negative prompt. Its USD price is not published:
         # Beijing lists CNY 0.6 / 1.2 per second at 720P / 1080P (third-party tables), about $0.103 / $0.206.
         Route(WAN3_MODEL_ID, WAN3_MODEL_ID, frozenset({"voices", "prompt_extend", "watermark", "seed"}),
-              "wan3_payload", duration_max=30, duration_max_with_video=30, prices={"720p": 0.103, "1080p": 0.206},
+              "wan3_payload", duration_max=Limits.WAN3_DURATION_MAX, duration_max_with_video=Limits.WAN3_DURATION_MAX,
+              max_voices=Limits.WAN3_AUDIO_MAX,
+              prices={"720p": 0.103, "1080p": 0.206},
               price_source="estimate: Beijing's CNY list price from third-party tables, converted; Alibaba "
                            "publishes no USD price for wan3.0-video"),
     )

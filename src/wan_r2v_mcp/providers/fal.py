@@ -68,7 +68,9 @@ class FalProvider(HostedProvider):
         # fal.ai/models/alibaba/wan-3.0/reference-to-video/api: 10 images, 5 clips, 5 audio, 2-30 s; no negative
         # prompt, no frames, no watermark. $0.10 / $0.20 per output second at 720p / 1080p (its page).
         Route(WAN3_MODEL_ID, "alibaba/wan-3.0/reference-to-video", frozenset({"voices", "prompt_extend", "seed"}),
-              "wan3_payload", duration_max=30, duration_max_with_video=30, prices={"720p": 0.10, "1080p": 0.20},
+              "wan3_payload", duration_max=Limits.WAN3_DURATION_MAX, duration_max_with_video=Limits.WAN3_DURATION_MAX,
+              max_voices=Limits.WAN3_AUDIO_MAX,
+              prices={"720p": 0.10, "1080p": 0.20},
               price_source="fal's model page: per output second", input_billed=False),
     )
 

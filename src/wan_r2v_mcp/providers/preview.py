@@ -27,6 +27,7 @@ from ..schema import (
     WAN3_MODEL_ID,
     EditRequest,
     I2VRequest,
+    Limits,
     R2VRequest,
     T2VRequest,
     TaskError,
@@ -99,8 +100,8 @@ class PreviewProvider(Provider):
             "negative_prompt", "prompt_extend", "watermark", "seed"}), "edit_payload"),
         # Wan 3.0's reference mode drafted as R2V is: the references, each voice heard with its reference.
         Route(WAN3_MODEL_ID, f"{WAN3_MODEL_ID} (offline preview)", frozenset({
-            "voices", "prompt_extend", "watermark", "seed"}), "r2v_payload", duration_max=30,
-            duration_max_with_video=30),
+            "voices", "prompt_extend", "watermark", "seed"}), "r2v_payload", duration_max=Limits.WAN3_DURATION_MAX,
+            duration_max_with_video=Limits.WAN3_DURATION_MAX, max_voices=Limits.WAN3_AUDIO_MAX),
     )
 
     def __init__(self, settings: Any):

@@ -192,7 +192,7 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "ref_videos": ("reference_videos",), "video": ("reference_videos", "reference"), "file": ("reference",),
     "voice": ("voices",), "audio": ("voices", "voice"), "first_image": ("first_frame",), "start_frame": ("first_frame",),
     "wait": ("wait_seconds",), "timeout": ("wait_seconds",), "id": ("task_id",), "task": ("task_id",),
-    "tasks": ("task_ids",), "clips": ("task_ids",), "model": ("provider",), "host": ("provider",),
+    "tasks": ("task_ids",), "clips": ("task_ids",), "host": ("provider",),
     "quality": ("resolution",), "size": ("resolution",), "folder": ("directory",), "path": ("directory", "reference"),
     "dir": ("directory",), "count": ("limit",), "shots": ("shot_type",), "scenes": ("shots",),
     "cast": ("characters",), "names": ("characters",), "character": ("characters", "name"), "overwrite": ("replace",),
