@@ -101,14 +101,14 @@ def _frames(segment: Segment, count: int, size: tuple[int, int], index: int,
             yield _camera(card, size, i / max(count - 1, 1))
 
 
-def _canvas(im: Image.Image, size: tuple[int, int], *, opens: bool = False, fill: Image.Image | None = None,
+def _canvas(im: Image.Image, size: tuple[int, int], *, opens: bool = False,
             inset: tuple[int, int] = (0, 0)) -> Image.Image:
     """The reference whole, over a blurred fill of itself, on a canvas (1 + PAN) times as wide as the output. The
     camera's window (the output's size) pans across it, and the reference sits where every window sees it: the
     middle, (1 - PAN) of the width, between the bands (`inset`: their heights). A first frame fills the first
-    window exactly instead, so the clip opens on it. A clip's frames share the fill made from its first (`fill`)."""
+    window exactly instead, so the clip opens on it."""
     width, height = size
-    canvas = (fill or _fill(im, size)).copy()
+    canvas = _fill(im, size)
     top, bottom = (0, 0) if opens else inset
     box = (width, height) if opens else (round(width * (1 - PAN)), max(2, height - top - bottom))
     scale = min(box[0] / im.width, box[1] / im.height)
