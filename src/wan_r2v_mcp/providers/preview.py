@@ -311,4 +311,3 @@ class PreviewProvider(Provider):
             state.error = f"{type(exc).__name__}: {exc}"[:300]
         finally:
             release_freed_memory()
-

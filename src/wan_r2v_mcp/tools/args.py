@@ -154,34 +154,27 @@ def compact_schema(model: type[BaseModel]) -> dict[str, Any]:
     types (or those of them the model lists in `published`); the others are allowed as they are (no
     additionalProperties), and no descriptions (the tool's description and text explain them). Each field's schema is
     made alone: the model's whole schema (and its validator, built only when first used) is not needed for it."""
-    from pydantic import TypeAdapter
-
-    def simple(prop: dict[str, Any]) -> dict[str, Any]:
-        if "$ref" in prop:
-            return {"type": "object"}
-        if "anyOf" in prop:
-            return {}
-        if prop.get("type") == "array":
-            return {"type": "array", "items": simple(prop.get("items", {}))} if prop.get("items") else {"type": "array"}
-        out = {k: prop[k] for k in ("type", "enum") if k in prop}
-        if "const" in prop:
-            out["enum"] = [prop["const"]]
-        return out or {}
-
     fields = model.model_fields
     required = [k for k, f in fields.items() if f.is_required() and k in getattr(model, "published", fields)]
-    return {"type": "object", "properties": {k: simple(_field_schema(TypeAdapter, fields[k].annotation))
-                                             for k in required}, "required": required}
+    return {"type": "object", "properties": {k: _field_schema(fields[k].annotation) for k in required},
+            "required": required}
 
 
-def _field_schema(adapter: Any, annotation: Any) -> dict[str, Any]:
-    """One field's schema, a model's reduced to a reference to it (as it is inside its parent's)."""
+def _field_schema(annotation: Any) -> dict[str, Any]:
+    """One field's type and enum, no more: a model is an object (its own schema is not made), a union says nothing."""
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return {"$ref": f"#/$defs/{annotation.__name__}"}
-    if get_origin(annotation) is list and (inner := get_args(annotation)) and \
-            isinstance(inner[0], type) and issubclass(inner[0], BaseModel):
-        return {"type": "array", "items": _field_schema(adapter, inner[0])}
-    return adapter(annotation).json_schema()
+        return {"type": "object"}
+    if get_origin(annotation) is list and (inner := get_args(annotation)):
+        return {"type": "array", "items": _field_schema(inner[0])}
+    from pydantic import TypeAdapter
+
+    prop = TypeAdapter(annotation).json_schema()
+    if "anyOf" in prop:
+        return {}
+    out = {k: prop[k] for k in ("type", "enum") if k in prop}
+    if "const" in prop:
+        out["enum"] = [prop["const"]]
+    return out
 
 
 # Names agents reach for, and the arguments each one may mean (the first the tool has is suggested).
