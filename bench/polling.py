@@ -120,7 +120,7 @@ async def main(tasks: int, lo: float, hi: float, rate: float) -> dict:
     from wan_r2v_mcp.server import build_server
 
     with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings(data_dir=tmp, output_dir=tmp, dashscope_api_key=KEY, dashscope_base_url=base_url)
+        settings = Settings(data_dir=tmp, output_dir=tmp, hosts={"dashscope": {"api_key": KEY, "base_url": base_url}})
         late = 0
         async with Client(build_server(settings)) as client:
             t0, cpu0 = time.monotonic(), cpu_seconds()

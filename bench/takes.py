@@ -56,7 +56,7 @@ async def one_round(folder: Path) -> dict:
     emulator.render_results = True
     with emulator:
         settings = Settings(data_dir=folder / "data", output_dir=folder / "out", time_scale=0.1,
-                            dashscope_api_key=KEY, dashscope_base_url=emulator.base_url)
+                            hosts={"dashscope": {"api_key": KEY, "base_url": emulator.base_url}})
         async with Client(build_server(settings)) as client:
             result = await client.call_tool("generate_r2v", {
                 "prompt": "Image 1 waves", "reference_images": ["https://cdn.example.com/a.png"],

@@ -40,8 +40,8 @@ async def ours():
     from wan_r2v_mcp.references.intake import Reference
     from wan_r2v_mcp.references.opened import OpenedFile
     from wan_r2v_mcp.references.sources import Source
-    settings = Settings(data_dir=data_dir, output_dir=data_dir, dashscope_api_key="sk-bench0000000000000000",
-                        dashscope_base_url=base_url)
+    settings = Settings(data_dir=data_dir, output_dir=data_dir,
+                        hosts={"dashscope": {"api_key": "sk-bench0000000000000000", "base_url": base_url}})
     provider = DashScopeProvider(settings)
     ref = Reference("Video 1", "reference_video", "reference_videos[0]", path,
                     source=Source(path, "local", path=Path(path)), opened=OpenedFile(Path(path)))

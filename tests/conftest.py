@@ -126,8 +126,8 @@ def dashscope(result_videos):
 @pytest.fixture
 def ds_settings(dirs, dashscope) -> Settings:
     return Settings(data_dir=dirs["data"], output_dir=dirs["out"], progress_interval_seconds=1.0, time_scale=TIME_SCALE,
-                    allowed_dirs=str(dirs["refs"]), dashscope_api_key=DASHSCOPE_KEY,
-                    dashscope_base_url=dashscope.base_url)
+                    allowed_dirs=str(dirs["refs"]),
+                    hosts={"dashscope": {"api_key": DASHSCOPE_KEY, "base_url": dashscope.base_url}})
 
 
 REPLICATE_KEY = "r8_emulated0123456789abcdef"
@@ -162,9 +162,10 @@ def fal(result_videos):
 @pytest.fixture
 def hosts_settings(dirs, replicate, inferencesh, fal) -> Settings:
     return Settings(data_dir=dirs["data"], output_dir=dirs["out"], progress_interval_seconds=1.0, time_scale=TIME_SCALE,
-                    allowed_dirs=str(dirs["refs"]), replicate_api_token=REPLICATE_KEY, replicate_base_url=replicate.base_url,
-                    inference_api_key=INFERENCE_KEY, inference_base_url=inferencesh.root,
-                    fal_key=FAL_KEY, fal_queue_url=fal.root, fal_rest_url=fal.root)
+                    allowed_dirs=str(dirs["refs"]),
+                    hosts={"replicate": {"api_key": REPLICATE_KEY, "base_url": replicate.base_url},
+                           "inferencesh": {"api_key": INFERENCE_KEY, "base_url": inferencesh.root},
+                           "fal": {"api_key": FAL_KEY, "queue_url": fal.root, "rest_url": fal.root}})
 
 
 # ---------------------------------------------------------------- PostgreSQL

@@ -167,8 +167,9 @@ async def test_unknown_at_the_host_is_terminal(ds_settings, dashscope, refs):
 
 
 async def test_a_key_from_the_other_region_gets_a_hint_naming_it(dirs, dashscope, refs):
-    settings = Settings(data_dir=dirs["data"], output_dir=dirs["out"], allowed_dirs=str(dirs["refs"]), dashscope_api_key="sk-beijingkey000000000000",
-                        dashscope_base_url=dashscope.base_url, dashscope_region="singapore")
+    settings = Settings(data_dir=dirs["data"], output_dir=dirs["out"], allowed_dirs=str(dirs["refs"]),
+                        hosts={"dashscope": {"api_key": "sk-beijingkey000000000000", "base_url": dashscope.base_url,
+                                             "region": "singapore"}})
     async with Client(build_server(settings)) as client:
         r = await call(client, "generate_r2v", {"prompt": "Image 1", "provider": "dashscope",
                                                 "reference_images": ["https://cdn.example.com/a.png"]})
@@ -308,8 +309,8 @@ async def test_a_missing_key_points_at_the_variable_and_the_preview(settings, re
 
 async def test_a_workspace_id_is_sent_on_every_call(dirs, dashscope, refs):
     settings = Settings(data_dir=dirs["data"], output_dir=dirs["out"], allowed_dirs=str(dirs["refs"]),
-                        dashscope_api_key=DASHSCOPE_KEY, dashscope_base_url=dashscope.base_url,
-                        dashscope_workspace_id="ws-1234")
+                        hosts={"dashscope": {"api_key": DASHSCOPE_KEY, "base_url": dashscope.base_url,
+                                             "workspace_id": "ws-1234"}})
     async with Client(build_server(settings)) as client:
         r = await call(client, "generate_r2v", {"prompt": "Image 1", "provider": "dashscope",
                                                 "reference_images": [str(refs["img1"])], "wait_seconds": 20})
@@ -320,8 +321,8 @@ async def test_a_workspace_id_is_sent_on_every_call(dirs, dashscope, refs):
 
 
 async def test_an_unknown_region_is_named_with_the_fix(dirs, refs):
-    settings = Settings(data_dir=dirs["data"], output_dir=dirs["out"], dashscope_api_key=DASHSCOPE_KEY,
-                        dashscope_region="tokyo")
+    settings = Settings(data_dir=dirs["data"], output_dir=dirs["out"],
+                        hosts={"dashscope": {"api_key": DASHSCOPE_KEY, "region": "tokyo"}})
     async with Client(build_server(settings)) as client:
         r = await call(client, "generate_r2v", {"prompt": "Image 1", "provider": "dashscope",
                                                 "reference_images": ["https://cdn.example.com/a.png"]})
@@ -343,6 +344,6 @@ async def test_slow_answers_while_polling_do_not_break_the_flow(ds_settings, das
 def test_regions_choose_their_hosts(dirs, region, url):
     from wan_r2v_mcp.providers.dashscope import DashScopeProvider
 
-    settings = Settings(data_dir=dirs["data"], output_dir=dirs["out"], dashscope_api_key=DASHSCOPE_KEY,
-                        dashscope_region=region)
+    settings = Settings(data_dir=dirs["data"], output_dir=dirs["out"],
+                        hosts={"dashscope": {"api_key": DASHSCOPE_KEY, "region": region}})
     assert DashScopeProvider(settings).base_url == url

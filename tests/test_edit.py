@@ -12,6 +12,7 @@ from conftest import DASHSCOPE_KEY, call, finish, text
 from mcp import Client
 from pydantic import SecretStr
 
+from wan_r2v_mcp.providers.host_settings import with_host
 from wan_r2v_mcp.server import build_server
 
 pytestmark = pytest.mark.anyio
@@ -22,8 +23,7 @@ PREFIX = "Error executing tool edit_video: [invalid_input] "
 
 @pytest.fixture
 def all_hosts(hosts_settings, dashscope):
-    return hosts_settings.model_copy(update={"dashscope_api_key": SecretStr(DASHSCOPE_KEY),
-                                             "dashscope_base_url": dashscope.base_url})
+    return with_host(hosts_settings, "dashscope", api_key=SecretStr(DASHSCOPE_KEY), base_url=dashscope.base_url)
 
 
 async def test_the_preview_plays_the_source_with_the_prompt_and_bills_input_and_output(client, refs):

@@ -209,9 +209,11 @@ def _dig(payload, path: str):
 @pytest.mark.parametrize("host", ["dashscope", "replicate", "inferencesh", "fal"])
 @pytest.mark.parametrize("field", [f for f in OPTIONAL_FIELDS if f in R2VRequest.model_fields])
 async def test_every_canonical_field_maps_or_is_refused(dirs, host, field):
-    settings = Settings(data_dir=dirs["data"], output_dir=dirs["out"], dashscope_api_key="sk-x000000000000",
-                        replicate_api_token="r8_x000000000000", inference_api_key="inf_x000000000000",
-                        fal_key="fal-x000000000000")
+    settings = Settings(data_dir=dirs["data"], output_dir=dirs["out"],
+                        hosts={"dashscope": {"api_key": "sk-x000000000000"},
+                               "replicate": {"api_key": "r8_x000000000000"},
+                               "inferencesh": {"api_key": "inf_x000000000000"},
+                               "fal": {"api_key": "fal-x000000000000"}})
     args = {"prompt": "Image 1", "reference_images": ["https://cdn.example.com/a.png"], "provider": host,
             "dry_run": True, field: FIELD_VALUES[field]}
     async with Client(build_server(settings)) as client:
@@ -232,9 +234,11 @@ async def test_every_canonical_field_maps_or_is_refused(dirs, host, field):
 
 @pytest.mark.parametrize("host,limit", [("replicate", 10), ("fal", 10), ("dashscope", 15), ("inferencesh", 15)])
 async def test_duration_caps_per_host(dirs, host, limit):
-    settings = Settings(data_dir=dirs["data"], output_dir=dirs["out"], dashscope_api_key="sk-x000000000000",
-                        replicate_api_token="r8_x000000000000", inference_api_key="inf_x000000000000",
-                        fal_key="fal-x000000000000")
+    settings = Settings(data_dir=dirs["data"], output_dir=dirs["out"],
+                        hosts={"dashscope": {"api_key": "sk-x000000000000"},
+                               "replicate": {"api_key": "r8_x000000000000"},
+                               "inferencesh": {"api_key": "inf_x000000000000"},
+                               "fal": {"api_key": "fal-x000000000000"}})
     async with Client(build_server(settings)) as client:
         r = await call(client, "generate_r2v", {"prompt": "Image 1", "reference_images": ["https://cdn.example.com/a.png"],
                                                 "provider": host, "dry_run": True, "duration": 12})
@@ -242,7 +246,7 @@ async def test_duration_caps_per_host(dirs, host, limit):
 
 
 async def test_the_default_provider_follows_the_keys_present(dirs):
-    only_fal = Settings(data_dir=dirs["data"], output_dir=dirs["out"], fal_key="fal-x000000000000")
+    only_fal = Settings(data_dir=dirs["data"], output_dir=dirs["out"], hosts={"fal": {"api_key": "fal-x000000000000"}})
     async with Client(build_server(only_fal)) as client:
         r = await call(client, "generate_r2v", {"prompt": "Image 1", "dry_run": True,
                                                 "reference_images": ["https://cdn.example.com/a.png"]})

@@ -14,6 +14,7 @@ from conftest import DASHSCOPE_KEY, call, finish, text
 from mcp import Client
 from pydantic import SecretStr
 
+from wan_r2v_mcp.providers.host_settings import with_host
 from wan_r2v_mcp.server import build_server
 
 pytestmark = pytest.mark.anyio
@@ -24,8 +25,7 @@ PREFIX = "Error executing tool generate_i2v: [invalid_input] "
 
 @pytest.fixture
 def all_hosts(hosts_settings, dashscope):
-    return hosts_settings.model_copy(update={"dashscope_api_key": SecretStr(DASHSCOPE_KEY),
-                                             "dashscope_base_url": dashscope.base_url})
+    return with_host(hosts_settings, "dashscope", api_key=SecretStr(DASHSCOPE_KEY), base_url=dashscope.base_url)
 
 
 async def test_the_preview_opens_on_the_first_frame_ends_on_the_last_and_plays_the_driving_audio(client, refs):

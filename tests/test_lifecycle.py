@@ -17,6 +17,7 @@ from pydantic import SecretStr
 
 from wan_r2v_mcp.errors import GenerationFailed
 from wan_r2v_mcp.jobs.lifecycle import ALLOWED, Lifecycle, Phase
+from wan_r2v_mcp.providers.host_settings import with_host
 from wan_r2v_mcp.server import build_server
 from wan_r2v_mcp.store.sqlite import SQLiteStore as Ledger
 
@@ -209,7 +210,7 @@ async def test_the_dashscope_upload_cache_is_never_shared_across_keys(ds_setting
     other_key = "sk-another0123456789abcdef"
     for key in (DASHSCOPE_KEY, other_key):
         dashscope.api_key = key
-        async with Client(build_server(ds_settings.model_copy(update={"dashscope_api_key": SecretStr(key)}))) as client:
+        async with Client(build_server(with_host(ds_settings, "dashscope", api_key=SecretStr(key)))) as client:
             r = await call(client, "generate_r2v", {"prompt": "Image 1 waves", "reference_images": [str(refs["img1"])],
                                                     "wait_seconds": 20, "allow_duplicate": True})
             assert r["structuredContent"]["status"] == "succeeded"

@@ -67,8 +67,9 @@ async def test_ten_identical_calls_at_once_make_one_paid_job(ds_settings, dashsc
 # ------------------------------------------------------------------ cost
 
 async def test_a_per_task_cost_cap_refuses_before_anything_is_sent(dirs, dashscope):
-    settings = Settings(data_dir=dirs["data"], output_dir=dirs["out"], allowed_dirs=str(dirs["refs"]), dashscope_api_key=DASHSCOPE_KEY,
-                        dashscope_base_url=dashscope.base_url, max_cost_per_task_usd=1.0)
+    settings = Settings(data_dir=dirs["data"], output_dir=dirs["out"], allowed_dirs=str(dirs["refs"]),
+                        hosts={"dashscope": {"api_key": DASHSCOPE_KEY, "base_url": dashscope.base_url}},
+                        max_cost_per_task_usd=1.0)
     async with Client(build_server(settings)) as client:
         r = await call(client, "generate_r2v", {"prompt": "Image 1", "reference_images": URL_REF, "duration": 10})
         assert text(r) == ("Error executing tool generate_r2v: [over_budget] the estimated cost $1.50 is over the "
@@ -80,8 +81,9 @@ async def test_a_per_task_cost_cap_refuses_before_anything_is_sent(dirs, dashsco
 
 
 async def test_a_daily_cap_counts_what_was_already_spent(dirs, dashscope):
-    settings = Settings(data_dir=dirs["data"], output_dir=dirs["out"], allowed_dirs=str(dirs["refs"]), dashscope_api_key=DASHSCOPE_KEY,
-                        dashscope_base_url=dashscope.base_url, max_cost_per_day_usd=1.0)
+    settings = Settings(data_dir=dirs["data"], output_dir=dirs["out"], allowed_dirs=str(dirs["refs"]),
+                        hosts={"dashscope": {"api_key": DASHSCOPE_KEY, "base_url": dashscope.base_url}},
+                        max_cost_per_day_usd=1.0)
     async with Client(build_server(settings)) as client:
         first = await call(client, "generate_r2v", {"prompt": "Image 1", "reference_images": URL_REF, "duration": 5})
         assert first["isError"] is False

@@ -24,6 +24,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 from wan_r2v_mcp.config import Settings
 from wan_r2v_mcp.http_guard import server_config
+from wan_r2v_mcp.providers.host_settings import with_host
 from wan_r2v_mcp.server import http_app
 
 pytestmark = pytest.mark.anyio
@@ -209,7 +210,7 @@ async def test_a_remote_clients_roots_can_narrow_the_allowed_folders_but_never_w
 # ------------------------------------------------------------------ per-caller host keys
 
 async def test_a_callers_own_host_key_pays_for_its_tasks_only_and_is_never_written(team, dirs, dashscope):
-    settings = team.model_copy(update={"dashscope_base_url": dashscope.base_url})
+    settings = with_host(team, "dashscope", base_url=dashscope.base_url)
     with serving(settings) as url:
         async with client(url, ALICE, **{"X-DashScope-Api-Key": DASHSCOPE_KEY}) as alice, client(url, BOB) as bob:
             done = (await call(alice, "generate_r2v", {"prompt": "Image 1", "reference_images": URL_REF,
@@ -235,7 +236,7 @@ async def test_a_callers_own_host_key_pays_for_its_tasks_only_and_is_never_writt
 
 async def test_after_a_restart_a_task_on_a_callers_key_waits_until_the_caller_brings_it_again(team, dashscope):
     dashscope.timing.pending = 3.0
-    settings = team.model_copy(update={"dashscope_base_url": dashscope.base_url})
+    settings = with_host(team, "dashscope", base_url=dashscope.base_url)
     with serving(settings) as url:
         async with client(url, ALICE, **{"X-DashScope-Api-Key": DASHSCOPE_KEY}) as alice:
             task_id = (await call(alice, "generate_r2v", {"prompt": "Image 1", "reference_images": URL_REF,
@@ -306,7 +307,7 @@ async def test_reading_a_video_over_the_inline_cap_says_what_to_do_instead(team)
 
 
 async def test_smitherys_per_connection_query_parameters_carry_a_callers_key_too(team, dashscope):
-    settings = team.model_copy(update={"dashscope_base_url": dashscope.base_url})
+    settings = with_host(team, "dashscope", base_url=dashscope.base_url)
     with serving(settings) as url:
         async with client(f"{url}?dashscopeApiKey={DASHSCOPE_KEY}", ALICE) as alice:
             done = (await call(alice, "generate_r2v", {"prompt": "Image 1", "reference_images": URL_REF,

@@ -12,6 +12,7 @@ from conftest import call, finish, text
 from emulators.dashscope import Timing
 from mcp import Client
 
+from wan_r2v_mcp.providers.host_settings import with_host
 from wan_r2v_mcp.server import build_server
 
 pytestmark = pytest.mark.anyio
@@ -103,8 +104,7 @@ async def test_a_story_carries_on_from_shot_to_shot_on_every_host_by_frame_or_by
     from conftest import DASHSCOPE_KEY
     from pydantic import SecretStr
 
-    settings = hosts_settings.model_copy(update={"dashscope_api_key": SecretStr(DASHSCOPE_KEY),
-                                                 "dashscope_base_url": dashscope.base_url})
+    settings = with_host(hosts_settings, "dashscope", api_key=SecretStr(DASHSCOPE_KEY), base_url=dashscope.base_url)
     ways = {}
     async with Client(build_server(settings)) as client:
         await call(client, "save_character", {"name": "alice", "reference": str(refs["img1"])})

@@ -124,3 +124,26 @@ def test_comments_cite_only_what_any_reader_can_open():
              if path.name != "test_shape.py"
              for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if outside.search(line)]
     assert found == []
+
+
+def test_each_host_reads_its_own_settings(monkeypatch):
+    """A host's variables (its key, region, URLs) are read by its own settings class in providers/, and the
+    server's Settings neither names nor reads them; what code sets over them (`hosts`) never comes from the
+    environment."""
+    from wan_r2v_mcp.config import Settings
+    from wan_r2v_mcp.providers import HOSTS, api_key, host_settings
+
+    variables = {a.choices[0] for h in HOSTS.values() for f in h.settings.model_fields.values()
+                 if (a := f.validation_alias) is not None}
+    assert {"DASHSCOPE_API_KEY", "DASHSCOPE_REGION", "REPLICATE_API_TOKEN", "FAL_QUEUE_URL"} <= variables
+    config = (PACKAGE / "config.py").read_text()
+    assert [v for v in variables if v in config] == []
+    monkeypatch.setenv("DASHSCOPE_REGION", "beijing")
+    monkeypatch.setenv("FAL_KEY", "fal-from-the-environment")
+    monkeypatch.setenv("WAN_R2V_HOSTS", '{"fal": {"api_key": "fal-from-a-stray-variable"}}')
+    settings = Settings()
+    assert settings.hosts == {}
+    assert host_settings(settings, "dashscope").region == "beijing"
+    assert api_key(settings, "fal") == "fal-from-the-environment"
+    over = Settings(hosts={"fal": {"api_key": "fal-set-in-code"}})
+    assert api_key(over, "fal") == "fal-set-in-code"

@@ -14,6 +14,7 @@ from conftest import DASHSCOPE_KEY, call, finish, text
 from mcp import Client
 from pydantic import SecretStr
 
+from wan_r2v_mcp.providers.host_settings import with_host
 from wan_r2v_mcp.server import build_server
 from wan_r2v_mcp.store.sqlite import SQLiteStore
 
@@ -25,8 +26,7 @@ PREFIX = "Error executing tool generate_t2v: [invalid_input] "
 
 @pytest.fixture
 def all_hosts(hosts_settings, dashscope):
-    return hosts_settings.model_copy(update={"dashscope_api_key": SecretStr(DASHSCOPE_KEY),
-                                             "dashscope_base_url": dashscope.base_url})
+    return with_host(hosts_settings, "dashscope", api_key=SecretStr(DASHSCOPE_KEY), base_url=dashscope.base_url)
 
 
 async def test_a_prompt_alone_becomes_a_preview_video_on_disk_recorded_as_text_to_video(client, settings):

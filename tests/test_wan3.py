@@ -15,6 +15,7 @@ from pydantic import SecretStr
 
 from wan_r2v_mcp.config import Settings
 from wan_r2v_mcp.providers.dashscope import DashScopeProvider
+from wan_r2v_mcp.providers.host_settings import with_host
 from wan_r2v_mcp.server import build_server
 from wan_r2v_mcp.store.sqlite import SQLiteStore
 
@@ -27,7 +28,7 @@ WORKSPACE = "ws-0a1b2c3d"
 
 @pytest.fixture
 def ws_settings(ds_settings):
-    return ds_settings.model_copy(update={"dashscope_workspace_id": WORKSPACE})
+    return with_host(ds_settings, "dashscope", workspace_id=WORKSPACE)
 
 
 @pytest.fixture
@@ -93,13 +94,14 @@ async def test_a_lost_create_is_found_by_the_prompt_as_sent_and_never_sent_again
 
 
 def test_without_a_base_url_wan3_goes_to_the_workspace_host_of_the_region():
-    provider = DashScopeProvider(Settings(dashscope_api_key=SecretStr(DASHSCOPE_KEY), dashscope_region="beijing",
-                                          dashscope_workspace_id=WORKSPACE))
+    provider = DashScopeProvider(Settings(
+    hosts={"dashscope": {"api_key": SecretStr(DASHSCOPE_KEY), "region": "beijing", "workspace_id": WORKSPACE}}))
     assert provider._api("wan3.0-video") == f"https://{WORKSPACE}.cn-beijing.maas.aliyuncs.com/api/v1"
     assert provider._api("wan2.7-r2v") == ""  # the region's API base, as before
     # The id becomes part of a host name the key is sent to: anything but one DNS label is not used.
     for hostile in ("evil.example.com/x", "a@b", "ws.attacker.net#"):
-        provider = DashScopeProvider(Settings(dashscope_api_key=SecretStr(DASHSCOPE_KEY), dashscope_workspace_id=hostile))
+        provider = DashScopeProvider(Settings(
+        hosts={"dashscope": {"api_key": SecretStr(DASHSCOPE_KEY), "workspace_id": hostile}}))
         assert provider._api("wan3.0-video") == "" and provider._workspace_url is None
 
 
@@ -133,8 +135,8 @@ async def test_its_rules_are_kept_before_anything_is_sent_or_uploaded(ws_setting
     folder = refs["img1"].parent
     long_voice = media.wav(folder / "long.wav", seconds=8.5)
     long_clip = media.video(folder / "long.mp4", 320, 240, seconds=12.0, fps=8)
-    everything = ws_settings.model_copy(update={k: getattr(hosts_settings, k) for k in (
-        "replicate_api_token", "replicate_base_url", "fal_key", "fal_queue_url", "fal_rest_url")})
+    everything = ws_settings.model_copy(update={"hosts": {**ws_settings.hosts, **{
+        h: hosts_settings.hosts[h] for h in ("replicate", "fal")}}})
     base = {"prompt": "Image 1 waves", "model": "wan3.0-video", "provider": "dashscope",
             "reference_images": [str(refs["img1"])]}
     async with Client(build_server(everything)) as client:
@@ -168,7 +170,7 @@ async def test_its_rules_are_kept_before_anything_is_sent_or_uploaded(ws_setting
         assert await refused(model="wan2.7-r2v", duration=20) == (
             "duration: is 20 s, but Wan 2.7 makes at most 15 s. Limit: 2-15 s. Fix: ask for 15 s or less, or "
             "model=\"wan3.0-video\" (up to 30 s, on dashscope or fal).")
-    no_workspace = ws_settings.model_copy(update={"dashscope_workspace_id": None, "dashscope_base_url": None})
+    no_workspace = with_host(ws_settings, "dashscope", workspace_id=None, base_url=None)
     async with Client(build_server(no_workspace)) as client:
         r = await call(client, "generate_r2v", {**base, "dry_run": True})
     assert text(r).removeprefix(PREFIX) == (

@@ -263,7 +263,7 @@ def _serve_http(settings: Any, host: str, port: int) -> int:
 def doctor(live: bool = False) -> int:
     """What the server would use, without secrets; each configuration mistake in its own words, and exit 1 if any."""
     from .config import ConfigError, load_settings
-    from .providers import api_key, available, default_provider, provider_class, setting_problems
+    from .providers import api_key, available, default_provider, host_settings, provider_class, setting_problems
 
     print(f"wan-r2v-mcp {__version__}, Python {sys.version.split()[0]}")
     try:
@@ -281,9 +281,8 @@ def doctor(live: bool = False) -> int:
             print(f"  {name}: ready (offline, no key)")
         else:
             state = "key set" if api_key(settings, name) else f"no key ({caps.key_env} not set)"
-            print(f"  {name}: {state}")
-    print(f"dashscope region: {settings.dashscope_region}" +
-          (f", base URL {settings.dashscope_base_url}" if settings.dashscope_base_url else ""))
+            shown = host_settings(settings, name).summary()
+            print(f"  {name}: {state}" + (f" ({shown})" if shown else ""))
     print(f"ledger folder: {settings.data.root} (writable)")
     print(f"output folder: {settings.videos_dir} (writable)")
     print("reference folders: " + ", ".join(str(r) for r in settings.folders().roots))

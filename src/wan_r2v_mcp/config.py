@@ -7,11 +7,14 @@ import os
 from collections.abc import Callable, Iterable
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 from pydantic import (
     AliasChoices,
+    BaseModel,
     Field,
+    PrivateAttr,
     SecretStr,
     ValidationError,
     ValidationInfo,
@@ -25,15 +28,61 @@ from .store.files import DataDir
 
 APP_NAME = "wan-r2v-mcp"
 
-# The Settings fields holding the hosts' keys (each host's record in providers/ names its own), registered as
-# secrets so that no output shows them.
-_KEY_FIELDS = ("dashscope_api_key", "replicate_api_token", "inference_api_key", "fal_key")
-
 
 def _env(name: str) -> AliasChoices:
     """The one environment variable a field is read from: never a bare name another app might set (ALLOWED_HOSTS,
     HTTP_TOKENS); in code the field's own name works too."""
     return AliasChoices(name)
+
+
+def unfilled_is_unset(values: object) -> object:
+    """A client that fills a config template may pass an optional value empty, or as its placeholder left
+    unreplaced ("${user_config.fal_key}" from a bundle's unset option): both mean "not set"."""
+    if isinstance(values, dict):
+        return {k: v for k, v in values.items()
+                if not (isinstance(v, str) and (not v.strip() or v.strip().startswith("${user_config.")))}
+    return values
+
+
+def key_as_pasted(value: object, name: str) -> object:
+    """A key pasted with quotes or a trailing newline is the key; one with a space or quote inside is refused."""
+    if not isinstance(value, str):
+        return value
+    key = value.strip()
+    if len(key) >= 2 and key[0] == key[-1] and key[0] in "'\"":
+        key = key[1:-1].strip()
+    if any(c.isspace() or c in "'\"" for c in key):
+        raise ValueError(f"{name} has a space or a quote inside it: set it to the key alone, as the host's "
+                         "console shows it")
+    return key
+
+
+def whole_url(value: str | None, name: str) -> str | None:
+    """An address the server calls or publishes: a whole http(s) URL with a host, https unless on loopback."""
+    if value is None:
+        return None
+    from urllib.parse import urlsplit
+
+    text = value.strip()
+    try:
+        parts = urlsplit(text)
+        host, _ = parts.hostname or "", parts.port
+    except ValueError:
+        host, parts = "", None
+    if parts is None or parts.scheme not in ("https", "http") or not host or parts.username or parts.password:
+        raise ValueError(f"{name} is {value!r}, not a whole URL: write it with its scheme and host, like "
+                         "https://example.com")
+    if parts.scheme == "http" and host not in ("127.0.0.1", "localhost", "::1"):
+        raise ValueError(f"{name} is {value!r}: use https (plain http only on 127.0.0.1 or localhost)")
+    return text
+
+
+def _not_from(field: str, source: Callable[[], dict[str, Any]]) -> Callable[[], dict[str, Any]]:
+    def read() -> dict[str, Any]:
+        return {k: v for k, v in source().items() if k != field}
+
+    read.__name__ = type(source).__name__
+    return read
 
 
 class Settings(BaseSettings):
@@ -100,46 +149,21 @@ class Settings(BaseSettings):
     # $PORT is what container platforms set; it is read only for the HTTP server's port.
     port: int = Field(default=8000, validation_alias=AliasChoices("WAN_R2V_PORT", "PORT"))
 
-    dashscope_api_key: SecretStr | None = Field(default=None, validation_alias=_env("DASHSCOPE_API_KEY"))
-    dashscope_region: str = Field(default="singapore", validation_alias=_env("DASHSCOPE_REGION"))
-    dashscope_base_url: str | None = Field(default=None, validation_alias=_env("DASHSCOPE_BASE_URL"))
-    dashscope_workspace_id: str | None = Field(
-        default=None, validation_alias=_env("DASHSCOPE_WORKSPACE_ID")
-    )
-    replicate_api_token: SecretStr | None = Field(
-        default=None, validation_alias=_env("REPLICATE_API_TOKEN")
-    )
-    replicate_base_url: str | None = Field(default=None, validation_alias=_env("REPLICATE_BASE_URL"))
-    inference_api_key: SecretStr | None = Field(default=None, validation_alias=_env("INFERENCE_API_KEY"))
-    inference_base_url: str | None = Field(default=None, validation_alias=_env("INFERENCE_BASE_URL"))
-    fal_key: SecretStr | None = Field(default=None, validation_alias=_env("FAL_KEY"))
-    fal_queue_url: str | None = Field(default=None, validation_alias=_env("FAL_QUEUE_URL"))
-    fal_rest_url: str | None = Field(default=None, validation_alias=_env("FAL_REST_URL"))
+    # Each host's own settings (its key, region, URLs) are read by the host from its own variables
+    # (providers/host_settings.py); these are values set in code over them, by host name: a caller's own key, an
+    # emulator's address. Never read from the environment.
+    hosts: dict[str, dict[str, Any]] = Field(default_factory=dict, exclude=True)
+    _derived: dict[Any, Any] = PrivateAttr(default_factory=dict)  # what the layers above read once from these
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,
+                                   file_secret_settings):  # type: ignore[no-untyped-def, override]
+        return init_settings, _not_from("hosts", env_settings), dotenv_settings, file_secret_settings
 
     @model_validator(mode="before")
     @classmethod
     def _unfilled_is_unset(cls, values: object) -> object:
-        """A client that fills a config template may pass an optional value empty, or as its placeholder left
-        unreplaced ("${user_config.fal_key}" from a bundle's unset option): both mean "not set"."""
-        if isinstance(values, dict):
-            return {k: v for k, v in values.items()
-                    if not (isinstance(v, str) and (not v.strip() or v.strip().startswith("${user_config.")))}
-        return values
-
-    @field_validator("dashscope_api_key", "replicate_api_token", "inference_api_key", "fal_key", mode="before")
-    @classmethod
-    def _key_as_pasted(cls, value: object, info: ValidationInfo) -> object:
-        """A key pasted with quotes or a trailing newline is the key; one with a space or quote inside is refused."""
-        if not isinstance(value, str):
-            return value
-        name = env_name(info.field_name or "")
-        key = value.strip()
-        if len(key) >= 2 and key[0] == key[-1] and key[0] in "'\"":
-            key = key[1:-1].strip()
-        if any(c.isspace() or c in "'\"" for c in key):
-            raise ValueError(f"{name} has a space or a quote inside it: set it to the key alone, as the host's "
-                             "console shows it")
-        return key
+        return unfilled_is_unset(values)
 
     @field_validator("port", mode="before")
     @classmethod
@@ -150,28 +174,10 @@ class Settings(BaseSettings):
                              "or unset it")
         return int(text)
 
-    @field_validator("oauth_issuer", "oauth_jwks_url", "public_url", "dashscope_base_url", "replicate_base_url",
-                     "inference_base_url", "fal_queue_url", "fal_rest_url")
+    @field_validator("oauth_issuer", "oauth_jwks_url", "public_url")
     @classmethod
     def _whole_url(cls, value: str | None, info: ValidationInfo) -> str | None:
-        """An address the server calls or publishes: a whole http(s) URL with a host, https unless on loopback."""
-        if value is None:
-            return None
-        from urllib.parse import urlsplit
-
-        name = env_name(info.field_name or "")
-        text = value.strip()
-        try:
-            parts = urlsplit(text)
-            host, _ = parts.hostname or "", parts.port
-        except ValueError:
-            host, parts = "", None
-        if parts is None or parts.scheme not in ("https", "http") or not host or parts.username or parts.password:
-            raise ValueError(f"{name} is {value!r}, not a whole URL: write it with its scheme and host, like "
-                             "https://example.com")
-        if parts.scheme == "http" and host not in ("127.0.0.1", "localhost", "::1"):
-            raise ValueError(f"{name} is {value!r}: use https (plain http only on 127.0.0.1 or localhost)")
-        return text
+        return whole_url(value, env_name(info.field_name or ""))
 
     @field_validator("prices")
     @classmethod
@@ -186,10 +192,6 @@ class Settings(BaseSettings):
         return value
 
     def model_post_init(self, _context: object) -> None:
-        for attr in _KEY_FIELDS:
-            secret = getattr(self, attr)
-            if secret is not None:
-                register_secret(secret.get_secret_value())
         for token in self.callers:
             register_secret(token)
         if self.database_url is not None:  # its password, wherever it shows (an error naming the URL)
@@ -263,17 +265,22 @@ class ConfigError(Exception):
         self.problems = problems
 
 
-def env_name(field: str) -> str:
-    """The environment variable that sets a field."""
-    alias = Settings.model_fields[field].validation_alias
+def env_name(field: str, model: type[BaseModel] = Settings) -> str:
+    """The environment variable that sets a field (of `model`: these settings, or a host's own)."""
+    alias = model.model_fields[field].validation_alias
     if isinstance(alias, AliasChoices) and isinstance(alias.choices[0], str):
         return alias.choices[0]
     return f"WAN_R2V_{field.upper()}"
 
 
-def _sentence(error: dict) -> str:
+def sentences(exc: ValidationError, model: type[BaseModel] = Settings) -> list[str]:
+    """One sentence per problem in `exc`, naming the variable and the fix."""
+    return [_sentence(e, model) for e in exc.errors(include_url=False)]
+
+
+def _sentence(error: Any, model: type[BaseModel]) -> str:
     field = str(error["loc"][0]) if error.get("loc") else "?"
-    name = env_name(field) if field in Settings.model_fields else field
+    name = env_name(field, model) if field in model.model_fields else field
     value = error.get("input")
     kind = error.get("type", "")
     if kind == "value_error":
@@ -309,9 +316,9 @@ def load_settings(checks: Iterable[Callable[[Settings], list[str]]] = (), **over
     try:
         settings = Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
-        raise ConfigError([_sentence(e) for e in exc.errors(include_url=False)]) from None
+        raise ConfigError(sentences(exc)) from None
     problems: list[str] = []
-    for check in checks:  # what the layers above know of (the providers' names)
+    for check in checks:  # what the layers above know of (the providers' names, each host's own settings)
         problems.extend(check(settings))
     for attr, name in (("data", "WAN_R2V_DATA_DIR"), ("videos_dir", "WAN_R2V_OUTPUT_DIR")):
         if (problem := _writable(attr, name, settings)) is not None:

@@ -129,7 +129,7 @@ async def run(jobs: int = 500, *, concurrency: int = 20, seed: int = 7, folder: 
 
         host.length_of = length_of
         settings = Settings(data_dir=dirs["data"], output_dir=dirs["out"], allowed_dirs=str(dirs["refs"]),
-                            dashscope_api_key=KEY, dashscope_base_url=host.base_url, wait_cap_seconds=CAP,
+                            hosts={"dashscope": {"api_key": KEY, "base_url": host.base_url}}, wait_cap_seconds=CAP,
                             progress_interval_seconds=1.0, request_deadline_seconds=DEADLINE,
                             upload_deadline_seconds=DEADLINE * 2, download_deadline_seconds=3.0, time_scale=0.05)
         prompts: dict[str, int] = {}
@@ -255,8 +255,9 @@ async def run_list_failing(jobs: int = 20, *, seed: int = 7, folder: Path | None
             host.job_timing = lambda: (rng.uniform(0.2, 1.0), rng.uniform(0.3, 2.0))
             host.fault("list", times=10**9, **fault)
             # Creates keep their answers here (losing them is the main soak's part): this round is about the list.
-            settings = Settings(data_dir=dirs["data"], output_dir=dirs["out"], dashscope_api_key=KEY,
-                                dashscope_base_url=host.base_url, wait_cap_seconds=CAP, progress_interval_seconds=1.0,
+            settings = Settings(data_dir=dirs["data"], output_dir=dirs["out"],
+                                hosts={"dashscope": {"api_key": KEY, "base_url": host.base_url}},
+                                wait_cap_seconds=CAP, progress_interval_seconds=1.0,
                                 request_deadline_seconds=20.0, download_deadline_seconds=20.0, time_scale=scale)
             figures = ListFigures(mode=mode, jobs=jobs, poll_interval_seconds=15.0 * scale)
             async with Client(build_server(settings)) as client:
@@ -319,7 +320,7 @@ async def run_caps(*, seed: int = 7, folder: Path | None = None) -> CapFigures:
     dirs, image = truth.workspace(folder / "single" if folder else None, "r2v-caps-")
     with truth.host(KEY, dirs, pending=0.1, running=0.2) as host:
         settings = Settings(data_dir=dirs["data"], output_dir=dirs["out"], allowed_dirs=str(dirs["refs"]),
-                            dashscope_api_key=KEY, dashscope_base_url=host.base_url, wait_cap_seconds=CAP,
+                            hosts={"dashscope": {"api_key": KEY, "base_url": host.base_url}}, wait_cap_seconds=CAP,
                             progress_interval_seconds=1.0, time_scale=0.05, max_cost_per_day_usd=1.0)
         async with Client(build_server(settings)) as client:
             async def one(i: int) -> None:
@@ -346,7 +347,7 @@ async def run_caps(*, seed: int = 7, folder: Path | None = None) -> CapFigures:
     dirs, image = truth.workspace(folder / "sequences" if folder else None, "r2v-caps-seq-")
     with truth.host(KEY, dirs, pending=0.1, running=0.3) as host:
         settings = Settings(data_dir=dirs["data"], output_dir=dirs["out"], allowed_dirs=str(dirs["refs"]),
-                            dashscope_api_key=KEY, dashscope_base_url=host.base_url, wait_cap_seconds=CAP,
+                            hosts={"dashscope": {"api_key": KEY, "base_url": host.base_url}}, wait_cap_seconds=CAP,
                             progress_interval_seconds=1.0, time_scale=0.05, max_cost_per_task_usd=0.8,
                             max_cost_per_day_usd=2.4)
         async with Client(build_server(settings)) as client:

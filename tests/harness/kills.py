@@ -114,8 +114,9 @@ def run(kills: int = 50, *, seed: int = 11, folder: Path | None = None) -> Figur
             proc.wait()
             host.clear_faults()  # what the killed process did not meet is not for the next one
         anyio.run(_finish_everything, Settings(
-            data_dir=dirs["data"], output_dir=dirs["out"], allowed_dirs=str(dirs["refs"]), dashscope_api_key=KEY,
-            dashscope_base_url=host.base_url, time_scale=0.05, request_deadline_seconds=3.0))
+            data_dir=dirs["data"], output_dir=dirs["out"], allowed_dirs=str(dirs["refs"]),
+            hosts={"dashscope": {"api_key": KEY, "base_url": host.base_url}},
+            time_scale=0.05, request_deadline_seconds=3.0))
         seen = truth.compare(dirs["data"] / "tasks.sqlite3", host, prompts)
         figures.tasks, figures.host_jobs, figures.orphaned_paid_jobs = seen.tasks, seen.host_jobs, seen.paid_not_delivered
         figures.duplicate_creates, figures.wrong_videos, figures.not_terminal = (seen.created_twice, seen.wrong_videos,

@@ -107,8 +107,8 @@ async def run(tries: int = 1000, *, folder: Path | None = None) -> Figures:
     pic.write_bytes(harmless.read_bytes())
     figures = Figures()
     with DashScopeEmulator(KEY, media.Results(root / "results")) as host:
-        settings = Settings(data_dir=data, output_dir=out, allowed_dirs=str(allowed), dashscope_api_key=KEY,
-                            dashscope_base_url=host.base_url, time_scale=0.05)
+        settings = Settings(data_dir=data, output_dir=out, allowed_dirs=str(allowed),
+                            hosts={"dashscope": {"api_key": KEY, "base_url": host.base_url}}, time_scale=0.05)
         done = threading.Event()
         counts = [[0], [0]]
         forever = 10**9  # until the tries are done

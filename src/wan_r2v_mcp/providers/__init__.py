@@ -6,11 +6,15 @@ from dataclasses import dataclass, field
 from importlib import import_module
 from typing import TYPE_CHECKING
 
+from pydantic import AliasChoices
+
 from ..schema import MODEL_ID
+from .host_settings import DashScopeSettings, FalSettings, HostSettings, InferenceShSettings, ReplicateSettings, read
 
 if TYPE_CHECKING:
     from ..config import Settings
     from .base import Provider
+
 
 @dataclass(frozen=True)
 class HostInfo:
@@ -20,8 +24,8 @@ class HostInfo:
     name: str
     provider: str  # "module:Class", imported only when the host is first used
     title: str
-    key_env: str | None = None  # the host's own variable for its key, which its SDK reads too
-    key_field: str | None = None  # the Settings field that reads key_env
+    settings: type[HostSettings] = HostSettings  # its own settings, read from its own variables
+    key_option: str | None = None  # the bundle's option (manifest.json user_config) that fills key_env
     key_header: str | None = None  # the header a caller brings its own key in, over HTTP
     key_query: str | None = None  # the same as Smithery's per-connection query parameter
     key_prompt: str | None = None  # the id a client config asks for the key under (VS Code's inputs)
@@ -30,13 +34,20 @@ class HostInfo:
     prices: dict[str, float] = field(default_factory=dict)  # USD per billable second, by output resolution
     price_source: str = ""  # where the prices come from, and whether they are estimates
 
+    @property
+    def key_env(self) -> str | None:
+        """The host's own variable for its key (which its SDK reads too): its settings' `api_key`."""
+        alias = self.settings.model_fields["api_key"].validation_alias
+        return alias.choices[0] if isinstance(alias, AliasChoices) else None  # type: ignore[return-value]
+
 
 # One line (one record) per host; the order is the order a default host is chosen in, after the preview.
 HOSTS: dict[str, HostInfo] = {h.name: h for h in (
     HostInfo("preview", "wan_r2v_mcp.providers.preview:PreviewProvider", "the offline preview",
              prices={"720p": 0.0, "1080p": 0.0}, price_source="free: rendered locally"),
     HostInfo("dashscope", "wan_r2v_mcp.providers.dashscope:DashScopeProvider", "DashScope",
-             key_env="DASHSCOPE_API_KEY", key_field="dashscope_api_key", key_header="X-DashScope-Api-Key",
+             settings=DashScopeSettings,
+             key_option="dashscope_api_key", key_header="X-DashScope-Api-Key",
              key_query="dashscopeApiKey", key_prompt="dashscope-key",
              key_title="DashScope (Alibaba Model Studio) API key", result_origins=("https://*.aliyuncs.com",),
              # Alibaba lists no USD rate for wan2.7-r2v in the material we have; resellers of the same model
@@ -44,7 +55,8 @@ HOSTS: dict[str, HostInfo] = {h.name: h for h in (
              prices={"720p": 0.10, "1080p": 0.15},
              price_source="estimate from resellers' Wan 2.7 rates (Runware docs), not an Alibaba price list"),
     HostInfo("replicate", "wan_r2v_mcp.providers.replicate:ReplicateProvider", "Replicate",
-             key_env="REPLICATE_API_TOKEN", key_field="replicate_api_token", key_header="X-Replicate-Api-Token",
+             settings=ReplicateSettings,
+             key_option="replicate_api_token", key_header="X-Replicate-Api-Token",
              key_query="replicateApiToken", key_prompt="replicate-token", key_title="Replicate API token",
              result_origins=("https://replicate.delivery", "https://*.replicate.delivery"),
              # An estimate, so that the caps apply: Replicate publishes no Wan 2.7 R2V price (third parties report
@@ -53,7 +65,8 @@ HOSTS: dict[str, HostInfo] = {h.name: h for h in (
              price_source="estimate: Replicate publishes no price for the model; third parties report $0.10/s "
                           "(set WAN_R2V_PRICES to your own rate)"),
     HostInfo("inferencesh", "wan_r2v_mcp.providers.inferencesh:InferenceShProvider", "inference.sh",
-             key_env="INFERENCE_API_KEY", key_field="inference_api_key", key_header="X-Inference-Api-Key",
+             settings=InferenceShSettings,
+             key_option="inference_api_key", key_header="X-Inference-Api-Key",
              key_query="inferenceApiKey", key_prompt="inference-key", key_title="inference.sh API key",
              result_origins=("https://*.inference.sh",),
              # An estimate: inference.sh points to Alibaba's pricing, and its app runs the model on DashScope.
@@ -61,7 +74,8 @@ HOSTS: dict[str, HostInfo] = {h.name: h for h in (
              price_source="estimate: inference.sh points to Alibaba's pricing; DashScope's resale rate is taken "
                           "(set WAN_R2V_PRICES to your own rate)"),
     HostInfo("fal", "wan_r2v_mcp.providers.fal:FalProvider", "fal",
-             key_env="FAL_KEY", key_field="fal_key", key_header="X-Fal-Key", key_query="falKey",
+             settings=FalSettings,
+             key_option="fal_key", key_header="X-Fal-Key", key_query="falKey",
              key_prompt="fal-key", key_title="fal API key", result_origins=("https://fal.media", "https://*.fal.media"),
              prices={"720p": 0.10, "1080p": 0.10},
              price_source="fal's model page: $0.10 per second of input video plus output, any resolution"),
@@ -100,22 +114,47 @@ def default_provider(settings: Settings) -> str:
 
 
 def setting_problems(settings: Settings) -> list[str]:
-    """What is wrong with the settings that name providers (a check for `config.load_settings`)."""
+    """What is wrong with the settings that name providers, and with each host's own (a check for
+    `config.load_settings`: every host's settings are read, and its key kept from output, before anything starts)."""
+    from pydantic import ValidationError
+
+    from ..config import sentences
+
+    problems = []
     if settings.provider and settings.provider not in _REGISTRY:
-        return [f"WAN_R2V_PROVIDER is {settings.provider!r}, which is not a provider: use one of "
-                f"{', '.join(_REGISTRY)}, or unset it"]
-    return []
+        problems.append(f"WAN_R2V_PROVIDER is {settings.provider!r}, which is not a provider: use one of "
+                        f"{', '.join(_REGISTRY)}, or unset it")
+    for name, host in HOSTS.items():
+        try:
+            read(settings, host.settings, name)
+        except ValidationError as exc:
+            problems.extend(sentences(exc, host.settings))
+    return problems
 
 
 def keyed() -> list[str]:
     """The hosts that need a key, in the order a default is chosen."""
-    return [name for name, host in HOSTS.items() if host.key_field]
+    return [name for name, host in HOSTS.items() if host.key_env]
+
+
+def host_settings(settings: Settings, name: str) -> HostSettings:
+    """A host's own settings (its key, region, URLs), from its variables under what code set in `settings.hosts`;
+    raises `NotConfigured` naming each variable at fault (the CLI checks them all before it starts)."""
+    from pydantic import ValidationError
+
+    try:
+        return read(settings, HOSTS[name].settings, name)
+    except ValidationError as exc:
+        from ..config import sentences
+        from ..errors import NotConfigured
+
+        raise NotConfigured("; ".join(sentences(exc, HOSTS[name].settings)),
+                            fix="correct that variable in the server's environment and start it again") from None
 
 
 def api_key(settings: Settings, name: str) -> str | None:
-    """The operator's key for a host, from its own variable."""
-    host = HOSTS.get(name)
-    secret = getattr(settings, host.key_field) if host and host.key_field else None
+    """The operator's key for a host (or the caller's, in a registry's copy), from the host's own variable."""
+    secret = host_settings(settings, name).api_key if name in HOSTS else None
     return secret.get_secret_value() if secret is not None else None
 
 

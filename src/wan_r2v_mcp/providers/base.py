@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..errors import InputError, ProviderUnavailable
 from ..schema import Limits, Status, TaskError
-from . import api_key
+from . import HOSTS, api_key, host_settings
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -46,7 +46,6 @@ class Capabilities:
 
     name: str
     title: str
-    key_env: str | None
     poll_initial_seconds: float = 3.0  # then x1.5 per poll up to poll_max_seconds
     poll_max_seconds: float = 15.0
     max_polls_per_second: float = 10.0  # our pace for this host's status calls, all tasks together
@@ -56,6 +55,11 @@ class Capabilities:
     sweep_safety_seconds: float = 300.0
     local: bool = False
     cancel_is_request: bool = False  # a cancel of a running job is only a signal: keep following it
+
+    @property
+    def key_env(self) -> str | None:
+        """The host's own variable for its key, as its record says (None: it needs no key)."""
+        return HOSTS[self.name].key_env
 
 
 @dataclass(frozen=True)
@@ -146,6 +150,7 @@ class Provider(ABC):
 
     def __init__(self, settings: Settings):
         caps = self.capabilities
+        self.own = host_settings(settings, caps.name)  # this host's own settings: its key, region, URLs
         if caps.key_env and not api_key(settings, caps.name):
             raise ProviderUnavailable(f"{caps.title} needs an API key and {caps.key_env} is not set", field="provider",
                                       fix=f"set {caps.key_env} in the server's environment, or try "

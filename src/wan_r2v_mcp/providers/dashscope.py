@@ -59,6 +59,7 @@ from .uploads import UploadCache
 
 if TYPE_CHECKING:
     from ..references.intake import Intake, Reference
+    from .host_settings import DashScopeSettings
 
 REGIONS = {
     "singapore": "https://dashscope-intl.aliyuncs.com/api/v1",
@@ -92,7 +93,7 @@ class DashScopeProvider(HostedProvider):
 
     # Its query and list interfaces take 20 calls a second per account (Alibaba's asynchronous-task pages): this
     # server spends 18 of them, leaving room for the account's other clients.
-    capabilities = Capabilities(name="dashscope", title="DashScope", key_env="DASHSCOPE_API_KEY", sweep_seconds=4.0,
+    capabilities = Capabilities(name="dashscope", title="DashScope", sweep_seconds=4.0,
                                 max_polls_per_second=18.0)
     routes = serves(
         Route(MODEL_ID, MODEL_ID, frozenset({"negative_prompt", "first_frame", "voices", "prompt_extend", "watermark",
@@ -123,9 +124,10 @@ class DashScopeProvider(HostedProvider):
 
     def __init__(self, settings: Any):
         super().__init__(settings)
-        region = (settings.dashscope_region or "singapore").lower()
-        if settings.dashscope_base_url:
-            base_url = settings.dashscope_base_url
+        own: DashScopeSettings = self.own  # type: ignore[assignment]
+        region = (own.region or "singapore").lower()
+        if own.base_url:
+            base_url = own.base_url
         elif region in REGIONS:
             base_url = REGIONS[region]
         else:
@@ -134,14 +136,14 @@ class DashScopeProvider(HostedProvider):
         self.region = region
         # Wan 3.0's host: the configured base when one is set (a proxy, or the legacy host Alibaba's own samples
         # use), else the workspace's host in this region.
-        workspace = settings.dashscope_workspace_id
-        self._workspace_url = base_url.rstrip("/") if settings.dashscope_base_url else (
+        workspace = own.workspace_id
+        self._workspace_url = base_url.rstrip("/") if own.base_url else (
             f"https://{workspace}.{WORKSPACE_REGIONS[region]}.maas.aliyuncs.com/api/v1"
             if workspace and _WORKSPACE_ID.match(workspace) and region in WORKSPACE_REGIONS else None)
         key = api_key(settings, "dashscope") or ""
         auth = {"Authorization": f"Bearer {key}"}
-        if settings.dashscope_workspace_id:
-            auth["X-DashScope-WorkSpace"] = settings.dashscope_workspace_id
+        if workspace:
+            auth["X-DashScope-WorkSpace"] = workspace
         self._open(base_url, auth)
         # oss:// uploads are bound to the account, model and region (alibabacloud.com/help/en/model-studio/get-temporary-file-url): never share them across
         # keys or endpoints. The key itself is not stored, only a digest of it.

@@ -34,6 +34,7 @@ from .hosted import HostedProvider
 
 if TYPE_CHECKING:
     from ..references.intake import Intake, Reference
+    from .host_settings import FalSettings
 
 QUEUE_URL = "https://queue.fal.run"
 REST_URL = "https://rest.fal.ai"
@@ -46,7 +47,7 @@ class FalProvider(HostedProvider):
     task_id_pattern = re.compile(r"^[A-Za-z0-9-]{1,80}$")
     result_domains = ("fal.media", "fal.run", "fal.ai")
 
-    capabilities = Capabilities(name="fal", title="fal", key_env="FAL_KEY", cancel_is_request=True)
+    capabilities = Capabilities(name="fal", title="fal", cancel_is_request=True)
     routes = serves(
         Route(MODEL_ID, "fal-ai/wan/v2.7/reference-to-video", frozenset({"negative_prompt", "shot_type", "seed"}),
               "r2v_payload", duration_max=10),
@@ -76,8 +77,9 @@ class FalProvider(HostedProvider):
 
     def __init__(self, settings: Any):
         super().__init__(settings)
-        self.rest_url = (settings.fal_rest_url or REST_URL).rstrip("/")
-        self._open(settings.fal_queue_url or QUEUE_URL, {"Authorization": f"Key {api_key(settings, 'fal')}"},
+        own: FalSettings = self.own  # type: ignore[assignment]
+        self.rest_url = (own.rest_url or REST_URL).rstrip("/")
+        self._open(own.queue_url or QUEUE_URL, {"Authorization": f"Key {api_key(settings, 'fal')}"},
                    extra_hosts=(urlparse(self.rest_url).hostname or "",))
 
     def r2v_payload(self, request: R2VRequest, intake: Intake, urls: dict[str, str], route: Route) -> dict[str, Any]:

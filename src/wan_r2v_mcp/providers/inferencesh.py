@@ -29,6 +29,7 @@ from .hosted import HostedProvider
 
 if TYPE_CHECKING:
     from ..references.intake import Intake, Reference
+    from .host_settings import InferenceShSettings
 
 BASE_URL = "https://api.inference.sh"
 APP = "alibaba/wan-2-7-r2v"
@@ -53,7 +54,7 @@ class InferenceShProvider(HostedProvider):
     task_id_pattern = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
     result_domains = ("inference.sh",)
 
-    capabilities = Capabilities(name="inferencesh", title="inference.sh", key_env="INFERENCE_API_KEY")
+    capabilities = Capabilities(name="inferencesh", title="inference.sh")
     routes = serves(
         Route(MODEL_ID, APP, frozenset({"negative_prompt", "first_frame", "voices", "prompt_extend", "watermark",
                                         "seed"}), "r2v_payload", max_voices=1, media_max=5),
@@ -74,7 +75,8 @@ class InferenceShProvider(HostedProvider):
 
     def __init__(self, settings: Any):
         super().__init__(settings)
-        self._open(settings.inference_base_url or BASE_URL,
+        own: InferenceShSettings = self.own  # type: ignore[assignment]
+        self._open(own.base_url or BASE_URL,
                    {"Authorization": f"Bearer {api_key(settings, 'inferencesh')}"})
         self._schema_fields: dict[str, set[str]] = {}  # by app: its live input schema's fields (empty: unreadable)
 

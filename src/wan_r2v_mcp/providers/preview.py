@@ -85,7 +85,7 @@ class _Render:
 
 
 class PreviewProvider(Provider):
-    capabilities = Capabilities(name="preview", title="the offline preview", key_env=None, poll_initial_seconds=0.25,
+    capabilities = Capabilities(name="preview", title="the offline preview", poll_initial_seconds=0.25,
                                 poll_max_seconds=1.0, max_polls_per_second=200.0, local=True)
     routes = serves(
         Route(MODEL_ID, f"{MODEL_ID} (offline preview)", frozenset({

@@ -15,6 +15,7 @@ from ..access import CallerKeys
 from ..errors import ProviderUnavailable
 from . import HOSTS, available, default_provider, key_headers, keyed, provider_class
 from .base import Capabilities, Provider
+from .host_settings import with_host
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -57,7 +58,7 @@ class ProviderRegistry:
         if ident not in self._made:
             settings = self.settings
             if key is not None:
-                settings = settings.model_copy(update={HOSTS[name].key_field: SecretStr(key)})
+                settings = with_host(settings, name, api_key=SecretStr(key))
             self._made[ident] = provider_class(name)(settings)  # reads its own key, or says which to set
         return self._made[ident]
 

@@ -31,6 +31,7 @@ from .hosted import HostedProvider
 
 if TYPE_CHECKING:
     from ..references.intake import Intake, Reference
+    from .host_settings import ReplicateSettings
 
 BASE_URL = "https://api.replicate.com/v1"
 RESULT_TTL_SECONDS = 3600
@@ -42,7 +43,7 @@ class ReplicateProvider(HostedProvider):
     task_id_pattern = re.compile(r"^[a-z0-9]{1,64}$")
     result_domains = ("replicate.delivery", "replicate.com")
 
-    capabilities = Capabilities(name="replicate", title="Replicate", key_env="REPLICATE_API_TOKEN")
+    capabilities = Capabilities(name="replicate", title="Replicate")
     routes = serves(
         Route(MODEL_ID, "wan-video/wan-2.7-r2v", frozenset({"negative_prompt", "shot_type", "seed"}), "r2v_payload",
               duration_max=10),
@@ -61,7 +62,8 @@ class ReplicateProvider(HostedProvider):
 
     def __init__(self, settings: Any):
         super().__init__(settings)
-        self._open(settings.replicate_base_url or BASE_URL, {"Authorization": f"Bearer {api_key(settings, 'replicate')}"})
+        own: ReplicateSettings = self.own  # type: ignore[assignment]
+        self._open(own.base_url or BASE_URL, {"Authorization": f"Bearer {api_key(settings, 'replicate')}"})
 
     def r2v_payload(self, request: R2VRequest, intake: Intake, urls: dict[str, str], route: Route) -> dict[str, Any]:
         inputs: dict[str, Any] = {
