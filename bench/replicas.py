@@ -4,15 +4,19 @@ Run (a throwaway PostgreSQL cluster is started as in the tests; compressed emula
 
     .venv/bin/python bench/replicas.py --tasks 200
 
-Figures: paid jobs lost (submitted and never finished), jobs created at the host beyond one per task, results
-downloaded more than once, seconds from the host finishing a job to its video on disk (median, p99), how long the
-killed replica's jobs waited before another took them, and host calls per task-minute beside the same run's
-single-replica anchor (one replica alone doing the same work after).
+Figures, for three replicas with one killed and then, as the anchor, one replica alone doing the same work: paid
+jobs lost (submitted and never finished), jobs created at the host beyond one per task, results downloaded more
+than once, jobs polled by two replicas (other than the killed one's, taken over), seconds from the host finishing
+a job to its video on disk (median, p99), how long the killed replica's jobs waited before another took them, the
+host's status calls (per task, per task-minute, the busiest second), and get_task (wait 0) p50/p99 from five
+callers while the tasks run; the ratios of three replicas to one. Each replica calls with a key of its own, so the
+emulator knows which replica made each call.
 """
 
 from __future__ import annotations
 
 import argparse
+import bisect
 import contextlib
 import json
 import os
@@ -34,12 +38,28 @@ sys.path.insert(0, str(ROOT / "tests"))
 KEY = "sk-bench0000000000000000"
 
 EMULATOR = f"""
-import json, random, sys, pathlib, tempfile
+import json, random, sys, pathlib, tempfile, time
 sys.path.insert(0, {str(ROOT / "tests")!r})
 from emulators.dashscope import DashScopeEmulator
 import media
 lo, hi = float(sys.argv[1]), float(sys.argv[2])
-with DashScopeEmulator("{KEY}", media.Results(pathlib.Path(tempfile.mkdtemp()))) as e:
+
+class Bench(DashScopeEmulator):
+    # Each replica has its own key ("<key>-r<n>"), so every host call says which replica made it.
+    log = []
+
+    def handle(self, req):
+        auth = req.headers.get("authorization", "")
+        who = auth.rsplit("-r", 1)[1] if auth.startswith("Bearer {KEY}-r") else "?"
+        if who != "?":
+            req.headers["authorization"] = "Bearer {KEY}"
+        name = self.name_of(req)
+        if name in ("create", "poll", "list", "cancel"):
+            job = req.path.split("/tasks/", 1)[1].split("/")[0] if name in ("poll", "cancel") else ""
+            self.log.append((time.time(), who, name, job))
+        return super().handle(req)
+
+with Bench("{KEY}", media.Results(pathlib.Path(tempfile.mkdtemp()))) as e:
     rng = random.Random(1)
     e.job_timing = lambda: (lambda total: (total * 0.2, total * 0.8))(rng.uniform(lo, hi))
     print(e.base_url, flush=True)
@@ -49,9 +69,8 @@ with DashScopeEmulator("{KEY}", media.Results(pathlib.Path(tempfile.mkdtemp())))
             if r.path.startswith("/results/"):
                 job = r.path[len("/results/"):].removesuffix(".mp4")
                 fetched[job] = fetched.get(job, 0) + 1
-        calls = sum(1 for r in e.received if r.path.startswith("/api/v1/tasks"))
         done = {{t.task_id: t.done_at(e.timing) for t in e.tasks.values()}}
-        print(json.dumps({{"created": len(e.tasks), "fetched": fetched, "calls": calls, "done": done}}), flush=True)
+        print(json.dumps({{"created": len(e.tasks), "fetched": fetched, "log": e.log, "done": done}}), flush=True)
 """
 
 
@@ -91,21 +110,50 @@ async def submit(urls: list[str], count: int, first: int) -> list[str]:
     return ids
 
 
-def settle(url: str, ids: list[str], timeout: float) -> dict[str, tuple]:
+def _ended(url: str, ids: list[str]) -> dict[str, tuple]:
     import psycopg
 
-    deadline = time.monotonic() + timeout
     with psycopg.connect(url, autocommit=True) as conn:
+        rows = conn.execute("SELECT task_id, status, provider_task_id, finished_at FROM tasks WHERE "
+                            "task_id = ANY(%s)", (ids,)).fetchall()
+    return {r[0]: r for r in rows}
+
+
+async def settle(db: str, urls: list[str], ids: list[str], timeout: float, callers: int = 5) -> tuple[dict, list]:
+    """Wait until every task ended, while `callers` clients ask get_task (wait 0) of random tasks on the replicas
+    in turn; the rows, and each get_task's seconds."""
+    import random
+
+    rng = random.Random(2)
+    seconds: list[float] = []
+    done = anyio.Event()
+
+    async def caller(n: int) -> None:
+        async with Client(streamable_http_client(urls[n % len(urls)]), mode="legacy") as client:
+            while not done.is_set():
+                start = time.perf_counter()
+                await client.call_tool("get_task", {"task_id": rng.choice(ids), "wait_seconds": 0})
+                seconds.append(time.perf_counter() - start)
+
+    deadline = time.monotonic() + timeout
+    async with anyio.create_task_group() as tg:
+        for n in range(callers):
+            tg.start_soon(caller, n)
         while True:
-            rows = conn.execute("SELECT task_id, status, provider_task_id, finished_at FROM tasks WHERE "
-                                "task_id = ANY(%s)", (ids,)).fetchall()
-            ended = [r for r in rows if r[1] in ("succeeded", "failed", "canceled")]
+            rows = await anyio.to_thread.run_sync(_ended, db, ids)
+            ended = [r for r in rows.values() if r[1] in ("succeeded", "failed", "canceled")]
             if len(ended) == len(ids) or time.monotonic() > deadline:
-                return {r[0]: r for r in rows}
-            time.sleep(0.5)
+                break
+            await anyio.sleep(0.5)
+        done.set()
+    return rows, seconds
 
 
-def run(tasks: int, replicas: int) -> dict:
+def _pct(values: list[float], q: float) -> float | None:
+    return round(sorted(values)[int(q * (len(values) - 1))], 3) if values else None
+
+
+def run(tasks: int, replicas: int, kill: bool) -> dict:
     import pg
 
     with pg.cluster() as cluster, tempfile.TemporaryDirectory() as tmp:
@@ -121,53 +169,72 @@ def run(tasks: int, replicas: int) -> dict:
 
         env = {k: v for k, v in os.environ.items() if not k.startswith(("WAN_R2V_", "DASHSCOPE_"))}
         env.update(WAN_R2V_DATA_DIR=f"{tmp}/data", WAN_R2V_OUTPUT_DIR=f"{tmp}/out", WAN_R2V_TIME_SCALE="0.1",
-                   WAN_R2V_PROGRESS_INTERVAL="1", WAN_R2V_DATABASE_URL=db, DASHSCOPE_API_KEY=KEY,
-                   DASHSCOPE_BASE_URL=base)
+                   WAN_R2V_PROGRESS_INTERVAL="1", WAN_R2V_DATABASE_URL=db, DASHSCOPE_BASE_URL=base)
         ports = [pg._free_port() for _ in range(replicas)]
-        procs = [replica(env, p) for p in ports]
+        procs = [replica({**env, "DASHSCOPE_API_KEY": f"{KEY}-r{n}"}, p) for n, p in enumerate(ports)]
         urls = [f"http://127.0.0.1:{p}/mcp" for p in ports]
         killed_at: list[float] = []
-
-        def kill() -> None:
-            procs[0].send_signal(signal.SIGKILL)
-            procs[0].wait()
-            killed_at.append(time.time())
-
+        orphans: list[str] = []
+        started = time.time()
         try:
             import psycopg
 
             half = tasks // 2
             ids = anyio.run(submit, urls, half, 0)
-            with psycopg.connect(db, autocommit=True) as conn:  # whose tasks the killed replica followed
-                holder_pid = str(procs[0].pid)
-                orphans = [r[0] for r in conn.execute("SELECT task_id, holder FROM leases").fetchall()
-                           if r[1].split(":")[1] == holder_pid]
-            kill()
-            ids += anyio.run(submit, urls[1:], tasks - half, half)
-            rows = settle(db, ids, timeout=300)
+            live = urls
+            if kill:
+                with psycopg.connect(db, autocommit=True) as conn:  # whose tasks the killed replica followed
+                    holder_pid = str(procs[0].pid)
+                    orphans = [r[0] for r in conn.execute("SELECT task_id, holder FROM leases").fetchall()
+                               if r[1].split(":")[1] == holder_pid]
+                procs[0].send_signal(signal.SIGKILL)
+                procs[0].wait()
+                killed_at.append(time.time())
+                live = urls[1:]
+            ids += anyio.run(submit, live, tasks - half, half)
+            rows, get_task_s = anyio.run(settle, db, live, ids, 300 + tasks * 0.5)
             host = stats()
         finally:
             for p in procs:
                 if p.poll() is None:
                     p.terminate()
                     p.wait(timeout=30)
+        elapsed = time.time() - started
         lag = [r[3] - host["done"][r[2]] for r in rows.values() if r[1] == "succeeded" and r[2] in host["done"]]
         taken = [rows[t][3] - max(killed_at[0], host["done"].get(rows[t][2], 0)) for t in orphans
                  if t in rows and rows[t][1] == "succeeded"]
         lost = [t for t in ids if t not in rows or rows[t][1] != "succeeded"]
         made = sum(1 for r in rows.values() if r[2])
+        job_of = {r[2]: r[0] for r in rows.values() if r[2]}
+        pollers: dict[str, set[str]] = {}
+        for _, who, name, job in host["log"]:
+            if name == "poll":
+                pollers.setdefault(job, set()).add(who)
+        taken_over = {rows[t][2] for t in orphans if t in rows}
+        status = sorted(t for t, _, name, _ in host["log"] if name in ("poll", "list"))
+        busiest = max((bisect.bisect_left(status, t + 1.0) - i for i, t in enumerate(status)), default=0)
         emu.stdin.close()
         emu.wait(timeout=30)
         return {
             "replicas": replicas, "tasks": len(ids), "lost": len(lost), "created_at_host": host["created"],
             "created_beyond_one_per_task": host["created"] - made,
             "downloaded_more_than_once": sum(1 for n in host["fetched"].values() if n > 1),
+            # a job polled by two replicas, other than the killed replica's jobs taken over after its death
+            "followed_by_two_replicas": sum(1 for job, who in pollers.items()
+                                            if len(who) > 1 and job not in taken_over and job in job_of),
             "done_to_disk_median_s": round(statistics.median(lag), 2) if lag else None,
-            "done_to_disk_p99_s": round(sorted(lag)[int(0.99 * (len(lag) - 1))], 2) if lag else None,
+            "done_to_disk_p99_s": _pct(lag, 0.99),
             "killed_replicas_tasks": len(orphans),
             "their_wait_after_kill_median_s": round(statistics.median(taken), 2) if taken else None,
             "their_wait_after_kill_max_s": round(max(taken), 2) if taken else None,
-            "host_status_calls": host["calls"],
+            "host_status_calls": len(status),
+            "host_status_calls_per_task": round(len(status) / max(1, len(ids)), 2),
+            "host_status_calls_per_task_minute": round(len(status) / max(1, len(ids)) / (elapsed / 60), 3),
+            "host_status_calls_busiest_second": busiest,
+            "get_task_calls": len(get_task_s),
+            "get_task_p50_ms": round(1000 * statistics.median(get_task_s), 1) if get_task_s else None,
+            "get_task_p99_ms": round(1000 * _pct(get_task_s, 0.99), 1) if get_task_s else None,
+            "seconds": round(elapsed, 1),
         }
 
 
@@ -175,10 +242,19 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tasks", type=int, default=200)
     args = parser.parse_args()
-    figures = run(args.tasks, 3)
+    figures = {"three_replicas_one_killed": run(args.tasks, 3, kill=True),
+               "one_replica_anchor": run(args.tasks, 1, kill=False)}
+    three, one = figures.values()
+    figures["ratios"] = {
+        "status_calls_per_task": round(three["host_status_calls_per_task"] / one["host_status_calls_per_task"], 2),
+        "busiest_second": round(three["host_status_calls_busiest_second"] /
+                                max(1, one["host_status_calls_busiest_second"]), 2),
+        "get_task_p50": round(three["get_task_p50_ms"] / one["get_task_p50_ms"], 2),
+        "get_task_p99": round(three["get_task_p99_ms"] / one["get_task_p99_ms"], 2),
+    }
     print(json.dumps(figures, indent=2))
-    ok = figures["lost"] == 0 and figures["created_beyond_one_per_task"] == 0 and \
-        figures["downloaded_more_than_once"] == 0
+    ok = all(f["lost"] == 0 and f["created_beyond_one_per_task"] == 0 and f["downloaded_more_than_once"] == 0
+             and f["followed_by_two_replicas"] == 0 for f in (three, one))
     return 0 if ok else 1
 
 

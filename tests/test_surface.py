@@ -145,7 +145,7 @@ def test_doctor_reports_what_the_server_sees_without_secrets(dirs):
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     assert "default provider: dashscope" in lines
-    assert "  dashscope: key set" in lines and "  fal: no key (FAL_KEY not set)" in lines
+    assert "  dashscope: key set (DASHSCOPE_REGION=singapore)" in lines and "  fal: no key (FAL_KEY not set)" in lines
     assert f"output folder: {dirs['out'].resolve()} (writable)" in lines
     assert any(line.startswith("clients start it with: /") for line in lines)
     assert "sk-doctor000000000000000" not in out.stdout + out.stderr
