@@ -114,7 +114,7 @@ def _ended(url: str, ids: list[str]) -> dict[str, tuple]:
     import psycopg
 
     with psycopg.connect(url, autocommit=True) as conn:
-        rows = conn.execute("SELECT task_id, status, provider_task_id, finished_at FROM tasks WHERE "
+        rows = conn.execute("SELECT task_id, status, provider_task_id, finished_at, created_at FROM tasks WHERE "
                             "task_id = ANY(%s)", (ids,)).fetchall()
     return {r[0]: r for r in rows}
 
@@ -200,6 +200,7 @@ def run(tasks: int, replicas: int, kill: bool) -> dict:
                     p.terminate()
                     p.wait(timeout=30)
         elapsed = time.time() - started
+        task_minutes = sum((r[3] or time.time()) - r[4] for r in rows.values()) / 60
         lag = [r[3] - host["done"][r[2]] for r in rows.values() if r[1] == "succeeded" and r[2] in host["done"]]
         taken = [rows[t][3] - max(killed_at[0], host["done"].get(rows[t][2], 0)) for t in orphans
                  if t in rows and rows[t][1] == "succeeded"]
@@ -218,7 +219,10 @@ def run(tasks: int, replicas: int, kill: bool) -> dict:
         return {
             "replicas": replicas, "tasks": len(ids), "lost": len(lost), "created_at_host": host["created"],
             "created_beyond_one_per_task": host["created"] - made,
-            "downloaded_more_than_once": sum(1 for n in host["fetched"].values() if n > 1),
+            # a download begun again: of the killed replica's jobs (cut off by the kill), and of any other
+            "downloaded_more_than_once": sum(1 for j, n in host["fetched"].items() if n > 1 and j not in taken_over),
+            "killed_replicas_downloads_begun_again": sum(1 for j, n in host["fetched"].items()
+                                                        if n > 1 and j in taken_over),
             # a job polled by two replicas, other than the killed replica's jobs taken over after its death
             "followed_by_two_replicas": sum(1 for job, who in pollers.items()
                                             if len(who) > 1 and job not in taken_over and job in job_of),
@@ -229,7 +233,8 @@ def run(tasks: int, replicas: int, kill: bool) -> dict:
             "their_wait_after_kill_max_s": round(max(taken), 2) if taken else None,
             "host_status_calls": len(status),
             "host_status_calls_per_task": round(len(status) / max(1, len(ids)), 2),
-            "host_status_calls_per_task_minute": round(len(status) / max(1, len(ids)) / (elapsed / 60), 3),
+            # per minute of the tasks' own lives (each from its request to its end), summed
+            "host_status_calls_per_task_minute": round(len(status) / max(1e-9, task_minutes), 3),
             "host_status_calls_busiest_second": busiest,
             "get_task_calls": len(get_task_s),
             "get_task_p50_ms": round(1000 * statistics.median(get_task_s), 1) if get_task_s else None,
@@ -247,6 +252,8 @@ def main() -> int:
     three, one = figures.values()
     figures["ratios"] = {
         "status_calls_per_task": round(three["host_status_calls_per_task"] / one["host_status_calls_per_task"], 2),
+        "status_calls_per_task_minute": round(three["host_status_calls_per_task_minute"] /
+                                              one["host_status_calls_per_task_minute"], 2),
         "busiest_second": round(three["host_status_calls_busiest_second"] /
                                 max(1, one["host_status_calls_busiest_second"]), 2),
         "get_task_p50": round(three["get_task_p50_ms"] / one["get_task_p50_ms"], 2),
