@@ -262,9 +262,10 @@ async def test_cancel_reaches_the_host_while_the_task_is_pending(ds_settings, da
         task_id = started["structuredContent"]["task_id"]
         canceled = await call(client, "cancel_task", {"task_id": task_id})
     assert canceled["structuredContent"]["status"] == "canceled"
+    job = canceled["structuredContent"]["provider_task_id"]
     (cancel,) = dashscope.calls("/api/v1/tasks/", "POST")
-    assert cancel.path == f"/api/v1/tasks/{started['structuredContent']['provider_task_id']}/cancel"
-    assert dashscope.status_of(dashscope.tasks[started["structuredContent"]["provider_task_id"]]) == "CANCELED"
+    assert cancel.path == f"/api/v1/tasks/{job}/cancel"
+    assert dashscope.status_of(dashscope.tasks[job]) == "CANCELED"
 
 
 async def test_an_expired_result_url_is_reported_as_such(ds_settings, dashscope, refs):

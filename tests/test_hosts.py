@@ -176,8 +176,8 @@ async def test_each_host_cancels_a_queued_job(hosts_settings, replicate, inferen
                                                       "reference_images": ["https://cdn.example.com/a.png"]})
         canceled = await call(client, "cancel_task", {"task_id": started["structuredContent"]["task_id"]})
     assert canceled["structuredContent"]["status"] == "canceled"
-    (cancel,) = [r for r in emulator.received if emulator.name_of(r) == "cancel"]
-    assert started["structuredContent"]["provider_task_id"] in cancel.path
+    (cancel,) = [r for r in emulator.received if emulator.name_of(r) == "cancel"]  # one cancel, of the job made
+    assert canceled["structuredContent"]["provider_task_id"] in cancel.path
 
 
 # ------------------------------------------------------------------ every field maps or is refused, on every host

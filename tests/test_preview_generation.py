@@ -12,6 +12,7 @@ from mcp import Client
 
 from wan_r2v_mcp.schema import PIXEL_SIZES
 from wan_r2v_mcp.server import build_server
+from wan_r2v_mcp.store.sqlite import SQLiteStore
 
 pytestmark = pytest.mark.anyio
 
@@ -126,7 +127,10 @@ async def test_a_task_survives_a_restart_and_the_next_server_finishes_it(setting
         started = await call(first, "generate_r2v", {"prompt": "Image 1 spins", "reference_images": [str(refs["img1"])], "wait_seconds": 0,
                                                      "resolution": "1080p", "duration": 5})
     task_id = started["structuredContent"]["task_id"]
-    assert started["structuredContent"]["status"] == "running"
+    assert started["structuredContent"]["status"] == "queued"  # wait 0: answered once recorded
+    store = SQLiteStore(settings.data.ledger)
+    assert store.get(task_id).phase == "running"  # the stopping server let its render start (the host has it)
+    store.close()
     assert not (dirs["out"] / f"{task_id}.mp4").exists()  # the first server stopped mid-render
 
     async with Client(build_server(settings)) as second:

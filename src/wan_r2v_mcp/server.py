@@ -23,6 +23,7 @@ from .config import Settings
 from .delivery import Signer, serve_file
 from .errors import R2VError
 from .jobs.runner import Runner
+from .jobs.submit import SEND_GRACE_SECONDS
 from .store import open_store
 
 log = logging.getLogger(__name__)
@@ -91,10 +92,15 @@ def build_server(settings: Settings | None = None) -> MCPServer:
                     log.info("taking up %d unfinished task(s) again", resumed)
                 app = AppState(settings, ledger, runner, Signer(settings, ledger))
                 current.append(app)
+                calm = False  # the server stops because its client left or it was told to, not interrupted
                 try:
                     yield app
+                    calm = True
                 finally:
                     current.remove(app)
+                    if calm:  # a task answered before its create went out still reaches its host
+                        with anyio.move_on_after(SEND_GRACE_SECONDS, shield=True):
+                            await runner.all_sent()
                     tg.cancel_scope.cancel()
                     with anyio.CancelScope(shield=True):
                         await runner.aclose()

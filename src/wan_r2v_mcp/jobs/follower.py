@@ -24,7 +24,7 @@ from ..store import Spend, Store, TaskRecord
 from . import results
 from .download import Downloader
 from .finding import Finder
-from .lifecycle import AT_HOST, Lifecycle, Phase, host_says
+from .lifecycle import AT_HOST, CANCEL_BEFORE_ID, Lifecycle, Phase, cancel_unsent, host_says
 from .listing import ListSweep
 from .pacing import Pacers
 from .quote import Quote
@@ -163,7 +163,10 @@ class Follower:
                     last_poll = time.monotonic()
                     await self.pacers.wait(provider)
                     job = await provider.poll(JobRef(record.provider_task_id, record.payload, record.model))
-                    if phase is Phase.CANCELING and job.status in ("queued", "running") and not caps.cancel_is_request:
+                    # A cancel is sent on each poll where it stops a job (a host that takes it only as a signal is
+                    # sent it once: when it was asked for before the job's id was known).
+                    if phase is Phase.CANCELING and job.status in ("queued", "running") and (
+                            not caps.cancel_is_request or cancel_unsent(phase, record.stage)):
                         job = await provider.cancel(JobRef(record.provider_task_id, record.payload, record.model)) or job
                     self.apply(task_id, job)
                     if job.status in ("queued", "running") and not (caps.sweep_seconds and phase is not Phase.CANCELING):
@@ -218,11 +221,14 @@ class Follower:
         if phase.terminal or phase is Phase.DOWNLOADING:
             return  # nothing left to stop: a finished job is delivered
         if record.provider_task_id is None:  # the create is in flight or its answer is being looked for
-            self.lifecycle.move(task_id, Phase.CANCELING, only_from=frozenset({Phase.CREATING, Phase.UNKNOWN}),
-                                stage="cancel requested; the job will be canceled at the host as soon as it is known")
-            self._notify(task_id)
-            self.watch(task_id)
-            return
+            if self.lifecycle.move(task_id, Phase.CANCELING, only_from=frozenset({Phase.CREATING, Phase.UNKNOWN}),
+                                   stage=CANCEL_BEFORE_ID):
+                self._notify(task_id)
+                self.watch(task_id)
+                return  # its driver sends the cancel once the host's answer brings the id
+            record = self.ledger.get(task_id) or record  # the id came back meanwhile: cancel at the host now
+            if Phase(record.phase).terminal or record.provider_task_id is None:
+                return
         provider = self._provider_of(record)
         job = await provider.cancel(JobRef(record.provider_task_id, record.payload, record.model))
         if job is not None:

@@ -50,6 +50,16 @@ UNFINISHED_PHASES = frozenset(Phase) - TERMINAL_PHASES
 AT_HOST = frozenset({Phase.CREATING, Phase.UNKNOWN, Phase.QUEUED, Phase.RUNNING, Phase.CANCELING, Phase.DOWNLOADING})
 _HOST_STATES = frozenset({Phase.QUEUED, Phase.RUNNING, Phase.DOWNLOADING, Phase.FAILED, Phase.CANCELED})
 
+# A cancel asked before the host had the job's id is sent by the task's driver once the id comes back; until
+# then the task's stage is one of these (the cancel tool waits for it to change: the host's answer).
+CANCEL_BEFORE_ID = "cancel requested; the job will be canceled at the host as soon as it is known"
+CANCEL_NOT_YET_SENT = "cancel requested; the job is being canceled at the host"
+
+
+def cancel_unsent(phase: Phase, stage: str) -> bool:
+    """Whether a cancel was asked for and not yet sent to the host (its id was not known when it was asked)."""
+    return phase is Phase.CANCELING and stage in (CANCEL_BEFORE_ID, CANCEL_NOT_YET_SENT)
+
 # Where each phase may go. A phase may also stay where it is (progress, stage), unless it is terminal.
 ALLOWED: dict[Phase, frozenset[Phase]] = {
     Phase.PENDING: frozenset({Phase.CREATING, Phase.FAILED, Phase.CANCELED}),

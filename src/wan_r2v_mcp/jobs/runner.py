@@ -24,7 +24,7 @@ from ..schema import EditArgs, GenerateArgs, I2VArgs, SequenceArgs, T2VArgs, Tas
 from ..store import Store, TaskRecord
 from .fingerprint import fingerprint
 from .follower import Follower
-from .lifecycle import Phase
+from .lifecycle import Phase, cancel_unsent
 from .quote import Quote, budget_check, check_free_work, dry_run, quote, quote_edit, quote_i2v, quote_t2v
 from .sequencer import Sequencer
 from .sequences import SeqPhase, is_sequence_id
@@ -68,6 +68,10 @@ class Runner:
     async def aclose(self) -> None:
         await self.providers.aclose()
 
+    async def all_sent(self) -> None:
+        """Return once every submit of this server in flight has sent its create (or ended before)."""
+        await self.follower.submitter.all_sent()
+
     # ------------------------------------------------------------------ the tools' verbs
 
     async def generate(self, args: GenerateArgs | T2VArgs | I2VArgs | EditArgs, folders: Folders, patience: Patience,
@@ -100,7 +104,9 @@ class Runner:
                 q.fingerprint, time.time() - self.settings.duplicate_window_seconds))
         if cast and not duplicate:
             self.cast.used(owner, cast)
-        view = await self.wait(task_id, args.wait_seconds, patience, owner, until_at_host=True)
+        # wait_seconds=0 is answered once the task is recorded (its references upload and its create goes out
+        # after); any longer wait also lasts until the host has the job, so a refusal comes back in this answer.
+        view = await self.wait(task_id, args.wait_seconds, patience, owner, until_at_host=args.wait_seconds > 0)
         return view.model_copy(update={"duplicate": duplicate, "warnings": warnings + view.warnings})
 
     async def _takes(self, args: GenerateArgs | T2VArgs | I2VArgs | EditArgs, checked: Callable[..., Quote],
@@ -246,9 +252,17 @@ class Runner:
                 await self.sequencer.cancel(task_id, owner)
             return self.view(task_id, owner)
         record = self.record(task_id, owner)
-        if not Phase(record.phase).terminal:
-            with anyio.move_on_after(patience.cap):
+        with anyio.move_on_after(patience.cap):
+            if not Phase(record.phase).terminal:
                 await self.follower.cancel(record)
+            # Asked before the host had the job's id, the cancel is sent by the task's driver once the id comes
+            # back: the answer waits for that (within the call's patience), so it says what the host did.
+            while True:
+                changed = self._changed(task_id)
+                record = self.record(task_id, owner)
+                if not cancel_unsent(Phase(record.phase), record.stage):
+                    break
+                await changed.wait()
         return self.view(task_id, owner)
 
     def list(self, limit: int, status: str | None, owner: str = "") -> tuple[list[TaskView], int]:

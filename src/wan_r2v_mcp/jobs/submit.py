@@ -14,13 +14,16 @@ import anyio
 from ..errors import ProviderError, R2VError, SubmitFailed, SubmitUnknown, UploadFailed
 from ..providers.base import HostJob, Provider, Route
 from ..store import Spend, Store
-from .lifecycle import Lifecycle, Phase, host_says
+from .lifecycle import CANCEL_NOT_YET_SENT, Lifecycle, Phase, host_says
 from .quote import Quote, remote_addresses
 from .worker import Signals, Worker
 
 log = logging.getLogger(__name__)
 
 UPLOAD_ATTEMPTS = 3
+# How long a stopping server lets submits in flight reach the host: a request answered before its create went out
+# (wait_seconds=0) then still makes its job when the client leaves at once, and the next server follows it.
+SEND_GRACE_SECONDS = 10.0
 
 
 def new_task_id() -> str:
@@ -33,6 +36,9 @@ class Submitter:
         self.lifecycle = lifecycle
         self.worker = worker
         self.signals: Signals = worker.signals
+        self._sending = 0
+        self._all_sent = anyio.Event()
+        self._all_sent.set()
 
     def admit(self, q: Quote, owner: str, task_id: str, *, check: Callable[[Spend], None],
               duplicate_of: tuple[str, float] | None, sequence_id: str | None, shot: int | None) -> str | None:
@@ -58,6 +64,9 @@ class Submitter:
 
     async def send(self, q: Quote, task_id: str, owner: str) -> None:
         """Upload the references, then send the create (once). Closes the quote's files."""
+        if self._sending == 0:
+            self._all_sent = anyio.Event()
+        self._sending += 1
         try:
             await self._send(q, task_id, owner)
         except Exception:  # the task's driver follows it next, from whatever phase this left it in
@@ -65,6 +74,13 @@ class Submitter:
         finally:
             q.close()
             self.signals.notify(task_id)
+            self._sending -= 1
+            if self._sending == 0:
+                self._all_sent.set()
+
+    async def all_sent(self) -> None:
+        """Return once no submit of this server is in flight (each has sent its create, or ended before)."""
+        await self._all_sent.wait()
 
     async def _send(self, q: Quote, task_id: str, owner: str) -> None:
         provider = q.provider
@@ -120,7 +136,7 @@ class Submitter:
         ok = self.lifecycle.adopt(task_id, name, job.provider_task_id, to, stage=stage, candidates=None, **values)
         if not ok:
             ok = self.lifecycle.adopt(task_id, name, job.provider_task_id, Phase.CANCELING,
-                                      stage="cancel requested; the job is being canceled at the host",
+                                      stage=CANCEL_NOT_YET_SENT,
                                       candidates=None, **{k: v for k, v in values.items() if k != "error"})
         self.signals.notify(task_id)
         return ok
