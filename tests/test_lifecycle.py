@@ -5,18 +5,19 @@ from __future__ import annotations
 import calendar
 import hashlib
 import os
+import threading
 import time
 from pathlib import Path
 
 import anyio
 import media
 import pytest
-from conftest import DASHSCOPE_KEY, call, text
+from conftest import DASHSCOPE_KEY, call, finish, text
 from mcp import Client
 from pydantic import SecretStr
 
 from wan_r2v_mcp.errors import GenerationFailed
-from wan_r2v_mcp.jobs.lifecycle import ALLOWED, Lifecycle, Phase
+from wan_r2v_mcp.jobs.lifecycle import ALLOWED, CANCEL_BEFORE_ID, Lifecycle, Phase
 from wan_r2v_mcp.providers.host_settings import with_host
 from wan_r2v_mcp.server import build_server
 from wan_r2v_mcp.store.sqlite import SQLiteStore as Ledger
@@ -127,6 +128,59 @@ async def test_a_hanging_host_never_holds_a_call_past_its_wait_cap(ds_settings, 
                     "structuredContent"]
     assert done["status"] == "succeeded", done
     assert len({t.body["input"]["prompt"] for t in dashscope.tasks.values()}) == len(dashscope.tasks) == 1
+
+
+# ------------------------------------------------------------------ wait 0, and a cancel before the job's id
+
+async def _until_stage(client, task_id: str, stage: str) -> dict:
+    with anyio.fail_after(30):
+        while True:
+            view = (await call(client, "get_task", {"task_id": task_id, "wait_seconds": 2}))["structuredContent"]
+            if view["stage"] == stage:
+                return view
+
+
+async def test_wait_zero_is_answered_before_the_create_and_a_cancel_then_lands_once_the_id_comes_back(
+        ds_settings, dashscope):
+    answer = threading.Event()
+    dashscope.fault("create", gate=answer)  # the host makes the job; its answer waits for the test
+    dashscope.timing.pending = 30  # the job stays queued, so a cancel stops it
+    async with Client(build_server(ds_settings)) as client:
+        started = (await call(client, "generate_r2v", {"prompt": "Image 1 waves", "reference_images": URL_REF,
+                                                       "wait_seconds": 0}))["structuredContent"]
+        assert (started["status"], started["provider_task_id"]) == ("queued", None)
+        await _until_stage(client, started["task_id"], "creating the job")
+        async with anyio.create_task_group() as tg:
+            canceled: list[dict] = []
+
+            async def cancel() -> None:
+                canceled.append(await call(client, "cancel_task", {"task_id": started["task_id"]}))
+
+            tg.start_soon(cancel)
+            await _until_stage(client, started["task_id"], CANCEL_BEFORE_ID)
+            answer.set()  # the create's answer brings the id: the task's driver sends the cancel
+    (view,) = [c["structuredContent"] for c in canceled]
+    (job,) = dashscope.tasks
+    assert (view["status"], view["provider_task_id"]) == ("canceled", job)
+    assert [r.path for r in dashscope.calls("/api/v1/tasks/", "POST")] == [f"/api/v1/tasks/{job}/cancel"]
+    assert dashscope.status_of(dashscope.tasks[job]) == "CANCELED"
+
+
+async def test_a_server_that_stops_calmly_lets_a_create_in_flight_reach_the_host(ds_settings, dashscope):
+    dashscope.fault("create", hold=1.0)
+    async with Client(build_server(ds_settings)) as client:
+        started = (await call(client, "generate_r2v", {"prompt": "Image 1 waves", "reference_images": URL_REF,
+                                                       "wait_seconds": 0}))["structuredContent"]
+    # The client left at once; the server sent the create and stored its answer before it stopped.
+    (job,) = dashscope.tasks
+    store = Ledger(ds_settings.data.ledger)
+    record = store.get(started["task_id"])
+    store.close()
+    assert (record.phase, record.provider_task_id, record.creates) == ("queued", job, 1)
+    async with Client(build_server(ds_settings)) as client:  # the next server follows it to its end
+        done = await finish(client, started["task_id"])
+    assert done["structuredContent"]["status"] == "succeeded"
+    assert len(dashscope.calls("/api/v1/services/aigc/video-generation/video-synthesis", "POST")) == 1
 
 
 # ------------------------------------------------------------------ reconciliation decides on evidence only

@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Iterator
 
+import anyio
 import httpx
 import httpx2
 import media
@@ -127,9 +128,14 @@ async def test_three_replicas_behind_a_balancer_one_killed_mid_job_lose_nothing_
             async with through(url, ALICE) as alice, through(url, BOB) as bob:
                 started = await call(alice, "generate_t2v", {"prompt": "A lighthouse", "duration": 8,
                                                              "resolution": "720p", "wait_seconds": 0})
-                assert started["structuredContent"]["status"] == "running", text(started)
                 task_id = started["structuredContent"]["task_id"]
-                with psycopg.connect(pg_url) as conn:  # the replica following it (holder = host:pid:nonce)
+                with psycopg.connect(pg_url, autocommit=True) as conn:  # answered once recorded (wait 0):
+                    with anyio.fail_after(30):                          # its render starts after
+                        while (phase := conn.execute("SELECT phase FROM tasks WHERE task_id = %s",
+                                                     (task_id,)).fetchone()[0]) != "running":
+                            assert phase in ("pending", "creating", "queued"), phase
+                            await anyio.sleep(0.02)  # reading the row, not waiting on a guess
+                    # the replica following it (holder = host:pid:nonce)
                     holder = conn.execute("SELECT holder FROM leases WHERE task_id = %s", (task_id,)).fetchone()[0]
                 doomed = procs[int(holder.split(":")[1])]
                 doomed.send_signal(signal.SIGKILL)  # mid-render: its lease is left to run out

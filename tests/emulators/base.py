@@ -45,6 +45,7 @@ class Fault:
     raw: bytes | None = None  # answer with these bytes instead (a malformed body, HTML), after acting
     drip: float = 0.0  # send the body 1 KB at a time, this many seconds apart
     declare_length: int | None = None  # a Content-Length other than the body's (an oversized result)
+    gate: threading.Event | None = None  # let the host act, then answer only once this is set (at most 60 s)
 
 
 @dataclass
@@ -167,6 +168,8 @@ class Emulator:
             reply = Reply(reply.status, reply.body, {**reply.headers, **fault.headers})
         if fault is not None and fault.hold and fault.partial is None:
             time.sleep(fault.hold)
+        if fault is not None and fault.gate is not None:
+            fault.gate.wait(60)
         if fault is not None and fault.drop:
             h.close_connection = True
             try:
