@@ -49,7 +49,8 @@ class Submitter:
             earlier = self.ledger.admit(owner=owner, check=check, duplicate_of=duplicate_of, sequence_id=sequence_id,
                                         shot=shot, task=dict(
                 task_id=task_id, provider=q.provider.capabilities.name, phase=Phase.PENDING.value,
-                status=Phase.PENDING.status, stage="recorded; uploading references",
+                status=Phase.PENDING.status, stage="recorded; uploading references" if any(
+                    r.path is not None for r in q.intake.all_references) else "recorded; starting it",
                 request=q.recorded_request(), refs=[v.model_dump(mode="json") for v in q.intake.views],
                 cost_estimate=q.cost_estimate, billable_seconds=q.billable_seconds, owner=owner,
                 fingerprint=q.fingerprint, key_from=q.key_from, sequence_id=sequence_id, model=q.model))
