@@ -69,15 +69,15 @@ async def test_a_lost_create_answer_with_a_forbidden_job_list_says_the_job_may_e
 
 
 def test_list_rows_are_read_by_status_or_task_status(ds_settings):
-    from wan_r2v_mcp.providers.dashscope import _list_rows
+    from wan_r2v_mcp.providers.dashscope_answers import list_rows
 
-    assert _list_rows({"data": [{"task_id": "a", "task_status": "SUCCEEDED"}]}) == [
+    assert list_rows({"data": [{"task_id": "a", "task_status": "SUCCEEDED"}]}) == [
         {"task_id": "a", "task_status": "SUCCEEDED"}]
-    assert _list_rows({"data": None}) == [] and _list_rows({"output": {"data": [{"task_id": "b"}]}}) == [
+    assert list_rows({"data": None}) == [] and list_rows({"output": {"data": [{"task_id": "b"}]}}) == [
         {"task_id": "b"}]
     for garbled in ([], "x", {"data": "x"}, {"data": [1]}, {"output": {"data": {"task_id": "b"}}}):
         with pytest.raises(Exception, match="shape it does not document"):
-            _list_rows(garbled)
+            list_rows(garbled)
 
 
 async def test_a_listed_task_status_wakes_its_watcher(ds_settings, dashscope):

@@ -14,7 +14,7 @@ from conftest import call, text
 from mcp import Client
 from PIL import Image, ImageChops, ImageDraw, ImageStat
 
-from wan_r2v_mcp.providers import preview_render
+from wan_r2v_mcp.providers import preview_text
 from wan_r2v_mcp.schema import PIXEL_SIZES
 from wan_r2v_mcp.server import build_server
 
@@ -42,38 +42,38 @@ def difference(a: Image.Image, b: Image.Image) -> float:
 def test_the_badges_never_overlap_at_any_size():
     draw = ImageDraw.Draw(Image.new("RGB", (1, 1)))
     for (resolution, ratio), (width, height) in PIXEL_SIZES.items():
-        band = preview_render._header_band("Voice of Video 1", width, height)
-        font = preview_render._font(max(min(height, width * 16 // 9) // 40, 12))
-        badge = draw.textlength(preview_render.BADGE, font=font)
+        band = preview_text.header_band("Voice of Video 1", width, height)
+        font = preview_text.font_for(max(min(height, width * 16 // 9) // 40, 12))
+        badge = draw.textlength(preview_text.BADGE, font=font)
         label = draw.textlength("Voice of Video 1", font=font)
         two_rows = band.height > font.size * 2 + 4 * max(height // 90, 6) - 2
         assert two_rows or badge + label < width, (resolution, ratio)  # side by side only where both fit
         assert band.width == width and band.height % 2 == 0
 
 
-@pytest.mark.skipif(preview_render.cjk_font() is None, reason="no CJK font here: .ci/tools.sh installs one")
+@pytest.mark.skipif(preview_text.cjk_font() is None, reason="no CJK font here: .ci/tools.sh installs one")
 def test_a_chinese_caption_is_drawn_with_a_font_that_has_its_glyphs():
-    font = preview_render._font(40, "图1")
+    font = preview_text.font_for(40, "图1")
     glyphs = [font.getmask(ch).getbbox() and bytes(font.getmask(ch)) for ch in "图视频"]
     assert len(set(glyphs)) == 3  # three different glyphs, not one "missing" box three times
-    band = preview_render._caption_band("图1 把咖啡递给 视频1", 1280, 720)
+    band = preview_text.caption_band("图1 把咖啡递给 视频1", 1280, 720)
     assert ImageStat.Stat(band.convert("L")).extrema[0][1] > 200  # white text drawn on the dark band
 
 
 async def test_a_chinese_prompt_without_a_cjk_font_says_so_plainly(settings, refs, monkeypatch):
     monkeypatch.setenv("WAN_R2V_CJK_FONT", "none")
-    preview_render.cjk_font.cache_clear()
+    preview_text.cjk_font.cache_clear()
     try:
         async with Client(build_server(settings)) as client:
             r = await call(client, "generate_r2v", {"prompt": "图1 挥手", "reference_images": [str(refs["img1"])],
                                                     "dry_run": True})
         assert any("cannot draw this prompt as its caption" in w for w in r["structuredContent"]["warnings"])
         assert "no font for Chinese, Japanese or Korean" in text(r)
-        band = preview_render._caption_band("图1 挥手", 1280, 720)
-        fallback = preview_render._caption_band(preview_render.NO_CJK_FONT, 1280, 720)
+        band = preview_text.caption_band("图1 挥手", 1280, 720)
+        fallback = preview_text.caption_band(preview_text.NO_CJK_FONT, 1280, 720)
         assert difference(band, fallback) == 0  # the video says it in words anyone can read
     finally:
-        preview_render.cjk_font.cache_clear()
+        preview_text.cjk_font.cache_clear()
 
 
 async def test_a_reference_of_another_shape_is_fitted_whole_and_voices_make_a_sound_track(client, dirs):

@@ -19,22 +19,15 @@ import anyio
 import httpx
 
 from ..errors import (
-    AccessDenied,
-    AuthFailed,
-    Billing,
-    GenerationFailed,
     HostAnswerMalformed,
     HostRefused,
     HostUnavailable,
     InputError,
     InvalidParameter,
     JobUnknown,
-    ModelUnavailable,
-    Moderation,
     NotConfigured,
     ProviderError,
     SubmitUnknown,
-    Throttled,
     UploadFailed,
     UploadRetryable,
 )
@@ -54,6 +47,7 @@ from ..schema import (
 )
 from . import api_key
 from .base import Capabilities, HostCandidate, HostJob, JobRef, Route, serves
+from .dashscope_answers import ERROR_CLASSES, STATUS, list_rows, task_error
 from .hosted import HostedProvider
 from .uploads import UploadCache
 
@@ -76,15 +70,6 @@ RESULT_TTL_SECONDS = 24 * 3600
 _TASK_ID = re.compile(r"^[A-Za-z0-9-]{1,80}$")
 MAX_LIST_PAGES = 200
 
-STATUS = {
-    "PENDING": "queued",
-    "SUSPENDED": "queued",
-    "RUNNING": "running",
-    "SUCCEEDED": "succeeded",
-    "FAILED": "failed",
-    "CANCELED": "canceled",
-    "UNKNOWN": "failed",
-}
 
 
 class DashScopeProvider(HostedProvider):
@@ -335,7 +320,7 @@ class DashScopeProvider(HostedProvider):
             params = {"start_time": time.strftime(fmt, time.gmtime(since + 8 * 3600)),
                       "end_time": time.strftime(fmt, time.gmtime(until + 8 * 3600)),
                       "page_no": page, "page_size": 100, **({"model_name": model} if model else {})}
-            rows = _list_rows(await self._call("GET", f"{api}/tasks", params=params))
+            rows = list_rows(await self._call("GET", f"{api}/tasks", params=params))
             for row in rows:
                 task_id = str(row.get("task_id") or "")
                 if not _TASK_ID.match(task_id):
@@ -377,7 +362,7 @@ class DashScopeProvider(HostedProvider):
                                   hint="generate again; check DASHSCOPE_API_KEY and DASHSCOPE_REGION if this is new")
         elif status == "failed":
             code = str(output.get("code") or "GenerationFailed")
-            job.error = _task_error(code, output.get("message"), self.region)
+            job.error = task_error(code, output.get("message"), self.region)
         return job
 
     def _error(self, response: httpx.Response) -> ProviderError:
@@ -388,21 +373,9 @@ class DashScopeProvider(HostedProvider):
         if not isinstance(body, dict):
             body = {}
         code = str(body.get("code") or f"HTTP{response.status_code}")
-        err = _task_error(code, body.get("message"), self.region, response.status_code)
+        err = task_error(code, body.get("message"), self.region, response.status_code)
         cls = ERROR_CLASSES.get(err.code, HostUnavailable if response.status_code >= 500 else HostRefused)
         return cls(err.message, fix=err.hint)
-
-
-def _list_rows(body: Any) -> list[dict[str, Any]]:
-    """The rows of one page of `GET /tasks`; an answer of another shape proves nothing, so it is an error."""
-    rows: Any = None
-    if isinstance(body, dict):
-        output = body.get("output")
-        rows = body.get("data") or (output.get("data") if isinstance(output, dict) else None) or []
-    if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
-        raise HostAnswerMalformed("DashScope's job list came back in a shape it does not document",
-                                  fix="the server follows each job by polling it meanwhile")
-    return rows
 
 
 def _parameters(request: R2VRequest | T2VRequest | I2VRequest | EditRequest) -> dict[str, Any]:
@@ -418,47 +391,3 @@ def _parameters(request: R2VRequest | T2VRequest | I2VRequest | EditRequest) -> 
     if request.seed is not None:
         parameters["seed"] = request.seed
     return parameters
-
-
-# Our wire codes (from `_task_error`) and the error class of each meaning.
-ERROR_CLASSES: dict[str, type[ProviderError]] = {
-    "auth_failed": AuthFailed, "access_denied": AccessDenied, "host_invalid_parameter": InvalidParameter,
-    "content_moderation": Moderation, "rate_limited": Throttled, "billing": Billing,
-    "model_unavailable": ModelUnavailable, "host_unavailable": HostUnavailable, "generation_failed": GenerationFailed,
-}
-
-
-def _task_error(code: str, message: Any, region: str, status: int | None = None) -> TaskError:
-    """A host error code as a stable code of ours, with a hint an agent can act on."""
-    from ..errors import clean_remote_text
-
-    other = "beijing" if region == "singapore" else "singapore"
-    host_text = f" DashScope said: {clean_remote_text(str(message), 300)}" if message else ""
-    if code == "InvalidApiKey" or status == 401:
-        return TaskError(code=AuthFailed.code, message=f"DashScope refused the API key ({code}).{host_text}",
-                         hint=f"keys are bound to a region: if this key is from {other.title()}, set "
-                              f"DASHSCOPE_REGION={other}; otherwise check DASHSCOPE_API_KEY")
-    if code.startswith("AccessDenied") or status == 403:
-        return TaskError(code=AccessDenied.code, message=f"DashScope denied access ({code}).{host_text}",
-                         hint=f"enable the Wan 2.7 models for this account, or if the key is from {other.title()}, set "
-                              f"DASHSCOPE_REGION={other}")
-    if code == "InvalidParameter":
-        return TaskError(code=InvalidParameter.code, message=f"DashScope rejected a parameter.{host_text}",
-                         hint="fix what the host names; list_references checks the files and the prompt's labels")
-    if code == "DataInspectionFailed":
-        return TaskError(code=Moderation.code, message=f"DashScope's content check flagged the input.{host_text}",
-                         hint="change the prompt or the references that may break the content policy")
-    if code.startswith("Throttling") or status == 429:
-        return TaskError(code=Throttled.code, message=f"DashScope is throttling requests ({code}).{host_text}",
-                         hint="wait a minute and try again; the quota is per account and model")
-    if code == "Arrearage":
-        return TaskError(code=Billing.code, message=f"the Alibaba Cloud account is overdue ({code}).{host_text}",
-                         hint="top up the account in the Alibaba Cloud console, or use provider=\"preview\"")
-    if code in ("Model.NotExist", "ModelNotFound"):
-        return TaskError(code=ModelUnavailable.code, message=f"DashScope does not serve this Wan 2.7 model here ({code}).{host_text}",
-                         hint="Wan 2.7 is served in Singapore and Beijing; check DASHSCOPE_REGION / DASHSCOPE_BASE_URL")
-    if status is not None and status >= 500:
-        return TaskError(code=HostUnavailable.code, message=f"DashScope had an internal error ({code}).{host_text}",
-                         hint="try again in a minute")
-    return TaskError(code=GenerationFailed.code, message=f"DashScope reported {code}.{host_text}",
-                     hint="adjust the request as the host's message says, or try again")

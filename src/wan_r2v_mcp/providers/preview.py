@@ -177,7 +177,7 @@ class PreviewProvider(Provider):
                 "fps": OUTPUT_FPS, "duration": request.duration}
 
     def notes(self, request: R2VRequest | T2VRequest) -> list[str]:
-        from .preview_render import caption_drawable
+        from .preview_text import caption_drawable
 
         if caption_drawable(request.prompt):
             return []

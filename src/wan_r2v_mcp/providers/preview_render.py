@@ -13,26 +13,19 @@ composed in a thread of their own while x264 encodes with frame threads.
 
 from __future__ import annotations
 
-import os
-import re
-import shutil
-import subprocess
-import textwrap
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import av
-from PIL import Image, ImageDraw, ImageFilter, ImageFont
+from PIL import Image, ImageDraw, ImageFilter
 
-BADGE = "OFFLINE PREVIEW - not Wan 2.7 output"
+from .preview_text import caption_band, even, font_for, header_band
+
 PAN = 0.08  # how far the camera travels across one segment, as a share of the output's width
 ENCODER = {"preset": "veryfast", "crf": "23"}
-_CJK = re.compile(r"[\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef\u3000-\u303f]")
-NO_CJK_FONT = "(no font on this machine can draw this caption: set WAN_R2V_CJK_FONT)"
 
 
 class RenderStopped(Exception):
@@ -58,10 +51,10 @@ def compose(segments: list[Segment], prompt: str, size: tuple[int, int], fps: in
     """The preview's frames, as yuv420p VideoFrames ready for the encoder."""
     width, height = size
     counts = split(fps * seconds, len(segments))
-    caption = _yuv(_caption_band(prompt, width, height))
+    caption = _yuv(caption_band(prompt, width, height))
     done = 0
     for index, (segment, count) in enumerate(zip(segments, counts)):
-        header = _yuv(_header_band(segment.label, width, height))
+        header = _yuv(header_band(segment.label, width, height))
         inset = (header.height, caption.height)  # the reference goes between the bands, whole
         for i, frame in enumerate(_frames(segment, count, size, index, inset)):
             if stop is not None and stop.is_set():
@@ -121,7 +114,7 @@ def _canvas(im: Image.Image, size: tuple[int, int], *, opens: bool = False,
 
 def _fill(im: Image.Image, size: tuple[int, int]) -> Image.Image:
     """The image covering the canvas, blurred by scaling a tiny copy up, and darkened."""
-    cw, ch = _even(round(size[0] * (1 + PAN))), size[1]
+    cw, ch = even(round(size[0] * (1 + PAN))), size[1]
     small = (max(cw // 16, 8), max(ch // 16, 8))
     cover = max(small[0] / im.width, small[1] / im.height)
     tiny = im.resize((max(1, round(im.width * cover)), max(1, round(im.height * cover))), Image.Resampling.BILINEAR,
@@ -176,7 +169,7 @@ def _video_stills(path: str, count: int, size: tuple[int, int],
             if emitted >= count:
                 return
     if still is None:  # no decodable frame at all
-        still = _yuv(Image.new("RGB", (_even(round(size[0] * (1 + PAN))), size[1])))
+        still = _yuv(Image.new("RGB", (even(round(size[0] * (1 + PAN))), size[1])))
     while emitted < count:  # the clip ran short: hold its last frame
         yield still
         emitted += 1
@@ -232,103 +225,11 @@ def _paste_rows(frame: Any, band: Any, top: int) -> None:
             d[at:at + src.width] = s[row * src.line_size:row * src.line_size + src.width]
 
 
-def _even(n: int) -> int:
-    return n + (n % 2)
-
-
-def _header_band(label: str, width: int, height: int) -> Image.Image:
-    """The preview badge on the left and the segment's label on the right; on two rows when one is too narrow
-    (9:16), so they never overlap."""
-    pad = max(height // 90, 6)
-    font = _font(max(min(height, width * 16 // 9) // 40, 12))
-    draw = ImageDraw.Draw(Image.new("RGB", (1, 1)))
-    badge_w = draw.textlength(BADGE, font=font)
-    label_w = draw.textlength(label, font=font)
-    line = font.size + 2 * pad
-    rows = 1 if badge_w + label_w + 4 * pad <= width else 2
-    band = Image.new("RGB", (width, _even(line * rows)), (16, 18, 26))
-    draw = ImageDraw.Draw(band)
-    draw.text((pad, pad), BADGE, font=font, fill=(255, 214, 90))
-    draw.text((width - pad, pad + line * (rows - 1)), label, font=font, fill=(235, 235, 240), anchor="ra")
-    return band
-
-
-def caption_drawable(prompt: str) -> bool:
-    """Whether this machine can draw the prompt as the caption (text in Chinese, Japanese or Korean needs a font)."""
-    return not _CJK.search(prompt) or cjk_font() is not None
-
-
-def _caption_band(prompt: str, width: int, height: int) -> Image.Image:
-    size = max(min(height, width * 16 // 9) // 32, 12)
-    text = " ".join(prompt.split())
-    font = _font(size, text)
-    if _CJK.search(text) and font is None:
-        text, font = NO_CJK_FONT, _font(size)
-    assert font is not None
-    pad = max(height // 60, 6)
-    lines = _wrap(text, font, width - 2 * pad)
-    if len(lines) > 3:
-        lines = lines[:3]
-        lines[2] = lines[2][:-1].rstrip() + "…"
-    line_h = int(font.size * 1.3)
-    band = Image.new("RGB", (width, _even(line_h * len(lines) + 2 * pad)), (16, 18, 26))
-    draw = ImageDraw.Draw(band)
-    for i, line in enumerate(lines):
-        draw.text((width // 2, pad + i * line_h), line, font=font, fill=(255, 255, 255), anchor="ma")
-    return band
-
-
-def _wrap(text: str, font: Any, width: float) -> list[str]:
-    """Lines that fit `width`: by words, or by characters for scripts written without spaces."""
-    draw = ImageDraw.Draw(Image.new("RGB", (1, 1)))
-    if not _CJK.search(text):
-        chars = max(int(width / max(draw.textlength("n", font=font), 1)), 10)
-        return textwrap.wrap(text, width=chars) or [""]
-    lines, current = [], ""
-    for ch in text:
-        if draw.textlength(current + ch, font=font) > width and current:
-            lines.append(current)
-            current = ch.lstrip()
-        else:
-            current += ch
-    return [*lines, current]
-
-
-def _font(px: int, text: str = "") -> Any:
-    """Pillow's own font; for text in Chinese, Japanese or Korean, a CJK font of this machine (None without one)."""
-    if not _CJK.search(text):
-        return ImageFont.load_default(size=px)
-    path = cjk_font()
-    return ImageFont.truetype(path, px) if path else None
-
-
-@lru_cache(maxsize=1)
-def cjk_font() -> str | None:
-    """A font file with CJK glyphs: WAN_R2V_CJK_FONT ("none" to use none), else one fontconfig knows, else a usual
-    place of macOS and Windows."""
-    chosen = os.environ.get("WAN_R2V_CJK_FONT", "").strip()
-    if chosen:
-        return chosen if chosen.lower() != "none" and Path(chosen).is_file() else None
-    if shutil.which("fc-list"):
-        try:
-            listed = subprocess.run(["fc-list", ":lang=zh", "file"], capture_output=True, text=True, timeout=10).stdout
-        except (OSError, subprocess.SubprocessError):
-            listed = ""
-        files = sorted(line.split(":")[0].strip() for line in listed.splitlines() if line.strip())
-        if files:
-            return files[0]
-    for candidate in ("/System/Library/Fonts/PingFang.ttc", "/System/Library/Fonts/STHeiti Light.ttc",
-                      "C:\\Windows\\Fonts\\msyh.ttc", "C:\\Windows\\Fonts\\simsun.ttc"):
-        if Path(candidate).is_file():
-            return candidate
-    return None
-
-
 def _title_card(segment: Segment, size: tuple[int, int]) -> Image.Image:
     width, height = size
-    card = Image.new("RGB", (_even(round(width * (1 + PAN))), height), (28, 32, 44))
+    card = Image.new("RGB", (even(round(width * (1 + PAN))), height), (28, 32, 44))
     draw = ImageDraw.Draw(card)
-    big, small = _font(max(height // 12, 16)), _font(max(height // 36, 12))
+    big, small = font_for(max(height // 12, 16)), font_for(max(height // 36, 12))
     draw.text((card.width // 2, card.height // 2 - height // 14), segment.label, font=big, fill=(235, 235, 240),
               anchor="mm")
     note = "nothing is drawn from text offline: the prompt is the caption" if segment.kind == "title" else \
