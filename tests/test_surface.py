@@ -12,6 +12,8 @@ import pytest
 from conftest import call, dump
 from mcp import Client, StdioServerParameters
 
+from wan_r2v_mcp.server import build_server
+
 pytestmark = pytest.mark.anyio
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "tools_list.json"
@@ -23,6 +25,31 @@ async def test_tools_list_matches_the_committed_snapshot(client):
     if os.environ.get("UPDATE_SNAPSHOTS"):
         SNAPSHOT.write_text(dump(tools) + "\n")
     assert dump(tools) + "\n" == SNAPSHOT.read_text(), "tools/list changed: rerun with UPDATE_SNAPSHOTS=1 and review the diff"
+
+
+async def test_a_start_reads_the_tools_schemas_kept_by_the_last_and_makes_them_again_when_they_do_not_fit(settings):
+    """The schemas are kept in the data folder for this very code: a second start reads them (and lists the same
+    bytes as the snapshot); a file of another key, or one that is not JSON, is made again and replaced."""
+    from wan_r2v_mcp.tools.schema_cache import code_key
+
+    kept = settings.data.tool_schemas
+
+    async def listed() -> str:
+        async with Client(build_server(settings)) as client:
+            return dump([t.model_dump(mode="json", by_alias=True, exclude_none=True)
+                         for t in (await client.list_tools()).tools]) + "\n"
+
+    assert not kept.exists()
+    assert await listed() == SNAPSHOT.read_text()  # made, then kept
+    first = json.loads(kept.read_text())
+    assert first["key"] == code_key() and len(first["schemas"]) == 15
+    stamp = kept.stat().st_mtime_ns
+    assert await listed() == SNAPSHOT.read_text() and kept.stat().st_mtime_ns == stamp  # read, not written again
+    for other in ({"key": "another version of the code", "schemas": {"generate_r2v": {"input": {}, "output": None}}},
+                  "not json"):
+        kept.write_text(other if isinstance(other, str) else json.dumps(other))
+        assert await listed() == SNAPSHOT.read_text()
+        assert json.loads(kept.read_text()) == first
 
 
 async def test_annotations_say_what_each_tool_may_do(client):

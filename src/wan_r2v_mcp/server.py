@@ -108,11 +108,13 @@ def build_server(settings: Settings | None = None) -> MCPServer:
             ledger.close()
 
     from .tools import cast, generate, references, sequences, tasks
+    from .tools.schema_cache import kept_in
     from .tools.shape import without_server_paths
 
     verifier, auth = _auth(settings)
-    tools = [generate.tool(_configured(settings)), generate.t2v_tool(), generate.i2v_tool(), generate.edit_tool(),
-             references.tool(), *tasks.tools(), *cast.tools(), *sequences.tools()]
+    with kept_in(settings.data.tool_schemas):  # made once for this code, read at each start after
+        tools = [generate.tool(_configured(settings)), generate.t2v_tool(), generate.i2v_tool(),
+                 generate.edit_tool(), references.tool(), *tasks.tools(), *cast.tools(), *sequences.tools()]
     apps = _player(settings, tools)
     server = MCPServer(
         name="wan-r2v-mcp",

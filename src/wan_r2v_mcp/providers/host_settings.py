@@ -6,10 +6,19 @@ code (`with_host`: a caller's own key, an emulator's address) stand over the env
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationInfo, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from ..config import env_name, key_as_pasted, unfilled_is_unset, whole_url
 from ..errors import register_secret
@@ -22,10 +31,12 @@ def _env(name: str) -> Any:
     return Field(default=None, validation_alias=AliasChoices(name))
 
 
-class HostSettings(BaseSettings):
-    """What every host has: its key (a secret, never shown) and the addresses it may be pointed at."""
+class HostSettings(BaseModel):
+    """What every host has: its key (a secret, never shown) and the addresses it may be pointed at. Each field is
+    read from the one variable its alias names (plain names, so no settings library's sources are needed: reading
+    them is a dictionary lookup each)."""
 
-    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
     api_key: SecretStr | None = None
     shown: ClassVar[tuple[str, ...]] = ()  # the fields `doctor` shows when set (never the key)
 
@@ -46,6 +57,17 @@ class HostSettings(BaseSettings):
         if name.endswith("_url") and (value is None or isinstance(value, str)):
             return whole_url(value, env_name(name, cls))
         return value
+
+    @classmethod
+    def from_environment(cls, given: dict[str, Any]) -> HostSettings:
+        """The settings from the environment, with `given` (by field name) standing over it."""
+        found = {}
+        for name, info in cls.model_fields.items():
+            alias = info.validation_alias
+            if name not in given and isinstance(alias, AliasChoices) and (value := os.environ.get(
+                    str(alias.choices[0]))) is not None:
+                found[name] = value
+        return cls.model_validate({**found, **given})
 
     def model_post_init(self, _context: object) -> None:
         if self.api_key is not None:
@@ -92,7 +114,7 @@ def read(settings: Settings, cls: type[HostSettings], name: str) -> HostSettings
                                 for k, v in given.items())))
     made = settings._derived.get(ident)
     if made is None:
-        made = settings._derived[ident] = cls(**given)
+        made = settings._derived[ident] = cls.from_environment(given)
     return made
 
 

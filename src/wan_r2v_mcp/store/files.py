@@ -92,6 +92,11 @@ class DataDir:
         return self.root / "url-secret"
 
     @property
+    def tool_schemas(self) -> Path:
+        """The tools' published schemas as the code last made them (kept so that a start need not make them)."""
+        return self.root / "tool-schemas.json"
+
+    @property
     def uploads(self) -> Path:
         """The hosts' uploads still valid there, by host and content."""
         return self.root / "uploads.json"

@@ -15,9 +15,10 @@ from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.tools import Tool
 from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetadata
 from mcp.types import ToolAnnotations
-from pydantic import BaseModel, Field, ValidationError, WrapValidator, create_model
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, WrapValidator, create_model
 
 from ..errors import InputError, InputErrors
+from . import schema_cache
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -31,11 +32,17 @@ def model_tool(fn: Callable[..., Any], model: type[BaseModel], output: type[Base
     output schema); `first` orders the schema's leading properties; `short`
     replaces descriptions that another tool already gives in full ("" drops one).
     """
-    tool = Tool(fn=fn, name=name, title=title, description=description, parameters={}, is_async=True,
-                context_kwarg="ctx", annotations=_lean_hints(annotations),
+    published = schema_cache.schema(name, lambda: {
+        "input": _published(model, first, short), "output": compact_schema(output) if output is not None else None})
+    tool = Tool(fn=fn, name=name, title=title, description=description, parameters=published["input"],
+                is_async=True, context_kwarg="ctx", annotations=_lean_hints(annotations),
                 # The structured result is a model's own dump, so it is published, not validated again per call.
-                fn_metadata=FuncMetadata(arg_model=_lenient_arguments(name, model),
-                                         output_schema=compact_schema(output) if output is not None else None))
+                fn_metadata=FuncMetadata(arg_model=_lenient_arguments(name, model), output_schema=published["output"]))
+    return tool
+
+
+def _published(model: type[BaseModel], first: tuple[str, ...], short: dict[str, str] | None) -> dict[str, Any]:
+    """The input schema a tool publishes: `model`'s, lean, its leading properties first."""
     # Unknown names are refused by `parse`, and additionalProperties breaks some clients' schema converters.
     schema = _inline(_lean(_without(model.model_json_schema(), ("additionalProperties", "title"))))
     schema.pop("description", None)
@@ -48,8 +55,7 @@ def model_tool(fn: Callable[..., Any], model: type[BaseModel], output: type[Base
             schema["properties"][prop].pop("description", None)
     props = schema["properties"]
     schema["properties"] = {k: props[k] for k in (*first, *[p for p in props if p not in first])}
-    tool.parameters = schema
-    return tool
+    return schema
 
 
 def _lenient_arguments(name: str, model: type[BaseModel]) -> type[ArgModelBase]:
@@ -65,7 +71,13 @@ def _lenient_arguments(name: str, model: type[BaseModel]) -> type[ArgModelBase]:
             fields[f"field_{field_name}"] = (lenient, Field(default=None, alias=field_name))
         else:
             fields[field_name] = (lenient, None)
-    return create_model(f"{name}Arguments", __base__=ArgModelBase, **fields)
+    return create_model(f"{name}Arguments", __base__=_Lenient, **fields)
+
+
+class _Lenient(ArgModelBase):
+    """Its validator is built at the tool's first call, not at start-up."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True, defer_build=True)
 
 
 def _as_given(value: Any, _handler: Any) -> Any:
