@@ -12,16 +12,21 @@ from ..store import Store
 
 
 class Pacer:
+    """Calls one at a time, each at least `interval` after the one before was let go. Spaced by when calls are
+    really let go, not by slots planned ahead: after the event loop was held up, planned slots would all be due at
+    once and go out together, past the host's rate (a 429 each)."""
+
     def __init__(self, per_second: float):
         self.interval = 1.0 / per_second
-        self._next = 0.0
+        self._last = -float("inf")
+        self._turn = anyio.Lock()  # FIFO: callers go in the order they came
 
     async def wait(self) -> None:
-        now = time.monotonic()
-        slot = max(now, self._next)
-        self._next = slot + self.interval  # reserved before sleeping: no lock needed on one event loop
-        if slot > now:
-            await anyio.sleep(slot - now)
+        async with self._turn:
+            delay = self._last + self.interval - time.monotonic()
+            if delay > 0:
+                await anyio.sleep(delay)
+            self._last = time.monotonic()
 
 
 class Pacers:
