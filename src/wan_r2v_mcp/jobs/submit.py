@@ -39,6 +39,7 @@ class Submitter:
         self._sending = 0
         self._all_sent = anyio.Event()
         self._all_sent.set()
+        self._turns: dict[str, anyio.Semaphore] = {}  # by host: its sends in flight (Capabilities.max_sends)
 
     def admit(self, q: Quote, owner: str, task_id: str, *, check: Callable[[Spend], None],
               duplicate_of: tuple[str, float] | None, sequence_id: str | None, shot: int | None) -> str | None:
@@ -68,8 +69,15 @@ class Submitter:
         if self._sending == 0:
             self._all_sent = anyio.Event()
         self._sending += 1
+        caps = q.provider.capabilities
+        turn = self._turns.setdefault(caps.name, anyio.Semaphore(caps.max_sends))
         try:
-            await self._send(q, task_id, owner)
+            if turn.value == 0:
+                self.lifecycle.note(task_id, Phase.PENDING, stage=f"recorded; waiting its turn to be sent ({caps.title} "
+                                                                  f"is being sent {caps.max_sends} tasks at once)")
+                self.signals.notify(task_id)
+            async with turn:
+                await self._send(q, task_id, owner)
         except Exception:  # the task's driver follows it next, from whatever phase this left it in
             log.exception("submitting %s failed", task_id)
         finally:

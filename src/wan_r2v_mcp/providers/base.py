@@ -55,6 +55,9 @@ class Capabilities:
     sweep_safety_seconds: float = 300.0
     local: bool = False
     cancel_is_request: bool = False  # a cancel of a running job is only a signal: keep following it
+    # Tasks being sent to the host at once (their uploads and create), all tasks together: a burst of requests
+    # answered at once (wait 0) waits its turn here rather than opening a connection each.
+    max_sends: int = 16
 
     @property
     def key_env(self) -> str | None:
