@@ -183,6 +183,15 @@ def run(tasks: int, replicas: int, kill: bool) -> dict:
             ids = anyio.run(submit, urls, half, 0)
             live = urls
             if kill:
+                with psycopg.connect(db, autocommit=True) as conn:
+                    # Killed midway: once the first half is at the host (answered at wait 0, a task's create goes
+                    # out after its answer; a kill among creates in flight is the harness kills.py's part).
+                    deadline = time.monotonic() + 60
+                    while conn.execute("SELECT count(*) FROM tasks WHERE task_id = ANY(%s) AND provider_task_id IS "
+                                       "NULL AND status NOT IN ('failed', 'canceled')", (ids,)).fetchone()[0]:
+                        if time.monotonic() > deadline:
+                            break
+                        time.sleep(0.1)
                 with psycopg.connect(db, autocommit=True) as conn:  # whose tasks the killed replica followed
                     holder_pid = str(procs[0].pid)
                     orphans = [r[0] for r in conn.execute("SELECT task_id, holder FROM leases").fetchall()
