@@ -339,7 +339,9 @@ async def test_a_job_3_6_times_the_wait_cap_is_followed_to_its_end_in_few_calls_
     assert time.monotonic() - started >= 18
     assert calls <= 4, calls  # generate, then get_task three times: the four calls of a 3-minute job
     gaps = [b - a for a, b in zip(stamps, stamps[1:])]
-    assert gaps and max(gaps) <= 0.8, max(gaps)  # a notification at least every interval while waiting
+    # A notification every interval (0.5 s) while waiting: a wait that sent none would show a gap of the whole
+    # wait (5 s); up to three intervals are allowed for a loaded machine's scheduling (two suites side by side).
+    assert gaps and max(gaps) <= 1.5, max(gaps)
     polls = len(dashscope.calls("/api/v1/tasks/", "GET"))
     assert polls <= 30, polls  # backoff to 1.5 s on the compressed timings: one loop however many wait
 
