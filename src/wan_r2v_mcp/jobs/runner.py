@@ -262,7 +262,8 @@ class Runner:
                 record = self.record(task_id, owner)
                 if not cancel_unsent(Phase(record.phase), record.stage):
                     break
-                await changed.wait()
+                with anyio.move_on_after(self.settings.progress_interval_seconds):  # another server on this
+                    await changed.wait()                                           # file tells no one: read again
         return self.view(task_id, owner)
 
     def list(self, limit: int, status: str | None, owner: str = "") -> tuple[list[TaskView], int]:
