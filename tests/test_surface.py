@@ -46,6 +46,7 @@ async def test_a_start_reads_the_tools_schemas_kept_by_the_last_and_makes_them_a
     stamp = kept.stat().st_mtime_ns
     assert await listed() == SNAPSHOT.read_text() and kept.stat().st_mtime_ns == stamp  # read, not written again
     for other in ({"key": "another version of the code", "schemas": {"generate_r2v": {"input": {}, "output": None}}},
+                  {"key": first["key"], "schemas": {**first["schemas"], "get_task": {"input": 5}}},
                   "not json"):
         kept.write_text(other if isinstance(other, str) else json.dumps(other))
         assert await listed() == SNAPSHOT.read_text()

@@ -50,7 +50,7 @@ class SchemaCache:
         try:
             kept = json.loads(path.read_text(encoding="utf-8"))
             if isinstance(kept, dict) and kept.get("key") == self.key and isinstance(kept.get("schemas"), dict):
-                self._made = kept["schemas"]
+                self._made = {name: entry for name, entry in kept["schemas"].items() if _whole(entry)}
         except (OSError, ValueError):
             pass  # none yet, or unreadable: made again
 
@@ -68,6 +68,13 @@ class SchemaCache:
             atomic_write(self.path, json.dumps({"key": self.key, "schemas": self._made}, separators=(",", ":")))
         except OSError as exc:  # a read-only data folder: they are made at each start
             log.info("keeping the tools' schemas failed: %s", exc)
+
+
+def _whole(entry: Any) -> bool:
+    """A kept entry as `model_tool` makes it: an input schema with its properties, an output schema or none."""
+    return (isinstance(entry, dict) and isinstance(entry.get("input"), dict)
+            and isinstance(entry["input"].get("properties"), dict)
+            and (entry.get("output") is None or isinstance(entry["output"], dict)))
 
 
 @contextmanager
