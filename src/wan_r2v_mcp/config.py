@@ -78,6 +78,8 @@ def whole_url(value: str | None, name: str) -> str | None:
 
 
 def _not_from(field: str, source: Callable[[], dict[str, Any]]) -> Callable[[], dict[str, Any]]:
+    """A settings source that never fills `field` (one set in code only, whatever the environment holds)."""
+
     def read() -> dict[str, Any]:
         return {k: v for k, v in source().items() if k != field}
 
