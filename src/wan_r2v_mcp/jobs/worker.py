@@ -115,6 +115,7 @@ class Worker:
         self._tg = task_group
         self._kinds: list[Kind] = []
         self._running: set[str] = set()
+        self._renewing = anyio.CapacityLimiter(1)
 
     @property
     def lease_seconds(self) -> float:
@@ -195,7 +196,10 @@ class Worker:
                 log.warning("leases renewed %.0f s apart (they last %.0f s)", now - renewed_at, self.lease_seconds)
             renewed_at = now
             try:
-                await anyio.to_thread.run_sync(self.ledger.renew_leases, self.holder, self.lease_seconds)
+                # A token of its own: behind the work of every call in the shared thread limiter, a renewal could
+                # come after its claims lapsed, and another replica would drive them too.
+                await anyio.to_thread.run_sync(self.ledger.renew_leases, self.holder, self.lease_seconds,
+                                               limiter=self._renewing)
             except Exception:  # a locked or busy ledger: try again at the next beat
                 log.exception("renewing leases failed")
             if time.monotonic() >= next_sweep:
