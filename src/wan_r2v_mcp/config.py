@@ -44,18 +44,6 @@ def unfilled_is_unset(values: object) -> object:
     return values
 
 
-def key_as_pasted(value: object, name: str) -> object:
-    """A key pasted with quotes or a trailing newline is the key; one with a space or quote inside is refused."""
-    if not isinstance(value, str):
-        return value
-    key = value.strip()
-    if len(key) >= 2 and key[0] == key[-1] and key[0] in "'\"":
-        key = key[1:-1].strip()
-    if any(c.isspace() or c in "'\"" for c in key):
-        raise ValueError(f"{name} has a space or a quote inside it: set it to the key alone, as the host's "
-                         "console shows it")
-    return key
-
 
 def whole_url(value: str | None, name: str) -> str | None:
     """An address the server calls or publishes: a whole http(s) URL with a host, https unless on loopback."""

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..errors import InputError, ProviderUnavailable
 from ..schema import Limits, Status, TaskError
-from . import HOSTS, api_key, host_settings
+from . import HOSTS, host_settings
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -154,7 +154,8 @@ class Provider(ABC):
     def __init__(self, settings: Settings):
         caps = self.capabilities
         self.own = host_settings(settings, caps.name)  # this host's own settings: its key, region, URLs
-        if caps.key_env and not api_key(settings, caps.name):
+        self.key = self.own.api_key.get_secret_value() if self.own.api_key is not None else ""
+        if caps.key_env and not self.key:
             raise ProviderUnavailable(f"{caps.title} needs an API key and {caps.key_env} is not set", field="provider",
                                       fix=f"set {caps.key_env} in the server's environment, or try "
                                           "provider=\"preview\" for a free offline draft")

@@ -45,7 +45,6 @@ from ..schema import (
     T2VRequest,
     TaskError,
 )
-from . import api_key
 from .base import Capabilities, HostCandidate, HostJob, JobRef, Route, serves
 from .dashscope_answers import ERROR_CLASSES, STATUS, list_rows, task_error
 from .hosted import HostedProvider
@@ -125,7 +124,7 @@ class DashScopeProvider(HostedProvider):
         self._workspace_url = base_url.rstrip("/") if own.base_url else (
             f"https://{workspace}.{WORKSPACE_REGIONS[region]}.maas.aliyuncs.com/api/v1"
             if workspace and _WORKSPACE_ID.match(workspace) and region in WORKSPACE_REGIONS else None)
-        key = api_key(settings, "dashscope") or ""
+        key = self.key
         auth = {"Authorization": f"Bearer {key}"}
         if workspace:
             auth["X-DashScope-WorkSpace"] = workspace

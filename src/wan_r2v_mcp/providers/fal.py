@@ -28,7 +28,6 @@ from ..schema import (
     T2VRequest,
     TaskError,
 )
-from . import api_key
 from .base import Capabilities, HostJob, JobRef, Route, optional_inputs, serves
 from .hosted import HostedProvider
 
@@ -79,7 +78,7 @@ class FalProvider(HostedProvider):
         super().__init__(settings)
         own: FalSettings = self.own  # type: ignore[assignment]
         self.rest_url = (own.rest_url or REST_URL).rstrip("/")
-        self._open(own.queue_url or QUEUE_URL, {"Authorization": f"Key {api_key(settings, 'fal')}"},
+        self._open(own.queue_url or QUEUE_URL, {"Authorization": f"Key {self.key}"},
                    extra_hosts=(urlparse(self.rest_url).hostname or "",))
 
     def r2v_payload(self, request: R2VRequest, intake: Intake, urls: dict[str, str], route: Route) -> dict[str, Any]:

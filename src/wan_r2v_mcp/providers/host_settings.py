@@ -20,7 +20,7 @@ from pydantic import (
     model_validator,
 )
 
-from ..config import env_name, key_as_pasted, unfilled_is_unset, whole_url
+from ..config import env_name, unfilled_is_unset, whole_url
 from ..errors import register_secret
 
 if TYPE_CHECKING:
@@ -29,6 +29,19 @@ if TYPE_CHECKING:
 
 def _env(name: str) -> Any:
     return Field(default=None, validation_alias=AliasChoices(name))
+
+
+def key_as_pasted(value: object, name: str) -> object:
+    """A key pasted with quotes or a trailing newline is the key; one with a space or quote inside is refused."""
+    if not isinstance(value, str):
+        return value
+    key = value.strip()
+    if len(key) >= 2 and key[0] == key[-1] and key[0] in "'\"":
+        key = key[1:-1].strip()
+    if any(c.isspace() or c in "'\"" for c in key):
+        raise ValueError(f"{name} has a space or a quote inside it: set it to the key alone, as the host's "
+                         "console shows it")
+    return key
 
 
 class HostSettings(BaseModel):

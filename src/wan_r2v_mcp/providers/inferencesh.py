@@ -23,7 +23,6 @@ from ..schema import (
     T2VRequest,
     TaskError,
 )
-from . import api_key
 from .base import Capabilities, HostJob, JobRef, Route, optional_inputs, serves
 from .hosted import HostedProvider
 
@@ -77,7 +76,7 @@ class InferenceShProvider(HostedProvider):
         super().__init__(settings)
         own: InferenceShSettings = self.own  # type: ignore[assignment]
         self._open(own.base_url or BASE_URL,
-                   {"Authorization": f"Bearer {api_key(settings, 'inferencesh')}"})
+                   {"Authorization": f"Bearer {self.key}"})
         self._schema_fields: dict[str, set[str]] = {}  # by app: its live input schema's fields (empty: unreadable)
 
     def refusals(self, request: R2VRequest, route: Route) -> list[InputError]:

@@ -25,7 +25,6 @@ from ..schema import (
     T2VRequest,
     TaskError,
 )
-from . import api_key
 from .base import Capabilities, HostCandidate, HostJob, JobRef, Route, optional_inputs, serves
 from .hosted import HostedProvider
 
@@ -63,7 +62,7 @@ class ReplicateProvider(HostedProvider):
     def __init__(self, settings: Any):
         super().__init__(settings)
         own: ReplicateSettings = self.own  # type: ignore[assignment]
-        self._open(own.base_url or BASE_URL, {"Authorization": f"Bearer {api_key(settings, 'replicate')}"})
+        self._open(own.base_url or BASE_URL, {"Authorization": f"Bearer {self.key}"})
 
     def r2v_payload(self, request: R2VRequest, intake: Intake, urls: dict[str, str], route: Route) -> dict[str, Any]:
         inputs: dict[str, Any] = {
