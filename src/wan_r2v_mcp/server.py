@@ -24,6 +24,7 @@ from .delivery import Signer, serve_file
 from .errors import R2VError
 from .jobs.runner import Runner
 from .jobs.submit import SEND_GRACE_SECONDS
+from .models import r2v
 from .store import open_store
 
 log = logging.getLogger(__name__)
@@ -113,8 +114,8 @@ def build_server(settings: Settings | None = None) -> MCPServer:
 
     verifier, auth = _auth(settings)
     with kept_in(settings.data.tool_schemas):  # made once for this code, read at each start after
-        tools = [generate.tool(_configured(settings)), generate.t2v_tool(), generate.i2v_tool(),
-                 generate.edit_tool(), references.tool(), *tasks.tools(), *cast.tools(), *sequences.tools()]
+        tools = [*generate.tools(_configured(settings)), references.tool(), *tasks.tools(), *cast.tools(),
+                 *sequences.tools()]
     apps = _player(settings, tools)
     server = MCPServer(
         name="wan-r2v-mcp",
@@ -193,13 +194,10 @@ def build_server(settings: Settings | None = None) -> MCPServer:
 
     # An explicit description: Python 3.13 strips docstring indentation at compile time (What's New in 3.13), so a
     # docstring would read differently there than on 3.10-3.12.
-    @server.prompt(name="r2v_prompt", title="Write a Wan 2.7 reference-to-video prompt",
-                   description="A brief for writing the generate_r2v prompt: scene (what happens), images and videos "
-                   "(how many references of each, 0-5, 1-5 in all), shots (1-6) and duration (2-15 s). It names "
-                   "exactly the labels the references will get, and splits the duration into shot ranges.")
+    @server.prompt(name=r2v.BRIEF_NAME, title=r2v.BRIEF_TITLE, description=r2v.BRIEF_DESCRIPTION)
     def r2v_prompt(scene: str = "", images: str = "1", videos: str = "0", shots: str = "1",
                    duration: str = "5") -> str:
-        return prompt_brief(scene, images, videos, shots, duration)
+        return r2v.brief(scene, images, videos, shots, duration)
 
     return server
 
@@ -258,42 +256,3 @@ def http_app(settings: Settings, host: str = "127.0.0.1"):  # -> Starlette
                                      stateless_http=settings.database_url is not None)
     app.add_middleware(HostGuard, hosts=hosts, origins=origins, embeddable=("/videos/",))
     return app
-
-
-def prompt_brief(scene: str, images: str, videos: str, shots: str, duration: str) -> str:
-    """The brief, or, for arguments out of bounds, what is wrong in the field/limit/fix words (a prompt that fails to
-    render tells the agent nothing)."""
-    from .references.labels import reference_labels
-
-    bounds = {"images": (images, 0, 5), "videos": (videos, 0, 5), "shots": (shots, 1, 6), "duration": (duration, 2, 15)}
-    values, problems = {}, []
-    for name, (given, lo, hi) in bounds.items():
-        text = str(given).strip()
-        if not text.isdigit() or not lo <= int(text) <= hi:
-            problems.append(f"{name}: is {given!r}. Limit: a whole number, {lo}-{hi}. Fix: pass one in that range.")
-        else:
-            values[name] = int(text)
-    if not problems and not 1 <= values["images"] + values["videos"] <= 5:
-        problems.append("images + videos: is {}. Limit: 1-5 references in all. Fix: ask for 1 to 5.".format(
-            values["images"] + values["videos"]))
-    if not scene.strip():
-        problems.append("scene: is empty. Fix: describe what happens, in a sentence or two.")
-    if problems:
-        return "r2v_prompt cannot write this brief:\n" + "\n".join(f"- {p}" for p in problems)
-    labels = reference_labels(values["images"], values["videos"])
-    n, seconds = values["shots"], values["duration"]
-    lines = [
-        f"Write a prompt for generate_r2v (Wan 2.7 reference-to-video), {seconds} s long, for this scene: {scene}",
-        f"The references will be named {', '.join(labels)} - images and videos are numbered separately, each in its "
-        "own list's order. Name only these; name each where it appears (\"Image 1 hands Video 1 a cup\").",
-        "Say what each one does, where, and how it moves; give the camera (wide shot, close-up, slow push-in, "
-        "tracking shot, low angle) and the light (golden hour, soft window light, neon, overcast).",
-        "Dialogue goes in quotes after the speaker's label: Image 1 says: \"Good morning.\" Describe the sound "
-        "too (rain, a busy cafe, music). Keep it under 5000 characters.",
-    ]
-    if n > 1:
-        cuts = [round(seconds * i / n) for i in range(n + 1)]
-        ranges = ", ".join(f"Shot {i + 1} [{cuts[i]}-{cuts[i + 1]}s]" for i in range(n))
-        lines.append(f"Split it into {n} shots covering the {seconds} s: {ranges}, each with its own line "
-                     "(\"Shot 1 [0-3s]: ...\").")
-    return "\n".join(lines)

@@ -14,8 +14,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from ..errors import InputError, InputErrors
+from ..models.base import image_label, video_label
 from ..references.folders import Folders
-from ..references.labels import image_label, video_label
 from ..schema import GenerateArgs, Limits, Voice
 from .roster import Cast, Character, check_name, name_key
 

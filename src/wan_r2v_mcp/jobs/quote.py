@@ -5,7 +5,6 @@ Nothing here uploads, submits or writes the ledger: a quote can be thrown away a
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -16,17 +15,14 @@ from ..cast.use import cast_into, kept_files, resolve
 from ..config import Settings
 from ..errors import BudgetError, InputError, InputErrors
 from ..models import spec as model_spec
+from ..models.i2v import LABELS as I2V_LABELS
 from ..providers.base import Provider, Route
 from ..providers.registry import ProviderRegistry
 from ..references.flatten import flatten_alpha
 from ..references.folders import Folders
 from ..references.intake import Intake, admit, admit_media
-from ..references.labels import image_label
 from ..schema import (
-    EDIT_MODEL_ID,
-    I2V_MODEL_ID,
     MODEL_ID,
-    T2V_MODEL_ID,
     WAN3_MODEL_ID,
     EditArgs,
     EditRequest,
@@ -75,131 +71,43 @@ class Quote:
         return body
 
 
-def quote(args: GenerateArgs, folders: Folders, *, settings: Settings, providers: ProviderRegistry, ledger: Store,
-          owner: str = "", cast: Cast | None = None, model_chosen: bool = True) -> Quote:
-    """Check everything that needs no network; raises one InputErrors naming every problem at once. Characters are
-    brought in from `cast` first, so every check applies to the request as it will be sent. `model_chosen`: the
-    caller may choose the model (a sequence's shots are Wan 2.7's), so a refusal may name the one that would do."""
+def quote(args: GenerateArgs | T2VArgs | I2VArgs | EditArgs, folders: Folders, *, settings: Settings,
+          providers: ProviderRegistry, ledger: Store, owner: str = "", cast: Cast | None = None,
+          model_chosen: bool = True) -> Quote:
+    """Check everything that needs no network, for any model: its spec's own checks, the host's, each file probed and
+    judged against both; raises one InputErrors naming every problem at once. Characters are brought in from `cast`
+    first, so every check applies to the request as it will be sent. `model_chosen`: the caller may choose the model
+    (a sequence's shots are Wan 2.7's), so a refusal may name the one that would do."""
     labels: dict[str, str] = {}
-    if cast is not None:
+    if cast is not None and isinstance(args, GenerateArgs):
         args, folders, labels = cast_into(args, cast, owner, folders)
+    elif cast is not None and isinstance(args, I2VArgs) and args.character:
+        args, folders, labels = _character_media(args, cast, owner, folders)
     request = args.request()
+    spec = model_spec(request.model)
+    if problems := spec.problems(request):
+        raise InputErrors(problems)
     try:
         provider = providers.get(args.provider, caller=owner)
-    except InputError as exc:
-        raise InputErrors([exc]) from None
-    try:
-        route = provider.route(request.model)
+        route = provider.route(spec.name)
     except InputError as exc:
         raise InputErrors([exc]) from None
     refusals = provider.refusals(request, route)
-    if model_chosen:
-        refusals = [_naming_longer_model(e, request) for e in refusals]
-    intake = admit(request, request.prompt, settings.data.root, folders, extra=refusals, spec=model_spec(request.model))
+    media = spec.media(request)
+    if media is None:  # the reference lists, named in the prompt
+        if model_chosen:
+            refusals = [_naming_longer_model(e, request) for e in refusals]
+        intake = admit(request, request.prompt, settings.data.root, folders, extra=refusals, spec=spec)
+    else:
+        intake = admit_media(media, settings.data.root, folders, extra=refusals, homes=spec.homes)
     try:
-        if not provider.capabilities.local:  # the preview reads the files as they are
+        if media is None and not provider.capabilities.local:  # the preview reads the files as they are
             intake.findings.extend(flatten_alpha(intake, settings.data.tmp))
-        return _priced(request, provider, route, intake, settings=settings, providers=providers, ledger=ledger,
-                       owner=owner, labels=labels)
-    except BaseException:
-        intake.close()
-        intake.discard_inline()
-        raise
-
-
-def quote_t2v(args: T2VArgs, folders: Folders, *, settings: Settings, providers: ProviderRegistry, ledger: Store,
-              owner: str = "", cast: Cast | None = None) -> Quote:
-    """A text-to-video request, checked as `quote` checks a reference-to-video one: its audio probed and judged
-    against the model's limits and the host's, before anything is recorded or paid."""
-    request = args.request()
-    try:
-        provider = providers.get(args.provider, caller=owner)
-        route = provider.route(T2V_MODEL_ID)
-    except InputError as exc:
-        raise InputErrors([exc]) from None
-    items = [(request.audio, "Audio", "audio", "audio")] if request.audio else []
-    intake = admit_media(items, settings.data.root, folders, extra=provider.refusals(request, route))
-    try:
-        if problems := provider.media_refusals(intake, route):
-            raise InputErrors(problems)
-        return _priced(request, provider, route, intake, settings=settings, providers=providers, ledger=ledger,
-                       owner=owner)
-    except BaseException:
-        intake.close()
-        intake.discard_inline()
-        raise
-
-
-I2V_LABELS = {"first_frame": "First frame", "last_frame": "Last frame", "first_clip": "First clip",
-              "driving_audio": "Driving audio"}
-
-
-def quote_i2v(args: I2VArgs, folders: Folders, *, settings: Settings, providers: ProviderRegistry, ledger: Store,
-              owner: str = "", cast: Cast | None = None) -> Quote:
-    """An image-to-video request: its combination of media checked against the model's six and the host's, then
-    each file probed and judged, and a continued clip's length against the duration, before anything is paid."""
-    labels: dict[str, str] = {}
-    if args.character and cast is not None:
-        args, folders, labels = _character_media(args, cast, owner, folders)
-    request = args.request()
-    mode_error = i2v_mode_error(request.media)
-    if mode_error is not None:
-        raise InputErrors([mode_error])
-    try:
-        provider = providers.get(args.provider, caller=owner)
-        route = provider.route(I2V_MODEL_ID)
-    except InputError as exc:
-        raise InputErrors([exc]) from None
-    items = [(getattr(request, role), label, role, role) for role, label in I2V_LABELS.items() if getattr(request, role)]
-    intake = admit_media(items, settings.data.root, folders, extra=provider.refusals(request, route),
-                         homes={"image": "first_frame", "video": "first_clip", "audio": "driving_audio"})
-    try:
-        problems = provider.media_refusals(intake, route)
-        clip = next((r for r in intake.references if r.role == "first_clip"), None)
-        seconds = clip.media.duration_seconds if clip is not None and clip.media else None
-        if seconds is not None and request.duration <= seconds:
-            problems.append(InputError(
-                f"is {request.duration} s, but duration is the whole video, first_clip's {seconds:.1f} s included",
-                field="duration", limit=f"more than {seconds:.1f} s with this clip",
-                fix=f"ask for at least {math.floor(seconds) + 1} s (at most {Limits.DURATION_MAX})"))
-        if problems:
+        seconds = {r.role: r.media.duration_seconds if r.media else None for r in intake.references}
+        if problems := provider.media_refusals(intake, route) + spec.media_problems(request, seconds):
             raise InputErrors(problems)
         return _priced(request, provider, route, intake, settings=settings, providers=providers, ledger=ledger,
                        owner=owner, labels=labels)
-    except BaseException:
-        intake.close()
-        intake.discard_inline()
-        raise
-
-
-def quote_edit(args: EditArgs, folders: Folders, *, settings: Settings, providers: ProviderRegistry, ledger: Store,
-               owner: str = "", cast: Cast | None = None) -> Quote:
-    """A video edit: its source clip and reference images probed and judged, the cut against the clip's length."""
-    request = args.request()
-    if request.duration == 1:
-        raise InputErrors([InputError("is 1 s", field="duration", limit="0 (keep the whole clip) or 2-10 s",
-                                      fix="ask for 0, or for at least 2 s cut from the start")])
-    try:
-        provider = providers.get(args.provider, caller=owner)
-        route = provider.route(EDIT_MODEL_ID)
-    except InputError as exc:
-        raise InputErrors([exc]) from None
-    items = [(request.video, "Source video", "video", "video")] + [
-        (given, image_label(i), "reference_image", f"reference_images[{i}]")
-        for i, given in enumerate(request.reference_images)]
-    intake = admit_media(items, settings.data.root, folders, extra=provider.refusals(request, route),
-                         homes={"image": "reference_images", "video": "video"})
-    try:
-        source = intake.references[0].media
-        seconds = source.duration_seconds if source else None
-        if seconds is not None and request.duration > seconds + 0.05:
-            most = min(Limits.EDIT_DURATION_MAX, math.floor(seconds + 0.05))
-            cut = f" or 2-{most} s" if most > 2 else " or 2 s" if most == 2 else ""
-            raise InputErrors([InputError(
-                f"is {request.duration} s, but the source video lasts {seconds:.1f} s", field="duration",
-                limit=f"0 (keep it whole){cut} for this clip", fix="ask for 0 to keep the whole clip, or fewer seconds")])
-        return _priced(request, provider, route, intake, settings=settings, providers=providers, ledger=ledger,
-                       owner=owner)
     except BaseException:
         intake.close()
         intake.discard_inline()
@@ -228,25 +136,6 @@ def _character_media(args: I2VArgs, cast: Cast, owner: str, folders: Folders
         update["driving_audio"] = str((cast.folder / character.voice).resolve())
     kept = replace(folders, kept={**folders.kept, **kept_files(cast, [character])})
     return args.model_copy(update=update), kept, {character.name: I2V_LABELS[role]}
-
-
-def i2v_mode_error(given: frozenset[str]) -> InputError | None:
-    """Why a combination of image-to-video media is not one the model takes (None when it is)."""
-    if given in Limits.I2V_MODES:
-        return None
-    order = ["first_frame", "first_clip", "last_frame", "driving_audio"]
-    modes = "; ".join(" + ".join(sorted(m, key=order.index)) for m in Limits.I2V_MODES)
-    if not given & {"first_frame", "first_clip"}:
-        what, field, fix = "nothing to start from", "first_frame", \
-            "give a first_frame (an image it opens on) or a first_clip (a clip it continues)"
-    elif {"first_frame", "first_clip"} <= given:
-        what, field, fix = "both first_frame and first_clip", "first_clip", \
-            "give one: first_frame to animate an image, or first_clip to continue a clip"
-    else:
-        what, field, fix = "first_clip with driving_audio", "driving_audio", \
-            "driving_audio goes with a first_frame only: drop it, or open on a first_frame instead of the clip"
-    return InputError(f"{what}: not a combination Wan 2.7 image-to-video takes", field=field,
-                      limit=f"one of: {modes}", fix=fix)
 
 
 def _naming_longer_model(error: InputError, request: R2VRequest) -> InputError:

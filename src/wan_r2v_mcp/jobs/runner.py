@@ -25,7 +25,7 @@ from ..store import Store, TaskRecord
 from .fingerprint import fingerprint
 from .follower import Follower
 from .lifecycle import Phase, cancel_unsent
-from .quote import Quote, budget_check, check_free_work, dry_run, quote, quote_edit, quote_i2v, quote_t2v
+from .quote import Quote, budget_check, check_free_work, dry_run, quote
 from .sequencer import Sequencer
 from .sequences import SeqPhase, is_sequence_id
 from .takes import group_fingerprint, seeds_for
@@ -77,10 +77,9 @@ class Runner:
     async def generate(self, args: GenerateArgs | T2VArgs | I2VArgs | EditArgs, folders: Folders, patience: Patience,
                        owner: str = "") -> TaskView:
         """Quote, then return a dry run, an identical request's task, or a new task followed in the background."""
-        checked = {T2VArgs: quote_t2v, I2VArgs: quote_i2v, EditArgs: quote_edit}.get(type(args), quote)
         if args.variants > 1:
-            return await self._takes(args, checked, folders, patience, owner)
-        q = await anyio.to_thread.run_sync(lambda: checked(args, folders, settings=self.settings,  # type: ignore[arg-type]
+            return await self._takes(args, folders, patience, owner)
+        q = await anyio.to_thread.run_sync(lambda: quote(args, folders, settings=self.settings,
                                                            providers=self.providers, ledger=self.ledger, owner=owner,
                                                            cast=self.cast))  # probes
         warnings = _warnings(q)
@@ -109,8 +108,8 @@ class Runner:
         view = await self.wait(task_id, args.wait_seconds, patience, owner, until_at_host=args.wait_seconds > 0)
         return view.model_copy(update={"duplicate": duplicate, "warnings": warnings + view.warnings})
 
-    async def _takes(self, args: GenerateArgs | T2VArgs | I2VArgs | EditArgs, checked: Callable[..., Quote],
-                     folders: Folders, patience: Patience, owner: str) -> TaskView:
+    async def _takes(self, args: GenerateArgs | T2VArgs | I2VArgs | EditArgs, folders: Folders, patience: Patience,
+                     owner: str) -> TaskView:
         """The request made `variants` times, each take with its own seed: every take checked and priced before
         anything is recorded, the group admitted as all of its takes, then each take sent."""
         seeds = seeds_for(args.seed, args.variants)
@@ -118,7 +117,7 @@ class Runner:
         try:
             for seed in seeds:
                 take = args.model_copy(update={"seed": seed, "variants": 1})
-                quotes.append(await anyio.to_thread.run_sync(lambda t=take: checked(
+                quotes.append(await anyio.to_thread.run_sync(lambda t=take: quote(
                     t, folders, settings=self.settings, providers=self.providers, ledger=self.ledger, owner=owner,
                     cast=self.cast)))
             first = quotes[0]

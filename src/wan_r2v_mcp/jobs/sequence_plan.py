@@ -14,7 +14,7 @@ from ..references.folders import Folders
 from ..schema import I2V_MODEL_ID, MODEL_ID, PIXEL_SIZES, GenerateArgs, I2VArgs, Limits, SequenceArgs
 from ..store import Store
 from ..store.files import write_once
-from .quote import Quote, budget_check, quote, quote_i2v
+from .quote import Quote, budget_check, quote
 from .sequences import CARRIED_CLIP_SECONDS, carried
 from .takes import seeds_for
 
@@ -79,7 +79,7 @@ class Planner:
         try:
             if by_clip:
                 assert carried_over is not None
-                return quote_i2v(self.clip_args(spec, index, carried_over, take), folders, **context)
+                return quote(self.clip_args(spec, index, carried_over, take), folders, **context)
             return quote(self.shot_args(spec, index, carried_over, take), folders, model_chosen=False, **context)
         except InputErrors as exc:
             for error in exc.errors:  # say which shot it is about

@@ -14,14 +14,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..schema import Limits
+from ..schema import WAN3_MODEL_ID, GenerateArgs, Limits, R2VRequest
 from .base import ModelSpec
 
 
 class Wan3(ModelSpec):
-    name = "wan3.0-video"
+    name = WAN3_MODEL_ID
     title = "Wan 3.0 reference mode (preview)"
     names_references = True
+    args = GenerateArgs  # made through generate_r2v, with model="wan3.0-video"
+    request_model = R2VRequest
     images_max = Limits.WAN3_IMAGES_MAX
     videos_max = Limits.WAN3_VIDEOS_MAX
     references_max = Limits.WAN3_IMAGES_MAX + Limits.WAN3_VIDEOS_MAX

@@ -11,25 +11,15 @@ from pathlib import Path, PurePosixPath
 from urllib.parse import urlparse
 
 from ..errors import InputError, InputErrors, ReferenceError
-from ..models.base import ModelSpec
+from ..models.base import REFERENCE_ROLES, ROLES, ModelSpec, image_label, reference_labels, video_label
 from ..models.r2v import R2V
 from ..schema import Limits, PromptFinding, ReferenceSet, ReferenceView
 from .folders import Folders
-from .labels import image_label, lint_prompt, reference_labels, video_label
+from .labels import lint_prompt
 from .opened import OpenedFile
 from .probe import MediaInfo, probe
 from .sources import Source, parse_source
 
-ROLE_KIND = {"reference_image": "image", "first_frame": "image", "reference_video": "video", "voice": "audio",
-             "audio": "audio", "last_frame": "image", "first_clip": "video", "driving_audio": "audio",
-             "video": "video"}
-ROLE_FIELD = {"reference_image": "reference_images", "reference_video": "reference_videos",
-              "first_frame": "first_frame", "voice": "voices", "audio": "audio", "last_frame": "last_frame",
-              "first_clip": "first_clip", "driving_audio": "driving_audio", "video": "video"}
-ROLE_SECONDS = {"reference_video": Limits.VIDEO_SECONDS, "voice": Limits.VOICE_SECONDS, "audio": Limits.AUDIO_SECONDS,
-                "first_clip": Limits.CLIP_SECONDS, "driving_audio": Limits.AUDIO_SECONDS,
-                "video": Limits.EDIT_SOURCE_SECONDS}
-_REFERENCE_ROLES = ("reference_image", "reference_video", "first_frame", "voice")  # the roles R2V's lists hold
 KIND_FORMATS = {"image": Limits.IMAGE_FORMATS, "video": Limits.VIDEO_FORMATS, "audio": Limits.VOICE_FORMATS}
 KIND_MAX_BYTES = {"image": Limits.IMAGE_MAX_BYTES, "video": Limits.VIDEO_MAX_BYTES, "audio": Limits.VOICE_MAX_BYTES}
 _URL_EXT_KIND = {".jpg": "image", ".jpeg": "image", ".png": "image", ".bmp": "image", ".webp": "image",
@@ -58,7 +48,7 @@ class Reference:
             return self.media.kind
         if self.source is not None and self.source.url:
             return _URL_EXT_KIND.get(PurePosixPath(urlparse(self.source.url).path).suffix.lower(), "unknown")
-        return ROLE_KIND[self.role]
+        return ROLES[self.role].kind
 
     @property
     def path(self) -> Path | None:
@@ -103,7 +93,7 @@ def judge(media: MediaInfo, role: str, field_name: str, homes: dict[str, str] | 
     """Problems of one probed file for the role it is given in; `homes` names, by kind, the argument of the same tool
     a file of another kind belongs in (reference-to-video's lists unless given); `seconds` bounds its length where
     the model's are not the role's usual ones."""
-    want = ROLE_KIND[role]
+    want = ROLES[role].kind
     allowed = ", ".join(KIND_FORMATS[want])
     def err(message: str, *, limit: str | None = None, fix: str) -> ReferenceError:
         return ReferenceError(message, field=field_name, limit=limit, fix=fix)
@@ -112,11 +102,11 @@ def judge(media: MediaInfo, role: str, field_name: str, homes: dict[str, str] | 
         return [err("is not a media file: its first bytes match no image, video or audio format",
                     limit=f"{want} formats {allowed}", fix=f"pass {_a(want)} file ({allowed})")]
     if media.kind != want:
-        home = (R2V_HOMES if homes is None and role in _REFERENCE_ROLES else homes or {}).get(media.kind)
+        home = (R2V_HOMES if homes is None and role in REFERENCE_ROLES else homes or {}).get(media.kind)
         fix = f"pass it in {home} instead, or give {_a(want)} here" if home and home != field_name else \
             f"give {_a(want)} file here ({allowed})"
         takes = "audio" if want == "audio" else f"{want}s"
-        return [err(f"is {_a(media.kind)} ({media.format}), but {ROLE_FIELD[role]} takes {takes}", fix=fix)]
+        return [err(f"is {_a(media.kind)} ({media.format}), but {ROLES[role].field} takes {takes}", fix=fix)]
     if media.format not in KIND_FORMATS[want]:
         return [err(f"is {media.format}, which Wan 2.7 does not take", limit=f"{want} formats {allowed}",
                     fix=f"convert it to {KIND_FORMATS[want][0]}")]
@@ -136,7 +126,7 @@ def judge(media: MediaInfo, role: str, field_name: str, homes: dict[str, str] | 
         elif max(w, h) / min(w, h) > Limits.ASPECT_EXTREME:
             problems.append(err(f"is {w}x{h} px, an aspect ratio beyond 1:8", limit="aspect between 1:8 and 8:1",
                                 fix="crop it closer to the subject"))
-    bounds = seconds or ROLE_SECONDS.get(role)
+    bounds = seconds or ROLES[role].seconds
     if bounds and media.duration_seconds is not None:
         lo, hi = bounds
         d = media.duration_seconds
@@ -164,9 +154,9 @@ def _take(given: str, label: str, role: str, field_name: str, data_dir: Path, fo
             return ref
         ref.media = probe(ref.opened, max_bytes=KIND_MAX_BYTES)
         ref.errors.extend(judge(ref.media, role, field_name, homes, seconds))
-    elif ref.kind not in ("unknown", ROLE_KIND[role]):
+    elif ref.kind not in ("unknown", ROLES[role].kind):
         ref.errors.append(ReferenceError(
-            f"looks like {_a(ref.kind)} (from its extension), but {ROLE_FIELD[role]} takes {ROLE_KIND[role]}s",
+            f"looks like {_a(ref.kind)} (from its extension), but {ROLES[role].field} takes {ROLES[role].kind}s",
             field=field_name, fix="check which list it belongs in"))
     return ref
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 
+from ..models.base import image_label, reference_labels, video_label
 from ..schema import PromptFinding
 
 _ENGLISH = re.compile(r"\b(image|video)\s*#?\s*(\d+)\b", re.IGNORECASE)
@@ -17,18 +18,6 @@ _ORDINAL = re.compile(r"\bthe\s+(first|second|third|fourth|fifth|1st|2nd|3rd|4th
                       re.IGNORECASE)
 _ORDINALS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "1st": 1, "2nd": 2, "3rd": 3, "4th": 4,
              "5th": 5}
-
-
-def image_label(index: int) -> str:
-    return f"Image {index + 1}"
-
-
-def video_label(index: int) -> str:
-    return f"Video {index + 1}"
-
-
-def reference_labels(images: int, videos: int) -> list[str]:
-    return [image_label(i) for i in range(images)] + [video_label(i) for i in range(videos)]
 
 
 def mentioned_labels(prompt: str) -> list[tuple[str, str]]:

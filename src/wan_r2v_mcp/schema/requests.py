@@ -3,12 +3,15 @@ of every host's mapping) and the call options beside it; `list_references`' quer
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import ConfigDict, Field, field_validator
 
 from .base import (
+    EDIT_MODEL_ID,
+    I2V_MODEL_ID,
     MODEL_ID,
+    T2V_MODEL_ID,
     TAKES_MAX,
     WAIT_DEFAULT,
     WAIT_WORDS,
@@ -177,6 +180,7 @@ class T2VRequest(_Wire):
     """One Wan 2.7 text-to-video generation: a prompt, and optionally the audio the video follows."""
 
     model_config = ConfigDict(extra="forbid")
+    model: ClassVar[str] = T2V_MODEL_ID  # the model it asks for (a reference request names its own)
 
     prompt: str = Field(min_length=1, max_length=Limits.PROMPT_MAX,
                         description='What happens ("Shot 1 [0-3s]: ..." for shots).')
@@ -204,6 +208,7 @@ class I2VRequest(_Wire):
     continue, and what happens."""
 
     model_config = ConfigDict(extra="forbid")
+    model: ClassVar[str] = I2V_MODEL_ID  # the model it asks for (a reference request names its own)
 
     prompt: str = Field(min_length=1, max_length=Limits.PROMPT_MAX, description="What happens.")
     negative_prompt: str | None = Field(default=None, max_length=Limits.NEGATIVE_PROMPT_MAX, description="What to avoid.")
@@ -231,6 +236,7 @@ class EditRequest(_Wire):
     images."""
 
     model_config = ConfigDict(extra="forbid")
+    model: ClassVar[str] = EDIT_MODEL_ID  # the model it asks for (a reference request names its own)
 
     prompt: str = Field(min_length=1, max_length=Limits.PROMPT_MAX,
                         description='What to change ("a watercolour", "the coat of Image 1").')
