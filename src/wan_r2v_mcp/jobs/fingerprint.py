@@ -6,10 +6,10 @@ import hashlib
 import json
 
 from ..references.intake import Intake
-from ..schema import EditRequest, I2VRequest, R2VRequest, ReferenceSet, T2VRequest
+from ..schema import AnyRequest, ReferenceSet
 
 
-def fingerprint(provider: str, model: str, request: R2VRequest | T2VRequest | I2VRequest | EditRequest, intake: Intake) -> str:
+def fingerprint(provider: str, model: str, request: AnyRequest, intake: Intake) -> str:
     media = set(ReferenceSet.model_fields) | {"audio", "last_frame", "first_clip", "driving_audio", "video"}
     settings = request.model_dump(mode="json", exclude=media)  # files count by content, below
     settings["prompt"] = " ".join(request.prompt.split())

@@ -24,15 +24,12 @@ from ..references.intake import Intake, admit, admit_media
 from ..schema import (
     MODEL_ID,
     WAN3_MODEL_ID,
-    EditArgs,
-    EditRequest,
+    AnyArgs,
+    AnyRequest,
     GenerateArgs,
     I2VArgs,
-    I2VRequest,
     Limits,
     R2VRequest,
-    T2VArgs,
-    T2VRequest,
     TaskView,
 )
 from ..store import Spend, Store, TaskRecord
@@ -45,7 +42,7 @@ from .views import task_view
 class Quote:
     """A request that passed every check, with its open reference files (close it when done)."""
 
-    request: R2VRequest | T2VRequest | I2VRequest | EditRequest
+    request: AnyRequest
     provider: Provider
     route: Route  # how the provider makes the model
     intake: Intake
@@ -71,7 +68,7 @@ class Quote:
         return body
 
 
-def quote(args: GenerateArgs | T2VArgs | I2VArgs | EditArgs, folders: Folders, *, settings: Settings,
+def quote(args: AnyArgs, folders: Folders, *, settings: Settings,
           providers: ProviderRegistry, ledger: Store, owner: str = "", cast: Cast | None = None,
           model_chosen: bool = True) -> Quote:
     """Check everything that needs no network, for any model: its spec's own checks, the host's, each file probed and
@@ -149,7 +146,7 @@ def _naming_longer_model(error: InputError, request: R2VRequest) -> InputError:
     return error
 
 
-def _priced(request: R2VRequest | T2VRequest | I2VRequest | EditRequest, provider: Provider, route: Route, intake: Intake, *,
+def _priced(request: AnyRequest, provider: Provider, route: Route, intake: Intake, *,
             settings: Settings, providers: ProviderRegistry, ledger: Store, owner: str,
             labels: dict[str, str] | None = None) -> Quote:
     """The quote of a checked request: what the model bills, at the host's price, against the caps."""

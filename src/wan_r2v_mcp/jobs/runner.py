@@ -20,7 +20,7 @@ from ..config import Settings
 from ..errors import InputError, InputErrors, NotFoundError
 from ..providers.registry import ProviderRegistry
 from ..references.folders import Folders
-from ..schema import EditArgs, GenerateArgs, I2VArgs, SequenceArgs, T2VArgs, TaskView
+from ..schema import AnyArgs, SequenceArgs, TaskView
 from ..store import Store, TaskRecord
 from .fingerprint import fingerprint
 from .follower import Follower
@@ -74,7 +74,7 @@ class Runner:
 
     # ------------------------------------------------------------------ the tools' verbs
 
-    async def generate(self, args: GenerateArgs | T2VArgs | I2VArgs | EditArgs, folders: Folders, patience: Patience,
+    async def generate(self, args: AnyArgs, folders: Folders, patience: Patience,
                        owner: str = "") -> TaskView:
         """Quote, then return a dry run, an identical request's task, or a new task followed in the background."""
         if args.variants > 1:
@@ -108,7 +108,7 @@ class Runner:
         view = await self.wait(task_id, args.wait_seconds, patience, owner, until_at_host=args.wait_seconds > 0)
         return view.model_copy(update={"duplicate": duplicate, "warnings": warnings + view.warnings})
 
-    async def _takes(self, args: GenerateArgs | T2VArgs | I2VArgs | EditArgs, folders: Folders, patience: Patience,
+    async def _takes(self, args: AnyArgs, folders: Folders, patience: Patience,
                      owner: str) -> TaskView:
         """The request made `variants` times, each take with its own seed: every take checked and priced before
         anything is recorded, the group admitted as all of its takes, then each take sent."""

@@ -24,6 +24,8 @@ from .base import (
     Status,
 )
 from .requests import (
+    AnyArgs,
+    AnyRequest,
     CastChoice,
     EditArgs,
     EditRequest,
@@ -69,12 +71,12 @@ from .views import (
 )
 
 __all__ = [
-    "AspectRatio", "CHARACTER_NAME", "CastChoice", "CharacterList", "CharacterRef", "CharacterView", "EDIT_MODEL_ID",
-    "EditArgs", "EditRequest", "GenerateArgs", "GenerateOptions", "GetTaskArgs", "Handle", "I2VArgs", "I2VRequest",
-    "I2V_MODEL_ID", "Limits", "ListCharactersArgs", "ListTasksArgs", "MODEL_ID", "OUTPUT_FPS", "PIXEL_SIZES",
-    "PickTakeArgs", "PromptFinding", "R2VModel", "R2VRequest", "RedoShotArgs", "ReferenceQuery", "ReferenceReport",
-    "ReferenceSet", "ReferenceView", "RequestSummary", "Resolution", "RunOptions", "SHOTS_MAX", "SaveCharacterArgs",
-    "SequenceArgs", "Shot", "ShotType", "ShotView", "Status", "StitchArgs", "T2VArgs", "T2VRequest", "T2V_MODEL_ID",
-    "TAKES_MAX", "TERMINAL", "TakeView", "TaskError", "TaskList", "TaskRef", "TaskView", "Voice", "WAIT_DEFAULT",
-    "WAIT_WORDS", "WAN3_MODEL_ID",
+    "AnyArgs", "AnyRequest", "AspectRatio", "CHARACTER_NAME", "CastChoice", "CharacterList", "CharacterRef",
+    "CharacterView", "EDIT_MODEL_ID", "EditArgs", "EditRequest", "GenerateArgs", "GenerateOptions", "GetTaskArgs",
+    "Handle", "I2VArgs", "I2VRequest", "I2V_MODEL_ID", "Limits", "ListCharactersArgs", "ListTasksArgs", "MODEL_ID",
+    "OUTPUT_FPS", "PIXEL_SIZES", "PickTakeArgs", "PromptFinding", "R2VModel", "R2VRequest", "RedoShotArgs",
+    "ReferenceQuery", "ReferenceReport", "ReferenceSet", "ReferenceView", "RequestSummary", "Resolution",
+    "RunOptions", "SHOTS_MAX", "SaveCharacterArgs", "SequenceArgs", "Shot", "ShotType", "ShotView", "Status",
+    "StitchArgs", "T2VArgs", "T2VRequest", "T2V_MODEL_ID", "TAKES_MAX", "TERMINAL", "TakeView", "TaskError",
+    "TaskList", "TaskRef", "TaskView", "Voice", "WAIT_DEFAULT", "WAIT_WORDS", "WAN3_MODEL_ID",
 ]

@@ -270,3 +270,8 @@ class I2VArgs(I2VRequest, GenerateOptions):
 
     def request(self) -> I2VRequest:
         return I2VRequest.model_validate(self.model_dump(include=set(I2VRequest.model_fields)))
+
+
+# What any model is asked, and every argument of any generate tool (a new model's classes join these).
+AnyRequest = R2VRequest | T2VRequest | I2VRequest | EditRequest
+AnyArgs = GenerateArgs | T2VArgs | I2VArgs | EditArgs
