@@ -4,7 +4,12 @@ WAN_R2V_DATABASE_URL keeps everything there and nothing in SQLite."""
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
+import textwrap
 import threading
+import time
 
 import pytest
 from conftest import call, text
@@ -84,6 +89,58 @@ def test_a_lease_runs_on_the_databases_clock_and_migrations_apply_once(pg_url):
     finally:
         first.close()
         second.close()
+
+
+# A replica that stands for its claims, takes one, says so, and waits to be killed.
+_REPLICA = textwrap.dedent("""
+    import sys, threading
+    from wan_r2v_mcp.store.postgres import PostgresStore
+    store = PostgresStore(sys.argv[1])
+    store.listen(lambda key: None, "replica-killed")
+    assert store.take_lease("r2v_killed", "replica-killed", 60, lambda holder: False) == 0
+    print("holding", flush=True)
+    threading.Event().wait()
+""")
+
+
+def test_a_killed_replicas_claims_are_void_at_once_and_a_live_ones_are_not(pg_url):
+    live, other = PostgresStore(pg_url), PostgresStore(pg_url)
+    killed = None
+    try:
+        for task_id in ("r2v_live", "r2v_killed", "r2v_free", "r2v_old"):
+            other.insert(**_task(task_id, "ann", task_id, 0.5))
+        other.transition("r2v_old", ["queued"], "succeeded", "succeeded", {})  # finished: nobody's to take up
+        live.listen(lambda key: None, "replica-live")
+        assert live.take_lease("r2v_live", "replica-live", 60, lambda holder: False) == 0
+        assert other.take_lease("r2v_unmarked", "replica-unmarked", 60, lambda holder: False) == 0  # never stood
+        killed = subprocess.Popen([sys.executable, "-c", _REPLICA, pg_url], stdout=subprocess.PIPE, text=True)
+        assert killed.stdout.readline() == "holding\n"
+        assert other.unclaimed_tasks() == ["r2v_free"]  # both claims held, the finished task left out
+        assert 59 < other.take_lease("r2v_killed", "replica-other", 60, lambda holder: False) <= 60
+        killed.send_signal(signal.SIGKILL)
+        killed.wait(timeout=30)
+        deadline = time.monotonic() + 10  # the database ends the session once it reads the closed socket
+        while "r2v_killed" not in (unclaimed := other.unclaimed_tasks()):
+            assert time.monotonic() < deadline, unclaimed
+            time.sleep(0.01)  # reading the rows again, not waiting on a guess
+        assert unclaimed == ["r2v_killed", "r2v_free"]  # 59 s before its claim would have run out
+        assert other.take_lease("r2v_killed", "replica-other", 60, lambda holder: False) == 0
+        assert 59 < other.take_lease("r2v_live", "replica-other", 60, lambda holder: False) <= 60  # alive: held
+        assert 59 < other.take_lease("r2v_unmarked", "replica-other", 60, lambda holder: False) <= 60  # by its time
+        with live._pool.connection() as conn:  # noqa: SLF001 - the registry itself
+            assert {r[0] for r in conn.execute("SELECT holder FROM replicas")} == {"replica-live", "replica-killed"}
+        newcomer = PostgresStore(pg_url)
+        try:
+            newcomer.listen(lambda key: None, "replica-new")  # standing up, it forgets the dead that hold nothing
+            with live._pool.connection() as conn:  # noqa: SLF001
+                assert {r[0] for r in conn.execute("SELECT holder FROM replicas")} == {"replica-live", "replica-new"}
+        finally:
+            newcomer.close()
+    finally:
+        if killed is not None and killed.poll() is None:
+            killed.kill()
+        live.close()
+        other.close()
 
 
 @pytest.mark.anyio

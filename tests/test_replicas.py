@@ -138,9 +138,9 @@ async def test_three_replicas_behind_a_balancer_one_killed_mid_job_lose_nothing_
                     # the replica following it (holder = host:pid:nonce)
                     holder = conn.execute("SELECT holder FROM leases WHERE task_id = %s", (task_id,)).fetchone()[0]
                 doomed = procs[int(holder.split(":")[1])]
-                doomed.send_signal(signal.SIGKILL)  # mid-render: its lease is left to run out
+                doomed.send_signal(signal.SIGKILL)  # mid-render: its session ends, and its claim with it
                 doomed.wait(timeout=30)
-                done = await finish(alice, task_id)  # taken up by another once the lease runs out
+                done = await finish(alice, task_id)  # taken up by another at its next beat
                 unknown = text(await call(bob, "get_task", {"task_id": "r2v_nope"}))
                 assert text(await call(bob, "get_task", {"task_id": task_id})) == unknown.replace("r2v_nope", task_id)
                 assert (await call(bob, "list_tasks", {}))["structuredContent"] == {"tasks": [], "total": 0}

@@ -48,7 +48,7 @@ class Follower:
         self.sweep = ListSweep(settings.time_scale, self.pacers, task_group)
         self.finder = Finder(settings, ledger, self.lifecycle, self.pacers, self.submitter)
         self.downloader = Downloader(settings, ledger, self.lifecycle, self.signals)
-        self.kind = Kind("following", lambda: [r.task_id for r in ledger.unfinished()], self._drive, self._give_up)
+        self.kind = Kind("following", ledger.unclaimed_tasks, self._drive, self._give_up)
         worker.add(self.kind)
 
     def _scaled(self, seconds: float) -> float:

@@ -47,7 +47,7 @@ class SequenceDriver:
         self.signals = worker.signals
         self._shot_of: dict[str, str] = {}  # task id -> the sequence it is a shot of
         self.signals.listeners.append(self._task_changed)
-        self.kind = Kind("driving", lambda: [r.sequence_id for r in book.unfinished()], self._drive, self._give_up)
+        self.kind = Kind("driving", book.unclaimed, self._drive, self._give_up)
         worker.add(self.kind)
 
     def drive(self, sequence_id: str) -> None:

@@ -93,8 +93,9 @@ class SequenceBook:
         phases = {"running": SEQUENCE_LIVE, None: None}.get(status, (status,))
         return self.store.newest_sequences(owner, limit, phases)
 
-    def unfinished(self) -> list[SequenceRecord]:
-        return self.store.unfinished_sequences()
+    def unclaimed(self) -> list[str]:
+        """Unfinished sequences no live claim covers: what the worker takes up."""
+        return self.store.unclaimed_sequences()
 
     def move(self, record: SequenceRecord, to: SeqPhase, **values: Any) -> SequenceRecord | None:
         """Move from the phase `record` was read in, only if nothing wrote the row since (its version); returns the

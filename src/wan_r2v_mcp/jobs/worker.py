@@ -27,7 +27,7 @@ from ..store import Store
 log = logging.getLogger(__name__)
 
 LEASE_SECONDS = 60.0  # a claim lasts this long; the keeper renews every claim of this process 4 times as often
-SWEEP_SECONDS = 20.0  # how often unfinished ids that nobody drives are looked for
+SWEEP_SECONDS = 20.0  # how often unfinished ids that nobody drives are looked for (on a shared store: every beat)
 RESTARTS = 5  # a driver that failed unexpectedly this many times in a row ends its work with the error
 
 
@@ -101,7 +101,7 @@ class Kind:
     """What the worker needs to drive one kind of work (tasks, sequences)."""
 
     name: str
-    unfinished: Callable[[], list[str]]
+    unclaimed: Callable[[], list[str]]  # unfinished ids no live claim covers (on one machine: every unfinished id)
     drive: Callable[[str], Awaitable[None]]
     give_up: Callable[[str, Exception], None]
 
@@ -138,10 +138,10 @@ class Worker:
             except RuntimeError:  # the event loop has ended: nobody is waiting any more
                 pass
 
-        self.ledger.listen(heard)
+        self.ledger.listen(heard, self.holder)
         started = 0
         for kind in self._kinds:
-            for key in kind.unfinished():
+            for key in kind.unclaimed():
                 self.run(kind, key)
                 started += 1
         self._tg.start_soon(self._keep)
@@ -202,11 +202,13 @@ class Worker:
                                                limiter=self._renewing)
             except Exception:  # a locked or busy ledger: try again at the next beat
                 log.exception("renewing leases failed")
-            if time.monotonic() >= next_sweep:
+            # A shared store names the unclaimed ids in one indexed query, and a dead replica's claims are void at
+            # once there, so its work is taken up at the next beat rather than when its claims would have run out.
+            if time.monotonic() >= next_sweep or self.ledger.shared_across_hosts:
                 next_sweep = time.monotonic() + SWEEP_SECONDS * self.settings.time_scale
                 for kind in self._kinds:
                     try:
-                        for key in kind.unfinished():
+                        for key in await anyio.to_thread.run_sync(kind.unclaimed, limiter=self._renewing):
                             self.run(kind, key)
                     except Exception:
                         log.exception("looking for unfinished %s failed", kind.name)

@@ -110,6 +110,14 @@ class Store(ABC):
     @abstractmethod
     def unfinished_sequences(self) -> list[SequenceRecord]: ...
 
+    def unclaimed_tasks(self) -> list[str]:
+        """Unfinished tasks no live claim covers, oldest first: what a sweep takes up. A store that cannot tell
+        gives every unfinished one (taking the lease decides)."""
+        return [r.task_id for r in self.unfinished()]
+
+    def unclaimed_sequences(self) -> list[str]:
+        return [r.sequence_id for r in self.unfinished_sequences()]
+
     @abstractmethod
     def move_sequence(self, move: SequenceMove) -> bool:
         """Apply the move if the row is still at its version; False when it changed meanwhile."""
@@ -143,9 +151,11 @@ class Store(ABC):
     def file_in_use(self, name: str) -> bool:
         """Whether any character keeps this cast file (as its media, voice or thumbnail)."""
 
-    def listen(self, changed: Callable[[str | None], None]) -> None:
-        """Hear of changes other servers make (`changed(id)`, or `changed(None)`: read everything again). A store on
-        one machine has none to tell: its servers' waiters read the rows again every few seconds."""
+    def listen(self, changed: Callable[[str | None], None], holder: str | None = None) -> None:
+        """Hear of changes other servers make (`changed(id)`, or `changed(None)`: read everything again); where the
+        store can, it also marks `holder`'s process alive for as long as it runs, so its claims end with it. A store
+        on one machine has none to tell: its servers' waiters read the rows again every few seconds (and a dead
+        holder there is known by its process id)."""
 
     def pace(self, host: str, interval: float) -> float | None:
         """Reserve the next slot for a call to `host`, `interval` seconds after the one before whichever server made

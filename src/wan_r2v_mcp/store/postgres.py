@@ -152,6 +152,10 @@ MIGRATIONS: tuple[str, ...] = (
     """
     CREATE TABLE pacing (host TEXT PRIMARY KEY, next_slot DOUBLE PRECISION NOT NULL);
     """,
+    # 4: the replicas that stand for their claims with a session lock of their own (see `_GONE`).
+    """
+    CREATE TABLE replicas (holder TEXT PRIMARY KEY, since DOUBLE PRECISION NOT NULL);
+    """,
 )
 CHANNEL = "wan_r2v_changed"
 
@@ -160,6 +164,14 @@ _NOW = "extract(epoch from clock_timestamp())"  # the database's clock, the one 
 _SELECT = f"SELECT {', '.join(TASK_COLUMNS)} FROM tasks"
 _SELECT_SEQUENCE = f"SELECT {', '.join(SEQUENCE_COLUMNS)} FROM sequences"
 _SELECT_CHARACTER = f"SELECT {', '.join(CHARACTER_COLUMNS)} FROM characters"
+# A replica holds the session advisory lock named after it on its listening connection for as long as it runs; the
+# database ends a killed process's session (its socket closes), and the lock with it. So a claim whose holder is
+# registered and whose lock is free is void at once, not only when its time runs out. (Session-level advisory
+# locks: https://www.postgresql.org/docs/15/explicit-locking.html#ADVISORY-LOCKS.) A holder that never registered
+# (its listener not yet connected) is judged by its claims' time alone.
+_MARK = "hashtextextended('replica/' || {}, 0)"
+_GONE = (f"(EXISTS (SELECT 1 FROM replicas r WHERE r.holder = l.holder) "
+         f"AND pg_try_advisory_xact_lock({_MARK.format('l.holder')}))")
 _COUNTS = "(status IN ('queued', 'running', 'succeeded') OR (phase = 'canceled' AND provider_task_id IS NOT NULL))"
 
 
@@ -182,16 +194,22 @@ class PostgresStore(Store):
             self._listener.join(timeout=5)
         self._pool.close()
 
-    def listen(self, changed: Callable[[str | None], None]) -> None:
+    def listen(self, changed: Callable[[str | None], None], holder: str | None = None) -> None:
         """Call `changed(id)` for every task or sequence any replica changes, from a thread of its own on a connection
         of its own (outside the pool). Notifications sent while it reconnects are lost, so after every (re)connect it
-        calls `changed(None)`: read again whatever you wait on."""
+        calls `changed(None)`: read again whatever you wait on. That connection also stands for `holder`: its
+        claims are void as soon as the session ends (see `_GONE`); this returns once it does (or after 10 s)."""
+        standing = threading.Event()
+
         def run() -> None:
             import psycopg
 
             while not self._stop.is_set():
                 try:
                     with psycopg.connect(self._url, autocommit=True) as conn:
+                        if holder is not None:
+                            _stand_for(conn, holder)
+                        standing.set()
                         conn.execute(f"LISTEN {CHANNEL}")
                         changed(None)
                         while not self._stop.is_set():
@@ -203,6 +221,8 @@ class PostgresStore(Store):
 
         self._listener = threading.Thread(target=run, name="wan-r2v-listen", daemon=True)
         self._listener.start()
+        if not standing.wait(10.0):
+            log.warning("the database did not answer within 10 s; claims are judged by their time until it does")
 
     def pace(self, host: str, interval: float) -> float | None:
         row = self._read(
@@ -362,9 +382,9 @@ class PostgresStore(Store):
 
     def take_lease(self, task_id: str, holder: str, seconds: float, is_stale: Callable[[str], bool]) -> float:
         def work(db: Any) -> float:
-            row = db.execute(f"SELECT holder, until - {_NOW} FROM leases WHERE task_id = %s FOR UPDATE",
-                             (task_id,)).fetchone()
-            if row and row[0] != holder and row[1] > 0 and not is_stale(row[0]):
+            row = db.execute(f"SELECT holder, until - {_NOW}, holder <> %s AND {_GONE} FROM leases l "
+                             "WHERE task_id = %s FOR UPDATE", (holder, task_id)).fetchone()
+            if row and row[0] != holder and row[1] > 0 and not row[2] and not is_stale(row[0]):
                 return float(row[1])
             db.execute(f"INSERT INTO leases (task_id, holder, until) VALUES (%s, %s, {_NOW} + %s) ON CONFLICT "
                        "(task_id) DO UPDATE SET holder = EXCLUDED.holder, until = EXCLUDED.until",
@@ -376,6 +396,17 @@ class PostgresStore(Store):
     def renew_leases(self, holder: str, seconds: float) -> int:
         return self._write(lambda db: db.execute(f"UPDATE leases SET until = {_NOW} + %s WHERE holder = %s",
                                                  (seconds, holder)).rowcount)
+
+    def unclaimed_tasks(self) -> list[str]:
+        return [r[0] for r in self._read(
+            f"SELECT t.task_id FROM tasks t LEFT JOIN leases l ON l.task_id = t.task_id WHERE t.phase <> ALL(%s) "
+            f"AND (l.task_id IS NULL OR l.until <= {_NOW} OR {_GONE}) ORDER BY t.created_at, t.n", (list(TASK_DONE),))]
+
+    def unclaimed_sequences(self) -> list[str]:
+        return [r[0] for r in self._read(
+            f"SELECT s.sequence_id FROM sequences s LEFT JOIN leases l ON l.task_id = s.sequence_id WHERE s.phase = "
+            f"ANY(%s) AND (l.task_id IS NULL OR l.until <= {_NOW} OR {_GONE}) ORDER BY s.created_at, s.n",
+            (list(SEQUENCE_LIVE),))]
 
     def holds_lease(self, task_id: str, holder: str) -> bool:
         return bool(self._read(f"SELECT 1 FROM leases WHERE task_id = %s AND holder = %s AND until > {_NOW}",
@@ -541,3 +572,11 @@ def _room(db: Any, owner: str, key: str) -> CastRoom:
                      "(SELECT COALESCE(SUM(size_bytes), 0) FROM characters WHERE owner = %s AND key <> %s), "
                      "(SELECT COALESCE(SUM(size_bytes), 0) FROM characters)", (owner, owner, key)).fetchone()
     return CastRoom(count=int(row[0]), mine=int(row[1]), everyone=int(row[2]))
+
+
+def _stand_for(conn: Any, holder: str) -> None:
+    """Hold `holder`'s mark on this session and register it; forget replicas that are gone and hold nothing."""
+    conn.execute(f"SELECT pg_advisory_lock({_MARK.format('%s')})", (holder,))
+    conn.execute(f"INSERT INTO replicas (holder, since) VALUES (%s, {_NOW}) ON CONFLICT (holder) DO NOTHING", (holder,))
+    conn.execute("DELETE FROM replicas l WHERE holder <> %s AND NOT EXISTS (SELECT 1 FROM leases k WHERE k.holder = "
+                 f"l.holder) AND pg_try_advisory_xact_lock({_MARK.format('l.holder')})", (holder,))
