@@ -25,6 +25,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -119,6 +120,24 @@ def _ended(url: str, ids: list[str]) -> dict[str, tuple]:
     return {r[0]: r for r in rows}
 
 
+def watch_claims(db: str, orphans: list[str], dead: str, claimed: list[float]) -> None:
+    """Record when no orphan is left to the dead replica: each finished, or claimed by a live one (read from the
+    database every 20 ms, from the bench, not from any replica)."""
+    import psycopg
+
+    with psycopg.connect(db, autocommit=True) as conn:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            left = conn.execute(
+                "SELECT count(*) FROM tasks t LEFT JOIN leases l ON l.task_id = t.task_id WHERE t.task_id = ANY(%s) "
+                "AND t.finished_at IS NULL AND (l.holder IS NULL OR position(%s in l.holder) > 0)",
+                (orphans, dead)).fetchone()[0]
+            if not left:
+                claimed.append(time.time())
+                return
+            time.sleep(0.02)
+
+
 async def settle(db: str, urls: list[str], ids: list[str], timeout: float, callers: int = 5) -> tuple[dict, list]:
     """Wait until every task ended, while `callers` clients ask get_task (wait 0) of random tasks on the replicas
     in turn; the rows, and each get_task's seconds."""
@@ -175,6 +194,7 @@ def run(tasks: int, replicas: int, kill: bool) -> dict:
         urls = [f"http://127.0.0.1:{p}/mcp" for p in ports]
         killed_at: list[float] = []
         orphans: list[str] = []
+        claimed: list[float] = []  # when every orphan was claimed by a live replica (or had finished)
         started = time.time()
         try:
             import psycopg
@@ -200,6 +220,9 @@ def run(tasks: int, replicas: int, kill: bool) -> dict:
                 procs[0].wait()
                 killed_at.append(time.time())
                 live = urls[1:]
+                watcher = threading.Thread(target=watch_claims, args=(db, orphans, f":{holder_pid}:", claimed),
+                                           daemon=True)
+                watcher.start()
             ids += anyio.run(submit, live, tasks - half, half)
             rows, get_task_s = anyio.run(settle, db, live, ids, 300 + tasks * 0.5)
             host = stats()
@@ -240,6 +263,7 @@ def run(tasks: int, replicas: int, kill: bool) -> dict:
             "killed_replicas_tasks": len(orphans),
             "their_wait_after_kill_median_s": round(statistics.median(taken), 2) if taken else None,
             "their_wait_after_kill_max_s": round(max(taken), 2) if taken else None,
+            "their_claims_taken_after_kill_s": round(claimed[0] - killed_at[0], 2) if claimed and killed_at else None,
             "host_status_calls": len(status),
             "host_status_calls_per_task": round(len(status) / max(1, len(ids)), 2),
             # per minute of the tasks' own lives (each from its request to its end), summed
