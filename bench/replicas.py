@@ -260,6 +260,9 @@ def run(tasks: int, replicas: int, kill: bool) -> dict:
                                             if len(who) > 1 and job not in taken_over and job in job_of),
             "done_to_disk_median_s": round(statistics.median(lag), 2) if lag else None,
             "done_to_disk_p99_s": _pct(lag, 0.99),
+            "done_to_disk_p99_of_the_others_s": _pct([r[3] - host["done"][r[2]] for t, r in rows.items()
+                                                      if t not in orphans and r[1] == "succeeded"
+                                                      and r[2] in host["done"]], 0.99),
             "killed_replicas_tasks": len(orphans),
             "their_wait_after_kill_median_s": round(statistics.median(taken), 2) if taken else None,
             "their_wait_after_kill_max_s": round(max(taken), 2) if taken else None,
