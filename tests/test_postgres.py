@@ -12,10 +12,11 @@ import threading
 import time
 
 import pytest
-from conftest import call, text
+from conftest import DASHSCOPE_KEY, TIME_SCALE, call, finish, text
 from mcp import Client
 from pydantic import SecretStr
 
+from wan_r2v_mcp.config import Settings
 from wan_r2v_mcp.errors import InputErrors
 from wan_r2v_mcp.server import build_server
 from wan_r2v_mcp.store import Spend
@@ -209,6 +210,46 @@ async def test_a_waiter_wakes_on_another_replicas_write_and_a_held_task_is_left_
     finally:
         other.close()
         mine.close()
+
+
+@pytest.mark.anyio
+async def test_two_replicas_read_the_hosts_job_list_once_for_both(dirs, result_videos, pg_url):
+    """One replica at a time reads DashScope's job list, for every replica's jobs; the other wakes on the reading it
+    keeps in the database. Each job is polled once, when the reading shows it ended."""
+    import itertools
+
+    from emulators.dashscope import DashScopeEmulator
+
+    class TwoReplicas(DashScopeEmulator):  # each replica's own key, so every call says which replica made it
+        def handle(self, req):
+            auth = req.headers.get("authorization", "")
+            if auth.startswith(f"Bearer {DASHSCOPE_KEY}-"):
+                req.headers["x-replica"] = auth.rsplit("-", 1)[1]
+                req.headers["authorization"] = f"Bearer {DASHSCOPE_KEY}"
+            return super().handle(req)
+
+    with TwoReplicas(DASHSCOPE_KEY, result_videos) as host:
+        host.job_timing = lambda: (0.2, 8.0)  # long enough that a job nobody vouched for is polled several times
+        made = {}
+        for name in ("a", "b"):
+            made[name] = Settings(data_dir=dirs["data"], output_dir=dirs["out"], progress_interval_seconds=1.0,
+                                  time_scale=TIME_SCALE, database_url=SecretStr(pg_url),
+                                  hosts={"dashscope": {"api_key": f"{DASHSCOPE_KEY}-{name}",
+                                                       "base_url": host.base_url}})
+        async with Client(build_server(made["a"])) as a, Client(build_server(made["b"])) as b:
+            started = {}
+            for name, client in (("a", a), ("b", b)):
+                r = await call(client, "generate_t2v", {"prompt": f"A lighthouse, seen by {name}", "duration": 2,
+                                                        "resolution": "720p", "provider": "dashscope",
+                                                        "wait_seconds": 0})
+                started[name] = r["structuredContent"]["task_id"]
+            done = {name: await finish(client, started[name]) for name, client in (("a", a), ("b", b))}
+    for r in done.values():
+        assert r["structuredContent"]["status"] == "succeeded", text(r)
+    assert sorted(p.name for p in dirs["out"].glob("*.mp4")) == sorted(f"{t}.mp4" for t in started.values())
+    assert [t.polls for t in host.tasks.values()] == [1, 1]  # woken by a reading, never polled while it ran
+    readers = [r.headers.get("x-replica") for r in host.received if host.name_of(r) == "list"]
+    assert readers and len([k for k, _ in itertools.groupby(readers)]) <= 2, readers  # one, then maybe the other
 
 
 def test_two_replicas_share_one_pace_per_host(pg_url):

@@ -45,7 +45,7 @@ class Follower:
         self.signals = worker.signals
         self.pacers = Pacers(settings.time_scale, ledger)
         self.submitter = Submitter(ledger, self.lifecycle, worker)
-        self.sweep = ListSweep(settings.time_scale, self.pacers, task_group)
+        self.sweep = ListSweep(settings.time_scale, self.pacers, task_group, worker)
         self.finder = Finder(settings, ledger, self.lifecycle, self.pacers, self.submitter)
         self.downloader = Downloader(settings, ledger, self.lifecycle, self.signals)
         self.kind = Kind("following", ledger.unclaimed_tasks, self._drive, self._give_up)

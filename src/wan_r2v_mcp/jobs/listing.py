@@ -1,28 +1,39 @@
 """The list sweep: one read of a host's job list (a page per 100 jobs) stands for a poll of every job this process
 follows there. A job the list shows ended wakes its follower, which polls it once for the result; the list only
-speeds this up, so a list that is forbidden, failing or garbled leaves every job polled at the host's own pace."""
+speeds this up, so a list that is forbidden, failing or garbled leaves every job polled at the host's own pace.
+
+Replicas on one shared store read each host's list once for all of them: the replica holding the claim
+"listing/<host>" reads it for every unfinished job there and keeps the reading in the store, which tells the others;
+they read the reading instead of the host. (Three replicas, each reading the whole list, made three times the
+host's list calls of one.)"""
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Collection
 
 import anyio
 from anyio.abc import TaskGroup
 
 from ..errors import HostAnswerMalformed, R2VError
-from ..providers.base import Capabilities, Provider
+from ..providers.base import Capabilities, HostCandidate, Provider
 from . import reconcile
 from .pacing import Pacers
+from .worker import Worker
 
 log = logging.getLogger(__name__)
+ENDED = ("succeeded", "failed", "canceled")
 
 
 class ListSweep:
-    def __init__(self, time_scale: float, pacers: Pacers, task_group: TaskGroup):
+    def __init__(self, time_scale: float, pacers: Pacers, task_group: TaskGroup, worker: Worker | None = None):
         self._time_scale = time_scale
         self._pacers = pacers
         self._tg = task_group
+        # On a shared store, the worker whose claim decides which replica reads the list, and whose store keeps it.
+        self._shared = worker if worker is not None and worker.ledger.shared_across_hosts else None
+        self._reading: dict[str, bool] = {}  # by provider: whether this replica read the list last time
         self._wake: dict[str, anyio.Event] = {}  # a follower's nap, cut short when a sweep sees its job end
         self._swept: dict[str, dict[str, tuple[str, float]]] = {}  # provider -> host job id -> (task id, sent at)
         # By provider: when its job list was last read whole, and the followed jobs it showed unfinished then.
@@ -63,35 +74,71 @@ class ListSweep:
         caps = provider.capabilities
         swept = self._swept[caps.name]
         assert caps.sweep_seconds
+        interval = self._time_scale * caps.sweep_seconds
         while True:
-            await anyio.sleep(self._time_scale * caps.sweep_seconds)
-            if not swept:
-                continue
+            if self._shared is not None and not self._reading.get(caps.name):
+                published = self._shared.signals.changed(f"listing/{caps.name}")
+                with anyio.move_on_after(interval):  # woken when the reader keeps a new reading
+                    await published.wait()
+            else:
+                await anyio.sleep(interval)
             try:
-                await self._once(provider, swept)
+                if self._shared is not None:
+                    await self._shared_once(provider, swept)
+                elif swept:
+                    listed = await self._read(provider, min(sent for _, sent in swept.values()), len(swept))
+                    self._apply(caps.name, swept, time.monotonic(), *_split(listed))
             except Exception as exc:  # forbidden, failing, garbled: the followers poll at the host's pace meanwhile
                 self._listed.pop(caps.name, None)
                 message = exc.message if isinstance(exc, R2VError) else f"{type(exc).__name__}: {exc}"
                 log.warning("sweeping %s's job list: %s", caps.title, message)
 
-    async def _once(self, provider: Provider, swept: dict[str, tuple[str, float]]) -> None:
-        caps = provider.capabilities
+    async def _shared_once(self, provider: Provider, swept: dict[str, tuple[str, float]]) -> None:
+        """Read the list for every replica if this one holds the claim on it (taken when free), else the reading
+        the holder kept. A replica following nothing there lets the claim go."""
+        worker, name = self._shared, provider.capabilities.name
+        assert worker is not None
+        key = f"listing/{name}"
+        if not swept:
+            if self._reading.pop(name, False):
+                await anyio.to_thread.run_sync(worker.ledger.release_lease, key, worker.holder)
+            return
+        self._reading[name] = await anyio.to_thread.run_sync(worker.claim, key) == 0
+        if self._reading[name]:
+            at_host = await anyio.to_thread.run_sync(worker.ledger.jobs_at_host, name)
+            count, oldest = at_host or (len(swept), min(sent for _, sent in swept.values()))
+            read_at = time.monotonic()
+            unfinished, ended = _split(await self._read(provider, oldest, count))
+            await anyio.to_thread.run_sync(worker.ledger.publish_listing, name, sorted(unfinished), sorted(ended))
+            self._apply(name, swept, read_at, unfinished, ended)
+            return
+        reading = await anyio.to_thread.run_sync(worker.ledger.read_listing, name)
+        if reading is not None:
+            age, unfinished, ended = reading
+            self._apply(name, swept, time.monotonic() - age, set(unfinished), set(ended))
+
+    async def _read(self, provider: Provider, oldest: float, jobs: int) -> list[HostCandidate]:
+        """The host's jobs sent since `oldest`, a paced call per page of 100."""
         now = time.time()
-        since = max(min(sent for _, sent in swept.values()) - reconcile.CLOCK_SKEW, now - 23 * 3600)
-        for _ in range(len(swept) // 100 + 1):
+        since = max(oldest - reconcile.CLOCK_SKEW, now - 23 * 3600)
+        for _ in range(jobs // 100 + 1):
             await self._pacers.wait(provider)
-        read_at = time.monotonic()
         listed = await provider.find_submitted(since=since, until=now + reconcile.CLOCK_SKEW)
         if listed is None:
-            raise HostAnswerMalformed(f"{caps.title} did not list its jobs")
-        unfinished = set()
-        for c in listed:
-            if c.provider_task_id not in swept:
-                continue
-            if c.status in ("succeeded", "failed", "canceled"):
-                event = self._wake.get(swept.pop(c.provider_task_id)[0])
-                if event is not None:
-                    event.set()
-            elif c.status in ("queued", "running"):
-                unfinished.add(c.provider_task_id)
-        self._listed[caps.name] = (read_at, frozenset(unfinished))
+            raise HostAnswerMalformed(f"{provider.capabilities.title} did not list its jobs")
+        return listed
+
+    def _apply(self, name: str, swept: dict[str, tuple[str, float]], read_at: float, unfinished: Collection[str],
+               ended: Collection[str]) -> None:
+        """Wake the followers of the jobs a reading shows ended; remember which it showed unfinished, and when."""
+        for job_id in [j for j in swept if j in ended]:
+            event = self._wake.get(swept.pop(job_id)[0])
+            if event is not None:
+                event.set()
+        self._listed[name] = (read_at, frozenset(j for j in unfinished if j in swept))
+
+
+def _split(listed: list[HostCandidate]) -> tuple[set[str], set[str]]:
+    """The ids of a listing's unfinished jobs, and of its ended ones."""
+    unfinished = {c.provider_task_id for c in listed if c.status in ("queued", "running")}
+    return unfinished, {c.provider_task_id for c in listed if c.status in ENDED}

@@ -162,6 +162,22 @@ class Store(ABC):
         it; returns how long to wait for it. None where the store is one machine's (each server paces itself)."""
         return None
 
+    # -- one reading of a host's job list for every server (where the store is shared)
+
+    def jobs_at_host(self, host: str) -> tuple[int, float] | None:
+        """How many unfinished tasks have a job at `host`, and when the oldest was sent (None: none, or the store
+        is one machine's and each server reads the list for its own jobs)."""
+        return None
+
+    def publish_listing(self, host: str, unfinished: Sequence[str], ended: Sequence[str]) -> None:
+        """Keep one reading of `host`'s job list (the ids it showed unfinished and ended), timed by the store's
+        clock, and tell every server it is there."""
+        raise NotImplementedError("a store of one machine has no shared listing")
+
+    def read_listing(self, host: str) -> tuple[float, list[str], list[str]] | None:
+        """The last reading of `host`'s job list: its age in seconds, the ids unfinished and ended (None: none)."""
+        return None
+
     def shared_secret(self, name: str, make: Callable[[], bytes]) -> bytes | None:
         """A key every server sharing the store uses alike (made by `make` the first time); None where the store is
         one machine's (the key is then a file in the data folder)."""

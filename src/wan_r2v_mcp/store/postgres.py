@@ -156,6 +156,11 @@ MIGRATIONS: tuple[str, ...] = (
     """
     CREATE TABLE replicas (holder TEXT PRIMARY KEY, since DOUBLE PRECISION NOT NULL);
     """,
+    # 5: one reading of each host's job list, made by one replica for all (jobs/listing.py).
+    """
+    CREATE TABLE listings (host TEXT PRIMARY KEY, read_at DOUBLE PRECISION NOT NULL, unfinished JSONB NOT NULL,
+                           ended JSONB NOT NULL);
+    """,
 )
 CHANNEL = "wan_r2v_changed"
 
@@ -230,6 +235,26 @@ class PostgresStore(Store):
             f"next_slot = GREATEST(pacing.next_slot, {_NOW}) + %s RETURNING next_slot - %s - {_NOW}",
             (host, interval, interval, interval))
         return max(0.0, float(row[0][0]))
+
+    def jobs_at_host(self, host: str) -> tuple[int, float] | None:
+        row = self._read("SELECT count(*), min(submitted_at) FROM tasks WHERE provider = %s AND provider_task_id IS "
+                         "NOT NULL AND phase <> ALL(%s)", (host, list(TASK_DONE)))[0]
+        return (int(row[0]), float(row[1])) if row[0] and row[1] is not None else None
+
+    def publish_listing(self, host: str, unfinished: Sequence[str], ended: Sequence[str]) -> None:
+        from psycopg.types.json import Jsonb
+
+        def work(db: Any) -> None:
+            db.execute(f"INSERT INTO listings (host, read_at, unfinished, ended) VALUES (%s, {_NOW}, %s, %s) ON "
+                       "CONFLICT (host) DO UPDATE SET read_at = EXCLUDED.read_at, unfinished = EXCLUDED.unfinished, "
+                       "ended = EXCLUDED.ended", (host, Jsonb(list(unfinished)), Jsonb(list(ended))))
+            db.execute("SELECT pg_notify(%s, %s)", (CHANNEL, f"listing/{host}"))
+
+        self._write(work)
+
+    def read_listing(self, host: str) -> tuple[float, list[str], list[str]] | None:
+        rows = self._read(f"SELECT {_NOW} - read_at, unfinished, ended FROM listings WHERE host = %s", (host,))
+        return (max(0.0, float(rows[0][0])), list(rows[0][1]), list(rows[0][2])) if rows else None
 
     def shared_secret(self, name: str, make: Callable[[], bytes]) -> bytes | None:
         def work(db: Any) -> bytes:
