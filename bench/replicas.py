@@ -268,6 +268,7 @@ def run(tasks: int, replicas: int, kill: bool) -> dict:
             "their_wait_after_kill_max_s": round(max(taken), 2) if taken else None,
             "their_claims_taken_after_kill_s": round(claimed[0] - killed_at[0], 2) if claimed and killed_at else None,
             "host_status_calls": len(status),
+            "of_them_list_pages": sum(1 for _, _, name, _ in host["log"] if name == "list"),
             "host_status_calls_per_task": round(len(status) / max(1, len(ids)), 2),
             # per minute of the tasks' own lives (each from its request to its end), summed
             "host_status_calls_per_task_minute": round(len(status) / max(1e-9, task_minutes), 3),
