@@ -76,8 +76,11 @@ with Bench("{KEY}", media.Results(pathlib.Path(tempfile.mkdtemp()))) as e:
 
 
 def replica(env: dict[str, str], port: int) -> subprocess.Popen:
+    """A replica serving HTTP on `port`; its log goes to BENCH_LOGS/replica-<port>.log when that folder is given."""
+    logs = os.environ.get("BENCH_LOGS")
+    log = open(Path(logs) / f"replica-{port}.log", "w") if logs else subprocess.DEVNULL  # noqa: SIM115 - the child's
     proc = subprocess.Popen([sys.executable, "-m", "wan_r2v_mcp", "serve", "--transport", "http", "--port", str(port)],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            env=env, stdout=subprocess.DEVNULL, stderr=log)
     deadline = time.monotonic() + 60
     while True:
         try:
@@ -118,6 +121,24 @@ def _ended(url: str, ids: list[str]) -> dict[str, tuple]:
         rows = conn.execute("SELECT task_id, status, provider_task_id, finished_at, created_at FROM tasks WHERE "
                             "task_id = ANY(%s)", (ids,)).fetchall()
     return {r[0]: r for r in rows}
+
+
+def _say_unfinished(url: str, ids: list[str]) -> None:
+    """What the tasks that never ended were doing, and who held them (on stderr)."""
+    import collections
+
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT t.phase, left(t.stage, 70), split_part(l.holder, ':', 2), round((l.until - extract(epoch from "
+            "clock_timestamp()))::numeric, 1) > 0 FROM tasks t LEFT JOIN leases l ON l.task_id = t.task_id WHERE "
+            "t.task_id = ANY(%s) AND t.finished_at IS NULL", (ids,)).fetchall()
+        print("unfinished (phase, stage, holder pid, lease live):", file=sys.stderr)
+        for what, n in collections.Counter(rows).most_common(20):
+            print(f"  {n} x {what}", file=sys.stderr)
+        print("claims:", conn.execute("SELECT task_id, holder FROM leases WHERE task_id NOT LIKE 'r2v_%'").fetchall(),
+              "replicas:", conn.execute("SELECT holder FROM replicas").fetchall(), file=sys.stderr)
 
 
 def watch_claims(db: str, orphans: list[str], dead: str, claimed: list[float]) -> None:
@@ -161,7 +182,10 @@ async def settle(db: str, urls: list[str], ids: list[str], timeout: float, calle
         while True:
             rows = await anyio.to_thread.run_sync(_ended, db, ids)
             ended = [r for r in rows.values() if r[1] in ("succeeded", "failed", "canceled")]
-            if len(ended) == len(ids) or time.monotonic() > deadline:
+            if len(ended) == len(ids):
+                break
+            if time.monotonic() > deadline:
+                await anyio.to_thread.run_sync(_say_unfinished, db, ids)
                 break
             await anyio.sleep(0.5)
         done.set()
