@@ -161,6 +161,31 @@ async def test_a_server_on_a_database_url_keeps_its_tasks_there(settings, pg_url
     assert not settings.data.ledger.exists()  # nothing went to SQLite
 
 
+@pytest.mark.anyio
+async def test_no_replica_ever_sees_a_new_task_unclaimed(settings, pg_url):
+    """A new task is claimed before its row is written: another replica's sweep, reading the instant the row
+    appears, never finds it unclaimed (it would take it up as a task whose submitter stopped, and end it unsent)."""
+    other = PostgresStore(pg_url)
+    seen: dict[str, bool] = {}
+
+    def changed(key: str | None) -> None:  # on the listener's thread, as soon as the insert is committed
+        if key and key.startswith("r2v_") and key not in seen:
+            seen[key] = key in other.unclaimed_tasks()
+
+    try:
+        other.listen(changed)
+        shared = settings.model_copy(update={"database_url": SecretStr(pg_url)})
+        async with Client(build_server(shared)) as client:
+            made = [await call(client, "generate_t2v", {"prompt": f"A lighthouse {n}", "duration": 2,
+                                                         "resolution": "720p", "wait_seconds": 0})
+                    for n in range(4)]
+            done = [await finish(client, r["structuredContent"]["task_id"]) for r in made]
+    finally:
+        other.close()
+    assert [r["structuredContent"]["status"] for r in done] == ["succeeded"] * 4, [text(r) for r in done]
+    assert seen == {r["structuredContent"]["task_id"]: False for r in made}
+
+
 def test_a_change_made_through_one_replica_is_heard_by_another(pg_url):
     first, second = PostgresStore(pg_url), PostgresStore(pg_url)
     heard: list[str | None] = []

@@ -101,7 +101,7 @@ class ListSweep:
         key = f"listing/{name}"
         if not swept:
             if self._reading.pop(name, False):
-                await anyio.to_thread.run_sync(worker.ledger.release_lease, key, worker.holder)
+                await anyio.to_thread.run_sync(worker.release, key)
             return
         self._reading[name] = await anyio.to_thread.run_sync(worker.claim, key) == 0
         if self._reading[name]:

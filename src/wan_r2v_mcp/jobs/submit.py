@@ -46,6 +46,9 @@ class Submitter:
         """Record the intent with the duplicate guard and the caps (`check`) in one transaction, and claim it; a take
         of a sequence's shot uses up that shot's reservation. Returns an identical earlier request's task id, if any
         (then the quote's files are closed)."""
+        # Claimed before its row exists: on a shared store another replica's sweep would otherwise find it unclaimed
+        # in between, take it up as a task whose submitter stopped before sending, and end it unsent.
+        self.worker.claim(task_id)
         try:
             earlier = self.ledger.admit(owner=owner, check=check, duplicate_of=duplicate_of, sequence_id=sequence_id,
                                         shot=shot, task=dict(
@@ -56,10 +59,11 @@ class Submitter:
                 cost_estimate=q.cost_estimate, billable_seconds=q.billable_seconds, owner=owner,
                 fingerprint=q.fingerprint, key_from=q.key_from, sequence_id=sequence_id, model=q.model))
             if earlier is not None:
+                self.worker.release(task_id)
                 q.close()
                 return earlier.task_id
-            self.worker.claim(task_id)
         except BaseException:
+            self.worker.release(task_id)
             q.close()
             raise
         return None

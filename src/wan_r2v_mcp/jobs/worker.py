@@ -163,13 +163,17 @@ class Worker:
                              lambda exc: kind.give_up(key, exc))
         finally:
             self._running.discard(key)
-            self.ledger.release_lease(key, self.holder)
+            self.release(key)
             self.signals.notify(key)
 
     def claim(self, key: str) -> float:
         """Take or renew this process's lease on `key`: 0 when it is ours, else the seconds another holder keeps it."""
         stale = _never if self.ledger.shared_across_hosts else holder_is_dead
         return self.ledger.take_lease(key, self.holder, self.lease_seconds, stale)
+
+    def release(self, key: str) -> None:
+        """Let go of this process's claim on `key` (another's is left as it is)."""
+        self.ledger.release_lease(key, self.holder)
 
     async def held_elsewhere(self, key: str) -> bool:
         """True when another server drives `key`: its writes reach our waiters through the store. On one machine
