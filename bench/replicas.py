@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import bisect
+import collections
 import contextlib
 import json
 import os
@@ -125,8 +126,6 @@ def _ended(url: str, ids: list[str]) -> dict[str, tuple]:
 
 def _say_unfinished(url: str, ids: list[str]) -> None:
     """What the tasks that never ended were doing, and who held them (on stderr)."""
-    import collections
-
     import psycopg
 
     with psycopg.connect(url, autocommit=True) as conn:
@@ -293,6 +292,8 @@ def run(tasks: int, replicas: int, kill: bool) -> dict:
             "their_claims_taken_after_kill_s": round(claimed[0] - killed_at[0], 2) if claimed and killed_at else None,
             "host_status_calls": len(status),
             "of_them_list_pages": sum(1 for _, _, name, _ in host["log"] if name == "list"),
+            "list_pages_by_replica": dict(sorted(collections.Counter(who for _, who, name, _ in host["log"]
+                                                                      if name == "list").items())),
             "host_status_calls_per_task": round(len(status) / max(1, len(ids)), 2),
             # per minute of the tasks' own lives (each from its request to its end), summed
             "host_status_calls_per_task_minute": round(len(status) / max(1e-9, task_minutes), 3),
