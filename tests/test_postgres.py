@@ -81,7 +81,7 @@ def test_a_lease_runs_on_the_databases_clock_and_migrations_apply_once(pg_url):
         assert first.take_lease("r2v_1", "replica-a", 30, lambda holder: False) == 0
         held = second.take_lease("r2v_1", "replica-b", 30, lambda holder: False)
         assert 29 < held <= 30 and first.holds_lease("r2v_1", "replica-a")
-        assert first.renew_leases("replica-a", 0.001) == 1
+        assert first.renew_leases("replica-a", 0.001) == {"r2v_1"}
         first.take_lease("r2v_2", "replica-a", -1, lambda holder: False)  # already over
         assert second.take_lease("r2v_2", "replica-b", 30, lambda holder: False) == 0  # taken over at its end
         with first._pool.connection() as conn:  # noqa: SLF001 - the migration record itself

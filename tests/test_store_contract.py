@@ -188,7 +188,7 @@ def test_a_lease_has_one_holder_until_it_lapses(store):
     assert store.take_lease("r2v_1", "you", 30, lambda holder: holder == "me") == 0  # its holder died
     assert store.take_lease("r2v_2", "you", -1, lambda holder: False) == 0
     assert not store.holds_lease("r2v_2", "you")  # lapsed
-    assert store.renew_leases("you", 30) == 2 and store.holds_lease("r2v_2", "you")
+    assert store.renew_leases("you", 30) == {"r2v_1", "r2v_2"} and store.holds_lease("r2v_2", "you")
     store.release_lease("r2v_1", "me")  # not mine any more: nothing happens
     assert store.holds_lease("r2v_1", "you")
     store.release_lease("r2v_1", "you")

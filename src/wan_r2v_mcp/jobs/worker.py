@@ -116,6 +116,10 @@ class Worker:
         self._kinds: list[Kind] = []
         self._running: set[str] = set()
         self._renewing = anyio.CapacityLimiter(1)
+        # On a shared store, the ids this process held at its last claim or renewal: a driver asks the store again
+        # only when its id is not among them (a claim per driver per round would be a database round trip on the
+        # event loop each: thousands a minute at a thousand tasks).
+        self._held: set[str] = set()
 
     @property
     def lease_seconds(self) -> float:
@@ -169,16 +173,25 @@ class Worker:
     def claim(self, key: str) -> float:
         """Take or renew this process's lease on `key`: 0 when it is ours, else the seconds another holder keeps it."""
         stale = _never if self.ledger.shared_across_hosts else holder_is_dead
-        return self.ledger.take_lease(key, self.holder, self.lease_seconds, stale)
+        held = self.ledger.take_lease(key, self.holder, self.lease_seconds, stale)
+        if held:
+            self._held.discard(key)
+        else:
+            self._held.add(key)
+        return held
 
     def release(self, key: str) -> None:
         """Let go of this process's claim on `key` (another's is left as it is)."""
+        self._held.discard(key)
         self.ledger.release_lease(key, self.holder)
 
     async def held_elsewhere(self, key: str) -> bool:
         """True when another server drives `key`: its writes reach our waiters through the store. On one machine
         this driver asks again after a pause (waiters told); on a shared store it ends, and the sweep tries again
-        once the claim may have lapsed (not every replica asking for every task every few seconds)."""
+        once the claim may have lapsed (not every replica asking for every task every few seconds). On a shared
+        store a claim this process still held at its last renewal is not asked for again."""
+        if self.ledger.shared_across_hosts and key in self._held:
+            return False
         held = self.claim(key)
         if held and not self.ledger.shared_across_hosts:
             await anyio.sleep(min(held, self.settings.progress_interval_seconds))
@@ -202,8 +215,9 @@ class Worker:
             try:
                 # A token of its own: behind the work of every call in the shared thread limiter, a renewal could
                 # come after its claims lapsed, and another replica would drive them too.
-                await anyio.to_thread.run_sync(self.ledger.renew_leases, self.holder, self.lease_seconds,
-                                               limiter=self._renewing)
+                renewed = await anyio.to_thread.run_sync(self.ledger.renew_leases, self.holder, self.lease_seconds,
+                                                         limiter=self._renewing)
+                self._held &= renewed  # a claim another replica took meanwhile (a lapse, a dropped session) is lost
             except Exception:  # a locked or busy ledger: try again at the next beat
                 log.exception("renewing leases failed")
             # A shared store names the unclaimed ids in one indexed query, and a dead replica's claims are void at

@@ -85,8 +85,8 @@ class Store(ABC):
         holder's claim still runs."""
 
     @abstractmethod
-    def renew_leases(self, holder: str, seconds: float) -> int:
-        """Extend every claim `holder` has, whatever their number; returns how many."""
+    def renew_leases(self, holder: str, seconds: float) -> set[str]:
+        """Extend every claim `holder` has, whatever their number; returns the ids they are on."""
 
     @abstractmethod
     def holds_lease(self, task_id: str, holder: str) -> bool: ...

@@ -192,13 +192,13 @@ class MemoryStore(Store):
             self._leases[task_id] = (holder, now + seconds)
             return 0.0
 
-    def renew_leases(self, holder: str, seconds: float) -> int:
+    def renew_leases(self, holder: str, seconds: float) -> set[str]:
         until = time.time() + seconds
         with self._lock:
             mine = [k for k, (who, _) in self._leases.items() if who == holder]
             for key in mine:
                 self._leases[key] = (holder, until)
-            return len(mine)
+            return set(mine)
 
     def holds_lease(self, task_id: str, holder: str) -> bool:
         with self._lock:

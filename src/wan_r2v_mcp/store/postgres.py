@@ -418,9 +418,9 @@ class PostgresStore(Store):
 
         return self._write(work, lock=f"lease/{task_id}")
 
-    def renew_leases(self, holder: str, seconds: float) -> int:
-        return self._write(lambda db: db.execute(f"UPDATE leases SET until = {_NOW} + %s WHERE holder = %s",
-                                                 (seconds, holder)).rowcount)
+    def renew_leases(self, holder: str, seconds: float) -> set[str]:
+        return self._write(lambda db: {r[0] for r in db.execute(
+            f"UPDATE leases SET until = {_NOW} + %s WHERE holder = %s RETURNING task_id", (seconds, holder))})
 
     def unclaimed_tasks(self) -> list[str]:
         return [r[0] for r in self._read(

@@ -337,10 +337,15 @@ class SQLiteStore(Store):
 
         return self._write(work)
 
-    def renew_leases(self, holder: str, seconds: float) -> int:
+    def renew_leases(self, holder: str, seconds: float) -> set[str]:
         until = time.time() + seconds
-        return self._write(lambda db: db.execute("UPDATE leases SET until = ? WHERE holder = ?",
-                                                 (until, holder)).rowcount)
+
+        def work(db: sqlite3.Connection) -> set[str]:  # no RETURNING: SQLite before 3.35 (Debian 11's) lacks it
+            held = {r[0] for r in db.execute("SELECT task_id FROM leases WHERE holder = ?", (holder,))}
+            db.execute("UPDATE leases SET until = ? WHERE holder = ?", (until, holder))
+            return held
+
+        return self._write(work)
 
     def holds_lease(self, task_id: str, holder: str) -> bool:
         rows = self._read("SELECT holder, until FROM leases WHERE task_id = ?", (task_id,))
