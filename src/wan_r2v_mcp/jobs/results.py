@@ -25,13 +25,14 @@ def poster(video: Path, dest: Path) -> Path | None:
         with av.open(str(video), options={"protocol_whitelist": "file"}) as container:
             stream = container.streams.video[0]
             wanted = (container.duration or 0) / 1_000_000 / 4
-            image = None
+            chosen = None  # only the frame kept is turned into a picture (each conversion costs more than a decode)
             for frame in container.decode(stream):
-                image = frame.to_image()
+                chosen = frame
                 if frame.time is None or frame.time >= wanted:
                     break
-        if image is None:
-            return None
+            if chosen is None:
+                return None
+            image = chosen.to_image()
         image.thumbnail((640, 640))
         return atomic_write(dest, lambda part: image.save(part, format="JPEG", quality=85))
     except Exception:  # a poster is a convenience; the video itself is what matters
