@@ -116,9 +116,9 @@ class Worker:
         self._kinds: list[Kind] = []
         self._running: set[str] = set()
         self._renewing = anyio.CapacityLimiter(1)
-        # On a shared store, the ids this process held at its last claim or renewal: a driver asks the store again
-        # only when its id is not among them (a claim per driver per round would be a database round trip on the
-        # event loop each: thousands a minute at a thousand tasks).
+        # The ids this process held at its last claim or renewal: a driver asks the store again only when its id is
+        # not among them (a claim per driver per round was a write transaction on the event loop each, a database
+        # round trip on a shared store: hundreds a second at a thousand tasks).
         self._held: set[str] = set()
 
     @property
@@ -188,9 +188,9 @@ class Worker:
     async def held_elsewhere(self, key: str) -> bool:
         """True when another server drives `key`: its writes reach our waiters through the store. On one machine
         this driver asks again after a pause (waiters told); on a shared store it ends, and the sweep tries again
-        once the claim may have lapsed (not every replica asking for every task every few seconds). On a shared
-        store a claim this process still held at its last renewal is not asked for again."""
-        if self.ledger.shared_across_hosts and key in self._held:
+        once the claim may have lapsed (not every replica asking for every task every few seconds). A claim this
+        process still held at its last renewal is not asked for again."""
+        if key in self._held:
             return False
         held = self.claim(key)
         if held and not self.ledger.shared_across_hosts:
