@@ -219,6 +219,7 @@ class Worker:
                                                          limiter=self._renewing)
                 self._held &= renewed  # a claim another replica took meanwhile (a lapse, a dropped session) is lost
             except Exception:  # a locked or busy ledger: try again at the next beat
+                self._held.clear()  # meanwhile each driver's next round asks the store whether its claim holds
                 log.exception("renewing leases failed")
             # A shared store names the unclaimed ids in one indexed query, and a dead replica's claims are void at
             # once there, so its work is taken up at the next beat rather than when its claims would have run out.
