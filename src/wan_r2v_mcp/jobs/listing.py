@@ -118,14 +118,19 @@ class ListSweep:
             self._apply(name, swept, time.monotonic() - age, set(unfinished), set(ended))
 
     async def _read(self, provider: Provider, oldest: float, jobs: int) -> list[HostCandidate]:
-        """The host's jobs sent since `oldest`, a paced call per page of 100."""
+        """The host's jobs sent since `oldest`, a paced call per page of 100: a slot per page of the `jobs` followed
+        first, and afterwards one for each page more that the list held (its finished jobs too), so the next calls
+        wait for them and the host's pace holds on average."""
         now = time.time()
         since = max(oldest - reconcile.CLOCK_SKEW, now - 23 * 3600)
-        for _ in range(jobs // 100 + 1):
+        reserved = jobs // 100 + 1
+        for _ in range(reserved):
             await self._pacers.wait(provider)
         listed = await provider.find_submitted(since=since, until=now + reconcile.CLOCK_SKEW)
         if listed is None:
             raise HostAnswerMalformed(f"{provider.capabilities.title} did not list its jobs")
+        for _ in range(len(listed) // 100 + 1 - reserved):
+            await self._pacers.wait(provider)
         return listed
 
     def _apply(self, name: str, swept: dict[str, tuple[str, float]], read_at: float, unfinished: Collection[str],
