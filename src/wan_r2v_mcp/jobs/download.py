@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from pathlib import Path
@@ -16,6 +17,8 @@ from ..store import Store, TaskRecord
 from . import results
 from .lifecycle import Lifecycle, Phase
 from .worker import Signals
+
+log = logging.getLogger(__name__)
 
 
 class Downloader:
@@ -61,6 +64,8 @@ class Downloader:
                         f"{provider.capabilities.title}, whose console may still show it"),
                         only_from=frozenset({Phase.DOWNLOADING}))
                     return
+                log.warning("downloading the result of %s: attempt %d failed (%s); trying again in %.1f s", task_id,
+                            attempt, exc.message, wait)
                 self.lifecycle.note(task_id, Phase.DOWNLOADING,
                                     stage=f"downloading the result: attempt {attempt} failed ({exc.message}); "
                                           f"trying again in {wait:.0f} s")
