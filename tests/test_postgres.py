@@ -117,17 +117,17 @@ def test_a_killed_replicas_claims_are_void_at_once_and_a_live_ones_are_not(pg_ur
         killed = subprocess.Popen([sys.executable, "-c", _REPLICA, pg_url], stdout=subprocess.PIPE, text=True)
         assert killed.stdout.readline() == "holding\n"
         assert other.unclaimed_tasks() == ["r2v_free"]  # both claims held, the finished task left out
-        assert 59 < other.take_lease("r2v_killed", "replica-other", 60, lambda holder: False) <= 60
+        assert other.take_lease("r2v_killed", "replica-other", 60, lambda holder: False) > 0  # held by the living
         killed.send_signal(signal.SIGKILL)
         killed.wait(timeout=30)
         deadline = time.monotonic() + 10  # the database ends the session once it reads the closed socket
         while "r2v_killed" not in (unclaimed := other.unclaimed_tasks()):
             assert time.monotonic() < deadline, unclaimed
             time.sleep(0.01)  # reading the rows again, not waiting on a guess
-        assert unclaimed == ["r2v_killed", "r2v_free"]  # 59 s before its claim would have run out
+        assert unclaimed == ["r2v_killed", "r2v_free"]  # long before its 60 s claim would have run out
         assert other.take_lease("r2v_killed", "replica-other", 60, lambda holder: False) == 0
-        assert 59 < other.take_lease("r2v_live", "replica-other", 60, lambda holder: False) <= 60  # alive: held
-        assert 59 < other.take_lease("r2v_unmarked", "replica-other", 60, lambda holder: False) <= 60  # by its time
+        assert other.take_lease("r2v_live", "replica-other", 60, lambda holder: False) > 0  # alive: held
+        assert other.take_lease("r2v_unmarked", "replica-other", 60, lambda holder: False) > 0  # judged by its time
         with live._pool.connection() as conn:  # noqa: SLF001 - the registry itself
             assert {r[0] for r in conn.execute("SELECT holder FROM replicas")} == {"replica-live", "replica-killed"}
         newcomer = PostgresStore(pg_url)
