@@ -18,12 +18,12 @@ from anyio.abc import TaskGroup
 
 from ..errors import HostAnswerMalformed, R2VError
 from ..providers.base import Capabilities, HostCandidate, Provider
+from ..schema import TERMINAL
 from . import reconcile
 from .pacing import Pacers
 from .worker import Worker
 
 log = logging.getLogger(__name__)
-ENDED = ("succeeded", "failed", "canceled")
 
 
 class ListSweep:
@@ -146,4 +146,4 @@ class ListSweep:
 def _split(listed: list[HostCandidate]) -> tuple[set[str], set[str]]:
     """The ids of a listing's unfinished jobs, and of its ended ones."""
     unfinished = {c.provider_task_id for c in listed if c.status in ("queued", "running")}
-    return unfinished, {c.provider_task_id for c in listed if c.status in ENDED}
+    return unfinished, {c.provider_task_id for c in listed if c.status in TERMINAL}

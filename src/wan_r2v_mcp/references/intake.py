@@ -11,7 +11,7 @@ from pathlib import Path, PurePosixPath
 from urllib.parse import urlparse
 
 from ..errors import InputError, InputErrors, ReferenceError
-from ..models.base import REFERENCE_ROLES, ROLES, ModelSpec, image_label, reference_labels, video_label
+from ..models.base import REFERENCE_ROLES, ROLES, Medium, ModelSpec, image_label, reference_labels, video_label
 from ..models.r2v import R2V
 from ..schema import Limits, PromptFinding, ReferenceSet, ReferenceView
 from .folders import Folders
@@ -281,7 +281,7 @@ def _canonical_label(key: str) -> str:
     return key.strip()
 
 
-def admit_media(items: list[tuple[str, str, str, str]], data_dir: Path, folders: Folders,
+def admit_media(items: list[Medium], data_dir: Path, folders: Folders,
                 extra: list[InputError] | None = None, homes: dict[str, str] | None = None) -> Intake:
     """Take in a request's media other than references (given, label, role, field for each: a text-to-video
     request's audio), refusing the whole request at once if anything is wrong."""
