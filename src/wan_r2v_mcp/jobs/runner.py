@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
@@ -43,6 +43,9 @@ class Patience:
 
     report: ProgressReport | None
     cap: float  # seconds: no call answers later than this, whatever wait_seconds asks
+    # When the call began: its checks (a generate's probes and admission) count against the wait, so a slow check
+    # cannot push the answer past a client's timeout.
+    began: float = field(default_factory=time.monotonic)
 
 
 def _warnings(q: Quote) -> list[str]:
@@ -224,7 +227,7 @@ class Runner:
         if not ended and not is_sequence_id(task_id):
             self.follower.watch(task_id)
         cap = patience.cap
-        start = time.monotonic()
+        start = patience.began
         deadline = start + max(0.0, min(seconds, cap))
         hard = start + cap
         last_progress = -1.0

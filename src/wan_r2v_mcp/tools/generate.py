@@ -27,11 +27,11 @@ ANNOTATIONS = ToolAnnotations(read_only_hint=False, destructive_hint=False, idem
 
 def _handler(made: type[ModelSpec]) -> Callable[..., Awaitable[CallToolResult]]:
     async def generate(ctx: Context, **arguments: Any) -> CallToolResult:
-        app = state(ctx)
+        app, waiting = state(ctx), patience(ctx)  # the wait counts from here: the checks are part of it
         try:
             args = parse(made.args, arguments, ctx)
             folders = app.settings.folders(await client_roots(ctx))
-            view = await app.runner.generate(args, folders, patience(ctx), owner=owner(ctx))  # type: ignore[arg-type]
+            view = await app.runner.generate(args, folders, waiting, owner=owner(ctx))  # type: ignore[arg-type]
         except R2VError as exc:
             raise fail(exc) from None
         return task_result(view, ctx, is_error=view.status == "failed")
