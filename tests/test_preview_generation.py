@@ -173,3 +173,31 @@ async def test_task_resources_serve_the_task_view(client, refs):
     assert json.loads(read.contents[0].text)["status"] == "succeeded"
     listing = await client.read_resource("r2v://tasks")
     assert json.loads(listing.contents[0].text)["tasks"][0]["task_id"] == task_id
+
+
+async def test_previews_asked_for_together_render_in_turn_and_each_says_how_many_are_ahead(client):
+    """x264 spreads one render over every core: more at once would finish no sooner and starve the tool calls."""
+    from wan_r2v_mcp.providers.preview import RENDERS_AT_ONCE
+
+    count = RENDERS_AT_ONCE + 2
+    tasks = [(await call(client, "generate_t2v", {"prompt": f"a kite number {n} climbs", "resolution": "720p",
+                                                  "duration": 2, "wait_seconds": 0}))["structuredContent"]["task_id"]
+             for n in range(count)]
+    stages: list[str] = []
+
+    async def on_progress(progress, total, message):
+        if not stages or stages[-1] != message:
+            stages.append(message)
+
+    last = await call(client, "get_task", {"task_id": tasks[-1], "wait_seconds": 45}, progress_callback=on_progress)
+    assert last["structuredContent"]["status"] == "succeeded"
+    # "queued: waiting its turn: 2 preview(s) render before it; 0%, waited 0s of 45s", then "running: rendering ..."
+    said = [message.split(": ", 1)[1].split(";")[0] for message in stages]
+    waiting = [s for s in said if s.startswith("waiting its turn")]
+    rendering = [i for i, s in enumerate(said) if s.startswith("rendering frame")]
+    # It waited for the renders before it, counting down, and rendered only once none was ahead of it.
+    assert waiting and waiting[0] in {f"waiting its turn: {n} preview(s) render before it" for n in range(1, count)}, \
+        stages
+    assert waiting == sorted(waiting, reverse=True) and said.index(waiting[-1]) < rendering[0], stages
+    for task_id in tasks[:-1]:
+        assert (await finish(client, task_id))["structuredContent"]["status"] == "succeeded"

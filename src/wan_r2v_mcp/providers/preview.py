@@ -2,13 +2,16 @@
 
 It exists so the whole flow (labels, tasks, waiting, results on disk) can be tried for free. What it
 renders is a storyboard of the references with the prompt as a caption, not Wan 2.7 output, and
-every result says so. Renders run in a worker thread; after a restart an unfinished render starts
-again from the payload stored in the ledger.
+every result says so. Renders run in worker threads, a few at a time (the rest wait their turn, as at a
+host); after a restart an unfinished render starts again from the payload stored in the ledger.
 """
 
 from __future__ import annotations
 
+import collections
 import functools
+import itertools
+import os
 import secrets
 import shutil
 import threading
@@ -74,14 +77,23 @@ def release_freed_memory() -> None:
         libc.malloc_trim(0)
 
 
+# Renders at once. x264's frame threads already spread one render over every core, so more renders at once finish
+# no sooner; they only split the interpreter between more threads, and the event loop's share (every tool call's
+# answer) shrank with each: eight at once on two cores held a `wait_seconds` 0 generate for 0.9 s.
+RENDERS_AT_ONCE = max(1, (os.cpu_count() or 1) // 4)
+
+
 @dataclass
 class _Render:
+    payload: dict[str, Any]
+    segments: list[Any]
     done: int = 0
     total: int = 1
+    started: bool = False
     finished: bool = False
     error: str | None = None
     stop: threading.Event = field(default_factory=threading.Event)
-    thread: threading.Thread | None = None
+    ended: threading.Event = field(default_factory=threading.Event)  # finished, failed, stopped, or skipped
 
 
 class PreviewProvider(Provider):
@@ -107,6 +119,8 @@ class PreviewProvider(Provider):
     def __init__(self, settings: Any):
         super().__init__(settings)
         self._renders: dict[str, _Render] = {}
+        self._waiting: collections.deque[tuple[str, _Render]] = collections.deque()  # in the order submitted
+        self._rendering = 0  # renders under way, each in a thread that then takes what waits, and ends when none does
         self._lock = threading.Lock()
 
     @property
@@ -196,8 +210,7 @@ class PreviewProvider(Provider):
 
     async def submit(self, payload: dict[str, Any], route: Route) -> HostJob:
         job_id = f"preview-{secrets.token_hex(8)}"
-        self._start(job_id, payload)
-        return HostJob(provider_task_id=job_id, status="running", stage="rendering", progress=0.0)
+        return self._job(job_id, self._start(job_id, payload))
 
     async def poll(self, job: JobRef) -> HostJob:
         job_id = job.provider_task_id
@@ -208,12 +221,20 @@ class PreviewProvider(Provider):
             if out.exists():
                 return self._finished(job_id)
             state = self._start(job_id, job.payload or {})  # restarted server: render again
+        return self._job(job_id, state)
+
+    def _job(self, job_id: str, state: _Render) -> HostJob:
         if state.error:
             return HostJob(job_id, "failed", "render failed",
                            error=TaskError(code=PreviewFailed.code, message=state.error,
                                            hint="check that every reference file still exists and is readable"))
         if state.finished:
             return self._finished(job_id)
+        if not state.started:
+            with self._lock:
+                before = itertools.takewhile(lambda waiting: waiting[0] != job_id, self._waiting)
+                ahead = self._rendering + sum(not other.stop.is_set() for _, other in before)
+            return HostJob(job_id, "queued", f"waiting its turn: {ahead} preview(s) render before it", progress=0.0)
         return HostJob(job_id, "running", f"rendering frame {state.done}/{state.total}",
                        progress=state.done / max(state.total, 1))
 
@@ -235,7 +256,7 @@ class PreviewProvider(Provider):
                 raise ResultExpired("the preview's render is gone and its request was not recorded",
                                     fix="generate again (the preview is free)")
             state = self._start(job.provider_task_id, payload)
-            await anyio.to_thread.run_sync(state.thread.join)  # type: ignore[union-attr]
+            await anyio.to_thread.run_sync(state.ended.wait)
             if state.stop.is_set():  # the server is stopping: the next one renders it
                 raise DownloadInterrupted("the preview's render was stopped", fix="it is rendered again on its own")
             if state.error or not out.exists():
@@ -280,16 +301,34 @@ class PreviewProvider(Provider):
                                     voice=voice if voice and not voice.startswith(("https://", "http://")) else None))
         if sound and pictures:  # image to video: the driving audio is heard from the start
             segments[0] = replace(segments[0], voice=sound)
-        state = _Render(total=int(payload.get("fps", OUTPUT_FPS)) * int(payload.get("duration", 5)))
+        state = _Render(payload, segments, total=int(payload.get("fps", OUTPUT_FPS)) * int(payload.get("duration", 5)))
+        limit_arenas()
         with self._lock:
             self._renders[job_id] = state
-        limit_arenas()
-        state.thread = threading.Thread(target=self._run, args=(job_id, payload, segments, state),
-                                        name=f"render-{job_id}", daemon=True)
-        state.thread.start()
+            if self._rendering >= RENDERS_AT_ONCE:
+                self._waiting.append((job_id, state))
+                return state
+            self._rendering += 1
+            state.started = True
+        threading.Thread(target=self._render_then_the_rest, args=(job_id, state), name="preview-render",
+                         daemon=True).start()
         return state
 
-    def _run(self, job_id: str, payload: dict[str, Any], segments: list[Any], state: _Render) -> None:
+    def _render_then_the_rest(self, job_id: str, state: _Render) -> None:
+        """Render this one, then what waits, oldest first, until nothing does (a canceled one is skipped)."""
+        while True:
+            if state.stop.is_set():
+                state.ended.set()
+            else:
+                self._run(job_id, state)
+            with self._lock:
+                if not self._waiting:
+                    self._rendering -= 1
+                    return
+                job_id, state = self._waiting.popleft()
+                state.started = True
+
+    def _run(self, job_id: str, state: _Render) -> None:
         from .preview_render import RenderStopped, render
 
         out = self._output(job_id)
@@ -298,8 +337,9 @@ class PreviewProvider(Provider):
         def progress(done: int, total: int) -> None:
             state.done, state.total = done, total
 
+        payload = state.payload
         try:
-            render(segments, payload.get("prompt", ""), (int(payload["width"]), int(payload["height"])),
+            render(state.segments, payload.get("prompt", ""), (int(payload["width"]), int(payload["height"])),
                    int(payload.get("fps", OUTPUT_FPS)), int(payload.get("duration", 5)), part,
                    on_progress=progress, stop=state.stop)
             commit(part, out)
@@ -311,3 +351,4 @@ class PreviewProvider(Provider):
             state.error = f"{type(exc).__name__}: {exc}"[:300]
         finally:
             release_freed_memory()
+            state.ended.set()
