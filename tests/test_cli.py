@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cli_runner
 import media
 import pytest
 
@@ -27,8 +28,8 @@ def home(tmp_path: Path) -> dict:
 
 
 def run(home: dict, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "wan_r2v_mcp", *args], cwd=home["folder"], env=home["env"],
-                          capture_output=True, text=True, timeout=timeout)
+    """`python -m wan_r2v_mcp <args>` in the user's folder, in a process of its own (forked, see cli_runner)."""
+    return cli_runner.run(list(args), cwd=home["folder"], env=home["env"], timeout=timeout)
 
 
 def test_characters_and_a_sequence_from_the_command_line_with_relative_paths(home):
@@ -65,8 +66,7 @@ def test_characters_and_a_sequence_from_the_command_line_with_relative_paths(hom
 
 def test_configuration_mistakes_are_one_line_each_in_doctor_and_when_starting(home, tmp_path):
     bad = {**home["env"], "WAN_R2V_MAX_COST_PER_TASK": "ten", "WAN_R2V_PRICES": "{bad"}
-    doctor = subprocess.run([sys.executable, "-m", "wan_r2v_mcp", "doctor"], env=bad, capture_output=True, text=True,
-                            timeout=60)
+    doctor = run({**home, "env": bad}, "doctor")
     assert doctor.returncode == 1 and doctor.stderr == ""
     assert doctor.stdout.splitlines()[1:] == [
         "problem: WAN_R2V_MAX_COST_PER_TASK is 'ten', not a number: set a number (e.g. WAN_R2V_MAX_COST_PER_TASK=5) "
@@ -80,12 +80,10 @@ def test_configuration_mistakes_are_one_line_each_in_doctor_and_when_starting(ho
                 "inferencesh, fal, or unset it.",
                 "WAN_R2V_OUTPUT_DIR cannot be created or written (Not a directory): point it at a folder you can write "
                 "to."]
-    doctor = subprocess.run([sys.executable, "-m", "wan_r2v_mcp", "doctor"], env=wrong, capture_output=True, text=True,
-                            timeout=60)
+    doctor = run({**home, "env": wrong}, "doctor")
     assert doctor.returncode == 1 and [f"problem: {line}" for line in expected] == doctor.stdout.splitlines()[1:3]
     for command in (["serve"], [], ["tasks"], ["serve", "--transport", "http"]):
-        started = subprocess.run([sys.executable, "-m", "wan_r2v_mcp", *command], env=wrong, capture_output=True,
-                                 text=True, timeout=60, stdin=subprocess.DEVNULL)
+        started = run({**home, "env": wrong}, *command)  # stdin is empty
         assert started.returncode == 2 and started.stdout == ""
         assert started.stderr.splitlines() == [f"wan-r2v-mcp: {line}" for line in expected], command  # no traceback
 
