@@ -68,7 +68,10 @@ class Stand_in:
                 self.send_header("Content-Type", kind)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(body)
+                try:
+                    self.wfile.write(body)
+                except (BrokenPipeError, ConnectionResetError):  # the page went away (a test that ended) first
+                    pass
 
             def do_GET(self):  # noqa: N802 - http.server's name
                 if self.path == "/call.json":

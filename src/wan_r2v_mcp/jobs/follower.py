@@ -48,7 +48,6 @@ class Follower:
         self.sweep = ListSweep(settings.time_scale, self.pacers, task_group, worker)
         self.finder = Finder(settings, ledger, self.lifecycle, self.pacers, self.submitter)
         self.downloader = Downloader(settings, ledger, self.lifecycle, self.signals)
-        self._reads = anyio.CapacityLimiter(4)  # of the store's pooled connections, for the drivers' reads
         self.kind = Kind("following", ledger.unclaimed_tasks, self._drive, self._give_up)
         worker.add(self.kind)
 
@@ -113,7 +112,7 @@ class Follower:
         state: dict[str, Any] = {}  # reconciliation's memory between rounds
         transient = 0
         while True:
-            record = await self._record(task_id)
+            record = self.ledger.get(task_id)
             if record is None or Phase(record.phase).terminal:
                 return
             if await self.worker.held_elsewhere(task_id):
@@ -183,13 +182,6 @@ class Follower:
                 log.warning("following %s: %s (attempt %d)", task_id, exc.message, transient)
                 await anyio.sleep(self._scaled(min(caps.poll_initial_seconds * 2 ** transient, 120.0)))
             self._notify(task_id)
-
-    async def _record(self, task_id: str) -> TaskRecord | None:
-        """The task's row, read each round: on a database across the network, off the event loop (hundreds of
-        rounds a second at a thousand tasks held every tool call's answer for a round trip each)."""
-        if not self.ledger.shared_across_hosts:
-            return self.ledger.get(task_id)  # a local file answers sooner than a thread would start
-        return await anyio.to_thread.run_sync(self.ledger.get, task_id, limiter=self._reads)
 
     def _provider_of(self, record: TaskRecord) -> Provider:
         return self.providers.get(record.provider, caller=record.owner, callers_key_only=record.key_from == "caller")
