@@ -6,9 +6,10 @@ Run it (a few minutes at the default):
 
 For each tool in `tools/list`, hypothesis-jsonschema draws arguments that satisfy the tool's input schema;
 then arguments of the right names with values of any JSON type, and unknown names. Each call goes through an
-in-process MCP client to a server with the offline preview (a wait cap of 0.2 s: a valid generate is answered soon, its render left running; no network: a name
-that is not loopback does not resolve here). It counts the unhandled errors: a result without our
-`[code]` words (the SDK's bare "Error executing tool ..."), or a call that raised. Must be 0.
+in-process MCP client to a server with the offline preview (a wait cap of 0.2 s: a valid generate is answered
+soon, its render left to run; no network: a name that is not loopback does not resolve here). It counts the
+unhandled errors: a result without our `[code]` words (the SDK's bare "Error executing tool ..."), or a call
+that raised. Must be 0.
 """
 
 from __future__ import annotations
