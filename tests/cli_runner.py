@@ -35,18 +35,50 @@ def _command(args: list[str], cwd: str, env: dict[str, str], out: str, err: str)
     runpy.run_module("wan_r2v_mcp", run_name="__main__", alter_sys=True)
 
 
+class Started:
+    """A command line started with `start`: what the tests use of a `subprocess.Popen` (its pid, to kill it; its exit
+    code; its output, once it ended)."""
+
+    def __init__(self, args: list[str], cwd: Path, env: Mapping[str, str]):
+        self.args = ["wan-r2v-mcp", *args]
+        self._folder = tempfile.TemporaryDirectory(prefix="r2v-cli-")
+        self._out, self._err = Path(self._folder.name, "stdout"), Path(self._folder.name, "stderr")
+        self._out.touch()
+        self._err.touch()
+        self._process = _forkserver.Process(target=_command, args=(list(args), str(cwd), dict(env), str(self._out),
+                                                                   str(self._err)))
+        self._process.start()
+        self.pid = self._process.pid
+
+    def wait(self, timeout: float | None = None) -> int:
+        self._process.join(timeout)
+        if self._process.exitcode is None:
+            raise subprocess.TimeoutExpired(self.args, timeout or 0, self._out.read_text(), self._err.read_text())
+        return self._process.exitcode
+
+    def communicate(self, timeout: float | None = None) -> tuple[str, str]:
+        """Its stdout and stderr once it ended (killed, with what it wrote so far, when it outlives `timeout`)."""
+        try:
+            self.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.join()
+            raise
+        finally:
+            out, err = self._out.read_text(), self._err.read_text()
+            self._folder.cleanup()
+        return out, err
+
+
+def start(args: list[str], *, cwd: Path | None = None, env: Mapping[str, str] | None = None) -> Started:
+    """`subprocess.Popen([sys.executable, "-m", "wan_r2v_mcp", *args], stdin=DEVNULL)`, output kept for
+    `communicate`; the folder and environment are this process's unless given."""
+    return Started(list(args), cwd or Path.cwd(), dict(os.environ if env is None else env))
+
+
 def run(args: list[str], *, cwd: Path, env: Mapping[str, str], timeout: float = 120) -> subprocess.CompletedProcess:
     """What `subprocess.run([sys.executable, "-m", "wan_r2v_mcp", *args], capture_output=True, text=True)` returns;
     stdin is empty (/dev/null)."""
-    with tempfile.TemporaryDirectory(prefix="r2v-cli-") as folder:
-        out, err = Path(folder, "stdout"), Path(folder, "stderr")
-        out.touch()
-        err.touch()
-        process = _forkserver.Process(target=_command, args=(list(args), str(cwd), dict(env), str(out), str(err)))
-        process.start()
-        process.join(timeout)
-        if process.exitcode is None:
-            process.kill()
-            process.join()
-            raise subprocess.TimeoutExpired(["wan-r2v-mcp", *args], timeout, out.read_text(), err.read_text())
-        return subprocess.CompletedProcess(["wan-r2v-mcp", *args], process.exitcode, out.read_text(), err.read_text())
+    started = start(args, cwd=cwd, env=env)
+    out, err = started.communicate(timeout)
+    return subprocess.CompletedProcess(started.args, started.wait(), out, err)

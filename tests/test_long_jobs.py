@@ -7,12 +7,11 @@ import os
 import shutil
 import signal
 import sqlite3
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import anyio
+import cli_runner
 import pytest
 from conftest import DASHSCOPE_KEY, call, text
 from mcp import Client
@@ -110,9 +109,8 @@ async def test_waits_are_capped_by_the_configuration(dirs, refs):
 
 # ------------------------------------------------------------------ kill -9, then a restart
 
-def _cli(env: dict[str, str], *args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "wan_r2v_mcp", *args], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, text=True)
+def _cli(env: dict[str, str], *args: str) -> cli_runner.Started:
+    return cli_runner.start(list(args), env=env)  # a process of its own, to kill (see cli_runner)
 
 
 def _row(dirs) -> dict | None:

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import anyio
+import cli_runner
 import media
 import pytest
 from conftest import call, finish, text
@@ -347,8 +348,6 @@ def test_killed_mid_sequence_then_taken_up_with_each_shot_made_once(kill_when, d
     then a new process finishes it: three creates at the host, three shots, one joined video."""
     import os
     import signal
-    import subprocess
-    import sys
     import time
 
     from conftest import DASHSCOPE_KEY
@@ -359,9 +358,8 @@ def test_killed_mid_sequence_then_taken_up_with_each_shot_made_once(kill_when, d
            "DASHSCOPE_API_KEY": DASHSCOPE_KEY, "DASHSCOPE_BASE_URL": dashscope.base_url, "WAN_R2V_TIME_SCALE": "0.1",
            "WAN_R2V_ALLOWED_DIRS": str(dirs["refs"])}
 
-    def cli(*args: str) -> subprocess.Popen:
-        return subprocess.Popen([sys.executable, "-m", "wan_r2v_mcp", *args], env=env, stdout=subprocess.PIPE,
-                                stderr=subprocess.DEVNULL, text=True)
+    def cli(*args: str) -> cli_runner.Started:
+        return cli_runner.start(list(args), env=env)  # a process of its own, to kill (see cli_runner)
 
     assert cli("character", "save", "alice", str(refs["img1"])).wait(timeout=60) == 0
     if kill_when == "shot 2 answer held":
