@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,12 @@ import pytest
 from mcp import Client
 
 sys.path.insert(0, str(Path(__file__).parent))
+
+# The suite starts dozens of Python processes (its workers, servers, the command line), and each one compiles every
+# module it imports again, and pytest rewrites every test module again, when bytecode is not kept: seconds of CPU
+# per worker, half a second per server. Kept, each is compiled once (in __pycache__, which git ignores).
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+sys.dont_write_bytecode = False
 
 import media  # noqa: E402
 

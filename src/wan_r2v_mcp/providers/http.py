@@ -19,6 +19,7 @@ from urllib.parse import urljoin, urlparse
 import anyio
 import httpx
 
+from .. import tls
 from ..errors import (
     DownloadInterrupted,
     HostAnswerMalformed,
@@ -38,7 +39,8 @@ VIDEO_MAX_BYTES = 1024**3  # Wan 2.7 makes at most 15 s of 1080p: a few tens of 
 
 
 def client(base_url: str) -> httpx.AsyncClient:
-    return httpx.AsyncClient(base_url=base_url, timeout=TIMEOUT, limits=LIMITS, follow_redirects=False)
+    return httpx.AsyncClient(base_url=base_url, timeout=TIMEOUT, limits=LIMITS, follow_redirects=False,
+                             verify=tls.context())
 
 
 def retry_after(response: httpx.Response, default: float = 2.0, cap: float = 60.0) -> float:

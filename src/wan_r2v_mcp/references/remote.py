@@ -17,6 +17,7 @@ from urllib.parse import urljoin, urlparse
 import anyio
 import httpx
 
+from .. import tls
 from ..errors import ReferenceError
 from .intake import Intake, judge
 from .probe import HEADER_BYTES, MediaInfo, sniff
@@ -56,7 +57,7 @@ async def _public_address(host: str, port: int, field: str) -> str:
 async def fetch_head(url: str, field: str, limit: int = MAX_BYTES) -> tuple[bytes, int | None]:
     """The first `limit` bytes of a public https resource and its full size when told, following redirects by
     hand. `save_character` fetches a whole reference this way, with its kind's size cap as the limit."""
-    async with httpx.AsyncClient(timeout=httpx.Timeout(30.0), follow_redirects=False) as http:
+    async with httpx.AsyncClient(timeout=httpx.Timeout(30.0), follow_redirects=False, verify=tls.context()) as http:
         for _ in range(MAX_HOPS):
             try:
                 parsed = urlparse(url)

@@ -58,10 +58,11 @@ def _published(model: type[BaseModel], first: tuple[str, ...], short: dict[str, 
     return schema
 
 
+@functools.cache
 def _lenient_arguments(name: str, model: type[BaseModel]) -> type[ArgModelBase]:
     """What the SDK validates arguments against before the body runs: every field optional and of any type, so each
     refusal is `parse`'s, in our words. (Built here rather than from a signature: the SDK would also make, and we
-    would throw away, a JSON schema of it and of the result.)"""
+    would throw away, a JSON schema of it and of the result.) Made once per tool in a process: it holds no state."""
     fields: dict[str, Any] = {}
     for field_name, info in model.model_fields.items():
         # str stays str to the SDK, so JSON-looking text is not parsed into an object; but any value passes here (a

@@ -4,7 +4,9 @@ Making them is most of a start's own work (pydantic builds each argument model a
 ~50 in `build_server`), and they change only with the code. So they are kept in the data folder under a key made
 of what shapes them: the source of the wire types and of the tools, and the versions of Python and pydantic. A
 start whose key matches reads them (about 2 ms with the key); any other makes them and keeps them. An unreadable
-or unwritable file only means they are made again.
+or unwritable file only means they are made again. Within one process each is made at most once (the code cannot
+change under a running process): a process that builds several servers, each on its own data folder, makes them
+for the first.
 """
 
 from __future__ import annotations
@@ -24,6 +26,17 @@ from ..store.files import atomic_write
 
 log = logging.getLogger(__name__)
 _CURRENT: ContextVar[SchemaCache | None] = ContextVar("wan_r2v_schema_cache", default=None)
+_MADE_HERE: dict[str, Any] = {}  # name -> schema, made in this process
+
+
+def _made_here(name: str, make: Callable[[], Any]) -> Any:
+    if name not in _MADE_HERE:
+        _MADE_HERE[name] = make()
+    return _MADE_HERE[name]
+
+
+def _copy(schema: Any) -> Any:
+    return json.loads(json.dumps(schema))  # callers may edit what they get
 
 
 @lru_cache(maxsize=1)
@@ -57,9 +70,9 @@ class SchemaCache:
     def get(self, name: str, make: Callable[[], Any]) -> Any:
         """The schema kept under `name`, else `make()`'s (then kept); a fresh copy each time (callers may edit it)."""
         if name not in self._made:
-            self._made[name] = make()
+            self._made[name] = _made_here(name, make)
             self._changed = True
-        return json.loads(json.dumps(self._made[name]))
+        return _copy(self._made[name])
 
     def save(self) -> None:
         if not self._changed:
@@ -90,6 +103,6 @@ def kept_in(path: Path) -> Iterator[None]:
 
 
 def schema(name: str, make: Callable[[], Any]) -> Any:
-    """`make()`'s schema, or the one kept under `name` for this very code (outside `kept_in`, always made)."""
+    """`make()`'s schema, or the one kept under `name` for this very code (outside `kept_in`, the one made here)."""
     cache = _CURRENT.get()
-    return make() if cache is None else cache.get(name, make)
+    return _copy(_made_here(name, make)) if cache is None else cache.get(name, make)
