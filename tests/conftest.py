@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import sys
@@ -30,6 +31,24 @@ PROVIDER_ENV = ("DASHSCOPE_API_KEY", "DASHSCOPE_BASE_URL", "DASHSCOPE_REGION", "
 
 # The follower's own waits (poll backoff, retries, reconciliation) run 10x faster against the emulators.
 TIME_SCALE = 0.1
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked `long` go first, one to each worker in turn, so the run never ends waiting on one that began
+    late. pytest-xdist's worksteal hands worker k the next `pending // (workers - k)` tests in collection order (and
+    lets idle workers take from the end of others' shares), so each share opens with its long tests."""
+    workers = getattr(config, "workerinput", {}).get("workercount")
+    long = [item for item in items if item.get_closest_marker("long")]
+    if not workers or not long:
+        return
+    rest = iter(item for item in items if not item.get_closest_marker("long"))
+    ordered, left = [], len(items)
+    for k in range(workers):
+        share = left // (workers - k)
+        mine = long[k::workers]
+        ordered += mine + list(itertools.islice(rest, max(0, share - len(mine))))
+        left -= share
+    items[:] = ordered + list(rest)
 
 
 @pytest.fixture

@@ -212,6 +212,7 @@ async def test_every_tool_is_strict_on_the_openai_agents_mcp_path_and_fully_usab
         assert "Dry run on preview" in str(edited), edited  # aspect_ratio, seed and the rest null
 
 
+@pytest.mark.long
 async def test_an_agent_on_openai_agents_defaults_gets_its_video_without_a_timed_out_call(tmp_path, dashscope):
     """Issue #19: openai-agents waits 5 s per call by default; generate_r2v (default wait 50 s) and the
     get_task(wait_seconds=50) our words ask for timed out there, unanswered, while the task ran on and was paid.
@@ -298,6 +299,7 @@ TS_SDK = Path(__file__).resolve().parent.parent / ".ci" / "tools" / "node_module
 
 @pytest.mark.skipif(not TS_SDK.is_dir() or shutil.which("node") is None,
                     reason="node or the TypeScript SDK is missing: .ci/tools.sh installs it")
+@pytest.mark.long
 def test_a_typescript_sdk_client_on_its_defaults_gets_its_video_without_a_timed_out_call(tmp_path, dashscope):
     """Issue #19: the TypeScript SDK's default timeout is not reset by progress unless asked; a client on its
     defaults asks for no progress, so every call is answered within WAN_R2V_QUIET_WAIT."""

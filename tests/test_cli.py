@@ -32,6 +32,7 @@ def run(home: dict, *args: str, timeout: float = 120) -> subprocess.CompletedPro
     return cli_runner.run(list(args), cwd=home["folder"], env=home["env"], timeout=timeout)
 
 
+@pytest.mark.long
 def test_characters_and_a_sequence_from_the_command_line_with_relative_paths(home):
     saved = run(home, "character", "save", "alice", "alice.png", "--voice", "./alice.wav", "--description", "barista")
     assert saved.returncode == 0, saved.stderr
@@ -173,6 +174,7 @@ def test_the_stdio_server_started_by_hand_says_once_what_it_waits_for(home):
         os.close(follower)
 
 
+@pytest.mark.long
 def test_at_a_terminal_one_progress_bar_fits_80_columns_through_a_long_wait(home):
     """stderr on a terminal: the bar redraws in place (carriage returns), never wider than 80 columns, and is not
     started again by each 50 s get_task call behind a long --wait (one newline at the end, not one per call)."""

@@ -113,6 +113,7 @@ async def test_inferencesh_falls_back_to_known_names_when_the_schema_does_not_an
     assert "reference_images" in inferencesh.calls("/apps/run")[0].json["input"] and view["status"] == "succeeded"
 
 
+@pytest.mark.long
 async def test_inferencesh_status_9_is_not_done_and_13_is_a_refusal(hosts_settings, inferencesh):
     inferencesh.phases = [(0.1, 2), (8.0, 9)]  # long in UPLOADING: must still read as running
     inferencesh.next_outcome.append(13)

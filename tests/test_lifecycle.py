@@ -309,6 +309,7 @@ async def test_cancelling_while_references_upload_sends_nothing_and_pays_nothing
 
 # ------------------------------------------------------------------ a long job on compressed timings
 
+@pytest.mark.long
 async def test_a_job_3_6_times_the_wait_cap_is_followed_to_its_end_in_few_calls_with_steady_progress(ds_settings,
                                                                                                   dashscope,
                                                                                                   result_videos):

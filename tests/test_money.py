@@ -258,6 +258,7 @@ async def test_five_characters_with_continuity_are_refused_before_any_shot_is_pa
     assert creates(dashscope) == [] and dashscope.uploaded == {}
 
 
+@pytest.mark.long
 async def test_a_redo_beside_a_redo_waits_for_the_shot_it_opens_on(ds_settings, dashscope, refs):
     async with Client(build_server(ds_settings)) as client:
         await call(client, "save_character", {"name": "alice", "reference": str(refs["img1"])})

@@ -127,6 +127,7 @@ async def test_the_server_announces_its_icon(client):
     assert base64.b64decode(icon.src.removeprefix("data:image/png;base64,"))[:4] == b"\x89PNG"
 
 
+@pytest.mark.long
 def test_the_bundle_builds_validates_unpacks_and_its_server_lists_the_tools(tmp_path):
     tool = mcpb()
     checked = subprocess.run([tool, "validate", str(ROOT / "manifest.json")], capture_output=True, text=True,
@@ -161,6 +162,7 @@ def test_the_bundle_builds_validates_unpacks_and_its_server_lists_the_tools(tmp_
     _list_tools(sys.executable, ["-m", "wan_r2v_mcp"], env)
 
 
+@pytest.mark.long
 def test_the_wheel_installs_into_a_fresh_environment_and_its_script_serves_over_stdio(tmp_path):
     wheels = tmp_path / "wheels"
     built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w",

@@ -150,6 +150,7 @@ async def in_stand_in(client: Client, arguments: dict, result: dict, wait_cap: f
         host.close()
 
 
+@pytest.mark.long
 @pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed here: .ci/tools.sh installs Debian's")
 async def test_the_player_plays_the_video_shows_the_prompt_and_makes_it_again(settings, refs, tmp_path):
     async with Client(build_server(settings)) as client:
@@ -194,6 +195,7 @@ async def test_the_player_plays_the_video_shows_the_prompt_and_makes_it_again(se
     assert len(tasks) == 2 and tasks[0]["request"]["seed"] != tasks[1]["request"]["seed"]
 
 
+@pytest.mark.long
 @pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed here: .ci/tools.sh installs Debian's")
 async def test_the_player_cancels_a_running_task_and_lists_a_sequences_shots(settings, refs):
     async with Client(build_server(settings)) as client:
@@ -244,6 +246,7 @@ const timer = setInterval(() => {
 </script>"""
 
 
+@pytest.mark.long
 @pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed here: .ci/tools.sh installs Debian's")
 async def test_the_player_shows_the_takes_side_by_side_plays_each_and_uses_the_one_chosen(settings, refs):
     """Issue #23: a group of takes shows as cards, one per take (its seed and state), each playable on its own, and
@@ -434,6 +437,7 @@ async def _play_in_appbridge(resource: dict, arguments: dict, first: dict, rpc, 
 
 @pytest.mark.skipif(CHROMIUM is None or not APPBRIDGE.is_file(),
                     reason="Chromium or the bundled ext-apps AppBridge is missing: .ci/tools.sh installs them")
+@pytest.mark.long
 async def test_take_cards_play_each_take_and_pick_one_in_a_real_appbridge_host_under_its_csp(settings, refs):
     """Issue #23 in the real host: a group's cards show each take's seed and state, a take plays visibly (read as
     a resource through the bridge, which the view's CSP allows) and "Use this take" reaches pick_take through the

@@ -237,6 +237,7 @@ async def test_a_waiter_wakes_on_another_replicas_write_and_a_held_task_is_left_
         mine.close()
 
 
+@pytest.mark.long
 @pytest.mark.anyio
 async def test_two_replicas_read_the_hosts_job_list_once_for_both(dirs, result_videos, pg_url):
     """One replica at a time reads DashScope's job list, for every replica's jobs; the other wakes on the reading it

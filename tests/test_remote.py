@@ -234,6 +234,7 @@ async def test_a_callers_own_host_key_pays_for_its_tasks_only_and_is_never_writt
             assert DASHSCOPE_KEY.encode() not in path.read_bytes() and b"sk-wrong" not in path.read_bytes(), path
 
 
+@pytest.mark.long
 async def test_after_a_restart_a_task_on_a_callers_key_waits_until_the_caller_brings_it_again(team, dashscope):
     dashscope.timing.pending = 3.0
     settings = with_host(team, "dashscope", base_url=dashscope.base_url)

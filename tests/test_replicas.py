@@ -112,6 +112,7 @@ def through(url: str, token: str) -> Client:
     return Client(streamable_http_client(url, http_client=http), mode="legacy")
 
 
+@pytest.mark.long
 async def test_three_replicas_behind_a_balancer_one_killed_mid_job_lose_nothing_and_keep_callers_apart(dirs,
                                                                                                      pg_url):
     import psycopg

@@ -48,6 +48,7 @@ def creates(dashscope) -> list[dict]:
     return [c.json for c in dashscope.calls(method="POST") if dashscope.name_of(c) == "create"]
 
 
+@pytest.mark.long
 async def test_three_shots_with_continuity_on_dashscope_open_on_each_others_last_frames_and_join_exactly(
         ds_settings, dashscope, refs, dirs):
     dashscope.render_results = dashscope.with_audio = True
@@ -134,6 +135,7 @@ async def test_a_story_carries_on_from_shot_to_shot_on_every_host_by_frame_or_by
     assert not [c for c in dashscope.calls(method="POST") if dashscope.name_of(c) == "create"]
 
 
+@pytest.mark.long
 @pytest.mark.parametrize("host", ["replicate", "fal"])
 async def test_on_hosts_whose_r2v_takes_no_frame_a_story_continues_each_clip_and_joins_seamlessly(
         hosts_settings, replicate, fal, refs, host):
@@ -234,6 +236,7 @@ async def test_bad_sequences_are_refused_before_anything_is_paid(hosts_settings,
     assert not [c for c in replicate.calls(method="POST")]
 
 
+@pytest.mark.long
 async def test_a_sequence_is_taken_up_after_a_restart_and_no_shot_is_made_twice(ds_settings, dashscope, refs):
     dashscope.render_results = True
     dashscope.timing = Timing(pending=0.5, running=2.0)
@@ -253,6 +256,7 @@ async def test_a_sequence_is_taken_up_after_a_restart_and_no_shot_is_made_twice(
     assert [s["earlier_task_ids"] for s in done["structuredContent"]["shots"]] == [[], [], []]
 
 
+@pytest.mark.long
 async def test_one_shot_is_made_again_and_the_sequence_joined_again_without_redoing_the_others(ds_settings, dashscope,
                                                                                               refs):
     dashscope.render_results = True
@@ -342,6 +346,7 @@ async def test_stitch_joins_finished_tasks_and_refuses_what_cannot_be_joined(cli
         (view["task_id"], "succeeded"), (made[1]["task_id"], "succeeded")]
 
 
+@pytest.mark.long
 @pytest.mark.parametrize("kill_when", ["shot 1 created", "shot 2 answer held"])
 def test_killed_mid_sequence_then_taken_up_with_each_shot_made_once(kill_when, dirs, dashscope, refs):
     """kill -9 of the process making a sequence (between shots, or while a shot's create answer is on its way),

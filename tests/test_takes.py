@@ -200,6 +200,7 @@ async def test_a_sequence_shot_uses_the_picked_take_and_joins_again_with_its_fra
                              "sequence. Fix: name the shot whose take to use (get_task lists each shot's takes).")
 
 
+@pytest.mark.long
 async def test_a_sequence_waits_for_every_take_and_a_failed_take_gives_way_to_one_that_succeeds(ds_settings, dashscope,
                                                                                                 refs):
     """Shot 1's newest take fails and shot 2's succeeds while each shot's first take is still being made: the sequence
