@@ -310,11 +310,12 @@ async def test_cancelling_while_references_upload_sends_nothing_and_pays_nothing
 # ------------------------------------------------------------------ a long job on compressed timings
 
 @pytest.mark.long
-async def test_a_job_3_6_times_the_wait_cap_is_followed_to_its_end_in_few_calls_with_steady_progress(ds_settings,
+async def test_a_job_3_4_times_the_wait_cap_is_followed_to_its_end_in_few_calls_with_steady_progress(ds_settings,
                                                                                                   dashscope,
                                                                                                   result_videos):
-    # Stands for a 180 s job under a 50 s cap and a 60 s client timeout: an 18 s job, a 5 s cap, a 6 s timeout.
-    dashscope.timing.pending, dashscope.timing.running = 2.0, 16.0
+    # Stands for a 170 s job under a 50 s cap and a 60 s client timeout: a 17 s job, a 5 s cap, a 6 s timeout. The
+    # host's time is compressed, the server's own (download, checks, poster) is not: 3 s are left for it in 4 calls.
+    dashscope.timing.pending, dashscope.timing.running = 2.0, 15.0
     settings = ds_settings.model_copy(update={"wait_cap_seconds": 5.0, "progress_interval_seconds": 0.5})
     stamps: list[float] = []
 
@@ -337,7 +338,7 @@ async def test_a_job_3_6_times_the_wait_cap_is_followed_to_its_end_in_few_calls_
             calls += 1
             view = result.structured_content
     assert view["status"] == "succeeded" and Path(view["local_path"]).read_bytes() == result_videos(5)
-    assert time.monotonic() - started >= 18
+    assert time.monotonic() - started >= 17
     assert calls <= 4, calls  # generate, then get_task three times: the four calls of a 3-minute job
     gaps = [b - a for a, b in zip(stamps, stamps[1:])]
     # A notification every interval (0.5 s) while waiting: a wait that sent none would show a gap of the whole
