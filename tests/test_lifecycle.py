@@ -310,36 +310,37 @@ async def test_cancelling_while_references_upload_sends_nothing_and_pays_nothing
 # ------------------------------------------------------------------ a long job on compressed timings
 
 @pytest.mark.long
-async def test_a_job_3_4_times_the_wait_cap_is_followed_to_its_end_in_few_calls_with_steady_progress(ds_settings,
+async def test_a_job_3_6_times_the_wait_cap_is_followed_to_its_end_in_few_calls_with_steady_progress(ds_settings,
                                                                                                   dashscope,
                                                                                                   result_videos):
-    # Stands for a 170 s job under a 50 s cap and a 60 s client timeout: a 17 s job, a 5 s cap, a 6 s timeout. The
-    # host's time is compressed, the server's own (download, checks, poster) is not: 3 s are left for it in 4 calls.
-    dashscope.timing.pending, dashscope.timing.running = 2.0, 15.0
+    # Stands for a 180 s job under a 50 s cap and a 60 s client timeout: an 18 s job, a 5 s cap, a 6 s timeout.
+    dashscope.timing.pending, dashscope.timing.running = 2.0, 16.0
     settings = ds_settings.model_copy(update={"wait_cap_seconds": 5.0, "progress_interval_seconds": 0.5})
     stamps: list[float] = []
 
     async def on_progress(p, t, m):
         stamps.append(time.monotonic())
 
-    calls = 0
+    waits: list[float] = []  # how long each call held, generate's first
     async with Client(build_server(settings), mode="legacy") as client:
         started = time.monotonic()
         result = await client.call_tool("generate_r2v", {"prompt": "Image 1", "reference_images": URL_REF,
                                                          "wait_seconds": 5}, read_timeout_seconds=6,
                                         progress_callback=on_progress)
-        calls += 1
+        waits.append(time.monotonic() - started)
         view = result.structured_content
         while view["status"] not in ("succeeded", "failed", "canceled"):
             t0 = time.monotonic()
             result = await client.call_tool("get_task", {"task_id": view["task_id"], "wait_seconds": 5},
                                             read_timeout_seconds=6, progress_callback=on_progress)
-            assert time.monotonic() - t0 < 5.6  # never near the client's limit
-            calls += 1
+            waits.append(time.monotonic() - t0)
             view = result.structured_content
     assert view["status"] == "succeeded" and Path(view["local_path"]).read_bytes() == result_videos(5)
-    assert time.monotonic() - started >= 17
-    assert calls <= 4, calls  # generate, then get_task three times: the four calls of a 3-minute job
+    assert time.monotonic() - started >= 18
+    # Each call but the last holds the whole cap and ends before the client's limit: four calls for a 3-minute job,
+    # five when the server's own work after the host's end (download, checks, poster) runs late on a loaded machine.
+    assert all(4.9 <= w < 5.6 for w in waits[:-1]) and waits[-1] < 5.6, waits
+    assert len(waits) <= 5, waits
     gaps = [b - a for a, b in zip(stamps, stamps[1:])]
     # A notification every interval (0.5 s) while waiting: a wait that sent none would show a gap of the whole
     # wait (5 s); up to three intervals are allowed for a loaded machine's scheduling (two suites side by side).
