@@ -11,6 +11,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import runpy
+import signal
 import subprocess
 import sys
 import tempfile
@@ -36,8 +37,8 @@ def _command(args: list[str], cwd: str, env: dict[str, str], out: str, err: str)
 
 
 class Started:
-    """A command line started with `start`: what the tests use of a `subprocess.Popen` (its pid, to kill it; its exit
-    code; its output, once it ended)."""
+    """A command line started with `start`: what the tests use of a `subprocess.Popen` (its pid, to signal it; its
+    exit code; its output, once it ended, or what it wrote so far)."""
 
     def __init__(self, args: list[str], cwd: Path, env: Mapping[str, str]):
         self.args = ["wan-r2v-mcp", *args]
@@ -49,6 +50,29 @@ class Started:
                                                                    str(self._err)))
         self._process.start()
         self.pid = self._process.pid
+
+    def poll(self) -> int | None:
+        return self._process.exitcode
+
+    def send_signal(self, signum: int) -> None:
+        os.kill(self.pid, signum)
+
+    def kill(self) -> bool:
+        """SIGKILL, as `Popen.kill`; False when it had already ended (the fork server reaps its children, so there
+        is no zombie to signal)."""
+        if self._process.exitcode is not None:
+            return False
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            return False
+        return True
+
+    def terminate(self) -> None:
+        self._process.terminate()
+
+    def stderr_so_far(self) -> str:
+        return self._err.read_text()
 
     def wait(self, timeout: float | None = None) -> int:
         self._process.join(timeout)

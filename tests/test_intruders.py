@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import json
 import socket
-import subprocess
-import sys
 import time
 
+import cli_runner
 import httpx
 import pytest
 from conftest import call, finish, text
@@ -136,11 +135,9 @@ def test_bare_names_other_apps_set_are_not_read(dirs, monkeypatch):
 ])
 def test_every_bad_setting_is_one_line_from_doctor_and_every_command(dirs, name, value, line):
     env = {"PATH": "", "WAN_R2V_DATA_DIR": str(dirs["data"]), "WAN_R2V_OUTPUT_DIR": str(dirs["out"]), name: value}
-    doctor = subprocess.run([sys.executable, "-m", "wan_r2v_mcp", "doctor"], env=env, capture_output=True, text=True,
-                            timeout=60)
+    doctor = cli_runner.run(["doctor"], cwd=dirs["data"], env=env, timeout=60)
     assert doctor.returncode == 1 and line in doctor.stdout.splitlines(), doctor.stdout
-    served = subprocess.run([sys.executable, "-m", "wan_r2v_mcp", "serve", "--transport", "http"], env=env,
-                            capture_output=True, text=True, timeout=60)
+    served = cli_runner.run(["serve", "--transport", "http"], cwd=dirs["data"], env=env, timeout=60)
     assert served.returncode == 2 and "Traceback" not in served.stderr
     assert line.removeprefix("problem: ") in served.stderr
 

@@ -4,10 +4,9 @@ a first frame it opens on, and billable seconds that do not change between the d
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
+import cli_runner
 import media
 import pytest
 from conftest import call, text
@@ -132,8 +131,7 @@ def test_the_render_is_the_preview_command_lines_too(tmp_path):
     image = media.image(tmp_path / "a.png", 640, 480)
     env = {**os.environ, "WAN_R2V_DATA_DIR": str(tmp_path / "d"), "WAN_R2V_OUTPUT_DIR": str(tmp_path / "o"),
            "WAN_R2V_CJK_FONT": "none"}
-    out = subprocess.run([sys.executable, "-m", "wan_r2v_mcp", "generate", "图1 挥手", "-i", str(image), "--duration",
-                          "2", "--resolution", "720p"], cwd=tmp_path, env=env, capture_output=True, text=True,
-                         timeout=120)
+    out = cli_runner.run(["generate", "图1 挥手", "-i", str(image), "--duration", "2", "--resolution", "720p"],
+                         cwd=tmp_path, env=env, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "cannot draw this prompt as its caption" in out.stdout

@@ -5,14 +5,13 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import anyio
+import cli_runner
 import httpx
 import httpx2
 import media
@@ -156,8 +155,7 @@ def test_with_no_identities_the_server_refuses_any_address_but_loopback(dirs):
     with pytest.raises(ValueError, match="refusing to serve on 0.0.0.0 with no caller identities"):
         http_app(settings, "0.0.0.0")
     env = {"PATH": "", "WAN_R2V_DATA_DIR": str(dirs["data"]), "WAN_R2V_OUTPUT_DIR": str(dirs["out"])}
-    done = subprocess.run([sys.executable, "-m", "wan_r2v_mcp", "serve", "--transport", "http", "--host", "0.0.0.0"],
-                          env=env, capture_output=True, text=True, timeout=30)
+    done = cli_runner.run(["serve", "--transport", "http", "--host", "0.0.0.0"], cwd=dirs["data"], env=env, timeout=30)
     assert done.returncode == 2
     assert done.stderr == ("wan-r2v-mcp: refusing to serve on 0.0.0.0 with no caller identities: set "
                            "WAN_R2V_HTTP_TOKENS (or WAN_R2V_OAUTH_ISSUER), or serve on 127.0.0.1\n")

@@ -9,13 +9,12 @@ import contextlib
 import os
 import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
 
 import anyio
+import cli_runner
 import httpx
 import httpx2
 import media
@@ -29,15 +28,14 @@ pytestmark = [pytest.mark.anyio, pytest.mark.postgres]
 
 
 @contextlib.contextmanager
-def replica(env: dict[str, str]) -> Iterator[tuple[subprocess.Popen, str]]:
+def replica(env: dict[str, str]) -> Iterator[tuple[cli_runner.Started, str]]:
     """A server process of its own (serve --transport http) on a free loopback port; yields it and its /mcp URL."""
     port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "wan_r2v_mcp", "serve", "--transport", "http", "--port",
-                             str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = cli_runner.start(["serve", "--transport", "http", "--port", str(port)], env=env)
     try:
         deadline = time.monotonic() + 60
         while True:  # ready when /health answers
-            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            assert proc.poll() is None, proc.stderr_so_far()
             try:
                 if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
                     break
@@ -50,6 +48,7 @@ def replica(env: dict[str, str]) -> Iterator[tuple[subprocess.Popen, str]]:
         if proc.poll() is None:
             proc.terminate()
             proc.wait(timeout=30)
+        proc.communicate(0)  # its output folder goes
 
 
 class Balancer:

@@ -7,6 +7,7 @@ import os
 import sys
 from pathlib import Path
 
+import cli_runner
 import media
 import pytest
 from conftest import call, dump
@@ -126,15 +127,13 @@ def _free_port() -> int:
 
 
 async def test_the_server_runs_over_streamable_http_without_local_files(dirs, refs):
-    import subprocess
 
     import anyio
     import httpx
 
     port = _free_port()
     env = {**os.environ, "WAN_R2V_DATA_DIR": str(dirs["data"]), "WAN_R2V_OUTPUT_DIR": str(dirs["out"])}
-    proc = subprocess.Popen([sys.executable, "-m", "wan_r2v_mcp", "serve", "--transport", "http", "--port", str(port)],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = cli_runner.start(["serve", "--transport", "http", "--port", str(port)], cwd=dirs["data"], env=env)
     try:
         for _ in range(100):
             try:
@@ -160,16 +159,14 @@ async def test_the_server_runs_over_streamable_http_without_local_files(dirs, re
             assert progress, "progress must arrive over streamable HTTP (SSE responses)"
     finally:
         proc.terminate()
-        proc.wait(timeout=10)
+        proc.communicate(10)
 
 
 def test_doctor_reports_what_the_server_sees_without_secrets(dirs):
-    import subprocess
 
     env = {**os.environ, "WAN_R2V_DATA_DIR": str(dirs["data"]), "WAN_R2V_OUTPUT_DIR": str(dirs["out"]),
            "DASHSCOPE_API_KEY": "sk-doctor000000000000000"}
-    out = subprocess.run([sys.executable, "-m", "wan_r2v_mcp", "doctor"], env=env, capture_output=True, text=True,
-                         timeout=60)
+    out = cli_runner.run(["doctor"], cwd=dirs["data"], env=env, timeout=60)
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     assert "default provider: dashscope" in lines

@@ -123,6 +123,7 @@ async def _run(examples: int, folder: Path | None) -> Figures:
                     texts = " ".join(getattr(c, "text", "") for c in result.content)
                     if not result.is_error:
                         figures.answered += 1
+                        await _cancel_what_it_started(client, result.structured_content)
                         continue
                     if "[" in texts and "] " in texts and "Traceback" not in texts:
                         figures.refused += 1
@@ -134,6 +135,28 @@ async def _run(examples: int, folder: Path | None) -> Figures:
                     figures.samples.append(f"{tool.name}({json.dumps(args)[:300]}) -> {words[:300]}")
     figures.by_tool = dict(by_tool)
     return figures
+
+
+async def _cancel_what_it_started(client: Client, answer: Any) -> None:
+    """A valid generate starts preview renders (a task's, its takes', a sequence's shots'): each is canceled at once,
+    and that answer scored too, so renders of drawn lengths and sizes do not pile up behind the calls; what is being
+    checked is the answer, not the video."""
+    for task_id in sorted(_unfinished_tasks(answer)):
+        with anyio.fail_after(30):
+            canceled = await client.call_tool("cancel_task", {"task_id": task_id})
+        if canceled.is_error:
+            raise AssertionError(f"cancelling {task_id}, which a call had just started: {canceled.content}")
+
+
+def _unfinished_tasks(answer: Any) -> set[str]:
+    if isinstance(answer, list):
+        return set().union(*map(_unfinished_tasks, answer)) if answer else set()
+    if not isinstance(answer, dict):
+        return set()
+    found = set().union(*map(_unfinished_tasks, answer.values())) if answer else set()
+    if isinstance(answer.get("task_id"), str) and answer.get("status") in ("queued", "running"):
+        found.add(answer["task_id"])
+    return found
 
 
 def main() -> int:

@@ -4,7 +4,8 @@ Run it (about two minutes for 50 kills):
 
     .venv/bin/python tests/harness/kills.py --kills 50
 
-Each round starts the command line (`wan-r2v-mcp generate ... --wait 60`) as its own process against the
+Each round starts the command line (`wan-r2v-mcp generate ... --wait 60`) as its own process (forked from one that
+imported the package, tests/cli_runner.py, so it reaches the host in a tenth of a second) against the
 DashScope emulator, with a unique prompt, a local reference (so an upload happens) or a URL, and faults
 that hold the host's answers open so a kill can land between a create and the storing of its id, or in the
 middle of a download; then kills it with SIGKILL at a random moment. A quarter of the rounds make a
@@ -22,8 +23,6 @@ import argparse
 import json
 import os
 import random
-import signal
-import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -34,6 +33,7 @@ import anyio
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
+import cli_runner  # noqa: E402
 from harness import truth  # noqa: E402
 from mcp import Client  # noqa: E402
 
@@ -46,6 +46,7 @@ KEY = "sk-kill0123456789abcdef"
 @dataclass
 class Figures:
     kills: int = 0
+    ended_before_the_kill: int = 0  # rounds whose process had finished before its kill came
     tasks: int = 0
     host_jobs: int = 0
     orphaned_paid_jobs: int = 0
@@ -77,8 +78,7 @@ def run(kills: int = 50, *, seed: int = 11, folder: Path | None = None) -> Figur
                "WAN_R2V_ALLOWED_DIRS": str(dirs["refs"]), "DASHSCOPE_API_KEY": KEY,
                "DASHSCOPE_BASE_URL": host.base_url, "WAN_R2V_TIME_SCALE": "0.05",
                "WAN_R2V_REQUEST_DEADLINE": "3"}
-        saved = subprocess.run([sys.executable, "-m", "wan_r2v_mcp", "character", "save", "hero", str(image)], env=env,
-                               capture_output=True, timeout=120)
+        saved = cli_runner.run(["character", "save", "hero", str(image)], cwd=dirs["refs"], env=env, timeout=120)
         assert saved.returncode == 0, saved.stderr
         for i in range(kills):
             if rng.random() < 0.25:  # a sequence round: kills land between shots, in carrying a frame, in the join
@@ -86,12 +86,11 @@ def run(kills: int = 50, *, seed: int = 11, folder: Path | None = None) -> Figur
                 prompts.update(f"Image 1 {shot}" for shot in shots)
                 command = ["sequence", *[a for shot in shots for a in ("-s", f"@hero {shot}")], "-c", "hero",
                            "--duration", "2"]
-                proc = subprocess.Popen([sys.executable, "-m", "wan_r2v_mcp", *command, "--provider", "dashscope",
-                                         "--resolution", "720p", "--wait", "60"], env=env,
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                time.sleep(rng.uniform(0.6, 4.0))
-                os.kill(proc.pid, signal.SIGKILL)
-                proc.wait()
+                proc = cli_runner.start([*command, "--provider", "dashscope", "--resolution", "720p", "--wait", "60"],
+                                        env=env)
+                time.sleep(rng.uniform(0.2, 3.4))
+                figures.ended_before_the_kill += not proc.kill()
+                proc.communicate()
                 continue
             where = rng.choice(["create", "create", "result", "poll", "upload", "anywhere"])
             if where == "create":
@@ -105,13 +104,11 @@ def run(kills: int = 50, *, seed: int = 11, folder: Path | None = None) -> Figur
             prompt = f"Image 1 waves, kill round {i} of run {seed}"
             prompts.add(prompt)
             ref = str(image) if where == "upload" or rng.random() < 0.3 else "https://cdn.example.com/ref.png"
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "wan_r2v_mcp", "generate", prompt, "-i", ref, "--provider", "dashscope",
-                 "--resolution", "720p", "--duration", "2", "--wait", "60", "--allow-duplicate"],
-                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            time.sleep(rng.uniform(0.6, 3.0))
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait()
+            proc = cli_runner.start(["generate", prompt, "-i", ref, "--provider", "dashscope", "--resolution", "720p",
+                                     "--duration", "2", "--wait", "60", "--allow-duplicate"], env=env)
+            time.sleep(rng.uniform(0.1, 2.4))
+            figures.ended_before_the_kill += not proc.kill()
+            proc.communicate()
             host.clear_faults()  # what the killed process did not meet is not for the next one
         anyio.run(_finish_everything, Settings(
             data_dir=dirs["data"], output_dir=dirs["out"], allowed_dirs=str(dirs["refs"]),
