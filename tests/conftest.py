@@ -97,6 +97,11 @@ async def client(request, settings):
         yield c
 
 
+# For a test whose point is the video the preview renders, not the wire: the client in one protocol era (each era's
+# wire is checked by every other test that takes `client`), so its renders are not made twice.
+ONE_ERA = pytest.mark.parametrize("client", ["auto"], indirect=True)
+
+
 def wire(result: Any) -> dict[str, Any]:
     """The tool result exactly as it goes over the wire."""
     return result.model_dump(mode="json", by_alias=True, exclude_none=True)

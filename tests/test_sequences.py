@@ -9,7 +9,7 @@ import anyio
 import cli_runner
 import media
 import pytest
-from conftest import call, finish, text
+from conftest import ONE_ERA, call, finish, text
 from emulators.dashscope import Timing
 from mcp import Client
 
@@ -313,6 +313,7 @@ async def test_canceling_a_sequence_stops_the_shots_not_yet_done(ds_settings, da
     assert [c.path.endswith("/cancel") for c in dashscope.calls(method="POST")].count(True) == 1
 
 
+@ONE_ERA
 async def test_stitch_joins_finished_tasks_and_refuses_what_cannot_be_joined(client, refs):
     made = []
     for prompt, ratio in (("Image 1 waves", "16:9"), ("Image 1 bows", "16:9"), ("Image 1 jumps", "9:16")):
@@ -393,6 +394,7 @@ def test_killed_mid_sequence_then_taken_up_with_each_shot_made_once(kill_when, d
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
+@ONE_ERA
 async def test_a_shot_that_could_not_be_made_stops_the_sequence_and_redo_makes_it(client, refs):
     """A character deleted while the sequence runs: the next shot cannot be made; the sequence says which and
     why, and once the character is back, redo_shot makes that shot and the sequence is joined."""

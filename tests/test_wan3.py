@@ -9,7 +9,7 @@ from pathlib import Path
 
 import media
 import pytest
-from conftest import DASHSCOPE_KEY, call, finish, text
+from conftest import DASHSCOPE_KEY, ONE_ERA, call, finish, text
 from mcp import Client
 from pydantic import SecretStr
 
@@ -180,6 +180,7 @@ async def test_its_rules_are_kept_before_anything_is_sent_or_uploaded(ws_setting
     assert dashscope.received == [] and fal.received == [] and replicate.received == []
 
 
+@ONE_ERA
 async def test_the_preview_drafts_it_offline_with_the_voice_heard_and_its_own_length(client, refs, voices):
     import av
 
