@@ -182,9 +182,10 @@ def test_at_a_terminal_one_progress_bar_fits_80_columns_through_a_long_wait(home
     import select
 
     leader, follower = pty.openpty()
-    env = {**home["env"], "WAN_R2V_WAIT_CAP": "1", "WAN_R2V_PROGRESS_INTERVAL": "0.2"}  # a call ends every second
+    # a call ends every half second: a render of 5 s of video spans several
+    env = {**home["env"], "WAN_R2V_WAIT_CAP": "0.5", "WAN_R2V_PROGRESS_INTERVAL": "0.1"}
     proc = subprocess.Popen([sys.executable, "-m", "wan_r2v_mcp", "generate", "Image 1 waves", "-i", "alice.png",
-                             "--duration", "12", "--resolution", "720p"], cwd=home["folder"], env=env,
+                             "--duration", "5", "--resolution", "720p"], cwd=home["folder"], env=env,
                             stdout=subprocess.PIPE, stderr=follower, text=True)
     os.close(follower)
     drawn = b""
