@@ -337,9 +337,10 @@ async def test_a_job_3_6_times_the_wait_cap_is_followed_to_its_end_in_few_calls_
             view = result.structured_content
     assert view["status"] == "succeeded" and Path(view["local_path"]).read_bytes() == result_videos(5)
     assert time.monotonic() - started >= 18
-    # Each call but the last holds the whole cap and ends before the client's limit: four calls for a 3-minute job,
-    # five when the server's own work after the host's end (download, checks, poster) runs late on a loaded machine.
-    assert all(4.9 <= w < 5.6 for w in waits[:-1]) and waits[-1] < 5.6, waits
+    # Each call but the last holds the whole cap, and each ends before the client's 6 s limit (which would raise):
+    # four calls for a 3-minute job, five when the server's own work after the host's end (download, checks, poster)
+    # runs late on a loaded machine.
+    assert all(w >= 4.9 for w in waits[:-1]) and max(waits) < 6, waits
     assert len(waits) <= 5, waits
     gaps = [b - a for a, b in zip(stamps, stamps[1:])]
     # A notification every interval (0.5 s) while waiting: a wait that sent none would show a gap of the whole
