@@ -313,7 +313,8 @@ async def test_cancelling_while_references_upload_sends_nothing_and_pays_nothing
 async def test_a_job_3_6_times_the_wait_cap_is_followed_to_its_end_in_few_calls_with_steady_progress(ds_settings,
                                                                                                   dashscope,
                                                                                                   result_videos):
-    # Stands for a 180 s job under a 50 s cap and a 60 s client timeout: an 18 s job, a 5 s cap, a 6 s timeout.
+    # Stands for a 180 s job under a 50 s cap and a 60 s client timeout: an 18 s job, a 5 s cap and a client timeout
+    # 3 s past it (the server's own time after a wait, a view and its poster, is not compressed; 10 s behind a 50 s cap).
     dashscope.timing.pending, dashscope.timing.running = 2.0, 16.0
     settings = ds_settings.model_copy(update={"wait_cap_seconds": 5.0, "progress_interval_seconds": 0.5})
     stamps: list[float] = []
@@ -325,22 +326,22 @@ async def test_a_job_3_6_times_the_wait_cap_is_followed_to_its_end_in_few_calls_
     async with Client(build_server(settings), mode="legacy") as client:
         started = time.monotonic()
         result = await client.call_tool("generate_r2v", {"prompt": "Image 1", "reference_images": URL_REF,
-                                                         "wait_seconds": 5}, read_timeout_seconds=6,
+                                                         "wait_seconds": 5}, read_timeout_seconds=8,
                                         progress_callback=on_progress)
         waits.append(time.monotonic() - started)
         view = result.structured_content
         while view["status"] not in ("succeeded", "failed", "canceled"):
             t0 = time.monotonic()
             result = await client.call_tool("get_task", {"task_id": view["task_id"], "wait_seconds": 5},
-                                            read_timeout_seconds=6, progress_callback=on_progress)
+                                            read_timeout_seconds=8, progress_callback=on_progress)
             waits.append(time.monotonic() - t0)
             view = result.structured_content
     assert view["status"] == "succeeded" and Path(view["local_path"]).read_bytes() == result_videos(5)
     assert time.monotonic() - started >= 18
-    # Each call but the last holds the whole cap, and each ends before the client's 6 s limit (which would raise):
+    # Each call but the last holds the whole cap, and each ends before the client's limit (which would raise):
     # four calls for a 3-minute job, five when the server's own work after the host's end (download, checks, poster)
     # runs late on a loaded machine.
-    assert all(w >= 4.9 for w in waits[:-1]) and max(waits) < 6, waits
+    assert all(w >= 4.9 for w in waits[:-1]) and max(waits) < 8, waits
     assert len(waits) <= 5, waits
     gaps = [b - a for a, b in zip(stamps, stamps[1:])]
     # A notification every interval (0.5 s) while waiting: a wait that sent none would show a gap of the whole
