@@ -149,13 +149,15 @@ async def _cancel_what_it_started(client: Client, answer: Any) -> None:
 
 
 def _unfinished_tasks(answer: Any) -> set[str]:
+    """The ids of the unfinished tasks anywhere in an answer (a task, its takes, a sequence's shots)."""
+    found: set[str] = set()
+    if isinstance(answer, dict):
+        if isinstance(answer.get("task_id"), str) and answer.get("status") in ("queued", "running"):
+            found.add(answer["task_id"])
+        answer = list(answer.values())
     if isinstance(answer, list):
-        return set().union(*map(_unfinished_tasks, answer)) if answer else set()
-    if not isinstance(answer, dict):
-        return set()
-    found = set().union(*map(_unfinished_tasks, answer.values())) if answer else set()
-    if isinstance(answer.get("task_id"), str) and answer.get("status") in ("queued", "running"):
-        found.add(answer["task_id"])
+        for value in answer:
+            found |= _unfinished_tasks(value)
     return found
 
 
