@@ -350,3 +350,21 @@ def test_regions_choose_their_hosts(dirs, region, url):
     settings = Settings(data_dir=dirs["data"], output_dir=dirs["out"],
                         hosts={"dashscope": {"api_key": DASHSCOPE_KEY, "region": region}})
     assert DashScopeProvider(settings).base_url == url
+
+
+async def test_a_job_its_list_shows_running_is_said_to_run_without_a_poll(ds_settings, dashscope):
+    """The job list that stands for polls also says when a job starts: the task reads running from then on,
+    though the job itself is polled only once, when the list shows it ended."""
+    dashscope.job_timing = lambda: (0.3, 4.0)
+    seen: list[str] = []
+
+    async def on_progress(progress, total, message):
+        seen.append(message)
+
+    async with Client(build_server(ds_settings)) as client:
+        r = await call(client, "generate_t2v", {"prompt": "A lighthouse at dusk", "duration": 2, "resolution": "720p",
+                                                "provider": "dashscope", "wait_seconds": 45},
+                       progress_callback=on_progress)
+    assert r["structuredContent"]["status"] == "succeeded", text(r)
+    assert [t.polls for t in dashscope.tasks.values()] == [1]  # the list, not polls, told it
+    assert any("running: started at DashScope, as its job list shows;" in m for m in seen), seen

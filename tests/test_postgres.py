@@ -92,6 +92,21 @@ def test_a_lease_runs_on_the_databases_clock_and_migrations_apply_once(pg_url):
         second.close()
 
 
+def test_a_kept_listing_says_which_jobs_run_and_an_earlier_versions_list_still_reads(pg_url):
+    first, second = PostgresStore(pg_url), PostgresStore(pg_url)
+    try:
+        first.publish_listing("dashscope", {"job-b": "queued", "job-a": "running"}, ["job-c"])
+        age, unfinished, ended = second.read_listing("dashscope")
+        assert 0 <= age < 5 and unfinished == {"job-a": "running", "job-b": "queued"} and ended == ["job-c"]
+        with first._pool.connection() as conn:  # noqa: SLF001 - the row as an earlier version kept it: ids alone
+            conn.execute("UPDATE listings SET unfinished = '[\"job-a\", \"job-b\"]'::jsonb WHERE host = 'dashscope'")
+        assert second.read_listing("dashscope")[1:] == ({"job-a": "queued", "job-b": "queued"}, ["job-c"])
+        assert second.read_listing("fal") is None
+    finally:
+        first.close()
+        second.close()
+
+
 # A replica that stands for its claims, takes one, says so, and waits to be killed.
 _REPLICA = textwrap.dedent("""
     import sys, threading

@@ -156,8 +156,13 @@ class Follower:
                     # garbled or silent about the job so leaves it polled at the host's own pace.
                     self.sweep.include(provider, task_id, record.provider_task_id, record.submitted_at or record.created_at)
                     woken = await self.sweep.nap(task_id, self._scaled(caps.poll_max_seconds))
-                    poll_now = woken or not self.sweep.vouched(caps, record.provider_task_id) or \
+                    listed = self.sweep.vouched(caps, record.provider_task_id)
+                    poll_now = woken or listed is None or \
                         time.monotonic() - last_poll >= self._scaled(caps.sweep_safety_seconds)
+                    if not poll_now and listed == "running" and phase is Phase.QUEUED:
+                        # The list shows the job started: say so now, not at the next poll (minutes away).
+                        self.lifecycle.move(task_id, Phase.RUNNING, only_from=frozenset({Phase.QUEUED}),
+                                            stage=f"started at {caps.title}, as its job list shows")
                 else:
                     poll_now = False
                     last_poll = time.monotonic()

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 
 import anyio
 from anyio.abc import TaskGroup
 
 from ..errors import HostAnswerMalformed, R2VError
 from ..providers.base import Capabilities, HostCandidate, Provider
-from ..schema import TERMINAL
+from ..schema import TERMINAL, Status
 from . import reconcile
 from .pacing import Pacers
 from .worker import Worker
@@ -36,8 +36,9 @@ class ListSweep:
         self._reading: dict[str, bool] = {}  # by provider: whether this replica read the list last time
         self._wake: dict[str, anyio.Event] = {}  # a follower's nap, cut short when a sweep sees its job end
         self._swept: dict[str, dict[str, tuple[str, float]]] = {}  # provider -> host job id -> (task id, sent at)
-        # By provider: when its job list was last read whole, and the followed jobs it showed unfinished then.
-        self._listed: dict[str, tuple[float, frozenset[str]]] = {}
+        # By provider: when its job list was last read whole, and the followed jobs it showed unfinished then (each
+        # with the list's word for it: queued or running).
+        self._listed: dict[str, tuple[float, dict[str, Status]]] = {}
 
     def include(self, provider: Provider, task_id: str, job_id: str, sent_at: float) -> None:
         """Look for this job in each sweep of its host's list (the host's sweep starts with its first job)."""
@@ -64,11 +65,12 @@ class ListSweep:
             return True
         return False
 
-    def vouched(self, caps: Capabilities, job_id: str) -> bool:
-        """Whether the host's job list, read whole and recently, showed this job still unfinished."""
-        read_at, unfinished = self._listed.get(caps.name, (0.0, frozenset()))
+    def vouched(self, caps: Capabilities, job_id: str) -> Status | None:
+        """What the host's job list, read whole and recently, showed of this job while unfinished (queued or
+        running); None when no such reading showed it."""
+        read_at, unfinished = self._listed.get(caps.name, (0.0, {}))
         fresh = time.monotonic() - read_at <= self._time_scale * (2 * caps.sweep_seconds + caps.poll_max_seconds)
-        return fresh and job_id in unfinished
+        return unfinished.get(job_id) if fresh else None
 
     async def _loop(self, provider: Provider) -> None:
         caps = provider.capabilities
@@ -109,13 +111,13 @@ class ListSweep:
             count, oldest = at_host or (len(swept), min(sent for _, sent in swept.values()))
             read_at = time.monotonic()
             unfinished, ended = _split(await self._read(provider, oldest, count))
-            await anyio.to_thread.run_sync(worker.ledger.publish_listing, name, sorted(unfinished), sorted(ended))
+            await anyio.to_thread.run_sync(worker.ledger.publish_listing, name, unfinished, sorted(ended))
             self._apply(name, swept, read_at, unfinished, ended)
             return
         reading = await anyio.to_thread.run_sync(worker.ledger.read_listing, name)
         if reading is not None:
             age, unfinished, ended = reading
-            self._apply(name, swept, time.monotonic() - age, set(unfinished), set(ended))
+            self._apply(name, swept, time.monotonic() - age, unfinished, set(ended))
 
     async def _read(self, provider: Provider, oldest: float, jobs: int) -> list[HostCandidate]:
         """The host's jobs sent since `oldest`, a paced call per page of 100: a slot per page of the `jobs` followed
@@ -133,17 +135,17 @@ class ListSweep:
             await self._pacers.wait(provider)
         return listed
 
-    def _apply(self, name: str, swept: dict[str, tuple[str, float]], read_at: float, unfinished: Collection[str],
-               ended: Collection[str]) -> None:
-        """Wake the followers of the jobs a reading shows ended; remember which it showed unfinished, and when."""
+    def _apply(self, name: str, swept: dict[str, tuple[str, float]], read_at: float,
+               unfinished: Mapping[str, Status], ended: Collection[str]) -> None:
+        """Wake the followers of the jobs a reading shows ended; remember which it showed unfinished, how, and when."""
         for job_id in [j for j in swept if j in ended]:
             event = self._wake.get(swept.pop(job_id)[0])
             if event is not None:
                 event.set()
-        self._listed[name] = (read_at, frozenset(j for j in unfinished if j in swept))
+        self._listed[name] = (read_at, {j: status for j, status in unfinished.items() if j in swept})
 
 
-def _split(listed: list[HostCandidate]) -> tuple[set[str], set[str]]:
-    """The ids of a listing's unfinished jobs, and of its ended ones."""
-    unfinished = {c.provider_task_id for c in listed if c.status in ("queued", "running")}
+def _split(listed: list[HostCandidate]) -> tuple[dict[str, Status], set[str]]:
+    """A listing's unfinished jobs (id: queued or running), and the ids of its ended ones."""
+    unfinished = {c.provider_task_id: c.status for c in listed if c.status in ("queued", "running")}
     return unfinished, {c.provider_task_id for c in listed if c.status in TERMINAL}

@@ -9,7 +9,7 @@ sequence) happen together or not at all, whatever the number of servers sharing 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from .records import CastRoom, Character, SequenceMove, SequenceRecord, Spend, TaskRecord
@@ -169,13 +169,14 @@ class Store(ABC):
         is one machine's and each server reads the list for its own jobs)."""
         return None
 
-    def publish_listing(self, host: str, unfinished: Sequence[str], ended: Sequence[str]) -> None:
-        """Keep one reading of `host`'s job list (the ids it showed unfinished and ended), timed by the store's
-        clock, and tell every server it is there."""
+    def publish_listing(self, host: str, unfinished: Mapping[str, str], ended: Sequence[str]) -> None:
+        """Keep one reading of `host`'s job list (the jobs it showed unfinished, each queued or running, and the ids
+        it showed ended), timed by the store's clock, and tell every server it is there."""
         raise NotImplementedError("a store of one machine has no shared listing")
 
-    def read_listing(self, host: str) -> tuple[float, list[str], list[str]] | None:
-        """The last reading of `host`'s job list: its age in seconds, the ids unfinished and ended (None: none)."""
+    def read_listing(self, host: str) -> tuple[float, dict[str, str], list[str]] | None:
+        """The last reading of `host`'s job list: its age in seconds, the jobs unfinished (id: queued or running)
+        and the ids ended (None: none)."""
         return None
 
     def shared_secret(self, name: str, make: Callable[[], bytes]) -> bytes | None:

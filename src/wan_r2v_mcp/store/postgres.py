@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from .base import Store
@@ -241,20 +241,26 @@ class PostgresStore(Store):
                          "NOT NULL AND phase <> ALL(%s)", (host, list(TASK_DONE)))[0]
         return (int(row[0]), float(row[1])) if row[0] and row[1] is not None else None
 
-    def publish_listing(self, host: str, unfinished: Sequence[str], ended: Sequence[str]) -> None:
+    def publish_listing(self, host: str, unfinished: Mapping[str, str], ended: Sequence[str]) -> None:
         from psycopg.types.json import Jsonb
 
         def work(db: Any) -> None:
             db.execute(f"INSERT INTO listings (host, read_at, unfinished, ended) VALUES (%s, {_NOW}, %s, %s) ON "
                        "CONFLICT (host) DO UPDATE SET read_at = EXCLUDED.read_at, unfinished = EXCLUDED.unfinished, "
-                       "ended = EXCLUDED.ended", (host, Jsonb(list(unfinished)), Jsonb(list(ended))))
+                       "ended = EXCLUDED.ended", (host, Jsonb(dict(sorted(unfinished.items()))), Jsonb(list(ended))))
             db.execute("SELECT pg_notify(%s, %s)", (CHANNEL, f"listing/{host}"))
 
         self._write(work)
 
-    def read_listing(self, host: str) -> tuple[float, list[str], list[str]] | None:
+    def read_listing(self, host: str) -> tuple[float, dict[str, str], list[str]] | None:
         rows = self._read(f"SELECT {_NOW} - read_at, unfinished, ended FROM listings WHERE host = %s", (host,))
-        return (max(0.0, float(rows[0][0])), list(rows[0][1]), list(rows[0][2])) if rows else None
+        if not rows:
+            return None
+        age, unfinished, ended = rows[0]
+        # A list of ids is a reading an earlier version kept (it did not say which jobs ran): each counts as queued.
+        # (An earlier version reading this version's object takes its keys, the same ids.)
+        unfinished = dict(unfinished) if isinstance(unfinished, dict) else dict.fromkeys(unfinished, "queued")
+        return max(0.0, float(age)), unfinished, list(ended)
 
     def shared_secret(self, name: str, make: Callable[[], bytes]) -> bytes | None:
         def work(db: Any) -> bytes:
