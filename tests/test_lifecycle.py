@@ -369,7 +369,8 @@ def test_every_error_class_has_one_meaning_and_the_wire_codes_are_pinned():
     assert sorted({c.code for c in classes}) == [
         "access_denied", "auth_failed", "billing", "canceled", "content_moderation", "download_failed",
         "following_failed", "generation_failed", "host_error", "host_invalid_parameter", "host_unavailable",
-        "host_unreachable", "interrupted", "invalid_input", "invalid_reference", "join_failed", "model_unavailable",
+        "host_unreachable", "interrupted", "invalid_input", "invalid_reference", "join_failed", "ledger_unavailable",
+        "model_unavailable",
         "not_configured", "not_created", "not_found", "over_budget", "poll_failed", "preview_failed",
         "provider_error", "provider_unavailable", "rate_limited", "result_expired", "result_invalid",
         "result_url_rejected", "submit_failed", "submit_unknown", "task_unknown", "upload_failed"]

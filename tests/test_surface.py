@@ -190,3 +190,60 @@ async def test_the_prompt_template_names_the_labels_the_references_will_get(clie
         "r2v_prompt cannot write this brief:\n"
         "- images: is 'lots'. Limit: a whole number, 0-5. Fix: pass one in that range.\n"
         "- videos: is '9'. Limit: a whole number, 0-5. Fix: pass one in that range.")
+
+
+async def test_a_ledger_that_cannot_be_opened_is_said_to_every_call_while_the_server_stays_up(settings):
+    """A damaged ledger file does not make the server vanish: it answers the handshake and the tool list, and each
+    call that needs the ledger says which file, why, and what to do; nothing is made meanwhile."""
+    ledger = settings.data.ledger
+    ledger.write_bytes(b"not a database, whatever its name says " * 100)
+    async with Client(build_server(settings)) as client:
+        assert len((await client.list_tools()).tools) == 15
+        for tool, args in (("get_task", {"task_id": "r2v_0123456789abcdef"}), ("list_tasks", {}),
+                           ("generate_t2v", {"prompt": "A lighthouse", "duration": 2, "wait_seconds": 0})):
+            r = await call(client, tool, args)
+            assert r["isError"] is True and r["content"] == [{"type": "text", "text": (
+                f"Error executing tool {tool}: [ledger_unavailable] the task ledger {ledger} could not be opened (DatabaseError: file is not a "
+                "database). Fix: check that the data folder (WAN_R2V_DATA_DIR) is writable and on a local disk; move "
+                "a damaged ledger file aside, then restart the server.")}], (tool, r)
+    assert ledger.read_bytes().startswith(b"not a database")  # left as it was, for whoever looks at it
+    assert not list(settings.output_dir.iterdir())
+
+
+async def test_a_database_that_does_not_answer_takes_the_replica_out_and_every_call_says_why(dirs):
+    """Over HTTP with WAN_R2V_DATABASE_URL pointing nowhere: /health answers 503 (a load balancer takes the replica
+    out), and a call is answered with the reason and the fix, the URL's password in neither."""
+    import anyio
+    import httpx
+
+    port, nowhere = _free_port(), _free_port()
+    env = {**os.environ, "WAN_R2V_DATA_DIR": str(dirs["data"]), "WAN_R2V_OUTPUT_DIR": str(dirs["out"]),
+           "WAN_R2V_DATABASE_URL": f"postgresql://alice:pw-{nowhere}-s3cret@127.0.0.1:{nowhere}/wan"}
+    proc = cli_runner.start(["serve", "--transport", "http", "--port", str(port)], cwd=dirs["data"], env=env)
+    try:
+        health = None
+        for _ in range(200):  # until it listens and has tried the database
+            try:
+                health = httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
+                if health.status_code == 503:
+                    break
+            except httpx.TransportError:
+                pass
+            await anyio.sleep(0.1)
+        from wan_r2v_mcp import __version__
+
+        assert health is not None and health.status_code == 503, health
+        assert health.json() == {"status": "unavailable", "error": "ledger_unavailable", "version": __version__}
+        async with Client(f"http://127.0.0.1:{port}/mcp") as client:
+            r = await call(client, "list_tasks", {})
+        said = r["content"][0]["text"]
+        assert r["isError"] is True and said.startswith(
+            "Error executing tool list_tasks: [ledger_unavailable] the task ledger could not be opened: the database at WAN_R2V_DATABASE_URL did not "
+            "let this server in (OperationalError: connection failed: "), said
+        assert said.endswith("Fix: check that PostgreSQL is running and that the URL's host, port, user, password and "
+                             "database are right, then restart the server."), said
+        assert "s3cret" not in said
+    finally:
+        proc.terminate()
+        out, err = proc.communicate(10)
+    assert "ledger_unavailable" in err and "s3cret" not in err + out

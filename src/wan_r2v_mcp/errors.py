@@ -281,6 +281,12 @@ class JoinFailed(R2VError):
     code = "join_failed"
 
 
+class LedgerUnavailable(R2VError):
+    """The task ledger could not be opened when the server started: no task can be made or read until it can."""
+
+    code = "ledger_unavailable"
+
+
 # ---------------------------------------------------------------- secrets and remote text
 
 _SECRET_PATTERNS = [

@@ -14,18 +14,15 @@ import anyio
 from mcp.server.mcpserver import MCPServer
 
 if TYPE_CHECKING:
+    from anyio.abc import TaskGroup
     from mcp.server.auth.settings import AuthSettings
 
 from . import __version__
 from .access import CallerVerifier, current_caller
-from .app import AppState
+from .app import AppState, Starting
 from .config import Settings
-from .delivery import Signer, serve_file
-from .errors import R2VError
-from .jobs.runner import Runner
-from .jobs.submit import SEND_GRACE_SECONDS
+from .errors import LedgerUnavailable, R2VError
 from .models import r2v
-from .store import open_store
 
 log = logging.getLogger(__name__)
 
@@ -80,33 +77,69 @@ def _icon():  # -> mcp.types.Icon
 def build_server(settings: Settings | None = None) -> MCPServer:
     settings = settings or Settings()
     logging.getLogger("httpx").setLevel(logging.WARNING)  # its INFO lines carry full URLs
-    current: list[AppState] = []  # for resources, which get no Context when static
+    current: list[Starting] = []  # for resources, which get no Context when static
+
+    async def running() -> AppState:
+        """The state, for a resource or a route; ResourceError (with the reason) when the ledger could not open."""
+        from mcp.server.mcpserver.exceptions import ResourceError
+
+        try:
+            return await current[-1].ready()
+        except LedgerUnavailable as exc:
+            raise ResourceError(exc.tool_message()) from None
+
+    async def make(starting: Starting, tg: TaskGroup) -> None:
+        """Open the ledger and start the runner (taking up unfinished tasks), its code imported off the event loop so
+        that `initialize` is answered meanwhile."""
+        await anyio.to_thread.run_sync(_import_the_runner)
+        from .delivery import Signer
+        from .jobs.runner import Runner
+        from .store import open_store
+
+        try:
+            ledger = open_store(settings.data, settings.database_url.get_secret_value() if settings.database_url
+                                else None)
+        except Exception as exc:  # noqa: BLE001 - whatever the database or the file says, it is said to every call
+            error = _ledger_unavailable(settings, exc)
+            log.error("%s", error.tool_message())
+            starting.failed(error)
+            return
+        try:
+            runner = Runner(settings, ledger, tg)
+            resumed = runner.start()
+        except BaseException:
+            ledger.close()
+            raise
+        if resumed:
+            log.info("taking up %d unfinished task(s) again", resumed)
+        starting.made(AppState(settings, ledger, runner, Signer(settings, ledger)))
 
     @asynccontextmanager
-    async def lifespan(_: MCPServer) -> AsyncIterator[AppState]:
-        ledger = open_store(settings.data, settings.database_url.get_secret_value() if settings.database_url else None)
+    async def lifespan(_: MCPServer) -> AsyncIterator[Starting]:
+        starting = Starting()
+        current.append(starting)
         try:
             async with anyio.create_task_group() as tg:
-                runner = Runner(settings, ledger, tg)
-                resumed = runner.start()
-                if resumed:
-                    log.info("taking up %d unfinished task(s) again", resumed)
-                app = AppState(settings, ledger, runner, Signer(settings, ledger))
-                current.append(app)
+                tg.start_soon(make, starting, tg)
                 calm = False  # the server stops because its client left or it was told to, not interrupted
                 try:
-                    yield app
+                    yield starting
                     calm = True
                 finally:
-                    current.remove(app)
-                    if calm:  # a task answered before its create went out still reaches its host
+                    app = starting.app
+                    if calm and app is not None:  # a task answered before its create went out still reaches its host
+                        from .jobs.submit import SEND_GRACE_SECONDS
+
                         with anyio.move_on_after(SEND_GRACE_SECONDS, shield=True):
-                            await runner.all_sent()
+                            await app.runner.all_sent()
                     tg.cancel_scope.cancel()
-                    with anyio.CancelScope(shield=True):
-                        await runner.aclose()
+                    if app is not None:
+                        with anyio.CancelScope(shield=True):
+                            await app.runner.aclose()
         finally:
-            ledger.close()
+            current.remove(starting)
+            if starting.app is not None:
+                starting.app.ledger.close()
 
     from .tools import cast, generate, references, sequences, tasks
     from .tools.schema_cache import kept_in
@@ -137,8 +170,9 @@ def build_server(settings: Settings | None = None) -> MCPServer:
         from mcp.server.mcpserver.exceptions import ResourceNotFoundError
 
         try:
-            view = current[-1].runner.view(task_id, current_caller())
-            return (without_server_paths(view) if current[-1].settings.remote else view).model_dump_json(indent=2)
+            app = await running()
+            view = app.runner.view(task_id, current_caller())
+            return (without_server_paths(view) if app.settings.remote else view).model_dump_json(indent=2)
         except R2VError as exc:
             raise ResourceNotFoundError(exc.tool_message()) from None
 
@@ -148,7 +182,7 @@ def build_server(settings: Settings | None = None) -> MCPServer:
     async def video_resource(task_id: str) -> bytes:
         from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
 
-        app = current[-1]
+        app = await running()
         try:
             view = app.runner.view(task_id, current_caller())
         except R2VError as exc:
@@ -167,8 +201,9 @@ def build_server(settings: Settings | None = None) -> MCPServer:
     @server.resource("r2v://tasks", name="tasks", title="Recent generation tasks", mime_type="application/json",
                      description="The caller's 50 newest tasks, newest first.")
     async def tasks_resource() -> str:
-        views, total = current[-1].runner.list(50, None, current_caller())
-        if current[-1].settings.remote:
+        app = await running()
+        views, total = app.runner.list(50, None, current_caller())
+        if app.settings.remote:
             views = [without_server_paths(v) for v in views]
         return json.dumps({"total": total, "tasks": [v.model_dump(mode="json") for v in views]}, indent=2)
 
@@ -177,7 +212,7 @@ def build_server(settings: Settings | None = None) -> MCPServer:
     async def characters_resource() -> str:
         from .tools.cast import character_view
 
-        cast = current[-1].runner.cast
+        cast = (await running()).runner.cast
         views = [character_view(cast, c).model_dump(mode="json") for c in cast.list(current_caller())]
         return json.dumps({"characters": views}, indent=2)
 
@@ -185,11 +220,21 @@ def build_server(settings: Settings | None = None) -> MCPServer:
     async def health(_request):  # noqa: ANN001 - a Starlette request
         from starlette.responses import JSONResponse
 
+        failure = current[-1].failure if current else None
+        if failure is not None:  # a load balancer takes this replica out; each call says why (this asks no token)
+            return JSONResponse({"status": "unavailable", "error": failure.code, "version": __version__},
+                                status_code=503)
         return JSONResponse({"status": "ok", "version": __version__})
 
     @server.custom_route("/videos/{name}", methods=["GET", "HEAD"], include_in_schema=False)
     async def video_file(request):  # noqa: ANN001 - a Starlette request
-        app = current[-1]
+        from .delivery import serve_file
+
+        if current[-1].failure is not None:
+            from starlette.responses import PlainTextResponse
+
+            return PlainTextResponse("the server's task ledger is unavailable", status_code=503)
+        app = await current[-1].ready()
         return await serve_file(request, app.signer, app.runner.saved)
 
     # An explicit description: Python 3.13 strips docstring indentation at compile time (What's New in 3.13), so a
@@ -200,6 +245,32 @@ def build_server(settings: Settings | None = None) -> MCPServer:
         return r2v.brief(scene, images, videos, shots, duration)
 
     return server
+
+
+def _ledger_unavailable(settings: Settings, exc: Exception) -> LedgerUnavailable:
+    from .errors import redact
+
+    detail = redact(f"{type(exc).__name__}: {exc}".strip())
+    if settings.database_url:
+        url = settings.database_url.get_secret_value()
+        detail = detail.replace(url, "WAN_R2V_DATABASE_URL")
+        password = urlparse(url).password
+        if password:
+            detail = detail.replace(password, "***")
+        return LedgerUnavailable(f"the task ledger could not be opened: the database at WAN_R2V_DATABASE_URL did "
+                                 f"not let this server in ({detail[:300]})",
+                                 fix="check that PostgreSQL is running and that the URL's host, port, user, password "
+                                     "and database are right, then restart the server")
+    return LedgerUnavailable(f"the task ledger {settings.data.ledger} could not be opened ({detail[:300]})",
+                             fix="check that the data folder (WAN_R2V_DATA_DIR) is writable and on a local disk; move a "
+                                 "damaged ledger file aside, then restart the server")
+
+
+def _import_the_runner() -> None:
+    import importlib
+
+    for name in ("jobs.runner", "delivery", "store"):
+        importlib.import_module(f"{__package__}.{name}")
 
 
 def _configured(settings: Settings) -> list[str]:

@@ -184,8 +184,12 @@ class PostgresStore(Store):
     shared_across_hosts = True
 
     def __init__(self, url: str, *, max_connections: int = 10):
+        import psycopg
         from psycopg_pool import ConnectionPool
 
+        # One plain connection first, so that a database that does not answer, or refuses this user, says why at
+        # once (the pool would only time out, after 30 s, with no reason).
+        psycopg.connect(url, connect_timeout=10).close()
         self._url = url
         self._pool = ConnectionPool(url, min_size=1, max_size=max_connections, open=True, timeout=30,
                                     kwargs={"autocommit": True}, name="wan-r2v")

@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.tools import Tool
 from mcp.types import CallToolResult, ImageContent, TextContent, ToolAnnotations
 
-from ..cast.roster import Cast, Character
-from ..cast.save import save_character as save
 from ..errors import NotFoundError, R2VError
-from ..jobs.results import iso
 from ..schema import CharacterList, CharacterRef, CharacterView, ListCharactersArgs, SaveCharacterArgs
 from .args import model_tool, parse
 from .shape import client_roots, fail, owner, state
 
+if TYPE_CHECKING:
+    from ..cast.roster import Cast, Character
+
 
 def character_view(cast: Cast, c: Character) -> CharacterView:
+    from ..jobs.results import iso
+
     thumb = cast.path(c.thumbnail)
     return CharacterView(
         name=c.name, kind=c.kind, format=c.format, size_bytes=c.size_bytes, width=c.width, height=c.height,  # type: ignore[arg-type]
@@ -47,11 +49,13 @@ def _thumbnail(path: str | None) -> ImageContent | None:
 
 
 async def save_character(ctx: Context, **arguments: Any) -> CallToolResult:
-    app = state(ctx)
+    app = await state(ctx)
     try:
         args = parse(SaveCharacterArgs, arguments, ctx)
         folders = app.settings.folders(await client_roots(ctx))
         cast = app.runner.cast
+        from ..cast.save import save_character as save
+
         character, replaced = await save(cast, owner(ctx), args, folders, app.settings.data.root)
     except R2VError as exc:
         raise fail(exc) from None
@@ -66,7 +70,7 @@ async def save_character(ctx: Context, **arguments: Any) -> CallToolResult:
 
 
 async def list_characters(ctx: Context, **arguments: Any) -> CallToolResult:
-    app = state(ctx)
+    app = await state(ctx)
     try:
         args = parse(ListCharactersArgs, arguments, ctx)
     except R2VError as exc:
@@ -86,7 +90,7 @@ async def list_characters(ctx: Context, **arguments: Any) -> CallToolResult:
 
 
 async def delete_character(ctx: Context, **arguments: Any) -> CallToolResult:
-    app = state(ctx)
+    app = await state(ctx)
     try:
         args = parse(CharacterRef, arguments, ctx)
         gone = app.runner.cast.delete(owner(ctx), args.name.strip().removeprefix("@"))

@@ -27,7 +27,8 @@ ANNOTATIONS = ToolAnnotations(read_only_hint=False, destructive_hint=False, idem
 
 def _handler(made: type[ModelSpec]) -> Callable[..., Awaitable[CallToolResult]]:
     async def generate(ctx: Context, **arguments: Any) -> CallToolResult:
-        app, waiting = state(ctx), patience(ctx)  # the wait counts from here: the checks are part of it
+        app = await state(ctx)
+        waiting = patience(ctx)  # the wait counts from here: the checks are part of it
         try:
             args = parse(made.args, arguments, ctx)
             folders = app.settings.folders(await client_roots(ctx))

@@ -9,7 +9,6 @@ from mcp.server.mcpserver.tools import Tool
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 
 from ..errors import R2VError
-from ..references.report import build_report
 from ..schema import ReferenceQuery, ReferenceReport
 from .args import model_tool, parse
 from .shape import client_roots, fail, state
@@ -20,10 +19,12 @@ taken, and prompt findings; or list a folder's media files."""
 
 
 async def list_references(ctx: Context, **arguments: Any) -> CallToolResult:
-    app = state(ctx)
+    app = await state(ctx)
     try:
         query = parse(ReferenceQuery, arguments, ctx)
         folders = app.settings.folders(await client_roots(ctx))
+        from ..references.report import build_report  # the media probes, imported at the first look
+
         report = await build_report(query, app.settings.data.root, folders)
     except R2VError as exc:
         raise fail(exc) from None

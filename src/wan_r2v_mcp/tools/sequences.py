@@ -20,7 +20,7 @@ cancel_task, redo_shot, pick_take."""
 
 
 async def generate_sequence(ctx: Context, **arguments: Any) -> CallToolResult:
-    app = state(ctx)
+    app = await state(ctx)
     try:
         args = parse(SequenceArgs, arguments, ctx)
         view = await app.runner.sequence(args, patience(ctx), owner=owner(ctx))
@@ -30,7 +30,7 @@ async def generate_sequence(ctx: Context, **arguments: Any) -> CallToolResult:
 
 
 async def redo_shot(ctx: Context, **arguments: Any) -> CallToolResult:
-    app = state(ctx)
+    app = await state(ctx)
     try:
         args = parse(RedoShotArgs, arguments, ctx)
         view = await app.runner.redo_shot(args.task_id, args.shot, args.prompt, args.seed, args.wait_seconds,
@@ -41,7 +41,7 @@ async def redo_shot(ctx: Context, **arguments: Any) -> CallToolResult:
 
 
 async def pick_take(ctx: Context, **arguments: Any) -> CallToolResult:
-    app = state(ctx)
+    app = await state(ctx)
     try:
         args = parse(PickTakeArgs, arguments, ctx)
         view = await app.runner.pick_take(args.task_id, args.take, args.shot, patience(ctx), owner=owner(ctx))
@@ -51,7 +51,7 @@ async def pick_take(ctx: Context, **arguments: Any) -> CallToolResult:
 
 
 async def stitch(ctx: Context, **arguments: Any) -> CallToolResult:
-    app = state(ctx)
+    app = await state(ctx)
     try:
         args = parse(StitchArgs, arguments, ctx)
         view = await app.runner.stitch(args.task_ids, patience(ctx), owner=owner(ctx))

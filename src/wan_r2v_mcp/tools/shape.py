@@ -9,14 +9,26 @@ from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, ImageContent, ResourceLink, TextContent
 
-from ..app import AppState
+from ..app import AppState, Starting
 from ..errors import R2VError
 from ..schema import TaskView
 
 
-def state(ctx: Context) -> AppState:
-    """The running server's state, as the lifespan made it (`server.build_server`)."""
-    return ctx.request_context.lifespan_context
+async def state(ctx: Context) -> AppState:
+    """The running server's state, as the lifespan made it (`server.build_server`): a call that comes while the
+    server is still starting waits for it."""
+    starting: Starting = ctx.request_context.lifespan_context
+    try:
+        return await starting.ready()
+    except R2VError as exc:  # the ledger could not be opened: said to every call
+        raise fail(exc) from None
+
+
+def made(ctx: Context) -> AppState:
+    """The state, in what a tool calls after `state`."""
+    app = ctx.request_context.lifespan_context.app
+    assert app is not None, "made(ctx) before state(ctx)"
+    return app
 
 
 def owner(ctx: Context) -> str:
@@ -24,7 +36,7 @@ def owner(ctx: Context) -> str:
     from ..access import current_caller
 
     caller = current_caller()
-    state(ctx).runner.providers.keys.remember(caller, getattr(ctx.request_context, "request", None))
+    made(ctx).runner.providers.keys.remember(caller, getattr(ctx.request_context, "request", None))
     return caller
 
 
@@ -35,7 +47,7 @@ def patience(ctx: Context):  # -> jobs.runner.Patience
     is answered within WAN_R2V_QUIET_WAIT: more calls, but none that times out unanswered."""
     from ..jobs.runner import Patience
 
-    settings = state(ctx).settings
+    settings = made(ctx).settings
     if listens_to_progress(ctx):
         return Patience(ctx.report_progress, settings.wait_cap_seconds)
     return Patience(None, min(settings.wait_cap_seconds, settings.quiet_wait_seconds))
@@ -230,7 +242,7 @@ def delivered(view: TaskView, ctx: Context) -> TaskView:
         return without_server_paths(view)
     from ..access import current_caller
 
-    app = state(ctx)
+    app = made(ctx)
     base = app.settings.public_url or str(request.base_url)
     caller = current_caller()
     video = app.signer.url(base, caller, view.task_id, "mp4")[0]

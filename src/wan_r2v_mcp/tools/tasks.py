@@ -17,7 +17,7 @@ READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=True)
 
 
 async def get_task(ctx: Context, **arguments: Any) -> CallToolResult:
-    app = state(ctx)
+    app = await state(ctx)
     try:
         args = parse(GetTaskArgs, arguments, ctx)
         view = await app.runner.wait(args.task_id, args.wait_seconds, patience(ctx), owner=owner(ctx))
@@ -27,7 +27,7 @@ async def get_task(ctx: Context, **arguments: Any) -> CallToolResult:
 
 
 async def cancel_task(ctx: Context, **arguments: Any) -> CallToolResult:
-    app = state(ctx)
+    app = await state(ctx)
     try:
         args = parse(TaskRef, arguments, ctx)
         who = owner(ctx)
@@ -40,7 +40,7 @@ async def cancel_task(ctx: Context, **arguments: Any) -> CallToolResult:
 
 
 async def list_tasks(ctx: Context, **arguments: Any) -> CallToolResult:
-    app = state(ctx)
+    app = await state(ctx)
     try:
         args = parse(ListTasksArgs, arguments, ctx)
     except R2VError as exc:
