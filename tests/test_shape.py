@@ -147,3 +147,22 @@ def test_each_host_reads_its_own_settings(monkeypatch):
     assert api_key(settings, "fal") == "fal-from-the-environment"
     over = Settings(hosts={"fal": {"api_key": "fal-set-in-code"}})
     assert api_key(over, "fal") == "fal-set-in-code"
+
+
+def test_building_the_server_imports_no_job_host_or_media_code(tmp_path):
+    """Start-up stays light: `initialize` is answered before the runner's code is imported (it is, off the event
+    loop, beside it). A fresh interpreter builds the server and lists what came in."""
+    import json
+    import subprocess
+    import sys
+
+    probe = ("import json, sys\nfrom wan_r2v_mcp.config import Settings\nfrom wan_r2v_mcp.server import build_server\n"
+             "build_server(Settings())\nprint(json.dumps(sorted(sys.modules)))")
+    env = {"WAN_R2V_DATA_DIR": str(tmp_path / "data"), "WAN_R2V_OUTPUT_DIR": str(tmp_path / "out"),
+           "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    loaded = json.loads(subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True,
+                                       check=True, timeout=60).stdout)
+    heavy = [m for m in loaded if m.split(".")[0] in ("httpx", "av", "PIL", "numpy", "psycopg") or
+             m.startswith(("wan_r2v_mcp.jobs", "wan_r2v_mcp.references", "wan_r2v_mcp.cast", "wan_r2v_mcp.delivery",
+                           "wan_r2v_mcp.providers.")) and m != "wan_r2v_mcp.providers.host_settings"]
+    assert heavy == [], heavy
