@@ -165,7 +165,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = _parser().parse_args(argv)
+    given = sys.argv[1:] if argv is None else argv
+    # No arguments is how every client launches the server: serve stdio without building the whole parser.
+    args = argparse.Namespace(command=None) if not given else _parser().parse_args(given)
     logging.basicConfig(level=logging.INFO if args.command in (None, "serve") else logging.WARNING,
                         stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
 
