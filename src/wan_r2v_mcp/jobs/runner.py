@@ -224,7 +224,9 @@ class Runner:
         task's id comes back."""
         report = patience.report
         view, ended, _, _ = self._state(task_id, owner)
-        if not ended and not is_sequence_id(task_id):
+        if ended:  # the usual call on a finished task: one read
+            return view
+        if not is_sequence_id(task_id):
             self.follower.watch(task_id)
         cap = patience.cap
         start = patience.began
@@ -232,6 +234,7 @@ class Runner:
         hard = start + cap
         last_progress = -1.0
         while True:
+            changed = self._changed(task_id)  # taken before the read: a change between the two still wakes this wait
             view, ended, at_host, created_at = self._state(task_id, owner)
             now = time.monotonic()
             if ended or now >= hard or (now >= deadline and not (until_at_host and not at_host)):
@@ -246,7 +249,7 @@ class Runner:
                                            f"waited {now - start:.0f}s of {max(deadline, start) - start:.0f}s")
             end = deadline if now < deadline else hard
             with anyio.move_on_after(min(end - now, self.settings.progress_interval_seconds)):
-                await self._changed(task_id).wait()
+                await changed.wait()
 
     async def cancel(self, task_id: str, patience: Patience, owner: str = "") -> TaskView:
         if is_sequence_id(task_id):

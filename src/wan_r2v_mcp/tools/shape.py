@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections import OrderedDict
 from pathlib import Path
 
@@ -255,11 +256,11 @@ def task_result(view: TaskView, ctx: Context | None = None, *, is_error: bool = 
     if ctx is not None:
         view = delivered(view, ctx)
     content: list[TextContent | ResourceLink | ImageContent] = [TextContent(type="text", text=lead + summary(view))]
-    if local and Path(local).exists():
-        path = Path(local)
-        content.append(ResourceLink(type="resource_link", uri=f"r2v://tasks/{view.task_id}/video", name=path.name,
-                                    title=f"Video of task {view.task_id}", mime_type="video/mp4",
-                                    size=path.stat().st_size))
+    size = _size(local)
+    if local and size is not None:
+        content.append(ResourceLink(type="resource_link", uri=f"r2v://tasks/{view.task_id}/video",
+                                    name=Path(local).name, title=f"Video of task {view.task_id}", mime_type="video/mp4",
+                                    size=size))
         thumbnail = _thumbnail(poster)
         if thumbnail is not None:
             content.append(ImageContent(type="image", data=thumbnail, mime_type="image/jpeg"))
@@ -269,6 +270,14 @@ def task_result(view: TaskView, ctx: Context | None = None, *, is_error: bool = 
         content.append(ImageContent(type="image", data=base64.b64encode(Path(sheet).read_bytes()).decode(),
                                     mime_type="image/jpeg"))
     return CallToolResult(content=content, structured_content=view.model_dump(mode="json"), is_error=is_error)
+
+
+def _size(path: str | None) -> int | None:
+    """A file's size, None when there is none (one stat)."""
+    try:
+        return os.stat(path).st_size if path else None
+    except OSError:
+        return None
 
 
 _THUMBNAILS: OrderedDict[tuple[str, int, int], str] = OrderedDict()  # (poster, mtime, size) -> base64 JPEG
