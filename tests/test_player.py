@@ -58,6 +58,7 @@ class Stand_in:
     def __init__(self, view_html: str, call_json: dict, rpc):
         pages = {"/host.html": HOST_PAGE.encode(), "/view.html": view_html.encode()}
         self.call = call_json
+        self.rpc = rpc
 
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, *args):  # quiet
@@ -91,29 +92,54 @@ class Stand_in:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/host.html"
 
-    def close(self) -> None:
+    async def aclose(self) -> None:
+        """Stop serving, and wait for the view's requests in flight (see `proxy`)."""
         self.server.shutdown()
+        settled = getattr(self.rpc, "settled", None)
+        if settled is not None:
+            await settled()
 
 
 def proxy(client: Client, wait_cap: float | None = None):
-    """The host passing a view's request on to the server, from the stand-in's HTTP thread to this test's loop."""
+    """The host passing a view's request on to the server, from the stand-in's HTTP thread to this test's loop.
+    `await rpc.settled()` refuses any further request and waits for those in flight, so the client is never closed
+    under a request the view made (its late answer would land on a closed stream)."""
     token = anyio.lowlevel.current_token()
+    flight = threading.Condition()
+    state = {"open": 0, "closing": False}
+
+    async def forward(message: dict) -> dict:
+        params = message["params"]
+        if message["method"] == "resources/read":
+            return {"result": wire(await client.read_resource(params["uri"]))}
+        args = dict(params["arguments"])
+        if wait_cap is not None and "wait_seconds" in args:  # keep a follow loop short while the test clicks
+            args["wait_seconds"] = min(args["wait_seconds"], wait_cap)
+        return {"result": wire(await client.call_tool(params["name"], args))}
 
     def rpc(message: dict) -> dict:
-        async def forward() -> dict:
-            params = message["params"]
-            if message["method"] == "resources/read":
-                return {"result": wire(await client.read_resource(params["uri"]))}
-            args = dict(params["arguments"])
-            if wait_cap is not None and "wait_seconds" in args:  # keep a follow loop short while the test clicks
-                args["wait_seconds"] = min(args["wait_seconds"], wait_cap)
-            return {"result": wire(await client.call_tool(params["name"], args))}
-
+        with flight:
+            if state["closing"]:
+                return {"error": {"code": -32603, "message": "the host's server is gone (the test is ending)"}}
+            state["open"] += 1
         try:
-            return anyio.from_thread.run(forward, token=token)
+            return anyio.from_thread.run(forward, message, token=token)
         except BaseException as exc:  # the test ended while the view still asked (a follow loop): answer, not crash
             return {"error": {"code": -32603, "message": f"the host's server is gone ({type(exc).__name__})"}}
+        finally:
+            with flight:
+                state["open"] -= 1
+                flight.notify_all()
 
+    async def settled() -> None:
+        def drained() -> None:
+            with flight:
+                state["closing"] = True
+                flight.wait_for(lambda: state["open"] == 0, timeout=60)
+
+        await anyio.to_thread.run_sync(drained)
+
+    rpc.settled = settled
     return rpc
 
 
@@ -147,7 +173,7 @@ async def in_stand_in(client: Client, arguments: dict, result: dict, wait_cap: f
     finally:
         await browser.close()
         await manager.__aexit__(None, None, None)
-        host.close()
+        await host.aclose()
 
 
 @pytest.mark.long
@@ -309,7 +335,7 @@ async def test_a_hostile_sibling_frame_cannot_steer_the_player(settings, refs):
         finally:
             await browser.close()
             await manager.__aexit__(None, None, None)
-            host.close()
+            await host.aclose()
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed here: .ci/tools.sh installs Debian's")
@@ -415,7 +441,7 @@ async def _in_appbridge(resource: dict, arguments: dict, first: dict, rpc, video
     finally:
         await browser.close()
         await manager.__aexit__(None, None, None)
-        host.close()
+        await host.aclose()
 
 
 async def _play_in_appbridge(resource: dict, arguments: dict, first: dict, rpc, video_bytes: bytes | None = None):
