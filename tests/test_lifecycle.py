@@ -77,6 +77,40 @@ def test_two_tasks_can_never_follow_one_host_job(tmp_path):
     ledger.close()
 
 
+def test_only_words_and_progress_of_a_waiting_or_running_task_are_committed_without_an_fsync(tmp_path):
+    ledger = Ledger(tmp_path / "tasks.sqlite3")
+    lifecycle = Lifecycle(ledger)
+
+    def synced() -> str:  # the mode the ledger's last commit ran in (it switches only between transactions)
+        return {1: "no fsync", 2: "fsync"}[ledger._db.execute("PRAGMA synchronous").fetchone()[0]]
+
+    seen = []
+    _row(ledger, "a", Phase.PENDING)
+    seen.append(("pending note", lifecycle.note("a", Phase.PENDING, stage="recorded; waiting its turn"), synced()))
+    seen.append(("begin create", lifecycle.begin_create("a", {"model": "m"}, time.time()), synced()))
+    seen.append(("host id", lifecycle.adopt("a", "dashscope", "job-1", Phase.QUEUED, stage="queued"), synced()))
+    seen.append(("started", lifecycle.move("a", Phase.RUNNING, only_from=frozenset({Phase.QUEUED, Phase.RUNNING}),
+                                           stage="running", progress=10.0), synced()))
+    seen.append(("progress", lifecycle.move("a", Phase.RUNNING, only_from=frozenset({Phase.QUEUED, Phase.RUNNING}),
+                                            stage="running", progress=50.0), synced()))
+    seen.append(("a running move from anywhere", lifecycle.move("a", Phase.RUNNING, stage="running"), synced()))
+    seen.append(("the video's address", lifecycle.move("a", Phase.DOWNLOADING, video_url="https://x/v.mp4",
+                                                      stage="downloading the result"), synced()))
+    seen.append(("download retry note", lifecycle.note("a", Phase.DOWNLOADING, stage="attempt 1 failed"), synced()))
+    seen.append(("saved", lifecycle.move("a", Phase.SUCCEEDED, stage="saved"), synced()))
+    _row(ledger, "b", Phase.CANCELING)
+    seen.append(("canceling note", lifecycle.note("b", Phase.CANCELING, stage=CANCEL_BEFORE_ID), synced()))
+    _row(ledger, "c", Phase.UNKNOWN)
+    seen.append(("candidates", lifecycle.note("c", Phase.UNKNOWN, candidates=["job-9"], stage="watching"), synced()))
+    assert seen == [("pending note", True, "no fsync"), ("begin create", True, "fsync"), ("host id", True, "fsync"),
+                    ("started", True, "no fsync"), ("progress", True, "no fsync"),
+                    ("a running move from anywhere", True, "fsync"), ("the video's address", True, "fsync"),
+                    ("download retry note", True, "no fsync"), ("saved", True, "fsync"),
+                    ("canceling note", True, "fsync"), ("candidates", True, "fsync")]
+    assert ledger.get("a").phase == "succeeded" and ledger.get("b").stage == CANCEL_BEFORE_ID
+    ledger.close()
+
+
 # ------------------------------------------------------------------ a paid result is delivered
 
 @pytest.mark.parametrize("fault", [

@@ -195,6 +195,45 @@ def test_a_lease_has_one_holder_until_it_lapses(store):
     assert store.take_lease("r2v_1", "me", 30, lambda holder: False) == 0
 
 
+KILLED_WRITER = """
+import os, signal, sys
+from wan_r2v_mcp.store.{module} import {cls}
+store = {cls}({where!r})
+store.insert(task_id="r2v_k", provider="dashscope", status="queued", stage="recorded", phase="pending",
+             request={{}}, refs=[], owner="ann")
+assert store.take_lease("r2v_k", "writer", 30, lambda holder: False) == 0
+assert store.transition("r2v_k", ["pending"], "pending", "queued", {{"stage": "waiting its turn"}}, durable=False)
+print("written", flush=True)
+os.kill(os.getpid(), signal.SIGKILL)  # no close, no exit handlers: the process just ends
+"""
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_a_change_committed_without_waiting_for_the_disk_is_seen_at_once_and_outlives_a_killed_writer(
+        kind, tmp_path, request):
+    import subprocess
+    import sys
+
+    if kind == "postgres":
+        where, module, cls = request.getfixturevalue("pg_url"), "postgres", "PostgresStore"
+    else:
+        where, module, cls = str(tmp_path / "tasks.sqlite3"), "sqlite", "SQLiteStore"
+    run = subprocess.run([sys.executable, "-c", KILLED_WRITER.format(module=module, cls=cls, where=where)],
+                         capture_output=True, text=True, timeout=60)
+    assert run.stdout == "written\n" and run.returncode == -9, run.stderr[-2000:]
+    if kind == "postgres":
+        from wan_r2v_mcp.store.postgres import PostgresStore as Reader
+    else:
+        Reader = SQLiteStore
+    reader = Reader(where)
+    try:
+        got = reader.get("r2v_k")
+        assert (got.phase, got.status, got.stage) == ("pending", "queued", "waiting its turn")
+        assert reader.holds_lease("r2v_k", "writer")  # the claim's row outlived its writer too
+    finally:
+        reader.close()
+
+
 def test_characters_fit_or_are_refused_in_one_step(store):
     def room_for(limit: int):
         def check(old, room):

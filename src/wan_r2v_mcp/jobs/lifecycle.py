@@ -75,6 +75,18 @@ ALLOWED: dict[Phase, frozenset[Phase]] = {
 }
 
 
+# What a power cut may undo without harm, so it is committed without waiting for the disk: words and progress while
+# a task waits to be sent, waits or runs at the host, or downloads (the next round says them again). Never a move
+# that decides what is sent or paid, nor a canceling task's stage: it says whether the cancel went.
+SHOWN_ONLY = frozenset({"stage", "progress"})
+RESTATED = frozenset({Phase.PENDING, Phase.QUEUED, Phase.RUNNING, Phase.DOWNLOADING})
+
+
+def durable(to: Phase, allowed: frozenset[Phase], values: dict[str, Any]) -> bool:
+    """Whether a move must be on disk before the call that made it returns."""
+    return not (values.keys() <= SHOWN_ONLY and to in RESTATED and allowed <= RESTATED)
+
+
 class IllegalTransition(AssertionError):
     """A move the state machine does not have: a bug in the caller, never a host's doing."""
 
@@ -101,7 +113,8 @@ class Lifecycle:
             allowed = only_from
         if to.terminal:
             values.setdefault("finished_at", time.time())
-        return self.ledger.transition(task_id, [p.value for p in allowed], to.value, to.status, values)
+        return self.ledger.transition(task_id, [p.value for p in allowed], to.value, to.status, values,
+                                      durable=durable(to, allowed, values))
 
     def note(self, task_id: str, phase: Phase, **values: Any) -> bool:
         """Change what is shown (stage, progress) while the task stays in `phase`."""

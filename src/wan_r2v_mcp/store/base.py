@@ -28,8 +28,11 @@ class Store(ABC):
 
     @abstractmethod
     def transition(self, task_id: str, from_phases: Sequence[str], phase: str, status: str,
-                   values: dict[str, Any]) -> bool:
-        """Set the task's phase, status and columns only while its phase is one of `from_phases`."""
+                   values: dict[str, Any], *, durable: bool = True) -> bool:
+        """Set the task's phase, status and columns only while its phase is one of `from_phases`. `durable=False`
+        (a change nothing relies on after a power cut: `jobs.lifecycle` decides) commits without waiting for the
+        disk: a crash of the server never undoes it, a power cut may, and the next durable commit makes it durable
+        too."""
 
     @abstractmethod
     def adopt(self, task_id: str, provider: str, provider_task_id: str, from_phases: Sequence[str], phase: str,

@@ -64,7 +64,7 @@ class MemoryStore(Store):
                      if t.provider == provider and t.provider_task_id == provider_task_id), None)
 
     def transition(self, task_id: str, from_phases: Sequence[str], phase: str, status: str,
-                   values: dict[str, Any]) -> bool:
+                   values: dict[str, Any], *, durable: bool = True) -> bool:
         with self._lock:
             task = self._tasks.get(task_id)
             if task is None or task.phase not in from_phases:

@@ -285,8 +285,13 @@ class PostgresStore(Store):
                     conn.execute(sql)
                     conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (version,))
 
-    def _write(self, work: Callable[[Any], Any], *, lock: str | None = None) -> Any:
+    def _write(self, work: Callable[[Any], Any], *, lock: str | None = None, durable: bool = True) -> Any:
+        """One transaction. `durable=False` does not wait for the database's WAL flush: a crash of the database
+        may undo it, never corrupt anything, and a later durable commit flushes it too
+        (https://www.postgresql.org/docs/current/wal-async-commit.html)."""
         with self._pool.connection() as conn, conn.transaction():
+            if not durable:
+                conn.execute("SET LOCAL synchronous_commit TO off")
             if lock is not None:  # one decision at a time for this key, across every replica
                 conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (lock,))
             return work(conn)
@@ -301,9 +306,9 @@ class PostgresStore(Store):
         self._write(lambda db: _insert_task(db, values, time.time()))
 
     def transition(self, task_id: str, from_phases: Sequence[str], phase: str, status: str,
-                   values: dict[str, Any]) -> bool:
+                   values: dict[str, Any], *, durable: bool = True) -> bool:
         sql, params = _cas(task_id, from_phases, phase, status, values)
-        return self._write(lambda db: db.execute(sql, params).rowcount > 0)
+        return self._write(lambda db: db.execute(sql, params).rowcount > 0, durable=durable)
 
     def adopt(self, task_id: str, provider: str, provider_task_id: str, from_phases: Sequence[str], phase: str,
               status: str, values: dict[str, Any]) -> bool:
@@ -426,11 +431,12 @@ class PostgresStore(Store):
                        (task_id, holder, seconds))
             return 0.0
 
-        return self._write(work, lock=f"lease/{task_id}")
+        return self._write(work, lock=f"lease/{task_id}", durable=False)  # a claim ends with its session anyway
 
     def renew_leases(self, holder: str, seconds: float) -> set[str]:
         return self._write(lambda db: {r[0] for r in db.execute(
-            f"UPDATE leases SET until = {_NOW} + %s WHERE holder = %s RETURNING task_id", (seconds, holder))})
+            f"UPDATE leases SET until = {_NOW} + %s WHERE holder = %s RETURNING task_id", (seconds, holder))},
+            durable=False)
 
     def unclaimed_tasks(self) -> list[str]:
         return [r[0] for r in self._read(
@@ -448,7 +454,8 @@ class PostgresStore(Store):
                                (task_id, holder)))
 
     def release_lease(self, task_id: str, holder: str) -> None:
-        self._write(lambda db: db.execute("DELETE FROM leases WHERE task_id = %s AND holder = %s", (task_id, holder)))
+        self._write(lambda db: db.execute("DELETE FROM leases WHERE task_id = %s AND holder = %s", (task_id, holder)),
+                    durable=False)
 
     # -- sequences
 

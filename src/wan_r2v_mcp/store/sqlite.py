@@ -1,6 +1,7 @@
 """The embedded store: one SQLite file in the data folder, shared by every server process on this machine.
 
-WAL with synchronous=FULL, so a row that was committed survives a crash of the server; every write is its own
+WAL with synchronous=FULL, so a row that was committed survives a crash of the server or of the machine; every
+write is its own
 short `BEGIN IMMEDIATE` transaction, so concurrent writers (threads, or processes on the same file) are decided one
 after the other (https://www.sqlite.org/lang_transaction.html). WAL does not work across hosts or on network
 filesystems (https://www.sqlite.org/wal.html): several machines need a database server.
@@ -177,6 +178,7 @@ class SQLiteStore(Store):
         self._db = sqlite3.connect(path, timeout=10, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
+        self._sync = "FULL"
         self._db.execute("PRAGMA busy_timeout=10000")
         with self._lock:
             self._db.executescript(_SCHEMA)
@@ -192,8 +194,15 @@ class SQLiteStore(Store):
         with self._lock:
             self._db.close()
 
-    def _write(self, work: Callable[[sqlite3.Connection], Any]) -> Any:
+    def _write(self, work: Callable[[sqlite3.Connection], Any], *, durable: bool = True) -> Any:
+        """One transaction. `durable=False` commits without an fsync (synchronous=NORMAL): in WAL mode that
+        survives a crash of the process, not a power cut, and the WAL is appended in order, so the next durable
+        commit's fsync carries it too (https://www.sqlite.org/pragma.html#pragma_synchronous)."""
         with self._lock:
+            sync = "FULL" if durable else "NORMAL"
+            if sync != self._sync:  # a pragma of the connection, set between transactions
+                self._db.execute(f"PRAGMA synchronous={sync}")
+                self._sync = sync
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 result = work(self._db)
@@ -213,9 +222,9 @@ class SQLiteStore(Store):
         self._write(lambda db: _insert_task(db, values, time.time()))
 
     def transition(self, task_id: str, from_phases: Sequence[str], phase: str, status: str,
-                   values: dict[str, Any]) -> bool:
+                   values: dict[str, Any], *, durable: bool = True) -> bool:
         sql, params = _cas(task_id, from_phases, phase, status, values)
-        return self._write(lambda db: db.execute(sql, params).rowcount > 0)
+        return self._write(lambda db: db.execute(sql, params).rowcount > 0, durable=durable)
 
     def adopt(self, task_id: str, provider: str, provider_task_id: str, from_phases: Sequence[str], phase: str,
               status: str, values: dict[str, Any]) -> bool:
@@ -335,7 +344,7 @@ class SQLiteStore(Store):
                        (task_id, holder, now + seconds))
             return 0.0
 
-        return self._write(work)
+        return self._write(work, durable=False)  # a power cut that undoes a lease ends its holder too
 
     def renew_leases(self, holder: str, seconds: float) -> set[str]:
         until = time.time() + seconds
@@ -345,14 +354,15 @@ class SQLiteStore(Store):
             db.execute("UPDATE leases SET until = ? WHERE holder = ?", (until, holder))
             return held
 
-        return self._write(work)
+        return self._write(work, durable=False)
 
     def holds_lease(self, task_id: str, holder: str) -> bool:
         rows = self._read("SELECT holder, until FROM leases WHERE task_id = ?", (task_id,))
         return bool(rows) and rows[0][0] == holder and rows[0][1] > time.time()
 
     def release_lease(self, task_id: str, holder: str) -> None:
-        self._write(lambda db: db.execute("DELETE FROM leases WHERE task_id = ? AND holder = ?", (task_id, holder)))
+        self._write(lambda db: db.execute("DELETE FROM leases WHERE task_id = ? AND holder = ?", (task_id, holder)),
+                    durable=False)
 
     # -- sequences
 
