@@ -106,6 +106,7 @@ def build_server(settings: Settings | None = None) -> MCPServer:
             return
         try:
             runner = Runner(settings, ledger, tg)
+            await anyio.to_thread.run_sync(runner.providers.warm, _configured(settings))
             resumed = runner.start()
         except BaseException:
             ledger.close()

@@ -7,6 +7,8 @@ with that key, and the operator's key is never used for them.
 from __future__ import annotations
 
 import hashlib
+import threading
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from pydantic import SecretStr
@@ -26,6 +28,7 @@ class ProviderRegistry:
         self.settings = settings
         self.keys = keys or CallerKeys(key_headers())
         self._made: dict[tuple[str, str], Provider] = {}
+        self._making = threading.Lock()  # quotes run in worker threads: one instance (one HTTP client) per host and key
 
     def default_for(self, caller: str) -> str:
         """WAN_R2V_PROVIDER, else the first host the caller brought a key for, else the operator's default."""
@@ -55,12 +58,26 @@ class ProviderRegistry:
                 "restarted since)", field="provider",
                 fix=f"call any tool again with the {HOSTS[name].key_header} header and it is followed again")
         ident = (name, hashlib.sha256(key.encode()).hexdigest()[:16] if key else "")
-        if ident not in self._made:
-            settings = self.settings
-            if key is not None:
-                settings = with_host(settings, name, api_key=SecretStr(key))
-            self._made[ident] = provider_class(name)(settings)  # reads its own key, or says which to set
-        return self._made[ident]
+        made = self._made.get(ident)
+        if made is None:
+            with self._making:
+                made = self._made.get(ident)
+                if made is None:
+                    settings = self.settings
+                    if key is not None:
+                        settings = with_host(settings, name, api_key=SecretStr(key))
+                    made = self._made[ident] = provider_class(name)(settings)  # reads its own key, or says which to set
+        return made
+
+    def warm(self, names: Sequence[str]) -> None:
+        """Make the operator's instance of each of `names` now, off the event loop (a host's module, its HTTP client
+        and TLS set-up take about 100 ms), so that the first calls do not all wait for it. One that cannot be made
+        says why to the call that needs it."""
+        for name in names:
+            try:
+                self.get(name)
+            except Exception:  # noqa: BLE001 - a host without a key here, or settings its first use reports
+                continue
 
     @staticmethod
     def capabilities(name: str) -> Capabilities | None:
