@@ -280,3 +280,29 @@ async def test_each_host_survives_server_errors_while_polling(hosts_settings, re
     _, view = await _generate_and_finish(hosts_settings, {"prompt": "Image 1", "provider": host,
                                                           "reference_images": ["https://cdn.example.com/a.png"]})
     assert view["status"] == "succeeded"
+
+
+@pytest.mark.anyio
+async def test_quotes_racing_in_threads_share_one_client_per_host_and_key(tmp_path, monkeypatch):
+    import threading
+
+    import anyio
+
+    from wan_r2v_mcp.providers.registry import ProviderRegistry
+
+    monkeypatch.setenv("FAL_KEY", FAL_KEY)
+    registry = ProviderRegistry(Settings(data_dir=tmp_path / "data", output_dir=tmp_path / "out"))
+    start = threading.Barrier(16)
+    got: list = []
+
+    def quote() -> None:
+        start.wait(timeout=30)
+        got.append(registry.get("fal"))
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(16):
+            tg.start_soon(anyio.to_thread.run_sync, quote)
+    assert len(got) == 16 and len({id(p) for p in got}) == 1 and len(registry._made) == 1
+    registry.warm(["fal", "replicate", "preview"])  # replicate has no key here: left to its first use to say so
+    assert sorted(name for name, _ in registry._made) == ["fal", "preview"] and registry.get("fal") is got[0]
+    await registry.aclose()
