@@ -58,8 +58,17 @@ class AacTrack:
         self._samples = 0
 
     def write(self, pcm_bytes: bytes) -> None:
+        self.container.mux(self.packets(pcm_bytes))
+
+    def close(self) -> None:
+        self.container.mux(self.packets(b"", last=True))
+
+    def packets(self, pcm_bytes: bytes, *, last: bool = False) -> list[Any]:
+        """Encode without muxing (the codec lets go of the GIL), so the sound can be made in a thread beside the
+        picture once the container has started; `last` flushes the resampler and the encoder."""
         import av
 
+        out: list[Any] = []
         for start in range(0, len(pcm_bytes), 4096 * 4):
             chunk = pcm_bytes[start:start + 4096 * 4]
             frame = av.AudioFrame(format="s16", layout="stereo", samples=len(chunk) // 4)
@@ -68,9 +77,9 @@ class AacTrack:
             frame.pts = self._samples
             self._samples += frame.samples
             for ready in self._to_aac.resample(frame):
-                self.container.mux(self.stream.encode(ready))
-
-    def close(self) -> None:
-        for ready in self._to_aac.resample(None):
-            self.container.mux(self.stream.encode(ready))
-        self.container.mux(self.stream.encode(None))
+                out += self.stream.encode(ready)
+        if last:
+            for ready in self._to_aac.resample(None):
+                out += self.stream.encode(ready)
+            out += self.stream.encode(None)
+        return out
