@@ -2,7 +2,10 @@
 
 The server runs as its own process over stdio (as a client starts it); its resident memory (VmRSS in /proc) is read
 once it answered `initialize` (the anchor: idle), after each preview has landed on disk, and at the end. Each preview
-is a 1080p storyboard of two images and a clip with sound, like the render bench's.
+is a 1080p storyboard of two images and a clip with sound, like the render bench's. The second anchor is what
+loading the media stack costs at all (PyAV with FFmpeg and x264, Pillow, the render's code): a fresh interpreter's
+memory grown by importing it and encoding one small frame, the share of a server that has rendered once which is
+code and tables, not a render's buffers; what a render kept is then what lies above idle plus that.
 Run: python bench/memory.py [--previews 20] [--seconds 5]
 """
 
@@ -44,6 +47,30 @@ def server_pid(parent: int) -> int:
     raise RuntimeError("the server process was not found")
 
 
+MEDIA_STACK = """
+import sys
+from pathlib import Path
+def rss():
+    return next(int(l.split()[1]) for l in Path("/proc/self/status").read_text().splitlines() if l.startswith("VmRSS:"))
+before = rss()
+import av, io
+from wan_r2v_mcp.providers.preview_render import encoder, render
+out = io.BytesIO()
+with av.open(out, "w", format="mp4") as c:
+    s = encoder(c, (64, 64), 30)
+    c.mux(s.encode(av.VideoFrame(64, 64, "yuv420p")))
+    c.mux(s.encode(None))
+print((rss() - before) / 1024)
+"""
+
+
+def media_stack_mb() -> float:
+    import subprocess
+
+    return float(subprocess.run([sys.executable, "-c", MEDIA_STACK], capture_output=True, text=True,
+                                check=True).stdout)
+
+
 async def main(previews: int, seconds: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
@@ -68,9 +95,13 @@ async def main(previews: int, seconds: int) -> None:
                 assert view["status"] == "succeeded", view
                 after.append(rss_mb(pid))
             end = rss_mb(pid)
+    stack = media_stack_mb()
     print(json.dumps({"previews": previews, "seconds_each": seconds, "idle_mb": round(idle, 1),
+                      "media_stack_mb": round(stack, 1),
                       "after_each_mb": [round(x, 1) for x in after], "peak_after_mb": round(max(after), 1),
-                      "end_mb": round(end, 1), "end_vs_idle": round(end / idle, 2)}, indent=2))
+                      "end_mb": round(end, 1), "end_vs_idle": round(end / idle, 2),
+                      "end_vs_idle_with_media_stack": round(end / (idle + stack), 2),
+                      "kept_beyond_both_mb": round(end - idle - stack, 1)}, indent=2))
 
 
 if __name__ == "__main__":

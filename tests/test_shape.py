@@ -23,7 +23,7 @@ LAYERS: list[set[str]] = [
     {"config", "cast"},
     {"references", "audio"},
     {"models", "store"},
-    {"schema", "errors", "tls", "__init__"},
+    {"schema", "errors", "tls", "memory", "__init__"},
 ]
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..memory import media_work
 from ..store.files import atomic_write
 
 MOMENTS = (0.1, 0.37, 0.63, 0.9)  # fractions of each take's length: the same moments in every take
@@ -42,6 +43,11 @@ def sheet_in(folder: Path, owner_id: str, rows: list[Row], character_files: dict
 
 def contact_sheet(rows: list[Row], dest: Path, references: list[tuple[str, Path]]) -> dict[str, Any]:
     """Draw the sheet into `dest`; returns its width, height, bytes and the moments shown (seconds, per take)."""
+    with media_work():
+        return _draw(rows, dest, references)
+
+
+def _draw(rows: list[Row], dest: Path, references: list[tuple[str, Path]]) -> dict[str, Any]:
     from PIL import Image, ImageDraw
 
     shape = next((_size(r.video) for r in rows if r.video is not None), (16, 9))

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import JoinFailed
+from ..memory import media_work
 from ..schema import Limits
 from ..store.files import atomic_write, commit, temp_beside
 
@@ -109,7 +110,7 @@ def join(paths: list[Path], dest: Path, keep_last: list[float | None] | None = N
     """Write the parts, in order, into `dest`; returns what was measured: width, height, seconds, frames, how it was
     joined (copy or encode), and where each part starts. `keep_last[i]`, when given, keeps only the last that many
     seconds of part i (a shot that continued a clip holds that clip first); cutting inside a part means encoding."""
-    with ExitStack() as stack:  # each part opened once: measured from its index, then its packets copied
+    with media_work(), ExitStack() as stack:  # each part opened once: measured, then its packets copied
         opened = [stack.enter_context(_opened(p)) for p in paths]
         return _join([_measure(p, c) for p, c in zip(paths, opened)], opened, dest, keep_last)
 

@@ -14,11 +14,17 @@ from typing import Any
 
 import anyio
 
+from ..memory import media_work
 from ..store.files import atomic_write, commit
 
 
 def poster(video: Path, dest: Path) -> Path | None:
     """A JPEG of a frame a quarter of the way in, at most 640 px wide: small enough to show in chat."""
+    with media_work():
+        return _poster(video, dest)
+
+
+def _poster(video: Path, dest: Path) -> Path | None:
     import av
 
     try:

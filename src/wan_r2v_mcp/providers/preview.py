@@ -9,7 +9,6 @@ host); after a restart an unfinished render starts again from the payload stored
 from __future__ import annotations
 
 import collections
-import functools
 import itertools
 import os
 import secrets
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import DownloadInterrupted, PreviewFailed, ResultExpired
+from ..memory import media_work
 from ..schema import (
     EDIT_MODEL_ID,
     I2V_MODEL_ID,
@@ -44,37 +44,6 @@ if TYPE_CHECKING:
 NOTICE = ("Offline preview: drafted locally (a storyboard of your references, or a title card of your prompt), not "
           "Wan 2.7 output. "
           "Set a host key (e.g. DASHSCOPE_API_KEY) and pass provider=\"dashscope\" for the real model.")
-
-
-@functools.cache
-def _glibc() -> Any:
-    """The C library's allocator controls, where it is glibc's (None elsewhere)."""
-    import ctypes
-    import ctypes.util
-
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-    except OSError:
-        return None
-    return libc if hasattr(libc, "malloc_trim") and hasattr(libc, "mallopt") else None
-
-
-M_ARENA_MAX = -8  # glibc's malloc.h: the most arenas the allocator makes (man 3 mallopt)
-
-
-@functools.cache
-def limit_arenas() -> None:
-    """Once, before the first render: glibc gives each thread that allocates its own arena (up to 8 per core), and a
-    render's threads (its own, the composer's, x264's) each kept the memory a render freed in theirs; two arenas
-    serve a server that renders one preview at a time or two alike."""
-    if (libc := _glibc()) is not None:
-        libc.mallopt(M_ARENA_MAX, 2)
-
-
-def release_freed_memory() -> None:
-    """After a render: hand what it freed back to the system, from every arena (man 3 malloc_trim)."""
-    if (libc := _glibc()) is not None:
-        libc.malloc_trim(0)
 
 
 # Renders at once. x264's frame threads already spread one render over every core, so more renders at once finish
@@ -302,7 +271,6 @@ class PreviewProvider(Provider):
         if sound and pictures:  # image to video: the driving audio is heard from the start
             segments[0] = replace(segments[0], voice=sound)
         state = _Render(payload, segments, total=int(payload.get("fps", OUTPUT_FPS)) * int(payload.get("duration", 5)))
-        limit_arenas()
         with self._lock:
             self._renders[job_id] = state
             if self._rendering >= RENDERS_AT_ONCE:
@@ -339,9 +307,10 @@ class PreviewProvider(Provider):
 
         payload = state.payload
         try:
-            render(state.segments, payload.get("prompt", ""), (int(payload["width"]), int(payload["height"])),
-                   int(payload.get("fps", OUTPUT_FPS)), int(payload.get("duration", 5)), part,
-                   on_progress=progress, stop=state.stop)
+            with media_work():
+                render(state.segments, payload.get("prompt", ""), (int(payload["width"]), int(payload["height"])),
+                       int(payload.get("fps", OUTPUT_FPS)), int(payload.get("duration", 5)), part,
+                       on_progress=progress, stop=state.stop)
             commit(part, out)
             state.finished = True
         except RenderStopped:
@@ -350,5 +319,4 @@ class PreviewProvider(Provider):
             part.unlink(missing_ok=True)
             state.error = f"{type(exc).__name__}: {exc}"[:300]
         finally:
-            release_freed_memory()
             state.ended.set()
