@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # What some tests need beyond PyPI, installed when missing: the real MCPB bundle validator (npm registry),
-# Chromium for the player view's browser test, a CJK font for the preview's captions and a PostgreSQL server
+# Chromium for the player view's browser test, a CJK font for the preview's captions, a PostgreSQL server and nginx
 # (Debian's packages).
 # Tests that need them skip, saying so, where they cannot be installed (no npm, no root).
 set -euo pipefail
@@ -30,6 +30,8 @@ command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 # A PostgreSQL server for the store contract and the replicas' tests (initdb and pg_ctl, run as `postgres`).
 { command -v pg_config >/dev/null 2>&1 && [ -x "$(pg_config --bindir)/initdb" ]; } \
   || compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
+# nginx, the balancer of the replicas' test, running the deployment's own site (deploy/nginx.conf).
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
 { command -v fc-list >/dev/null 2>&1 && [ -n "$(fc-list :lang=zh file 2>/dev/null)" ]; } || missing+=(fonts-wqy-zenhei)
 if [ ${#missing[@]} -gt 0 ] && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
   { apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null 2>&1 \
