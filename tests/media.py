@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import math
 import struct
+import threading
 import wave
 from collections.abc import Callable
 from pathlib import Path
@@ -166,14 +167,18 @@ class Results:
     def __init__(self, folder: Path):
         self.folder = folder
         self._made: dict[tuple[float, str | None], bytes] = {}
+        # An emulator serves downloads in threads: two first asking for one length at once wrote one file together,
+        # and one was served it half-written (an unreadable video, downloaded again).
+        self._making = threading.Lock()
 
     def __call__(self, seconds: float, tag: str | None = None) -> bytes:
         key = (float(seconds), tag)
-        if key not in self._made:
-            size = (480, 270) if tag is None else (160, 96)
-            self._made[key] = video(self.folder / f"result-{seconds:g}s-{tag or 'plain'}.mp4", *size,
-                                    seconds=float(seconds), fps=10, comment=tag).read_bytes()
-        return self._made[key]
+        with self._making:
+            if key not in self._made:
+                size = (480, 270) if tag is None else (160, 96)
+                self._made[key] = video(self.folder / f"result-{seconds:g}s-{tag or 'plain'}.mp4", *size,
+                                        seconds=float(seconds), fps=10, comment=tag).read_bytes()
+            return self._made[key]
 
 
 def comment(path: Path) -> str | None:
