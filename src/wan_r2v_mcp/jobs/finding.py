@@ -12,7 +12,7 @@ from ..providers.base import HostCandidate, HostJob, JobRef, Provider
 from ..store import Store, TaskRecord
 from . import reconcile, results
 from .lifecycle import Lifecycle, Phase
-from .pacing import Pacers
+from .pacing import Pacers, Turn
 from .submit import Submitter
 
 RECONCILE_GIVE_UP = 6 * 3600.0  # a create's fate still undecided after this long is reported, with the candidates
@@ -78,7 +78,7 @@ class Finder:
             if reconcile.ended_unseen(c, shown):
                 ended_unknown.add(jid)
             elif reconcile.needs_a_look(c, shown, jid in ended_unknown):
-                await self.pacers.wait(provider)
+                await self.pacers.wait(provider, Turn.RESULT)
                 try:
                     job = await provider.poll(JobRef(jid, model=record.model))
                 except ProviderError as exc:  # a candidate the host will not show is no evidence either way
@@ -97,7 +97,7 @@ class Finder:
             if verdict != "ours":
                 continue  # watched, ended unseen, or someone else's job on the same key
             if job is None:
-                await self.pacers.wait(provider)
+                await self.pacers.wait(provider, Turn.RESULT)
                 job = await provider.poll(JobRef(jid, model=record.model))
             if self.submitter.adopt(task_id, provider, job, how="found"):
                 return None
@@ -133,9 +133,9 @@ class Finder:
         return self._scaled(10.0)
 
     async def _list_jobs(self, provider: Provider, sent: float, model: str) -> list[HostCandidate] | None:
-        await self.pacers.wait(provider)
         since, until = reconcile.window(sent, self.settings.request_deadline_seconds)
-        return await provider.find_submitted(since=since, until=until, model=model)
+        return await provider.find_submitted(since=since, until=until, model=model,
+                                             before_page=lambda: self.pacers.wait(provider, Turn.RESULT))
 
 
 def _sent_prompt(payload: dict[str, Any] | None) -> str | None:

@@ -26,7 +26,7 @@ from .download import Downloader
 from .finding import Finder
 from .lifecycle import AT_HOST, CANCEL_BEFORE_ID, Lifecycle, Phase, cancel_unsent, host_says
 from .listing import ListSweep
-from .pacing import Pacers
+from .pacing import Pacers, Turn
 from .quote import Quote
 from .submit import Submitter, new_task_id
 from .worker import RESTARTS, Kind, Worker
@@ -108,6 +108,7 @@ class Follower:
     async def _follow(self, task_id: str) -> None:
         delay = None
         poll_now = False  # woken by a sweep, the list cannot vouch for the job, or the safety interval ran out
+        woken = False  # the list showed the job ended
         last_poll = time.monotonic()  # the create's answer (or the last poll) said how the job stands
         state: dict[str, Any] = {}  # reconciliation's memory between rounds
         transient = 0
@@ -164,9 +165,12 @@ class Follower:
                         self.lifecycle.move(task_id, Phase.RUNNING, only_from=frozenset({Phase.QUEUED}),
                                             stage=f"started at {caps.title}, as its job list shows")
                 else:
-                    poll_now = False
+                    # Ahead of the polls that only ask whether a job still runs: one the list shows ended (a result
+                    # to land), and a cancel.
+                    turn = Turn.RESULT if woken or phase is Phase.CANCELING else Turn.ROUTINE
+                    poll_now = woken = False
                     last_poll = time.monotonic()
-                    await self.pacers.wait(provider)
+                    await self.pacers.wait(provider, turn)
                     job = await provider.poll(JobRef(record.provider_task_id, record.payload, record.model))
                     # A cancel is sent on each poll where it stops a job (a host that takes it only as a signal is
                     # sent it once: when it was asked for before the job's id was known).

@@ -20,7 +20,7 @@ from ..errors import HostAnswerMalformed, R2VError
 from ..providers.base import Capabilities, HostCandidate, Provider
 from ..schema import TERMINAL, Status
 from . import reconcile
-from .pacing import Pacers
+from .pacing import Pacers, Turn
 from .worker import Worker
 
 log = logging.getLogger(__name__)
@@ -39,6 +39,7 @@ class ListSweep:
         # By provider: when its job list was last read whole, and the followed jobs it showed unfinished then (each
         # with the list's word for it: queued or running).
         self._listed: dict[str, tuple[float, dict[str, Status]]] = {}
+        self._took: dict[str, float] = {}  # by provider: seconds from its last sweep falling due to its reading kept
 
     def include(self, provider: Provider, task_id: str, job_id: str, sent_at: float) -> None:
         """Look for this job in each sweep of its host's list (the host's sweep starts with its first job)."""
@@ -69,7 +70,10 @@ class ListSweep:
         """What the host's job list, read whole and recently, showed of this job while unfinished (queued or
         running); None when no such reading showed it."""
         read_at, unfinished = self._listed.get(caps.name, (0.0, {}))
-        fresh = time.monotonic() - read_at <= self._time_scale * (2 * caps.sweep_seconds + caps.poll_max_seconds)
+        # A sweep that waited for the host's pace (results first, then its pages) is late, not failing: its
+        # reading still stands until the next one is as late.
+        window = self._time_scale * (2 * caps.sweep_seconds + caps.poll_max_seconds) + 2 * self._took.get(caps.name, 0)
+        fresh = time.monotonic() - read_at <= window
         return unfinished.get(job_id) if fresh else None
 
     async def _loop(self, provider: Provider) -> None:
@@ -84,12 +88,18 @@ class ListSweep:
                     await published.wait()
             else:
                 await anyio.sleep(interval)
+            due = time.monotonic()
             try:
+                # The list is read when no result waits for the pace: each of those is one call that lands a video,
+                # while a reading now would only find more results to wait behind them (its pages go first).
+                await self._pacers.quiet(provider)
                 if self._shared is not None:
                     await self._shared_once(provider, swept)
                 elif swept:
-                    listed = await self._read(provider, min(sent for _, sent in swept.values()), len(swept))
-                    self._apply(caps.name, swept, time.monotonic(), *_split(listed))
+                    read_at = time.monotonic()
+                    listed = await self._read(provider, min(sent for _, sent in swept.values()))
+                    self._apply(caps.name, swept, read_at, *_split(listed))
+                self._took[caps.name] = time.monotonic() - due
             except Exception as exc:  # forbidden, failing, garbled: the followers poll at the host's pace meanwhile
                 self._listed.pop(caps.name, None)
                 message = exc.message if isinstance(exc, R2VError) else f"{type(exc).__name__}: {exc}"
@@ -108,9 +118,9 @@ class ListSweep:
         self._reading[name] = await anyio.to_thread.run_sync(worker.claim, key) == 0
         if self._reading[name]:
             at_host = await anyio.to_thread.run_sync(worker.ledger.jobs_at_host, name)
-            count, oldest = at_host or (len(swept), min(sent for _, sent in swept.values()))
+            oldest = at_host[1] if at_host else min(sent for _, sent in swept.values())
             read_at = time.monotonic()
-            unfinished, ended = _split(await self._read(provider, oldest, count))
+            unfinished, ended = _split(await self._read(provider, oldest))
             await anyio.to_thread.run_sync(worker.ledger.publish_listing, name, unfinished, sorted(ended))
             self._apply(name, swept, read_at, unfinished, ended)
             return
@@ -119,20 +129,14 @@ class ListSweep:
             age, unfinished, ended = reading
             self._apply(name, swept, time.monotonic() - age, unfinished, set(ended))
 
-    async def _read(self, provider: Provider, oldest: float, jobs: int) -> list[HostCandidate]:
-        """The host's jobs sent since `oldest`, a paced call per page of 100: a slot per page of the `jobs` followed
-        first, and afterwards one for each page more that the list held (its finished jobs too), so the next calls
-        wait for them and the host's pace holds on average."""
+    async def _read(self, provider: Provider, oldest: float) -> list[HostCandidate]:
+        """The host's jobs sent since `oldest`, a page of 100 per call, each page at the host's pace."""
         now = time.time()
         since = max(oldest - reconcile.CLOCK_SKEW, now - 23 * 3600)
-        reserved = jobs // 100 + 1
-        for _ in range(reserved):
-            await self._pacers.wait(provider)
-        listed = await provider.find_submitted(since=since, until=now + reconcile.CLOCK_SKEW)
+        listed = await provider.find_submitted(since=since, until=now + reconcile.CLOCK_SKEW,
+                                               before_page=lambda: self._pacers.wait(provider, Turn.LIST))
         if listed is None:
             raise HostAnswerMalformed(f"{provider.capabilities.title} did not list its jobs")
-        for _ in range(len(listed) // 100 + 1 - reserved):
-            await self._pacers.wait(provider)
         return listed
 
     def _apply(self, name: str, swept: dict[str, tuple[str, float]], read_at: float,

@@ -1,14 +1,78 @@
 """Pacing: the calls to one host are spaced out so that together they stay within its rate limit: this process's
-calls, or, on a store that servers of several machines share, every replica's together."""
+calls, or, on a store that servers of several machines share, every replica's together.
+
+Calls take their turns by what they are for, then in the order they came (`Turn`): a page of the job list stands
+for a poll of every job on it, and a poll of a job the list shows ended brings a result to disk, so neither waits
+behind polls that only ask whether a job is still running. (With thousands of jobs in flight the host's limit, not
+this server, bounds how fast results land: one poll each for its video's address, the list does not carry it.)"""
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import time
+from enum import IntEnum
 
 import anyio
 
 from ..providers.base import Provider
 from ..store import Store
+
+
+class Turn(IntEnum):
+    LIST = 0  # a page of the host's job list
+    RESULT = 1  # a job known to have ended (or being canceled, or a lost create being looked for)
+    ROUTINE = 2  # a job not yet known to have ended
+
+
+class Gate:
+    """One call at a time through `turn()`, the most urgent waiter first, FIFO within a `Turn`."""
+
+    def __init__(self) -> None:
+        self._waiting: list[list] = []  # heap of [turn, arrival, event]
+        self._arrivals = itertools.count()
+        self._held = False
+        self._results = 0  # waiters of Turn.RESULT or more urgent
+        self._quiet = anyio.Event()
+        self._quiet.set()
+
+    async def enter(self, turn: Turn) -> None:
+        entry = [int(turn), next(self._arrivals), anyio.Event()]
+        heapq.heappush(self._waiting, entry)
+        self._count(turn, +1)
+        try:
+            while self._held or self._waiting[0] is not entry:
+                entry[2] = anyio.Event()
+                await entry[2].wait()
+        except BaseException:  # canceled while waiting: out of the line, and the next one told
+            self._waiting.remove(entry)
+            heapq.heapify(self._waiting)
+            self._count(turn, -1)
+            self._wake_next()
+            raise
+        heapq.heappop(self._waiting)
+        self._count(turn, -1)
+        self._held = True
+
+    def leave(self) -> None:
+        self._held = False
+        self._wake_next()
+
+    async def quiet(self) -> None:
+        """Until no call of Turn.RESULT (or more urgent) is waiting."""
+        await self._quiet.wait()
+
+    def _wake_next(self) -> None:
+        if self._waiting and not self._held:
+            self._waiting[0][2].set()
+
+    def _count(self, turn: Turn, step: int) -> None:
+        if turn <= Turn.RESULT:
+            self._results += step
+            if self._results == 0:
+                self._quiet.set()
+            elif self._quiet.is_set():
+                self._quiet = anyio.Event()
 
 
 class Pacer:
@@ -19,14 +83,17 @@ class Pacer:
     def __init__(self, per_second: float):
         self.interval = 1.0 / per_second
         self._last = -float("inf")
-        self._turn = anyio.Lock()  # FIFO: callers go in the order they came
+        self.gate = Gate()
 
-    async def wait(self) -> None:
-        async with self._turn:
+    async def wait(self, turn: Turn = Turn.ROUTINE) -> None:
+        await self.gate.enter(turn)
+        try:
             delay = self._last + self.interval - time.monotonic()
             if delay > 0:
                 await anyio.sleep(delay)
             self._last = time.monotonic()
+        finally:
+            self.gate.leave()
 
 
 class Pacers:
@@ -36,15 +103,34 @@ class Pacers:
         self._time_scale = time_scale
         self._store = store if store is not None and store.shared_across_hosts else None
         self._pacers: dict[str, Pacer] = {}
+        self._gates: dict[str, Gate] = {}  # on a shared store: this replica's turns for the slots it reserves there
 
-    async def wait(self, provider: Provider) -> None:
+    async def wait(self, provider: Provider, turn: Turn = Turn.ROUTINE) -> None:
         caps = provider.capabilities
         per_second = caps.max_polls_per_second / self._time_scale
         if self._store is not None and not caps.local:  # the slot is reserved in the store, for all replicas
-            delay = await anyio.to_thread.run_sync(self._store.pace, caps.name, 1.0 / per_second)
-            if delay:
-                await anyio.sleep(delay)
+            gate = self._gate(caps.name)
+            await gate.enter(turn)  # one reservation at a time, so that the most urgent call takes the next one
+            try:
+                delay = await anyio.to_thread.run_sync(self._store.pace, caps.name, 1.0 / per_second)
+                if delay:
+                    await anyio.sleep(delay)
+            finally:
+                gate.leave()
             return
         if caps.name not in self._pacers:
             self._pacers[caps.name] = Pacer(per_second)
-        await self._pacers[caps.name].wait()
+        await self._pacers[caps.name].wait(turn)
+
+    async def quiet(self, provider: Provider) -> None:
+        """Until no call to this host that brings a result (or reads its list) waits for its turn here."""
+        name = provider.capabilities.name
+        if self._store is not None and not provider.capabilities.local:
+            await self._gate(name).quiet()
+        elif name in self._pacers:
+            await self._pacers[name].gate.quiet()
+
+    def _gate(self, name: str) -> Gate:
+        if name not in self._gates:
+            self._gates[name] = Gate()
+        return self._gates[name]

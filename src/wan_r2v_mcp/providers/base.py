@@ -145,6 +145,7 @@ class HostJob:
 
 
 ProgressFn = Callable[[float], Awaitable[None]]
+PageTurn = Callable[[], Awaitable[None]]  # awaited before each page of a host's job list
 
 
 class Provider(ABC):
@@ -299,11 +300,12 @@ class Provider(ABC):
     async def download(self, job: HostJob, dest: Path, progress: ProgressFn | None = None) -> None:
         """Write the finished video to `dest` (a new temporary file), in one attempt under a deadline."""
 
-    async def find_submitted(self, *, since: float, until: float, model: str | None = None
-                             ) -> list[HostCandidate] | None:
+    async def find_submitted(self, *, since: float, until: float, model: str | None = None,
+                             before_page: PageTurn | None = None) -> list[HostCandidate] | None:
         """Jobs the host made between `since` and `until` (epoch seconds), of the host's `model` where the host can
         filter by it (else of every model: each candidate says its own): the candidates for a create whose answer
-        was lost, and the list sweep's reading. None when the host cannot list its jobs."""
+        was lost, and the list sweep's reading. None when the host cannot list its jobs. `before_page` is awaited
+        before each page is asked for (the host's pace: a long list is many calls)."""
         return None
 
     async def check_access(self) -> str:

@@ -45,7 +45,7 @@ from ..schema import (
     T2VRequest,
     TaskError,
 )
-from .base import Capabilities, HostCandidate, HostJob, JobRef, Route, serves
+from .base import Capabilities, HostCandidate, HostJob, JobRef, PageTurn, Route, serves
 from .dashscope_answers import ERROR_CLASSES, STATUS, list_rows, task_error
 from .hosted import HostedProvider
 from .uploads import UploadCache
@@ -301,17 +301,18 @@ class DashScopeProvider(HostedProvider):
                     "DASHSCOPE_REGION=beijing if the key is from Beijing")
         return f"the key works in {self.region}; temporary storage for local files answers ({data['upload_host']})"
 
-    async def find_submitted(self, *, since: float, until: float, model: str | None = None
-                             ) -> list[HostCandidate] | None:
+    async def find_submitted(self, *, since: float, until: float, model: str | None = None,
+                             before_page: PageTurn | None = None) -> list[HostCandidate] | None:
         # The list takes UTC+8 times and a range of at most 24 hours (DashScope's task list reference, GET /api/v1/tasks): query inside it.
         # The sweep (no model) reads the workspace host's list too, where Wan 3.0's jobs are.
         apis = {self._api(model)} if model else {"", *(self._api(m) for m in WORKSPACE_MODELS)}
         found: list[HostCandidate] = []
         for api in sorted(apis):
-            found.extend(await self._list(api, since, until, model))
+            found.extend(await self._list(api, since, until, model, before_page))
         return found
 
-    async def _list(self, api: str, since: float, until: float, model: str | None) -> list[HostCandidate]:
+    async def _list(self, api: str, since: float, until: float, model: str | None,
+                    before_page: PageTurn | None) -> list[HostCandidate]:
         fmt = "%Y%m%d%H%M%S"
         until = min(until, since + 23.5 * 3600)
         found: list[HostCandidate] = []
@@ -319,6 +320,8 @@ class DashScopeProvider(HostedProvider):
             params = {"start_time": time.strftime(fmt, time.gmtime(since + 8 * 3600)),
                       "end_time": time.strftime(fmt, time.gmtime(until + 8 * 3600)),
                       "page_no": page, "page_size": 100, **({"model_name": model} if model else {})}
+            if before_page is not None:
+                await before_page()
             rows = list_rows(await self._call("GET", f"{api}/tasks", params=params))
             for row in rows:
                 task_id = str(row.get("task_id") or "")

@@ -25,7 +25,7 @@ from ..schema import (
     T2VRequest,
     TaskError,
 )
-from .base import Capabilities, HostCandidate, HostJob, JobRef, Route, optional_inputs, serves
+from .base import Capabilities, HostCandidate, HostJob, JobRef, PageTurn, Route, optional_inputs, serves
 from .hosted import HostedProvider
 
 if TYPE_CHECKING:
@@ -140,12 +140,14 @@ class ReplicateProvider(HostedProvider):
         shown = len(body.get("results") or []) if isinstance(body, dict) else 0
         return f"the token works ({shown} recent prediction{'s' if shown != 1 else ''} on its first page)"
 
-    async def find_submitted(self, *, since: float, until: float, model: str | None = None
-                             ) -> list[HostCandidate] | None:
+    async def find_submitted(self, *, since: float, until: float, model: str | None = None,
+                             before_page: PageTurn | None = None) -> list[HostCandidate] | None:
         # The list is newest first, a page at a time (https://replicate.com/docs/reference/http#predictions.list); stop once past the window.
         found: list[HostCandidate] = []
         url: str | None = "/predictions"
         for _ in range(100):
+            if before_page is not None:
+                await before_page()
             body = await self._call("GET", url)
             older = False
             for p in body.get("results") or []:
