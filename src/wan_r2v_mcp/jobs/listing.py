@@ -143,9 +143,9 @@ class ListSweep:
                unfinished: Mapping[str, Status], ended: Collection[str]) -> None:
         """Wake the followers of the jobs a reading shows ended; remember which it showed unfinished, how, and when."""
         for job_id in [j for j in swept if j in ended]:
-            event = self._wake.get(swept.pop(job_id)[0])
-            if event is not None:
-                event.set()
+            # Set even when its follower is not napping this moment (its round takes store calls): its next nap
+            # ends at once, where a wake only for those napping was lost.
+            self._wake.setdefault(swept.pop(job_id)[0], anyio.Event()).set()
         self._listed[name] = (read_at, {j: status for j, status in unfinished.items() if j in swept})
 
 

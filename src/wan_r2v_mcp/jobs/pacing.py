@@ -1,9 +1,9 @@
 """Pacing: the calls to one host are spaced out so that together they stay within its rate limit: this process's
 calls, or, on a store that servers of several machines share, every replica's together.
 
-Calls take their turns by what they are for, then in the order they came (`Turn`): a page of the job list stands
-for a poll of every job on it, and a poll of a job the list shows ended brings a result to disk, so neither waits
-behind polls that only ask whether a job is still running. (With thousands of jobs in flight the host's limit, not
+In one process, calls take their turns by what they are for, then in the order they came (`Turn`): a page of the
+job list stands for a poll of every job on it, and a poll of a job the list shows ended brings a result to disk, so
+neither waits behind polls that only ask whether a job is still running. (With thousands of jobs in flight the host's limit, not
 this server, bounds how fast results land: one poll each for its video's address, the list does not carry it.)"""
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ class Turn(IntEnum):
 
 
 class Gate:
-    """One call at a time through `turn()`, the most urgent waiter first, FIFO within a `Turn`."""
+    """One call at a time between `enter()` and `leave()`, the most urgent waiter first, FIFO within a `Turn`."""
 
     def __init__(self) -> None:
         self._waiting: list[list] = []  # heap of [turn, arrival, event]
@@ -103,20 +103,20 @@ class Pacers:
         self._time_scale = time_scale
         self._store = store if store is not None and store.shared_across_hosts else None
         self._pacers: dict[str, Pacer] = {}
-        self._gates: dict[str, Gate] = {}  # on a shared store: this replica's turns for the slots it reserves there
+        # Threads of their own for the store's slot reservations, never queued behind every call's store work.
+        self._reserving = anyio.CapacityLimiter(4)
 
     async def wait(self, provider: Provider, turn: Turn = Turn.ROUTINE) -> None:
         caps = provider.capabilities
         per_second = caps.max_polls_per_second / self._time_scale
-        if self._store is not None and not caps.local:  # the slot is reserved in the store, for all replicas
-            gate = self._gate(caps.name)
-            await gate.enter(turn)  # one reservation at a time, so that the most urgent call takes the next one
-            try:
-                delay = await anyio.to_thread.run_sync(self._store.pace, caps.name, 1.0 / per_second)
-                if delay:
-                    await anyio.sleep(delay)
-            finally:
-                gate.leave()
+        if self._store is not None and not caps.local:
+            # The slot is reserved in the store, for all replicas, in the order asked: turns by what a call is for
+            # are taken only within one process. (Taken here too, one reservation at a time, the database's round
+            # trip on a loaded replica became the pace: bench/replicas.py, one replica, done to disk 3.5 -> 10 s.)
+            delay = await anyio.to_thread.run_sync(self._store.pace, caps.name, 1.0 / per_second,
+                                                   limiter=self._reserving)
+            if delay:
+                await anyio.sleep(delay)
             return
         if caps.name not in self._pacers:
             self._pacers[caps.name] = Pacer(per_second)
@@ -124,13 +124,5 @@ class Pacers:
 
     async def quiet(self, provider: Provider) -> None:
         """Until no call to this host that brings a result (or reads its list) waits for its turn here."""
-        name = provider.capabilities.name
-        if self._store is not None and not provider.capabilities.local:
-            await self._gate(name).quiet()
-        elif name in self._pacers:
-            await self._pacers[name].gate.quiet()
-
-    def _gate(self, name: str) -> Gate:
-        if name not in self._gates:
-            self._gates[name] = Gate()
-        return self._gates[name]
+        if (pacer := self._pacers.get(provider.capabilities.name)) is not None:
+            await pacer.gate.quiet()
