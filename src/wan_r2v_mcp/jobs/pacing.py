@@ -3,8 +3,9 @@ calls, or, on a store that servers of several machines share, every replica's to
 
 In one process, calls take their turns by what they are for, then in the order they came (`Turn`): a page of the
 job list stands for a poll of every job on it, and a poll of a job the list shows ended brings a result to disk, so
-neither waits behind polls that only ask whether a job is still running. (With thousands of jobs in flight the host's limit, not
-this server, bounds how fast results land: one poll each for its video's address, the list does not carry it.)"""
+neither waits behind polls that only ask whether a job is still running. (With thousands of jobs in flight the
+host's limit, not this server, bounds how fast results land: one poll each for its video's address, which the list
+does not carry.)"""
 
 from __future__ import annotations
 
