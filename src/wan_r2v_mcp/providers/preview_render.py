@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -329,43 +330,22 @@ def render(segments: list[Segment], prompt: str, size: tuple[int, int], fps: int
     total = fps * seconds
     pcm = soundtrack(segments, split(total, len(segments)), fps)
     container = av.open(str(out), mode="w", format="mp4", options={"movflags": "+faststart"})
-    heard: _Beside | None = None
     try:
-        stream = encoder(container, size, fps)
-        if pcm is not None:
-            sound = audio.AacTrack(container)
-            container.start_encoding()  # every codec open: the sound is encoded beside the picture, muxed after it
-            heard = _Beside(lambda: sound.packets(audio.fit(pcm, seconds), last=True))
-        for done, frame in enumerate(_ahead(compose(segments, prompt, size, fps, seconds, stop)), start=1):
-            container.mux(stream.encode(frame))
-            if on_progress is not None:
-                on_progress(done, total)
-        container.mux(stream.encode(None))
-        if heard is not None:
-            container.mux(heard.result())
+        # The sound is encoded in a thread beside the picture (the codec lets go of the GIL) and muxed after it; the
+        # pool is shut down, its work done, before the container that owns the sound's encoder is closed.
+        with ThreadPoolExecutor(1, thread_name_prefix="preview-sound") as beside:
+            stream = encoder(container, size, fps)
+            heard = None
+            if pcm is not None:
+                sound = audio.AacTrack(container)
+                container.start_encoding()  # every codec open before the sound's thread uses its own
+                heard = beside.submit(sound.packets, audio.fit(pcm, seconds), last=True)
+            for done, frame in enumerate(_ahead(compose(segments, prompt, size, fps, seconds, stop)), start=1):
+                container.mux(stream.encode(frame))
+                if on_progress is not None:
+                    on_progress(done, total)
+            container.mux(stream.encode(None))
+            if heard is not None:
+                container.mux(heard.result())
     finally:
-        if heard is not None:
-            heard.thread.join()  # its encoder belongs to the container: never closed under it
         container.close()
-
-
-class _Beside:
-    """`work` run in a thread of its own; `result()` waits for what it returned, or raises what it raised."""
-
-    def __init__(self, work: Callable[[], Any]):
-        self._box: list[tuple[bool, Any]] = []
-        self.thread = threading.Thread(target=self._run, args=(work,), name="preview-sound", daemon=True)
-        self.thread.start()
-
-    def _run(self, work: Callable[[], Any]) -> None:
-        try:
-            self._box.append((True, work()))
-        except BaseException as exc:
-            self._box.append((False, exc))
-
-    def result(self) -> Any:
-        self.thread.join()
-        ok, value = self._box[0]
-        if not ok:
-            raise value
-        return value
